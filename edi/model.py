@@ -1,0 +1,256 @@
+"""Domain dataclasses for the X12 documents qbedi reads.
+
+Pure data: no database, no network, no QuickBooks. Money and quantities are
+``Decimal`` (never float); dates are ``datetime.date``. Everything a later
+stage needs to explain a decision (which segment, which line) is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    element: str
+    component: str
+    segment: str
+    repetition: str | None = None
+
+
+@dataclass
+class Envelope:
+    """Where one transaction set sat: ISA / GS / ST identifiers."""
+
+    isa_sender_qualifier: str = ""
+    isa_sender_id: str = ""
+    isa_receiver_qualifier: str = ""
+    isa_receiver_id: str = ""
+    isa_date: str = ""
+    isa_time: str = ""
+    isa_version: str = ""  # ISA12, e.g. 00401
+    interchange_control: str = ""  # ISA13
+    usage: str = ""  # ISA15 P/T
+    functional_id: str = ""  # GS01 (IN / PO / SH)
+    gs_sender: str = ""  # GS02
+    gs_receiver: str = ""  # GS03
+    group_control: str = ""  # GS06
+    version: str = ""  # GS08, e.g. 004010, 004010VICS, 005010
+    transaction_set: str = ""  # ST01: 810 / 850 / 856
+    set_control: str = ""  # ST02
+
+
+@dataclass
+class Issue:
+    """A problem found while reading: becomes a hold or rejection reason.
+
+    ``code`` is one of: missing_segment, invalid_value, envelope_error,
+    unsupported_transaction, malformed (and warnings: isa_width, ...).
+    """
+
+    code: str
+    message: str
+    segment: str | None = None  # segment id, e.g. "IT1"
+    position: int | None = None  # 1-based segment position within the set (ST = 1)
+    element: int | None = None  # 1-based element position
+    severity: str = "error"  # "error" | "warning"
+
+
+@dataclass
+class Party:
+    code: str  # N101: VN, SU, RE, RI, BT, ST, BY, SF, ...
+    name: str = ""
+    id_qualifier: str = ""
+    id: str = ""
+    address_lines: list[str] = field(default_factory=list)
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+@dataclass
+class Charge:
+    """SAC allowance (negative amount) or charge (positive amount)."""
+
+    indicator: str  # A = allowance, C = charge, N = no charge
+    code: str  # SAC02, e.g. D240 freight, C310 discount
+    amount: Decimal  # signed: allowances negative
+    description: str = ""
+    percent: Decimal | None = None
+
+
+@dataclass
+class Terms:
+    type_code: str = ""  # ITD01
+    basis_date_code: str = ""  # ITD02
+    discount_percent: Decimal | None = None  # ITD03
+    discount_due_date: date | None = None  # ITD04
+    discount_days: int | None = None  # ITD05
+    net_due_date: date | None = None  # ITD06
+    net_days: int | None = None  # ITD07
+    discount_amount: Decimal | None = None  # ITD08 (N2)
+    description: str = ""  # ITD12
+
+
+@dataclass
+class ProductIds:
+    vendor_part: str = ""  # VN / VP / VA
+    buyer_part: str = ""  # BP / IN / PI
+    upc: str = ""  # UP / UK / EN / UI
+    other: dict[str, str] = field(default_factory=dict)  # qualifier -> id for the rest
+
+
+@dataclass
+class InvoiceLine:
+    line_number: str  # IT101, or the 1-based ordinal when IT101 is empty
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal  # quantity * unit_price, quantized to cents
+    products: ProductIds = field(default_factory=ProductIds)
+    description: str = ""
+    po_number: str = ""  # line REF*PO or the BIG04 heading PO
+    charges: list[Charge] = field(default_factory=list)  # line-level SAC
+    position: int | None = None  # segment position of the IT1
+
+
+@dataclass
+class Invoice:
+    """An 810. ``credit`` is True for BIG07 = CR (credit memo)."""
+
+    envelope: Envelope
+    number: str  # BIG02
+    date: date | None  # BIG01
+    po_number: str = ""  # BIG04
+    po_date: date | None = None
+    transaction_type: str = ""  # BIG07
+    credit: bool = False
+    currency: str = "USD"
+    references: dict[str, str] = field(default_factory=dict)  # REF01 -> REF02
+    parties: list[Party] = field(default_factory=list)
+    terms: list[Terms] = field(default_factory=list)
+    dates: dict[str, date] = field(default_factory=dict)  # DTM01 -> date
+    lines: list[InvoiceLine] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)  # summary SAC
+    total: Decimal | None = None  # TDS01 (N2)
+    line_count: int | None = None  # CTT01
+    notes: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def party(self, *codes: str) -> Party | None:
+        for code in codes:
+            for p in self.parties:
+                if p.code == code:
+                    return p
+        return None
+
+
+@dataclass
+class PurchaseOrderLine:
+    line_number: str  # PO101 or ordinal
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal | None
+    amount: Decimal | None
+    products: ProductIds = field(default_factory=ProductIds)
+    description: str = ""
+    position: int | None = None
+
+
+@dataclass
+class PurchaseOrder:
+    """An 850."""
+
+    envelope: Envelope
+    number: str  # BEG03
+    date: date | None  # BEG05
+    purpose: str = ""  # BEG01
+    order_type: str = ""  # BEG02
+    currency: str = "USD"
+    references: dict[str, str] = field(default_factory=dict)
+    parties: list[Party] = field(default_factory=list)
+    terms: list[Terms] = field(default_factory=list)
+    dates: dict[str, date] = field(default_factory=dict)
+    lines: list[PurchaseOrderLine] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
+    total: Decimal | None = None  # AMT*TT, or computed
+    line_count: int | None = None  # CTT01
+    notes: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def party(self, *codes: str) -> Party | None:
+        for code in codes:
+            for p in self.parties:
+                if p.code == code:
+                    return p
+        return None
+
+
+@dataclass
+class ShipNoticeItem:
+    po_number: str  # from the enclosing O-level PRF, or item-level PRF
+    quantity: Decimal  # SN102
+    unit: str  # SN103
+    products: ProductIds = field(default_factory=ProductIds)
+    description: str = ""
+    line_number: str = ""  # LIN01 / PO line reference (PRF or LIN)
+    package_marks: list[str] = field(default_factory=list)  # MAN at enclosing P level
+    position: int | None = None
+
+
+@dataclass
+class ShipNotice:
+    """An 856: what arrived, by PO."""
+
+    envelope: Envelope
+    number: str  # BSN02 shipment id
+    date: date | None  # BSN03
+    purpose: str = ""  # BSN01
+    po_numbers: list[str] = field(default_factory=list)
+    references: dict[str, str] = field(default_factory=dict)
+    parties: list[Party] = field(default_factory=list)
+    dates: dict[str, date] = field(default_factory=dict)
+    carrier: str = ""  # TD5
+    items: list[ShipNoticeItem] = field(default_factory=list)
+    line_count: int | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    def party(self, *codes: str) -> Party | None:
+        for code in codes:
+            for p in self.parties:
+                if p.code == code:
+                    return p
+        return None
+
+
+Document = Invoice | PurchaseOrder | ShipNotice
+
+
+@dataclass
+class ParsedSet:
+    """One ST..SE transaction set, parsed or not.
+
+    ``document`` is None when the set type is not one we translate (997, ...)
+    or when the envelope around it is broken. ``rejected`` carries envelope
+    faults (the enclosing ISA/GS/ST is unusable); ``document.issues`` carries
+    content problems (missing segment, bad value) that become holds.
+    """
+
+    envelope: Envelope
+    document: Document | None
+    segment_count: int = 0
+    rejected: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    raw_segments: list[list[str]] | None = None  # kept only when asked (997 detail)
+
+
+@dataclass
+class ParseResult:
+    """Everything read from one file."""
+
+    sets: list[ParsedSet] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)  # file-level: no ISA, unreadable
+    warnings: list[Issue] = field(default_factory=list)  # file-level: BOM, collapsed ISA, wrapped
+    groups: list[dict] = field(default_factory=list)  # per GS: ids, counts, accepted/rejected (for 997)

@@ -1,0 +1,87 @@
+"""QuickBooks-side intents: what we want QuickBooks to record.
+
+Translation (connector) fills these from EDI documents and supplier mappings;
+the builders in this package turn them into qbXML elements, in the element
+order the qbXML 13.0 XSD demands. References are by FullName unless a ListID
+is known (``*_list_id`` fields win when set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+
+@dataclass
+class ExpenseLine:
+    account: str  # AccountRef FullName
+    amount: Decimal
+    memo: str = ""
+    class_name: str = ""  # ClassRef FullName ("" = none)
+
+
+@dataclass
+class ItemLine:
+    item: str  # ItemRef FullName
+    quantity: Decimal | None = None
+    cost: Decimal | None = None  # unit cost
+    amount: Decimal | None = None
+    description: str = ""
+    class_name: str = ""
+    unit: str = ""  # UnitOfMeasure (only when the company uses UoM)
+    link_txn_id: str = ""  # LinkToTxn/TxnID (PO) for receipts/bills
+    link_txn_line_id: str = ""  # LinkToTxn/TxnLineID
+
+
+@dataclass
+class BillSpec:
+    """BillAdd (or VendorCreditAdd when ``credit`` is True)."""
+
+    vendor: str
+    txn_date: date | None
+    ref_number: str  # <= 20 chars (XSD); longer is held upstream, never cut silently
+    due_date: date | None = None  # BillAdd only
+    memo: str = ""
+    external_guid: str = ""  # {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}
+    expense_lines: list[ExpenseLine] = field(default_factory=list)
+    item_lines: list[ItemLine] = field(default_factory=list)
+    credit: bool = False
+    vendor_list_id: str = ""
+    ap_account: str = ""
+    terms: str = ""  # TermsRef FullName, BillAdd only
+
+
+@dataclass
+class PurchaseOrderLineSpec:
+    item: str
+    quantity: Decimal | None = None
+    rate: Decimal | None = None
+    amount: Decimal | None = None
+    description: str = ""
+    class_name: str = ""
+    manufacturer_part: str = ""
+
+
+@dataclass
+class PurchaseOrderSpec:
+    vendor: str
+    txn_date: date | None
+    ref_number: str  # <= 11 chars for PurchaseOrderAdd RefNumber (XSD)
+    expected_date: date | None = None
+    memo: str = ""
+    external_guid: str = ""
+    vendor_msg: str = ""
+    lines: list[PurchaseOrderLineSpec] = field(default_factory=list)
+    class_name: str = ""
+
+
+@dataclass
+class ItemReceiptSpec:
+    vendor: str
+    txn_date: date | None
+    ref_number: str
+    memo: str = ""
+    external_guid: str = ""
+    link_txn_ids: list[str] = field(default_factory=list)  # whole-PO links (LinkToTxnID)
+    item_lines: list[ItemLine] = field(default_factory=list)
+    expense_lines: list[ExpenseLine] = field(default_factory=list)
