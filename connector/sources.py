@@ -1,0 +1,96 @@
+"""Where suppliers' files come from.
+
+Every source (a local folder, Cleo Integration Cloud, Harmony/VLTrader)
+implements :class:`Source`. The ingest service drives one poll as
+list -> fetch (raw bytes stored + committed) -> acknowledge -> translate, and
+deduplicates on (source, remote id, sha256), so a crash between any two steps
+neither loses nor doubles a file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    source: str  # source name from the config, e.g. "inbox" or "cleo"
+    remote_id: str  # stable id at the source (path relative to the folder, Cleo message id, ...)
+    name: str  # file name as announced
+    size: int | None = None  # announced length, checked after download when known
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+class Source(Protocol):
+    name: str
+
+    def list_new(self) -> Iterable[RemoteFile]:
+        """Files waiting at the source (may include ones already fetched: dedup is ours)."""
+
+    def fetch(self, remote: RemoteFile) -> bytes:
+        """The file's bytes, complete (raise on a short read)."""
+
+    def acknowledge(self, remote: RemoteFile) -> None:
+        """Mark consumed at the source; called only after the bytes are committed locally."""
+
+    def upload(self, name: str, content: bytes) -> None:
+        """Send a file back to the partner (997 acknowledgments); optional."""
+
+
+class SourceError(Exception):
+    """A source could not be read (outage, credentials, permissions). Carries a message an admin can act on."""
+
+
+class FolderSource:
+    """A local (or mounted / SFTP-dropped) folder.
+
+    Files are consumed by moving them to ``processed/`` under the folder (or
+    left in place with ``on_consume="keep"``). Hidden files and partial
+    uploads (``*.part``, ``*.tmp``) are skipped.
+    """
+
+    SKIP_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload")
+
+    def __init__(self, name: str, path: str | os.PathLike, *, on_consume: str = "move", processed_dir: str = "processed",
+                 outbox: str | os.PathLike | None = None):
+        self.name = name
+        self.path = Path(path)
+        self.on_consume = on_consume
+        self.processed = self.path / processed_dir
+        self.outbox = Path(outbox) if outbox else None
+
+    def list_new(self) -> Iterable[RemoteFile]:
+        if not self.path.is_dir():
+            raise SourceError(f"inbox folder {self.path} does not exist or is not a folder")
+        for entry in sorted(self.path.iterdir()):
+            if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(self.SKIP_SUFFIXES):
+                continue
+            yield RemoteFile(self.name, entry.name, entry.name, entry.stat().st_size)
+
+    def fetch(self, remote: RemoteFile) -> bytes:
+        return (self.path / remote.remote_id).read_bytes()
+
+    def acknowledge(self, remote: RemoteFile) -> None:
+        if self.on_consume != "move":
+            return
+        src = self.path / remote.remote_id
+        if not src.exists():
+            return
+        self.processed.mkdir(parents=True, exist_ok=True)
+        dest = self.processed / remote.remote_id
+        n = 1
+        while dest.exists():
+            dest = self.processed / f"{remote.remote_id}.{n}"
+            n += 1
+        shutil.move(str(src), str(dest))
+
+    def upload(self, name: str, content: bytes) -> None:
+        if self.outbox is None:
+            return
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        tmp = self.outbox / (name + ".part")
+        tmp.write_bytes(content)
+        tmp.replace(self.outbox / name)
