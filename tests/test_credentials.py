@@ -1,0 +1,227 @@
+"""Encrypted credential store, key handling, Secret, and the log redaction processor."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import structlog
+from cryptography.fernet import Fernet
+
+from connector import redact
+from connector.credentials import (
+    ENV_KEY,
+    CredentialError,
+    CredentialKeyError,
+    CredentialNotFound,
+    Credentials,
+    CredentialStore,
+    Secret,
+    generate_key_file,
+    load_key,
+    prompt_and_store,
+)
+
+PASSWORD = "S3cret-Harmony-pw!"
+
+
+@pytest.fixture(autouse=True)
+def _clean_registry():
+    redact.clear_registered_secrets()
+    yield
+    redact.clear_registered_secrets()
+
+
+@pytest.fixture
+def key() -> bytes:
+    return Fernet.generate_key()
+
+
+def test_round_trip(tmp_path, key):
+    store = CredentialStore(tmp_path / "creds.enc", key)
+    store.set("cleo", "apiuser", PASSWORD)
+    store.set("other", "bob", "x-pass-2")
+    again = CredentialStore(tmp_path / "creds.enc", key)
+    c = again.get("cleo")
+    assert c.username == "apiuser"
+    assert c.password.reveal() == PASSWORD
+    assert c.password == PASSWORD
+    assert again.names() == ["cleo", "other"]
+    assert again.delete("other") and again.names() == ["cleo"]
+
+
+def test_file_is_not_plaintext_and_0600(tmp_path, key):
+    path = tmp_path / "creds.enc"
+    CredentialStore(path, key).set("cleo", "apiuser", PASSWORD)
+    blob = path.read_bytes()
+    assert PASSWORD.encode() not in blob
+    assert b"apiuser" not in blob
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # no temp files left behind by the atomic write
+    assert [p.name for p in tmp_path.iterdir()] == ["creds.enc"]
+
+
+def test_wrong_key_is_a_clear_error(tmp_path, key):
+    path = tmp_path / "creds.enc"
+    CredentialStore(path, key).set("cleo", "apiuser", PASSWORD)
+    with pytest.raises(CredentialKeyError, match="cannot decrypt credential store.*not the one it was written with"):
+        CredentialStore(path, Fernet.generate_key()).get("cleo")
+
+
+def test_malformed_key_is_a_clear_error(tmp_path):
+    with pytest.raises(CredentialKeyError, match="not a valid Fernet key"):
+        CredentialStore(tmp_path / "c.enc", "not-a-key")
+    with pytest.raises(CredentialKeyError, match="not a valid Fernet key"):
+        load_key(env={ENV_KEY: "short"})
+
+
+def test_missing_name(tmp_path, key):
+    store = CredentialStore(tmp_path / "c.enc", key)
+    with pytest.raises(CredentialNotFound, match="qbedi credentials set cleo"):
+        store.get("cleo")
+
+
+def test_key_from_env_wins(tmp_path, key):
+    assert load_key(tmp_path / "nope", env={ENV_KEY: key.decode()}) == key
+
+
+def test_key_file_permissions_enforced(tmp_path, key):
+    kf = tmp_path / "qbedi.key"
+    kf.write_bytes(key)
+    os.chmod(kf, 0o644)
+    with pytest.raises(CredentialKeyError, match=r"permissions 0644; it must be 0600.*chmod 600"):
+        load_key(kf, env={})
+    os.chmod(kf, 0o640)
+    with pytest.raises(CredentialKeyError, match="0640"):
+        load_key(kf, env={})
+    os.chmod(kf, 0o600)
+    assert load_key(kf, env={}) == key
+    os.chmod(kf, 0o400)
+    assert load_key(kf, env={}) == key
+
+
+def test_key_file_generated_0600(tmp_path):
+    kf = tmp_path / "sub" / "qbedi.key"
+    with pytest.raises(CredentialKeyError, match="does not exist"):
+        load_key(kf, env={})
+    k = load_key(kf, env={}, generate=True)
+    assert stat.S_IMODE(os.stat(kf).st_mode) == 0o600
+    assert load_key(kf, env={}) == k
+    with pytest.raises(CredentialKeyError, match="already exists"):
+        generate_key_file(kf)
+    store = CredentialStore.open(tmp_path / "c.enc", key_file=kf, env={})
+    store.set("cleo", "u", PASSWORD)
+    assert store.get("cleo").password.reveal() == PASSWORD
+
+
+def test_no_key_at_all(tmp_path):
+    with pytest.raises(CredentialKeyError, match=ENV_KEY):
+        load_key(None, env={})
+
+
+def test_repr_hides_password():
+    c = Credentials("apiuser", PASSWORD)
+    assert isinstance(c.password, Secret)
+    for text in (repr(c), str(c), f"{c}", repr(c.password), str(c.password), f"{c.password}", f"{c.password:>30}"):
+        assert PASSWORD not in text
+    assert "apiuser" in repr(c)
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(c.password)
+
+
+def test_prompt_and_store(tmp_path, key):
+    store = CredentialStore(tmp_path / "c.enc", key)
+    prompts = []
+    answers = iter([PASSWORD, PASSWORD])
+
+    def fake_getpass(prompt):
+        prompts.append(prompt)
+        return next(answers)
+
+    c = prompt_and_store("cleo", store, input=lambda p: "apiuser", getpass=fake_getpass)
+    assert c.username == "apiuser"
+    assert store.get("cleo").password.reveal() == PASSWORD
+    assert len(prompts) == 2 and all(PASSWORD not in p for p in prompts)
+
+    # mismatch: nothing changes
+    answers = iter(["new-one-1", "new-one-2"])
+    with pytest.raises(CredentialError, match="do not match"):
+        prompt_and_store("cleo", store, input=lambda p: "", getpass=lambda p: next(answers))
+    assert store.get("cleo").password.reveal() == PASSWORD
+    # empty username (and no previous one) refused
+    with pytest.raises(CredentialError, match="username"):
+        prompt_and_store("new", store, input=lambda p: "  ", getpass=lambda p: "x")
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+def _capture_chain():
+    """A real structlog processor chain ending in a capturing processor."""
+    captured: list[dict] = []
+
+    def capture(logger, method, event_dict):
+        captured.append(event_dict)
+        raise structlog.DropEvent
+
+    log = structlog.wrap_logger(None, processors=[redact.redact_secrets, capture])
+    return log, captured
+
+
+def test_redaction_masks_sensitive_keys_nested():
+    log, captured = _capture_chain()
+    log.info(
+        "login",
+        password="pw1234",
+        config={"cleo": {"username": "u", "client_secret": "cs-9999", "hosts": [{"api_key": "k-1"}]}},
+        headers={"Authorization": "Bearer abc.def.ghi", "Accept": "application/json"},
+        items=[{"access_token": "tok-55555"}, "plain"],
+        token_count=None,
+    )
+    ev = captured[0]
+    assert ev["password"] == "***"
+    assert ev["config"]["cleo"]["username"] == "u"
+    assert ev["config"]["cleo"]["client_secret"] == "***"
+    assert ev["config"]["cleo"]["hosts"][0]["api_key"] == "***"
+    assert ev["headers"]["Authorization"] == "***"
+    assert ev["headers"]["Accept"] == "application/json"
+    assert ev["items"] == [{"access_token": "***"}, "plain"]
+    assert ev["token_count"] is None
+
+
+def test_redaction_masks_registered_values_and_bearer_in_strings():
+    redact.register_secret(PASSWORD)
+    log, captured = _capture_chain()
+    log.warning(
+        f"login failed for apiuser with {PASSWORD}",
+        detail=["nested", {"why": f"server echoed '{PASSWORD}'"}],
+        header_line="Authorization: Bearer eyJhbGciOi.xyz-123_ab==",
+        url="https://apiuser:hunter22@cleo.example.com:6080/api",
+        secret_obj=Secret("another-secret"),
+    )
+    text = repr(captured[0])
+    assert PASSWORD not in text
+    assert "eyJhbGciOi" not in text
+    assert "hunter22" not in text
+    assert "another-secret" not in text
+    assert captured[0]["header_line"] == "Authorization: Bearer ***"
+    assert captured[0]["url"] == "https://apiuser:***@cleo.example.com:6080/api"
+    assert captured[0]["event"] == "login failed for apiuser with ***"
+
+
+def test_store_get_registers_password(tmp_path, key):
+    store = CredentialStore(tmp_path / "c.enc", key)
+    store.set("cleo", "apiuser", PASSWORD)
+    redact.clear_registered_secrets()
+    store.get("cleo")
+    assert redact.redact_string(f"oops {PASSWORD}") == "oops ***"
+
+
+def test_redaction_with_structlog_testing_capture():
+    redact.register_secret("registered-value-1")
+    with structlog.testing.capture_logs(processors=[redact.redact_secrets]) as logs:
+        structlog.get_logger().info("x", nested={"a": ["registered-value-1 here"]}, refresh_token="r")
+    assert logs[0]["nested"] == {"a": ["*** here"]}
+    assert logs[0]["refresh_token"] == "***"
