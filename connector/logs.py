@@ -1,0 +1,53 @@
+"""structlog set-up: readable on a terminal, JSON lines otherwise.
+
+Secrets are masked by a processor before anything is rendered
+(``connector.redact`` when present: passwords, tokens, registered values).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def _redactor():
+    try:
+        from connector.redact import redact_secrets
+    except ImportError:  # pragma: no cover - module ships with the package
+        return None
+    return redact_secrets
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None = None, stream=None) -> None:
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if getattr(stream, "isatty", lambda: False)() and not file else "json"
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    redact = _redactor()
+    if redact is not None:
+        shared.append(redact)
+    renderer = (structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)())
+                if fmt == "console" else structlog.processors.JSONRenderer())
+    out = open(file, "a", encoding="utf-8") if file else stream  # noqa: SIM115 - lives as long as the process
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("spyne", "waitress", "apscheduler", "urllib3", "zeep", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,331 @@
+"""Service layer: receive a file, keep it, translate it, queue it; review held work.
+
+Every step commits before the next one starts, so a crash between any two
+steps loses nothing: the raw bytes are stored first (and a source is told
+"consumed" only after that commit), translation reads them back, and the same
+bytes arriving again are recognised by their sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import edi
+
+from .settings import Settings
+from .sources import RemoteFile, Source, SourceError
+from .store import (
+    DocStatus,
+    Document,
+    FileSighting,
+    QueuedRequest,
+    ReceivedFile,
+    RqState,
+    Store,
+    audit,
+    utcnow,
+)
+from .translate import Translation, translate_set
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class DocOutcome:
+    document_id: int
+    translation: Translation
+    status: str  # store status (queued / held / rejected / duplicate)
+
+
+@dataclass
+class IngestOutcome:
+    file_id: int
+    name: str
+    sha256: str
+    duplicate: bool = False
+    documents: list[DocOutcome] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class PollReport:
+    source: str
+    listed: int = 0
+    fetched: list[IngestOutcome] = field(default_factory=list)
+    skipped: int = 0  # seen before (same source, id and hash)
+    errors: list[str] = field(default_factory=list)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class IngestService:
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+
+    # ------------------------------------------------------------ receive
+    def receive(self, data: bytes, *, source: str, remote_id: str, name: str) -> tuple[int, bool]:
+        """Store the raw bytes (committed). Returns (file id, already known)."""
+        digest = sha256_of(data)
+        with self.store.session() as s:
+            existing = s.scalar(select(ReceivedFile).where(ReceivedFile.sha256 == digest))
+            if existing is not None:
+                self._sighting(s, existing, source, remote_id)
+                audit(s, "duplicate_file", file=existing, source=source, remote_id=remote_id, name=name,
+                      message="the same bytes were received before; nothing new is queued")
+                log.info("file.duplicate", file=name, source=source, file_id=existing.id, sha256=digest[:12])
+                return existing.id, True
+            f = ReceivedFile(sha256=digest, source=source, remote_id=remote_id, name=name, size=len(data),
+                             content=data)
+            s.add(f)
+            s.flush()
+            self._sighting(s, f, source, remote_id)
+            audit(s, "file_received", file=f, source=source, remote_id=remote_id, name=name, size=len(data),
+                  sha256=digest)
+            if self.settings.raw_dir:
+                raw = self.settings.resolve(self.settings.raw_dir)
+                raw.mkdir(parents=True, exist_ok=True)
+                (raw / f"{f.id:08d}-{digest[:12]}-{_safe(name)}").write_bytes(data)
+            log.info("file.received", file=name, source=source, file_id=f.id, size=len(data))
+            return f.id, False
+
+    @staticmethod
+    def _sighting(s: Session, f: ReceivedFile, source: str, remote_id: str) -> None:
+        seen = s.scalar(select(FileSighting).where(FileSighting.source == source, FileSighting.remote_id == remote_id,
+                                                   FileSighting.sha256 == f.sha256))
+        if seen is None:
+            s.add(FileSighting(file_id=f.id, source=source, remote_id=remote_id, sha256=f.sha256))
+
+    def seen(self, source: str, remote_id: str) -> bool:
+        """Was this (source, remote id) fetched and stored before, whatever its hash?"""
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).select_from(FileSighting).where(
+                FileSighting.source == source, FileSighting.remote_id == remote_id)) > 0
+
+    # ------------------------------------------------------------ translate
+    def process(self, file_id: int) -> IngestOutcome:
+        """Parse + translate + queue a stored file whose documents are not created yet."""
+        with self.store.session() as s:
+            f = s.get(ReceivedFile, file_id)
+            out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
+            if f.documents or f.status != "received":
+                out.duplicate = True
+                return out
+            try:
+                result = edi.parse_bytes(f.content)
+            except Exception as e:  # the parser promises not to raise; keep the file whatever happens
+                log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
+                f.status, f.error = "unreadable", f"internal parser error: {e!r}"
+                audit(s, "file_unreadable", file=f, error=f.error)
+                out.error = f.error
+                return out
+            if not result.sets:
+                msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
+                f.status, f.error = "unreadable", msg
+                audit(s, "file_unreadable", file=f, error=msg)
+                out.error = msg
+                log.warning("file.unreadable", file=f.name, file_id=f.id, reason=msg)
+                return out
+            f.status = "parsed"
+            for w in result.warnings:
+                audit(s, "parse_warning", file=f, code=w.code, message=w.message)
+            for ordinal, ps in enumerate(result.sets):
+                t = translate_set(self.settings, ps, ordinal=ordinal, file_sha256=f.sha256, file_name=f.name)
+                doc = self._record(s, f, t)
+                out.documents.append(DocOutcome(doc.id, t, doc.status))
+            return out
+
+    def ingest(self, data: bytes, *, source: str, remote_id: str, name: str) -> IngestOutcome:
+        file_id, known = self.receive(data, source=source, remote_id=remote_id, name=name)
+        out = self.process(file_id)
+        out.duplicate = out.duplicate or known
+        return out
+
+    def _company_for(self, t: Translation) -> str:
+        if t.supplier is not None and t.supplier.company:
+            return t.supplier.company
+        users = self.settings.web_connector.users
+        return users[0].username if users else "default"
+
+    def _record(self, s: Session, f: ReceivedFile, t: Translation) -> Document:
+        env, j = t.parsed.envelope, t.json
+        doc = Document(
+            file_id=f.id, ordinal=t.ordinal, transaction_set=env.transaction_set[:6], version=env.version[:20],
+            interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
+            set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
+            document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
+            total=j.get("total"), currency=(j.get("currency") or "USD")[:3], status=DocStatus.TRANSLATED, parsed=j,
+        )
+        s.add(doc)
+        s.flush()
+        audit(s, "translated", document=doc, status=t.status, transaction_set=env.transaction_set,
+              document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
+        if t.status == "ready":
+            dup = self._duplicate_of(s, doc, t)
+            if dup is not None:
+                t.hold(*dup)
+                t.status = "held"
+                j["status"], j["holds"] = "held", [h.as_dict() for h in t.holds]
+        if t.status == "rejected":
+            doc.status = DocStatus.REJECTED
+        elif t.status == "held":
+            doc.status = DocStatus.HELD
+        if t.holds:
+            doc.reason_code, doc.reason = t.holds[0].code, "; ".join(h.message for h in t.holds)
+            audit(s, doc.status, document=doc, holds=[h.as_dict() for h in t.holds])
+            log.info(f"document.{doc.status}", file=f.name, document=doc.document_number, set=doc.transaction_set,
+                     reasons=[h.code for h in t.holds])
+        if t.status == "ready":
+            self._queue(s, doc, t)
+        doc.parsed = dict(j)
+        return doc
+
+    def _queue(self, s: Session, doc: Document, t: Translation) -> None:
+        company = self._company_for(t)
+        spec = t.spec
+        lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \
+            len(getattr(spec, "lines", []) or [])
+        rq = QueuedRequest(document_id=doc.id, company=company, request_type=t.request_type, qbxml=t.request_xml,
+                           ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
+                           external_guid=t.external_guid, line_count=max(1, lines))
+        s.add(rq)
+        doc.status, doc.company = DocStatus.QUEUED, company
+        s.flush()
+        audit(s, "queued", document=doc, request_id=rq.id, request_type=rq.request_type, company=company,
+              amount=doc.parsed.get("total"), external_guid=t.external_guid)
+        log.info("document.queued", document=doc.document_number, set=doc.transaction_set, company=company,
+                 request=rq.request_type, total=doc.parsed.get("total"))
+
+    @staticmethod
+    def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
+        if not doc.document_number or not t.supplier_id:
+            return None
+        live = (DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
+        other = s.scalar(select(Document).where(
+            Document.id != doc.id, Document.supplier_id == t.supplier_id,
+            Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
+            Document.status.in_(live)).limit(1))
+        if other is not None:
+            return ("duplicate_document",
+                    f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already {other.status} "
+                    f"(document #{other.id}{', QuickBooks ' + other.qb_txn_id if other.qb_txn_id else ''})")
+        if doc.interchange_control:
+            same_isa = s.scalar(select(Document).where(
+                Document.id != doc.id, Document.file_id != doc.file_id, Document.sender_id == doc.sender_id,
+                Document.interchange_control == doc.interchange_control,
+                Document.status.in_(live)).limit(1))
+            if same_isa is not None:
+                return ("duplicate_document",
+                        f"interchange {doc.interchange_control} from {doc.sender_id} was already received in "
+                        f"file #{same_isa.file_id}; a resent interchange is not posted twice")
+        return None
+
+    # ------------------------------------------------------------ sources
+    def poll(self, source: Source) -> PollReport:
+        """One poll: list -> fetch -> store (commit) -> acknowledge -> translate/queue."""
+        report = PollReport(source=source.name)
+        try:
+            listing = list(source.list_new())
+        except SourceError as e:
+            report.errors.append(str(e))
+            log.warning("source.unavailable", source=source.name, error=str(e))
+            return report
+        report.listed = len(listing)
+        for remote in listing:
+            try:
+                self._poll_one(source, remote, report)
+            except SourceError as e:
+                report.errors.append(f"{remote.name}: {e}")
+                log.warning("source.fetch_failed", source=source.name, file=remote.name, error=str(e))
+        return report
+
+    def _poll_one(self, source: Source, remote: RemoteFile, report: PollReport) -> None:
+        if self._acknowledged(source.name, remote.remote_id):
+            report.skipped += 1
+            source.acknowledge(remote)  # we stored it before but the consume did not reach the source
+            return
+        data = source.fetch(remote)
+        if remote.size is not None and len(data) != remote.size:
+            raise SourceError(f"short download: announced {remote.size} bytes, got {len(data)}; nothing stored")
+        file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name)
+        source.acknowledge(remote)
+        self._mark_acknowledged(source.name, remote.remote_id, file_id)
+        out = self.process(file_id)
+        out.duplicate = out.duplicate or known
+        report.fetched.append(out)
+
+    def _acknowledged(self, source: str, remote_id: str) -> bool:
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).select_from(FileSighting).where(
+                FileSighting.source == source, FileSighting.remote_id == remote_id,
+                FileSighting.acknowledged_at.is_not(None))) > 0
+
+    def _mark_acknowledged(self, source: str, remote_id: str, file_id: int) -> None:
+        with self.store.session() as s:
+            for sg in s.scalars(select(FileSighting).where(FileSighting.source == source,
+                                                           FileSighting.remote_id == remote_id,
+                                                           FileSighting.file_id == file_id)):
+                sg.acknowledged_at = utcnow()
+
+    def resume(self) -> list[IngestOutcome]:
+        """Translate files stored but not yet processed (a crash between store and translate)."""
+        with self.store.session() as s:
+            ids = list(s.scalars(select(ReceivedFile.id).where(ReceivedFile.status == "received")))
+        return [self.process(i) for i in ids]
+
+    # ------------------------------------------------------------ review
+    def release(self, document_id: int) -> DocOutcome:
+        """Translate a held document again with the current mappings (after an admin fixed them)."""
+        with self.store.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None:
+                raise LookupError(f"no document #{document_id}")
+            if doc.status not in (DocStatus.HELD, DocStatus.FAILED):
+                raise ValueError(f"document #{document_id} is {doc.status}; only held or failed documents are released")
+            f = doc.file
+            result = edi.parse_bytes(f.content)
+            ps = result.sets[doc.ordinal]
+            t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
+            audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason)
+            if t.status == "ready":
+                dup = self._duplicate_of(s, doc, t)
+                if dup:
+                    t.hold(*dup)
+                    t.status = "held"
+            doc.supplier_id = t.supplier_id
+            doc.parsed = t.json
+            if t.status == "ready":
+                doc.reason_code = doc.reason = None
+                self._queue(s, doc, t)
+            else:
+                doc.status = DocStatus.HELD if t.status == "held" else DocStatus.REJECTED
+                doc.reason_code, doc.reason = t.holds[0].code, "; ".join(h.message for h in t.holds)
+                audit(s, doc.status, document=doc, holds=[h.as_dict() for h in t.holds])
+            return DocOutcome(doc.id, t, doc.status)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
+
+
+def document_rows(store: Store, *, status: str | None = None, limit: int = 200) -> list[dict]:
+    with store.session() as s:
+        q = select(Document).order_by(Document.id)
+        if status:
+            q = q.where(Document.status == status)
+        return [_row(d) for d in s.scalars(q.limit(limit))]
+
+
+def _row(d: Document) -> dict:
+    return {"id": d.id, "file": d.file.name, "transaction_set": d.transaction_set, "supplier": d.supplier_id,
+            "document_number": d.document_number, "total": None if d.total is None else str(d.total),
+            "status": d.status, "reason_code": d.reason_code, "reason": d.reason, "company": d.company,
+            "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
+            "posted_at": d.posted_at.isoformat() if isinstance(d.posted_at, datetime) else None}

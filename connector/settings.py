@@ -1,0 +1,348 @@
+"""qbedi configuration: one YAML file, validated by pydantic.
+
+Any problem is reported as :class:`ConfigError` naming the file, the line,
+the key and what is wrong (the CLI prints it and exits 2). Relative paths
+(folders, SQLite files, the suppliers file) are resolved against the folder of
+the config file, not the current directory, so a service started from
+anywhere reads the same files.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_DB_URL = "sqlite:///./qbedi.db"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``str()`` is the one message an admin reads."""
+
+    def __init__(self, file: str | Path, key: str, problem: str, line: int | None = None):
+        self.file, self.key, self.problem, self.line = str(file), key, problem, line
+        where = f"{self.file}" + (f", line {line}" if line else "")
+        super().__init__(f"{where}: {key or '(top level)'}: {problem}")
+
+
+def parse_duration(value: Any) -> int:
+    """'5m' / '30s' / '2h' / 300 -> seconds."""
+    if isinstance(value, (int, float)) and value > 0:
+        return int(value)
+    m = _DURATION.match(str(value))
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"expected a duration like 30s, 5m or 2h, got {value!r}")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PollSettings(_Model):
+    every: str | int | None = "5m"
+    cron: str | None = None
+    jitter: str | int = "10s"
+
+    @field_validator("every", "jitter")
+    @classmethod
+    def _duration(cls, v):
+        if v is None:
+            return v
+        parse_duration(v) if v not in (0, "0") else None
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v):
+        if v is not None and len(v.split()) != 5:
+            raise ValueError(f"cron needs 5 fields (minute hour day month weekday), got {v!r}")
+        return v
+
+    @property
+    def every_seconds(self) -> int | None:
+        return parse_duration(self.every) if self.every is not None and not self.cron else None
+
+    @property
+    def jitter_seconds(self) -> int:
+        return 0 if self.jitter in (0, "0") else parse_duration(self.jitter)
+
+
+class FolderSourceSettings(_Model):
+    name: str = "inbox"
+    type: Literal["folder"] = "folder"
+    path: str = "./inbox"
+    on_consume: Literal["move", "keep"] = "move"
+    outbox: str | None = None  # where 997 acknowledgments are written (optional)
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+class CleoSourceSettings(_Model):
+    """Cleo Integration Cloud / Harmony / VLTrader. Details live in cleo_client; kept open here."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "cleo"
+    type: Literal["cleo"] = "cleo"
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+SourceSettings = Annotated[FolderSourceSettings | CleoSourceSettings, Field(discriminator="type")]
+
+
+class ListenSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class WebConnectorUserSettings(_Model):
+    username: str = Field(min_length=1)
+    password_hash: str = Field(min_length=1)
+    company_file: str = ""
+    qbxml_version: str = "13.0"
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hashed(cls, v):
+        from connector.passwords import looks_hashed
+
+        if not looks_hashed(v):
+            raise ValueError("must be a scrypt hash (run `qbedi hash-password`), never a plain password")
+        return v
+
+    @field_validator("qbxml_version")
+    @classmethod
+    def _version(cls, v):
+        if not re.fullmatch(r"\d{1,2}\.\d", str(v)):
+            raise ValueError(f"expected a qbXML version like 13.0, got {v!r}")
+        return str(v)
+
+
+class WebConnectorSettings(_Model):
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    path: str = "/qbwc"
+    public_url: str | None = None  # what QBWC reaches (https://... unless localhost); used in .qwc files
+    users: list[WebConnectorUserSettings] = Field(default_factory=list)
+    batch_budget_seconds: float = Field(45.0, gt=0, le=600)
+    max_requests_per_batch: int = Field(50, ge=1, le=1000)
+    session_ttl_minutes: int = Field(30, ge=1)
+    validate_qbxml: bool = False  # also validate every outgoing qbXML against the XSD at run time
+    run_every_minutes: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_users(self):
+        seen = set()
+        for u in self.users:
+            if u.username.lower() in seen:
+                raise ValueError(f"user {u.username!r} is listed twice")
+            seen.add(u.username.lower())
+        return self
+
+
+class LineRule(_Model):
+    """First matching rule decides a line's account/class (or QuickBooks item)."""
+
+    vendor_part: str | None = None
+    buyer_part: str | None = None
+    upc: str | None = None
+    description: str | None = None  # regular expression, searched case-insensitively
+    account: str | None = None
+    class_: str | None = Field(None, alias="class")
+    item: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not any([self.vendor_part, self.buyer_part, self.upc, self.description]):
+            raise ValueError("a line rule needs one of vendor_part, buyer_part, upc, description")
+        if not (self.account or self.item):
+            raise ValueError("a line rule needs an account or an item")
+        if self.description:
+            try:
+                re.compile(self.description)
+            except re.error as e:
+                raise ValueError(f"description is not a valid regular expression: {e}") from None
+        return self
+
+
+class SupplierSettings(_Model):
+    vendor: str = Field(min_length=1, max_length=41)  # QuickBooks vendor Name max 41
+    default_account: str | None = None
+    class_: str | None = Field(None, alias="class")
+    match: list[str] = Field(default_factory=list)  # extra ids: ISA06, GS02, N1*VN/SU N104
+    currency: str = "USD"
+    terms_days: int | None = Field(None, ge=0, le=3650)
+    total_tolerance: Decimal = Decimal("0.00")
+    charge_accounts: dict[str, str] = Field(default_factory=dict)  # SAC02 code -> account
+    charge_account: str | None = None  # fallback for charges without a specific code rule
+    line_rules: list[LineRule] = Field(default_factory=list)
+    item_receipts: bool = True
+    company: str | None = None  # Web Connector username whose company file gets this supplier's documents
+
+    @field_validator("currency")
+    @classmethod
+    def _cur(cls, v):
+        if not re.fullmatch(r"[A-Z]{3}", v):
+            raise ValueError(f"expected an ISO currency code like USD, got {v!r}")
+        return v
+
+
+class LoggingSettings(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "console", "json"] = "auto"
+    file: str | None = None
+
+
+class DatabaseSettings(_Model):
+    url: str = DEFAULT_DB_URL
+
+
+class Settings(_Model):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sources: list[SourceSettings] = Field(default_factory=lambda: [FolderSourceSettings()])
+    web_connector: WebConnectorSettings = Field(default_factory=WebConnectorSettings)
+    suppliers: dict[str, SupplierSettings] = Field(default_factory=dict)
+    suppliers_file: str | None = None
+    raw_dir: str | None = None  # optional copy of every received file on disk (the DB always keeps it)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    # where the file was read from (not a YAML key)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    source_file: str = Field("(defaults)", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sources(self):
+        names = [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(sorted(dup))}")
+        return self
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+            rel = url[len("sqlite:///"):]
+            return "sqlite:///" + str(self.resolve(rel))
+        return url
+
+    def user(self, username: str) -> WebConnectorUserSettings | None:
+        for u in self.web_connector.users:
+            if u.username.lower() == username.lower():
+                return u
+        return None
+
+
+# ---------------------------------------------------------------- loading
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map YAML key paths to 1-based line numbers, for error messages."""
+    index: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (*path, k.value)
+                index[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                index[(*path, i)] = v.start_mark.line + 1
+                walk(v, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, "", f"cannot read the file: {e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(path, "", f"not valid YAML: {getattr(e, 'problem', e)}",
+                          line=mark.line + 1 if mark else None) from None
+    return data, text
+
+
+def _raise_validation(path: Path, err: ValidationError, text: str, prefix: tuple = ()) -> None:
+    index = _line_index(text)
+    first = err.errors()[0]
+    loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and x in ("folder", "cleo")))
+    full = (*prefix, *loc)
+    line = None
+    for n in range(len(full), 0, -1):
+        line = index.get(full[:n])
+        if line:
+            break
+    key = ".".join(str(x) for x in full)
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see config/qbedi.example.yaml)"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    more = len(err.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    raise ConfigError(path, key, msg, line) from None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the config (None = embedded defaults, cwd-relative)."""
+    if path is None:
+        return Settings()
+    path = Path(path).expanduser().resolve()
+    data, text = _read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", "the top level must be a mapping of keys (database:, sources:, ...)")
+    try:
+        settings = Settings.model_validate({**data, "base_dir": path.parent, "source_file": str(path)})
+    except ValidationError as e:
+        _raise_validation(path, e, text)
+    if settings.suppliers_file:
+        sup_path = settings.resolve(settings.suppliers_file)
+        sup_data, sup_text = _read_yaml(sup_path)
+        sup_data = sup_data or {}
+        if isinstance(sup_data, dict) and "suppliers" in sup_data:
+            sup_data, prefix = sup_data["suppliers"] or {}, ("suppliers",)
+        else:
+            prefix = ()
+        if not isinstance(sup_data, dict):
+            raise ConfigError(sup_path, "", "expected a mapping of supplier id -> settings")
+        try:
+            extra = {k: SupplierSettings.model_validate(v) for k, v in sup_data.items()}
+        except ValidationError as e:
+            bad = next(k for k, v in sup_data.items() if _invalid(v))
+            _raise_validation(sup_path, e, sup_text, (*prefix, bad))
+        clash = set(extra) & set(settings.suppliers)
+        if clash:
+            raise ConfigError(sup_path, ".".join(sorted(clash)), f"also defined in {path.name}")
+        settings.suppliers.update(extra)
+    return settings
+
+
+def _invalid(value) -> bool:
+    try:
+        SupplierSettings.model_validate(value)
+        return False
+    except ValidationError:
+        return True

@@ -1,0 +1,269 @@
+"""Durable store: received files, EDI documents, the QuickBooks request queue, audit.
+
+SQLAlchemy 2 models; the schema is created and upgraded by alembic
+(``connector/migrations``). SQLite by default, PostgreSQL by URL.
+
+Document states::
+
+    received -> translated -> queued -> sent -> posted
+                      \\-> held (waits for a person)   \\-> failed (QuickBooks said no)
+    rejected (broken envelope)   duplicate (already posted / queued)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DocStatus:
+    RECEIVED = "received"
+    TRANSLATED = "translated"
+    QUEUED = "queued"
+    SENT = "sent"
+    POSTED = "posted"
+    HELD = "held"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # a set we do not translate (997, 999): kept, not posted
+
+    OPEN = (QUEUED, SENT)
+
+
+class RqState:
+    QUEUED = "queued"
+    SENT = "sent"  # handed to QBWC, answer not yet seen
+    UNKNOWN = "unknown"  # sent, answer lost: must be verified in QuickBooks before any re-send
+    DONE = "done"
+    FAILED = "failed"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+    PENDING = (QUEUED, UNKNOWN)
+
+
+class ReceivedFile(Base):
+    __tablename__ = "received_file"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(100))
+    remote_id: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received / parsed / unreadable
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    documents: Mapped[list["Document"]] = relationship(back_populates="file", order_by="Document.id")
+
+
+class FileSighting(Base):
+    """Every time a source listed a file we fetched: (source, remote id, sha256) is the dedup key."""
+
+    __tablename__ = "file_sighting"
+    __table_args__ = (UniqueConstraint("source", "remote_id", "sha256", name="uq_sighting"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("received_file.id"))
+    source: Mapped[str] = mapped_column(String(100))
+    remote_id: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Document(Base):
+    __tablename__ = "edi_document"
+    __table_args__ = (
+        Index("ix_doc_supplier_number", "supplier_id", "transaction_set", "document_number"),
+        Index("ix_doc_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("received_file.id"))
+    ordinal: Mapped[int] = mapped_column(Integer, default=0)  # position of the set within the file
+    transaction_set: Mapped[str] = mapped_column(String(6))
+    version: Mapped[str] = mapped_column(String(20), default="")
+    interchange_control: Mapped[str] = mapped_column(String(20), default="")
+    group_control: Mapped[str] = mapped_column(String(20), default="")
+    set_control: Mapped[str] = mapped_column(String(20), default="")
+    sender_id: Mapped[str] = mapped_column(String(40), default="")
+    supplier_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    document_number: Mapped[str] = mapped_column(String(60), default="")
+    document_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    total: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    status: Mapped[str] = mapped_column(String(20), default=DocStatus.RECEIVED)
+    reason_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parsed: Mapped[dict] = mapped_column(JSON, default=dict)  # the translate --json document
+    company: Mapped[str | None] = mapped_column(String(260), nullable=True)  # Web Connector user it goes to
+    qb_txn_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    qb_txn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    qb_amount: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    file: Mapped[ReceivedFile] = relationship(back_populates="documents")
+    requests: Mapped[list["QueuedRequest"]] = relationship(back_populates="document", order_by="QueuedRequest.id")
+
+
+class QueuedRequest(Base):
+    """One qbXML request (a single ``*Rq`` element) waiting for, or sent to, QuickBooks."""
+
+    __tablename__ = "qb_request"
+    __table_args__ = (Index("ix_rq_company_state", "company", "state"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("edi_document.id"), nullable=True)
+    company: Mapped[str] = mapped_column(String(260))  # Web Connector username the request belongs to
+    request_type: Mapped[str] = mapped_column(String(40))  # BillAdd, VendorCreditAdd, ...
+    qbxml: Mapped[str] = mapped_column(Text)  # the *Rq element, no requestID
+    ref_number: Mapped[str] = mapped_column(String(40), default="")
+    vendor: Mapped[str] = mapped_column(String(100), default="")
+    external_guid: Mapped[str] = mapped_column(String(40), default="")
+    line_count: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(12), default=RqState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    batch_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result_txn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    document: Mapped[Document | None] = relationship(back_populates="requests")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_doc", "document_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("edi_document.id"), nullable=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("received_file.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CompanyState(Base):
+    """What we know of each Web Connector user's QuickBooks side."""
+
+    __tablename__ = "company_state"
+    company: Mapped[str] = mapped_column(String(260), primary_key=True)
+    info: Mapped[dict] = mapped_column(JSON, default=dict)
+    last_contact: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_result: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CostSample(Base):
+    """Measured QuickBooks time per request type (EWMA), for batches that fit the timeout."""
+
+    __tablename__ = "qb_cost"
+    request_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    per_request: Mapped[float] = mapped_column(Float)
+    per_line: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---------------------------------------------------------------- engine / unit of work
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    kw: dict = {"future": True}
+    if url.startswith("sqlite"):
+        kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kw["pool_pre_ping"] = True
+    engine = create_engine(url, **kw)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            if ":memory:" not in url:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+class Store:
+    """Engine + session factory. ``with store.session() as s:`` is one unit of work."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = None
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        s = self._factory()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def audit(s: Session, kind: str, *, document: Document | None = None, file: ReceivedFile | None = None,
+          **detail) -> AuditEvent:
+    ev = AuditEvent(kind=kind, document_id=document.id if document else None,
+                    file_id=file.id if file else (document.file_id if document else None),
+                    detail=json.loads(json.dumps(detail, default=str)))
+    s.add(ev)
+    return ev
+
+
+def audit_trail(s: Session, document_id: int) -> list[AuditEvent]:
+    return list(s.scalars(select(AuditEvent).where(AuditEvent.document_id == document_id).order_by(AuditEvent.id)))

@@ -1,0 +1,379 @@
+"""EDI documents -> QuickBooks intents, with holds.
+
+Pure service logic: takes parsed sets (``edi``) and the supplier mappings
+(``connector.settings``), returns a :class:`Translation` per set, which is
+exactly the ``qbedi translate --json`` document plus the QuickBooks request
+to queue. A document that cannot be mapped with certainty is *held* with a
+reason code and a message naming the line; nothing is dropped. Checks that
+need the database (duplicates) are done by the ingest service.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from edi.model import Charge, Invoice, Issue, ParsedSet, ProductIds, PurchaseOrder, ShipNotice
+from qbxml_templates.specs import (
+    BillSpec,
+    ExpenseLine,
+    ItemLine,
+    ItemReceiptSpec,
+    PurchaseOrderLineSpec,
+    PurchaseOrderSpec,
+)
+
+from .settings import LineRule, Settings, SupplierSettings
+
+CENT = Decimal("0.01")
+GUID_NAMESPACE = uuid.UUID("6f1c7f43-2b0e-4c55-9a55-6b1d0c6a9e21")  # qbedi's own, fixed forever
+SELLER_PARTIES = ("VN", "SU", "SE", "RE", "RI", "SF", "II")
+
+# codes that reject (envelope) vs hold (content)
+HOLD_CODES = {"missing_segment", "invalid_value"}
+
+
+@dataclass
+class Hold:
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class Translation:
+    ordinal: int
+    parsed: ParsedSet
+    status: str  # ready | held | rejected
+    holds: list[Hold] = field(default_factory=list)
+    supplier_id: str | None = None
+    supplier: SupplierSettings | None = None
+    request_type: str | None = None  # BillAdd, VendorCreditAdd, PurchaseOrderAdd, ItemReceiptAdd
+    request_xml: str | None = None  # the single *Rq element (queued)
+    qbxml: str | None = None  # a complete message set, for display / validation
+    spec: Any = None
+    external_guid: str = ""
+    due_date: date | None = None
+    json: dict = field(default_factory=dict)
+
+    @property
+    def document(self):
+        return self.parsed.document
+
+    def hold(self, code: str, message: str) -> None:
+        self.holds.append(Hold(code, message))
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(CENT))
+
+
+def external_guid(file_sha256: str, ordinal: int) -> str:
+    """Stable per document: the same file translated again gets the same GUID."""
+    return "{" + str(uuid.uuid5(GUID_NAMESPACE, f"{file_sha256}:{ordinal}")).upper() + "}"
+
+
+# ---------------------------------------------------------------- supplier matching
+
+def candidate_ids(ps: ParsedSet) -> list[str]:
+    env, doc = ps.envelope, ps.document
+    ids = [env.isa_sender_id.strip(), env.gs_sender.strip()]
+    if isinstance(doc, PurchaseOrder):  # a PO travels from us to the supplier: the supplier receives it
+        ids += [env.isa_receiver_id.strip(), env.gs_receiver.strip()]
+    if doc is not None:
+        for p in doc.parties:
+            if p.code in SELLER_PARTIES and p.id:
+                ids.append(p.id.strip())
+    return [i for i in ids if i]
+
+
+def match_supplier(settings: Settings, ps: ParsedSet) -> tuple[str | None, SupplierSettings | None]:
+    ids = candidate_ids(ps)
+    upper = {i.upper() for i in ids}
+    for sid, sup in settings.suppliers.items():
+        keys = {sid.upper(), *(m.upper() for m in sup.match)}
+        if keys & upper:
+            return sid, sup
+    return None, None
+
+
+def match_rule(rules: list[LineRule], products: ProductIds, description: str) -> LineRule | None:
+    for r in rules:
+        if r.vendor_part and r.vendor_part.upper() == products.vendor_part.upper():
+            return r
+        if r.buyer_part and r.buyer_part.upper() == products.buyer_part.upper():
+            return r
+        if r.upc and r.upc == products.upc:
+            return r
+        if r.description and description and re.search(r.description, description, re.IGNORECASE):
+            return r
+    return None
+
+
+# ---------------------------------------------------------------- json view
+
+def _party_name(doc) -> str:
+    p = doc.party(*SELLER_PARTIES) if doc is not None else None
+    return p.name if p else ""
+
+
+def document_json(t: Translation, file_name: str) -> dict:
+    ps, doc = t.parsed, t.parsed.document
+    env = ps.envelope
+    out: dict[str, Any] = {
+        "file": file_name,
+        "transaction_set": env.transaction_set,
+        "version": env.version,
+        "interchange_control": env.interchange_control,
+        "group_control": env.group_control,
+        "set_control": env.set_control,
+        "sender_id": env.isa_sender_id.strip() or env.gs_sender.strip(),
+        "document_number": getattr(doc, "number", "") or "",
+        "document_date": doc.date.isoformat() if doc is not None and doc.date else None,
+        "due_date": t.due_date.isoformat() if t.due_date else None,
+        "supplier": {"id": t.supplier_id, "name": t.supplier.vendor if t.supplier else _party_name(doc) or None},
+        "currency": getattr(doc, "currency", "USD") or "USD",
+        "total": None,
+        "credit": bool(getattr(doc, "credit", False)),
+        "lines": [],
+        "charges": [],
+        "status": t.status,
+        "holds": [h.as_dict() for h in t.holds],
+        "qbxml": t.qbxml,
+    }
+    if isinstance(doc, Invoice):
+        out["total"] = money(doc.total) if doc.total is not None else money(_invoice_sum(doc))
+        out["lines"] = [
+            {"line_number": ln.line_number, "quantity": str(ln.quantity), "unit": ln.unit,
+             "unit_price": str(ln.unit_price), "amount": money(ln.amount),
+             "vendor_part": ln.products.vendor_part, "description": ln.description,
+             "po_number": ln.po_number or doc.po_number}
+            for ln in doc.lines
+        ]
+        out["charges"] = [_charge_json(c) for c in _all_charges(doc)]
+    elif isinstance(doc, PurchaseOrder):
+        total = doc.total if doc.total is not None else sum((ln.amount or Decimal(0) for ln in doc.lines), Decimal(0))
+        out["total"] = money(total)
+        out["lines"] = [
+            {"line_number": ln.line_number, "quantity": str(ln.quantity), "unit": ln.unit,
+             "unit_price": None if ln.unit_price is None else str(ln.unit_price), "amount": money(ln.amount),
+             "vendor_part": ln.products.vendor_part, "description": ln.description, "po_number": doc.number}
+            for ln in doc.lines
+        ]
+        out["charges"] = [_charge_json(c) for c in doc.charges]
+    elif isinstance(doc, ShipNotice):
+        out["lines"] = [
+            {"line_number": it.line_number, "quantity": str(it.quantity), "unit": it.unit, "unit_price": None,
+             "amount": None, "vendor_part": it.products.vendor_part, "description": it.description,
+             "po_number": it.po_number}
+            for it in doc.items
+        ]
+        out["po_numbers"] = list(doc.po_numbers)
+    return out
+
+
+def _charge_json(c: Charge) -> dict:
+    return {"code": c.code, "description": c.description, "amount": money(c.amount)}
+
+
+def _all_charges(inv: Invoice) -> list[Charge]:
+    return [c for ln in inv.lines for c in ln.charges] + list(inv.charges)
+
+
+def _invoice_sum(inv: Invoice) -> Decimal:
+    return sum((ln.amount for ln in inv.lines), Decimal(0)) + sum((c.amount for c in _all_charges(inv)), Decimal(0))
+
+
+# ---------------------------------------------------------------- translation
+
+def _issue_holds(t: Translation, issues: list[Issue]) -> None:
+    for i in issues:
+        if i.severity != "error":
+            continue
+        where = f" ({i.segment}{'' if i.position is None else f' at segment {i.position}'})" if i.segment else ""
+        t.hold(i.code if i.code in HOLD_CODES else "invalid_value", i.message + where)
+
+
+def due_date_for(inv: Invoice, sup: SupplierSettings | None) -> date | None:
+    for terms in inv.terms:
+        if terms.net_due_date:
+            return terms.net_due_date
+    base = inv.date
+    if base is not None:
+        for terms in inv.terms:
+            if terms.net_days is not None:
+                return base + timedelta(days=terms.net_days)
+        if sup is not None and sup.terms_days is not None:
+            return base + timedelta(days=sup.terms_days)
+    return None
+
+
+def _memo(ps: ParsedSet, kind: str, number: str) -> str:
+    env = ps.envelope
+    return (f"EDI {env.transaction_set} {kind} {number} from {env.isa_sender_id.strip() or env.gs_sender} "
+            f"(ISA {env.interchange_control} GS {env.group_control} ST {env.set_control})")
+
+
+def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha256: str, file_name: str = "",
+                  qbxml_version: str = "13.0") -> Translation:
+    t = Translation(ordinal=ordinal, parsed=ps, status="ready")
+    t.external_guid = external_guid(file_sha256, ordinal)
+    doc = ps.document
+    if ps.rejected:
+        t.status = "rejected"
+        for i in ps.rejected:
+            t.hold(i.code, i.message)
+    elif doc is None:
+        t.status = "rejected"
+        t.hold("unsupported_transaction",
+               f"transaction set {ps.envelope.transaction_set or '?'} is not translated into QuickBooks "
+               "(qbedi posts 810, 850 and 856); the file is kept")
+    else:
+        t.supplier_id, t.supplier = match_supplier(settings, ps)
+        _issue_holds(t, doc.issues)
+        if t.supplier is None:
+            ids = ", ".join(dict.fromkeys(candidate_ids(ps))) or "none"
+            t.hold("unknown_supplier",
+                   f"no supplier mapping matches this document (ids seen: {ids}); add one to the suppliers "
+                   "configuration, then release the document")
+        else:
+            cur = (doc.currency or "USD").upper() if hasattr(doc, "currency") else "USD"
+            if cur != t.supplier.currency:
+                t.hold("unsupported_currency",
+                       f"document currency {cur} but supplier {t.supplier_id} is configured for {t.supplier.currency}")
+            builder = {Invoice: _bill, PurchaseOrder: _purchase_order, ShipNotice: _item_receipt}[type(doc)]
+            builder(t, doc, t.supplier)
+        if t.holds:
+            t.status = "held"
+    if t.status == "ready" and t.spec is not None:
+        _render(t, qbxml_version)
+    if isinstance(doc, Invoice) and t.due_date is None:
+        t.due_date = due_date_for(doc, t.supplier)
+    t.json = document_json(t, file_name)
+    return t
+
+
+def _render(t: Translation, version: str) -> None:
+    import qbxml_templates as qx
+    from lxml import etree
+
+    try:
+        if isinstance(t.spec, BillSpec):
+            el = qx.bill_add(t.spec)
+        elif isinstance(t.spec, PurchaseOrderSpec):
+            el = qx.purchase_order_add(t.spec)
+        else:
+            el = qx.item_receipt_add(t.spec)
+    except qx.QbxmlValueError as e:
+        t.hold("invalid_value", str(e))
+        t.status = "held"
+        return
+    t.request_xml = etree.tostring(el, encoding="unicode")
+    t.qbxml = qx.message_set([el], version=version)
+
+
+def _account_for_charge(sup: SupplierSettings, c: Charge) -> str | None:
+    return sup.charge_accounts.get(c.code) or sup.charge_account or sup.default_account
+
+
+def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
+    t.request_type = "VendorCreditAdd" if inv.credit else "BillAdd"
+    if not inv.lines:
+        t.hold("missing_segment", "the invoice has no IT1 lines")
+    expense: list[ExpenseLine] = []
+    items: list[ItemLine] = []
+    sign = Decimal(-1) if inv.credit else Decimal(1)
+    for ln in inv.lines:
+        rule = match_rule(sup.line_rules, ln.products, ln.description)
+        memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
+        if rule and rule.item:
+            items.append(ItemLine(item=rule.item, quantity=ln.quantity, cost=ln.unit_price, amount=ln.amount * sign,
+                                  description=ln.description, class_name=rule.class_ or sup.class_ or ""))
+        else:
+            account = (rule.account if rule else None) or sup.default_account
+            if not account:
+                t.hold("unmapped_line",
+                       f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, "
+                       f"{ln.description or 'no description'}) matches no line rule and supplier "
+                       f"{t.supplier_id} has no default_account")
+                continue
+            expense.append(ExpenseLine(account=account, amount=ln.amount * sign, memo=memo,
+                                       class_name=(rule.class_ if rule and rule.class_ else sup.class_) or ""))
+        for c in ln.charges:
+            _charge_line(t, sup, c, expense, sign, f"line {ln.line_number} ")
+    for c in inv.charges:
+        _charge_line(t, sup, c, expense, sign, "")
+    computed = _invoice_sum(inv)
+    if inv.total is None:
+        t.hold("missing_segment", "TDS (total invoice amount) is missing")
+    elif abs(computed - inv.total) > sup.total_tolerance:
+        t.hold("total_mismatch",
+               f"lines and charges add up to {money(computed)} but TDS says {money(inv.total)} "
+               f"(difference {money(computed - inv.total)}, tolerance {money(sup.total_tolerance)})")
+    if not inv.number:
+        t.hold("missing_segment", "BIG02 (invoice number) is missing")
+    t.due_date = due_date_for(inv, sup)
+    t.spec = BillSpec(
+        vendor=sup.vendor, txn_date=inv.date, ref_number=inv.number, due_date=None if inv.credit else t.due_date,
+        memo=_memo(t.parsed, "credit memo" if inv.credit else "invoice", inv.number),
+        external_guid=t.external_guid, expense_lines=expense, item_lines=items, credit=inv.credit,
+    )
+
+
+def _charge_line(t: Translation, sup: SupplierSettings, c: Charge, expense: list[ExpenseLine], sign: Decimal,
+                 where: str) -> None:
+    if not c.amount:
+        return
+    account = _account_for_charge(sup, c)
+    if not account:
+        t.hold("unmapped_line", f"{where}charge {c.code} {c.description} ({money(c.amount)}) has no account: "
+                                f"add charge_accounts.{c.code} for supplier {t.supplier_id}")
+        return
+    kind = "allowance" if c.amount < 0 else "charge"
+    expense.append(ExpenseLine(account=account, amount=c.amount * sign,
+                               memo=f"{where}{kind} {c.code} {c.description}".strip()[:4095],
+                               class_name=sup.class_ or ""))
+
+
+def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) -> None:
+    t.request_type = "PurchaseOrderAdd"
+    lines = []
+    if not po.lines:
+        t.hold("missing_segment", "the purchase order has no PO1 lines")
+    for ln in po.lines:
+        rule = match_rule(sup.line_rules, ln.products, ln.description)
+        if not (rule and rule.item):
+            t.hold("unmapped_line",
+                   f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, buyer part "
+                   f"{ln.products.buyer_part or '-'}) matches no line rule with a QuickBooks item")
+            continue
+        lines.append(PurchaseOrderLineSpec(item=rule.item, quantity=ln.quantity, rate=ln.unit_price,
+                                           description=ln.description, class_name=rule.class_ or sup.class_ or "",
+                                           manufacturer_part=ln.products.vendor_part))
+    t.spec = PurchaseOrderSpec(vendor=sup.vendor, txn_date=po.date, ref_number=po.number,
+                               memo=_memo(t.parsed, "purchase order", po.number), external_guid=t.external_guid,
+                               lines=lines)
+
+
+def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> None:
+    t.request_type = "ItemReceiptAdd"
+    lines = []
+    if not asn.items:
+        t.hold("missing_segment", "the ship notice has no items (HL*I with SN1)")
+    for it in asn.items:
+        rule = match_rule(sup.line_rules, it.products, it.description)
+        if not (rule and rule.item):
+            t.hold("unmapped_line",
+                   f"item {it.line_number or '?'} (vendor part {it.products.vendor_part or '-'}) for PO "
+                   f"{it.po_number or '?'} matches no line rule with a QuickBooks item")
+            continue
+        lines.append(ItemLine(item=rule.item, quantity=it.quantity, description=it.description))
+    t.spec = ItemReceiptSpec(vendor=sup.vendor, txn_date=asn.date, ref_number=asn.number,
+                             memo=_memo(t.parsed, "ship notice", asn.number) +
+                             (f" PO {', '.join(asn.po_numbers)}" if asn.po_numbers else ""),
+                             external_guid=t.external_guid, item_lines=lines)
