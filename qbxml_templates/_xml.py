@@ -1,0 +1,197 @@
+"""Low-level helpers: typed text nodes, refs, value formatting.
+
+Character strategy (qbXML research §5: non-ASCII is a recurring source of
+parse errors): documents are serialised as pure ASCII; every non-ASCII
+character becomes a numeric character reference (``&#233;``), which any
+conforming XML parser (QuickBooks' included) decodes to the same character.
+QuickBooks Desktop (US/CA/UK) stores text in Windows-1252, so a character
+outside cp1252 is first transliterated (NFKD, combining marks dropped, a few
+typographic substitutions); if it still cannot be stored, we raise
+:class:`QbxmlValueError` rather than let QuickBooks turn it into ``?``.
+Characters XML 1.0 forbids (C0 controls except TAB/LF/CR) also raise.
+Lengths are checked in characters after this normalisation.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from lxml import etree
+
+from .errors import QbxmlValueError
+
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SUBST = {
+    "\u2010": "-", "\u2011": "-", "\u2212": "-", "\u00a0": " ",
+    "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d", "\u0131": "i",
+    "\u00d8": "O", "\u00f8": "o", "\u2190": "<-", "\u2192": "->", "\u2264": "<=", "\u2265": ">=",
+}
+
+
+def clean_text(value: object, field: str) -> str:
+    """Return ``value`` as text QuickBooks can store (see module docstring)."""
+    s = str(value)
+    if _XML_FORBIDDEN.search(s):
+        raise QbxmlValueError(field, "contains a control character XML does not allow", value)
+    try:
+        s.encode("cp1252")
+        return s
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for ch in s:
+        try:
+            ch.encode("cp1252")
+            out.append(ch)
+            continue
+        except UnicodeEncodeError:
+            pass
+        if ch in _SUBST:
+            out.append(_SUBST[ch])
+            continue
+        decomposed = "".join(
+            c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
+        )
+        try:
+            decomposed.encode("cp1252")
+        except UnicodeEncodeError:
+            raise QbxmlValueError(
+                field, f"character {ch!r} (U+{ord(ch):04X}) cannot be stored by QuickBooks", value
+            ) from None
+        out.append(decomposed)
+    return "".join(out)
+
+
+def text(parent: etree._Element, tag: str, value: object, *, max_len: int | None = None,
+         field: str | None = None) -> etree._Element | None:
+    """Append ``<tag>value</tag>`` unless value is None or ""."""
+    if value is None or value == "":
+        return None
+    fname = field or f"{parent.tag}/{tag}"
+    s = clean_text(value, fname)
+    if max_len is not None and len(s) > max_len:
+        raise QbxmlValueError(
+            fname, f"{len(s)} characters, qbXML allows at most {max_len}: {s!r}", value
+        )
+    el = etree.SubElement(parent, tag)
+    el.text = s
+    return el
+
+
+def sub(parent: etree._Element, tag: str) -> etree._Element:
+    return etree.SubElement(parent, tag)
+
+
+def ref(parent: etree._Element, tag: str, full_name: str = "", list_id: str = "", *,
+        max_len: int | None = None) -> etree._Element | None:
+    """``<XRef><ListID/></XRef>`` when list_id is set, else ``<FullName/>``; None if neither."""
+    if not list_id and not full_name:
+        return None
+    el = etree.SubElement(parent, tag)
+    if list_id:
+        text(el, "ListID", list_id, max_len=36, field=f"{tag}/ListID")
+    else:
+        text(el, "FullName", full_name, max_len=max_len, field=f"{tag}/FullName")
+    return el
+
+
+def _dec(value: object, field: str) -> Decimal:
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, bool):
+        raise QbxmlValueError(field, "not a number", value)
+    else:
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise QbxmlValueError(field, "not a number", value) from None
+    if not d.is_finite():
+        raise QbxmlValueError(field, "not a finite number", value)
+    return d
+
+
+def fmt_amount(value: object, field: str = "Amount") -> str:
+    """AMTTYPE: exactly two decimals, at most 13 integer digits.
+
+    More than two significant decimals raises (no silent rounding of money).
+    """
+    d = _dec(value, field)
+    q = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if q != d:
+        raise QbxmlValueError(field, f"amount {value} has more than 2 decimals", value)
+    if q == 0:
+        q = abs(q)  # no "-0.00"
+    s = f"{q:.2f}"
+    if len(s.lstrip("+-").split(".")[0]) > 13:
+        raise QbxmlValueError(field, f"amount {value} too large for AMTTYPE", value)
+    return s
+
+
+def fmt_decimal(value: object, field: str, *, places: int = 5, min_places: int = 0) -> str:
+    """PRICETYPE / QUANTYPE: up to 10 integer digits, up to 5 decimals (no rounding)."""
+    d = _dec(value, field)
+    if d == d.to_integral_value():
+        d = d.quantize(Decimal(1))
+    else:
+        d = d.normalize()
+    exp = -d.as_tuple().exponent if d.as_tuple().exponent < 0 else 0
+    if exp > places:
+        raise QbxmlValueError(field, f"{value} has more than {places} decimals", value)
+    exp = max(exp, min_places)
+    s = f"{d:.{exp}f}"
+    if s in ("-0", "-0.00"):
+        s = s[1:]
+    if len(s.lstrip("+-").split(".")[0]) > 10:
+        raise QbxmlValueError(field, f"{value} too large", value)
+    return s
+
+
+def fmt_price(value: object, field: str = "Cost") -> str:
+    return fmt_decimal(value, field, places=5, min_places=2)
+
+
+def fmt_qty(value: object, field: str = "Quantity") -> str:
+    return fmt_decimal(value, field, places=5, min_places=0)
+
+
+def fmt_date(value: date | str | None, field: str = "TxnDate") -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise QbxmlValueError(field, f"not an ISO date: {value!r}", value) from None
+
+
+def fmt_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_GUID = re.compile(r"^(0|\{[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\})$")
+
+
+def fmt_guid(value: str, field: str = "ExternalGUID") -> str | None:
+    if not value:
+        return None
+    v = str(value).strip()
+    if re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", v):
+        v = "{" + v + "}"
+    if not _GUID.match(v):
+        raise QbxmlValueError(field, "GUIDTYPE must look like {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}", value)
+    return v
+
+
+def request(rq_name: str, request_id: str | None, **attrs: str | None) -> etree._Element:
+    el = etree.Element(rq_name)
+    if request_id is not None and request_id != "":
+        el.set("requestID", clean_text(request_id, f"{rq_name}@requestID"))
+    for k, v in attrs.items():
+        if v is not None and v != "":
+            el.set(k, str(v))
+    return el
