@@ -308,7 +308,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate the config (None = embedded defaults, cwd-relative)."""
     if path is None:
         return Settings()
-    path = Path(path).expanduser().resolve()
+    path = Path(path).expanduser().absolute()
     data, text = _read_yaml(path)
     if data is None:
         data = {}

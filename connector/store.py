@@ -184,6 +184,19 @@ class CompanyState(Base):
     last_result: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class SourceState(Base):
+    """Health of each source's polling, for `qbedi status` and backoff."""
+
+    __tablename__ = "source_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_poll_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_ok_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    files_fetched: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class CostSample(Base):
     """Measured QuickBooks time per request type (EWMA), for batches that fit the timeout."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:54:33.542925
+Create Date: 2026-11-22 03:57:59.846297
 """
 from alembic import op
 import sqlalchemy as sa
@@ -43,6 +43,16 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('sha256')
+    )
+    op.create_table('source_state',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('last_poll_at', sa.DateTime(), nullable=True),
+    sa.Column('last_ok_at', sa.DateTime(), nullable=True),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('next_poll_at', sa.DateTime(), nullable=True),
+    sa.Column('files_fetched', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
     )
     op.create_table('edi_document',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -147,6 +157,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_doc_status')
 
     op.drop_table('edi_document')
+    op.drop_table('source_state')
     op.drop_table('received_file')
     op.drop_table('qb_cost')
     op.drop_table('company_state')

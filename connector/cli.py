@@ -1,0 +1,466 @@
+"""``qbedi`` command line.
+
+Exit codes: 0 success (held documents are a success: they wait for a person),
+1 a file or service could not be read, 2 invalid configuration or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .settings import ConfigError, Settings, load_settings
+
+
+def _config_path(arg: str | None) -> str | None:
+    if arg:
+        return arg
+    if os.environ.get("QBEDI_CONFIG"):
+        return os.environ["QBEDI_CONFIG"]
+    return "qbedi.yaml" if Path("qbedi.yaml").is_file() else None
+
+
+def _settings(args) -> Settings:
+    return load_settings(_config_path(getattr(args, "config", None)))
+
+
+def _setup_logging(settings: Settings, args) -> None:
+    from .logs import configure_logging
+
+    level = "DEBUG" if getattr(args, "verbose", False) else settings.logging.level
+    if getattr(args, "quiet_logs", False):
+        level = "WARNING"
+    configure_logging(level, settings.logging.format, settings.logging.file)
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_translate(args) -> int:
+    import edi
+
+    from .translate import translate_set
+    from .services import sha256_of
+
+    settings = _settings(args)
+    _setup_logging(settings, argparse.Namespace(quiet_logs=True))
+    out = {"documents": [], "errors": []}
+    unreadable = False
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as e:
+            out["errors"].append({"file": name, "code": "unreadable", "message": f"cannot read the file: {e.strerror or e}"})
+            unreadable = True
+            continue
+        result = edi.parse_bytes(data)
+        if not result.sets:
+            msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
+            out["errors"].append({"file": name, "code": (result.errors[0].code if result.errors else "no_transaction"),
+                                  "message": msg})
+            continue
+        digest = sha256_of(data)
+        for ordinal, ps in enumerate(result.sets):
+            t = translate_set(settings, ps, ordinal=ordinal, file_sha256=digest, file_name=name)
+            out["documents"].append(t.json)
+    if args.json:
+        _print_json(out)
+    else:
+        for d in out["documents"]:
+            line = (f"{d['file']}: {d['transaction_set']} {d['document_number'] or '-'} "
+                    f"supplier={d['supplier']['id'] or '?'} total={d['total']} -> {d['status'].upper()}")
+            print(line)
+            for h in d["holds"]:
+                print(f"    {h['code']}: {h['message']}")
+        for e in out["errors"]:
+            print(f"{e['file']}: ERROR {e['code']}: {e['message']}")
+    return 1 if unreadable else 0
+
+
+def cmd_ack(args) -> int:
+    import edi
+    from edi.ack import build_997
+
+    code = 0
+    for n, name in enumerate(args.files, 1):
+        try:
+            data = Path(name).read_bytes()
+        except OSError as e:
+            print(f"{name}: cannot read the file: {e.strerror or e}", file=sys.stderr)
+            code = 1
+            continue
+        result = edi.parse_bytes(data, keep_segments=True)
+        if not result.groups:
+            print(f"{name}: no functional group to acknowledge", file=sys.stderr)
+            code = 1
+            continue
+        sys.stdout.write(build_997(result, control_number=args.control_number + n - 1))
+    return code
+
+
+def cmd_check(args) -> int:
+    settings = _settings(args)
+    print(f"{settings.source_file}: OK ({len(settings.sources)} source(s), "
+          f"{len(settings.web_connector.users)} Web Connector user(s), {len(settings.suppliers)} supplier(s))")
+    return 0
+
+
+def cmd_hash_password(args) -> int:
+    import getpass
+
+    from .passwords import hash_password
+
+    pw = os.environ.get("QBEDI_QBWC_PASSWORD") or getpass.getpass("Web Connector password: ")
+    if not pw:
+        print("empty password refused", file=sys.stderr)
+        return 2
+    print(hash_password(pw))
+    return 0
+
+
+def cmd_init(args) -> int:
+    from .workspace import init_workspace
+
+    return init_workspace(Path(args.dir), user=args.user, port=args.port, url=args.url)
+
+
+def cmd_qwc(args) -> int:
+    from qbwc_server.qwc import build_qwc, QwcError
+
+    settings = _settings(args) if _config_path(args.config) else Settings()
+    url = args.url or settings.web_connector.public_url
+    if not url:
+        print("give --url (the address QBWC will call) or set web_connector.public_url", file=sys.stderr)
+        return 2
+    try:
+        text = build_qwc(app_name=args.app_name, app_url=url, support_url=args.support_url or _support(url),
+                         username=args.user, company_file=args.company or "",
+                         run_every_minutes=args.every or settings.web_connector.run_every_minutes)
+    except (QwcError, ValueError) as e:
+        print(f"cannot write a .qwc file: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}: add it in QuickBooks Web Connector (Add an application), "
+              f"then type the password for {args.user}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _support(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/support", "", ""))
+
+
+def cmd_serve(args) -> int:
+    from qbwc_server.server import serve
+
+    from .runtime import build_runtime
+
+    settings = _settings(args)
+    _setup_logging(settings, args)
+    rt = build_runtime(settings, with_sources=False)
+    wc = settings.web_connector
+    serve(rt.wsgi_app(), args.host or wc.listen.host, args.port if args.port is not None else wc.listen.port)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .daemon import run_daemon
+    from .runtime import build_runtime
+
+    settings = _settings(args)
+    _setup_logging(settings, args)
+    rt = build_runtime(settings)
+    return run_daemon(rt, port=args.port)
+
+
+def cmd_poll(args) -> int:
+    from .runtime import build_runtime
+
+    settings = _settings(args)
+    _setup_logging(settings, args)
+    rt = build_runtime(settings)
+    reports = []
+    for src in rt.sources:
+        if args.source and src.name != args.source:
+            continue
+        from .daemon import Poller
+
+        reports.append(Poller(rt, src)(force=True))
+    out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
+            "fetched": [{"file": f.name, "file_id": f.file_id, "duplicate": f.duplicate, "error": f.error,
+                         "documents": [{"id": d.document_id, "transaction_set": d.translation.json["transaction_set"],
+                                        "document_number": d.translation.json["document_number"],
+                                        "status": d.status, "holds": d.translation.json["holds"]}
+                                       for d in f.documents]} for f in r.fetched]}
+           for r in reports if r is not None]
+    if args.json:
+        _print_json({"polls": out})
+    else:
+        for r in out:
+            print(f"{r['source']}: {r['listed']} listed, {len(r['fetched'])} fetched, {r['skipped']} already had")
+            for f in r["fetched"]:
+                print(f"  {f['file']}" + (" (duplicate)" if f["duplicate"] else "") +
+                      (f" ERROR {f['error']}" if f["error"] else ""))
+                for d in f["documents"]:
+                    print(f"    #{d['id']} {d['transaction_set']} {d['document_number']}: {d['status']}" +
+                          "".join(f"\n      {h['code']}: {h['message']}" for h in d["holds"]))
+            for e in r["errors"]:
+                print(f"  error: {e}")
+    return 1 if any(r["errors"] and not r["fetched"] for r in out) else 0
+
+
+def cmd_status(args) -> int:
+    from sqlalchemy import func, select
+
+    from qbwc_server.exchange import last_contact
+
+    from .runtime import build_runtime
+    from .store import Document, SourceState
+
+    settings = _settings(args)
+    rt = build_runtime(settings, with_sources=False)
+    with rt.store.session() as s:
+        counts = dict(s.execute(select(Document.status, func.count()).group_by(Document.status)).all())
+        sources = [{"name": st.name, "last_poll_at": st.last_poll_at, "last_ok_at": st.last_ok_at,
+                    "consecutive_failures": st.consecutive_failures, "last_error": st.last_error,
+                    "next_poll_at": st.next_poll_at, "files_fetched": st.files_fetched}
+                   for st in s.scalars(select(SourceState))]
+    status = {"documents": counts, "sources": sources, "quickbooks": last_contact(rt.store)}
+    if args.json:
+        _print_json(status)
+        return 0
+    print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
+    for src in sources:
+        state = "OK" if not src["consecutive_failures"] else f"FAILING x{src['consecutive_failures']}"
+        print(f"source {src['name']}: {state}, last poll {src['last_poll_at'] or 'never'}, "
+              f"{src['files_fetched']} file(s) fetched" + (f"; last error: {src['last_error']}" if src["last_error"] else ""))
+    for q in status["quickbooks"]:
+        print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}"
+              + (f" ({q['last_result']})" if q["last_result"] else ""))
+    if not status["quickbooks"]:
+        print("QuickBooks: the Web Connector has not called yet")
+    return 0
+
+
+def cmd_documents(args) -> int:
+    from .runtime import build_runtime
+    from .services import document_rows
+
+    rt = build_runtime(_settings(args), with_sources=False)
+    rows = document_rows(rt.store, status=args.status)
+    if args.json:
+        _print_json({"documents": rows})
+        return 0
+    if not rows:
+        print("no documents" + (f" with status {args.status}" if args.status else ""))
+    for r in rows:
+        print(f"#{r['id']:<5} {r['transaction_set']} {r['document_number'] or '-':<16} {r['supplier'] or '?':<14} "
+              f"{r['total'] or '':>12} {r['status']:<9} "
+              + (f"{r['qb_txn_type']} {r['qb_txn_id']}" if r["qb_txn_id"] else (r["reason"] or "")))
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .runtime import build_runtime
+    from .store import Document, audit_trail
+
+    rt = build_runtime(_settings(args), with_sources=False)
+    with rt.store.session() as s:
+        d = s.get(Document, args.id)
+        if d is None:
+            print(f"no document #{args.id}", file=sys.stderr)
+            return 1
+        trail = [{"at": e.at.isoformat(), "kind": e.kind, **e.detail} for e in audit_trail(s, d.id)]
+        info = {"id": d.id, "file": d.file.name, "status": d.status, "reason_code": d.reason_code,
+                "reason": d.reason, "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
+                "qb_amount": None if d.qb_amount is None else str(d.qb_amount), "document": d.parsed,
+                "audit": trail}
+    if args.json:
+        _print_json(info)
+        return 0
+    doc = info["document"]
+    print(f"document #{info['id']} from {info['file']}: {doc.get('transaction_set')} {doc.get('document_number')} "
+          f"total {doc.get('total')} -> {info['status']}")
+    if info["reason"]:
+        print(f"  reason ({info['reason_code']}): {info['reason']}")
+    if info["qb_txn_id"]:
+        print(f"  QuickBooks {info['qb_txn_type']} {info['qb_txn_id']} amount {info['qb_amount']}")
+    for e in trail:
+        detail = {k: v for k, v in e.items() if k not in ("at", "kind")}
+        print(f"  {e['at']}  {e['kind']:<16} {json.dumps(detail, default=str)[:200]}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    from .runtime import build_runtime
+
+    rt = build_runtime(_settings(args), with_sources=False)
+    try:
+        out = rt.ingest.release(args.id)
+    except (LookupError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"document #{out.document_id}: {out.status}" +
+          "".join(f"\n  {h.code}: {h.message}" for h in out.translation.holds))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(keep=args.keep, as_json=args.json, source=args.source)
+
+
+def cmd_credentials(args) -> int:
+    from .credentials import CredentialStore, prompt_and_store, key_from_environment
+
+    settings = _settings(args)
+    path = settings.resolve(args.store or "credentials.enc")
+    store = CredentialStore(path, key_from_environment(settings.base_dir))
+    prompt_and_store(args.name, store)
+    print(f"stored credentials {args.name!r} (encrypted) in {path}")
+    return 0
+
+
+def cmd_test_connection(args) -> int:
+    from .runtime import build_runtime
+    from .sources import SourceError
+
+    from qbwc_server.exchange import last_contact
+
+    settings = _settings(args)
+    rt = build_runtime(settings)
+    report = {"sources": [], "quickbooks": last_contact(rt.store)}
+    ok = True
+    for src in rt.sources:
+        check = getattr(src, "test_connection", None)
+        try:
+            if check is not None:
+                detail = check()
+            else:
+                detail = {"files_waiting": len(list(src.list_new()))}
+            report["sources"].append({"name": src.name, "ok": True, "detail": detail})
+        except SourceError as e:
+            ok = False
+            report["sources"].append({"name": src.name, "ok": False, "error": str(e)})
+    if args.json:
+        _print_json(report)
+    else:
+        for s in report["sources"]:
+            print(f"source {s['name']}: " + ("OK " + json.dumps(s.get("detail"), default=str) if s["ok"]
+                                               else f"FAILED: {s['error']}"))
+        for q in report["quickbooks"] or [{"company": "-", "last_contact": None, "info": {}}]:
+            print(f"QuickBooks ({q['company']}): last Web Connector contact {q['last_contact'] or 'never'}; "
+                  f"company file {q.get('info', {}).get('company_file') or 'unknown'}")
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qbedi", description="Suppliers' X12 EDI into QuickBooks Desktop via the Web Connector")
+    p.add_argument("--version", action="version", version=f"qbedi {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_, config=True):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        if config:
+            sp.add_argument("--config", "-c", help="config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
+        return sp
+
+    sp = add("demo", cmd_demo, "run the whole flow on sample invoices with an emulated QuickBooks", config=False)
+    sp.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--source", choices=["folder", "cleo"], default="folder")
+
+    sp = add("run", cmd_run, "poll the sources and serve the Web Connector until Ctrl-C (the main job)")
+    sp.add_argument("--port", type=int)
+    sp.add_argument("--verbose", "-v", action="store_true")
+
+    sp = add("serve", cmd_serve, "serve the Web Connector SOAP endpoint only")
+    sp.add_argument("--port", type=int)
+    sp.add_argument("--host")
+    sp.add_argument("--verbose", "-v", action="store_true")
+
+    sp = add("init", cmd_init, "write a ready-to-run workspace (config, inbox, database, .qwc)", config=False)
+    sp.add_argument("dir")
+    sp.add_argument("--user", default="qbedi", help="Web Connector user name (password from $QBEDI_QBWC_PASSWORD or a prompt)")
+    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--url", help="URL the Web Connector will call (default http://localhost:PORT/qbwc)")
+
+    sp = add("translate", cmd_translate, "parse and translate EDI files without posting anything")
+    sp.add_argument("files", nargs="+")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("ack", cmd_ack, "print the 997 functional acknowledgment for EDI files")
+    sp.add_argument("files", nargs="+")
+    sp.add_argument("--control-number", type=int, default=1)
+
+    sp = add("qwc", cmd_qwc, "write a .qwc file for QuickBooks Web Connector")
+    sp.add_argument("--url", help="SOAP URL QBWC calls (https unless localhost)")
+    sp.add_argument("--user", required=True)
+    sp.add_argument("--company", help="company file path (informational)")
+    sp.add_argument("--app-name", default="qbedi")
+    sp.add_argument("--support-url")
+    sp.add_argument("--every", type=int, help="RunEveryNMinutes")
+    sp.add_argument("--out", "-o", help="write to this file instead of standard output")
+
+    sp = add("poll", cmd_poll, "poll the sources once and print what was fetched")
+    sp.add_argument("--once", action="store_true", help="(default) one poll of each source")
+    sp.add_argument("--source", help="only this source")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("status", cmd_status, "documents by status, source health, last Web Connector contact")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
+    sp.add_argument("--status")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("show", cmd_show, "one document with its full audit trail")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("release", cmd_release, "translate a held document again with the current mappings")
+    sp.add_argument("id", type=int)
+
+    add("check", cmd_check, "validate the configuration file")
+    add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False)
+
+    sp = add("credentials", cmd_credentials, "store source credentials encrypted (prompts without echo)")
+    sp.add_argument("action", choices=["set"])
+    sp.add_argument("name")
+    sp.add_argument("--store", help="credential file (default credentials.enc beside the config)")
+
+    sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The main job: poll every source on its schedule and serve the Web Connector.
+
+One APScheduler job per source (interval or cron, at most one instance,
+coalesced, jittered). A failing source backs off exponentially and says why
+in ``qbedi status`` and the log; queued work keeps flowing to QuickBooks
+because the SOAP service does not depend on any source. SIGTERM / Ctrl-C
+stop taking new polls, let a running poll finish its current file (every
+step commits before the next), then stop the server.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from datetime import timedelta
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .runtime import Runtime
+from .services import PollReport
+from .sources import Source
+from .store import SourceState, utcnow
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class Poller:
+    """Runs one source's poll with backoff bookkeeping in ``source_state``."""
+
+    def __init__(self, runtime: Runtime, source: Source, base_interval: int = 300):
+        self.rt = runtime
+        self.source = source
+        self.base = max(1, base_interval)
+        self.lock = threading.Lock()
+
+    def __call__(self, *, force: bool = False) -> PollReport | None:
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            with self.rt.store.session() as s:
+                st = s.get(SourceState, self.source.name)
+                if st is not None and not force and st.next_poll_at and st.next_poll_at > utcnow():
+                    log.info("source.backing_off", source=self.source.name, until=st.next_poll_at.isoformat(),
+                             failures=st.consecutive_failures, last_error=st.last_error)
+                    return None
+            report = self.rt.ingest.poll(self.source)
+            self._record(report)
+            return report
+        finally:
+            self.lock.release()
+
+    def _record(self, report: PollReport) -> None:
+        with self.rt.store.session() as s:
+            st = s.get(SourceState, self.source.name) or SourceState(name=self.source.name, consecutive_failures=0,
+                                                                     files_fetched=0)
+            st.last_poll_at = utcnow()
+            st.files_fetched = (st.files_fetched or 0) + len(report.fetched)
+            failed_listing = report.errors and report.listed == 0
+            if failed_listing:
+                st.consecutive_failures = (st.consecutive_failures or 0) + 1
+                st.last_error = report.errors[0]
+                delay = min(MAX_BACKOFF.total_seconds(), self.base * 2 ** min(st.consecutive_failures, 12))
+                delay *= random.uniform(0.8, 1.2)
+                st.next_poll_at = utcnow() + timedelta(seconds=delay)
+                log.warning("source.failing", source=self.source.name, failures=st.consecutive_failures,
+                            retry_in_seconds=int(delay), error=st.last_error)
+            else:
+                st.consecutive_failures, st.next_poll_at = 0, None
+                st.last_ok_at = st.last_poll_at
+                st.last_error = report.errors[0] if report.errors else None
+                log.info("source.polled", source=self.source.name, listed=report.listed,
+                         fetched=len(report.fetched), skipped=report.skipped, errors=len(report.errors))
+            s.merge(st)
+
+
+def make_scheduler(runtime: Runtime) -> tuple[BackgroundScheduler, list[Poller]]:
+    sched = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300})
+    pollers = []
+    for cfg, source in zip(runtime.settings.sources, runtime.sources):
+        poll = cfg.poll
+        if poll.cron:
+            trigger = CronTrigger.from_crontab(poll.cron, jitter=poll.jitter_seconds or None)
+            base = 300
+        else:
+            base = poll.every_seconds or 300
+            trigger = IntervalTrigger(seconds=base, jitter=poll.jitter_seconds or None)
+        poller = Poller(runtime, source, base)
+        pollers.append(poller)
+        sched.add_job(poller, trigger, id=f"poll:{source.name}", name=f"poll {source.name}",
+                      next_run_time=None if poll.cron else _soon())
+    return sched, pollers
+
+
+def _soon():
+    from datetime import datetime
+
+    return datetime.now().astimezone() + timedelta(seconds=1)
+
+
+def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,
+               stop_event: threading.Event | None = None, ready=None) -> int:
+    """Block until SIGTERM/SIGINT (or ``stop_event``). Returns the exit code."""
+    from qbwc_server.server import start_in_thread
+
+    wc = runtime.settings.web_connector
+    stop = stop_event or threading.Event()
+    runtime.ingest.resume()  # files stored before a crash but not yet translated
+    handle = start_in_thread(runtime.wsgi_app(), host or wc.listen.host, wc.listen.port if port is None else port)
+    sched, _ = make_scheduler(runtime)
+    sched.start()
+    log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],
+             database=_safe_url(runtime.settings.database_url))
+    if ready is not None:
+        ready(handle)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("qbedi.stopping", detail="waiting for a running poll to finish its current step")
+        sched.shutdown(wait=True)
+        handle.stop()
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+        log.info("qbedi.stopped")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(unparsable url)"

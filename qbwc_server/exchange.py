@@ -1,0 +1,387 @@
+"""The WorkProvider behind the Web Connector: the durable queue <-> QuickBooks.
+
+Exactly-once rules:
+
+* A request is marked ``sent`` (and committed) *before* its qbXML leaves us.
+* An answer that never comes back (QBWC crash, timeout, connectionError,
+  out-of-sequence call, server restart) turns ``sent`` into ``unknown``.
+* An ``unknown`` Add is never re-sent blindly: the next batch first asks
+  QuickBooks (BillQuery by vendor + RefNumber range, matched on the
+  ExternalGUID we wrote); only when QuickBooks has no such transaction does
+  the request go back to ``queued``.
+* Transient QuickBooks codes (record in use, 3170/3175/3176/3180, and 3231
+  "not processed") are retried a bounded number of times; one failing
+  document never blocks the others (``continueOnError`` + per-request state).
+
+Batches fit a time budget: each request's QuickBooks time is predicted from a
+per-type model (start conservative, then an exponentially weighted correction
+from the measured time between our answer and QBWC's receiveResponseXML).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+import structlog
+from lxml import etree
+from sqlalchemy import func, select
+
+import qbxml_templates as qx
+from connector.settings import Settings
+from connector.store import CompanyState, CostSample, DocStatus, Document, QueuedRequest, RqState, Store, audit, utcnow
+
+from .contracts import QBSession, WebConnectorUser
+
+log = structlog.get_logger(__name__)
+
+TRANSIENT = {3170, 3175, 3176, 3180, 3231}
+REFERENCE_ERRORS = {3140}
+MAX_ATTEMPTS = 5
+# conservative start: seconds of QuickBooks time per request and per line
+DEFAULT_COST = {"per_request": 1.5, "per_line": 0.25}
+EWMA_ALPHA = 0.3
+
+_QUERY_FOR = {  # Add type -> (query builder name, Ret element)
+    "BillAdd": ("bill_query", "BillRet"),
+    "VendorCreditAdd": ("vendor_credit_query", "VendorCreditRet"),
+    "PurchaseOrderAdd": ("purchase_order_query", "PurchaseOrderRet"),
+    "ItemReceiptAdd": ("item_receipt_query", "ItemReceiptRet"),
+}
+_AMOUNT_FIELD = {"BillRet": "AmountDue", "VendorCreditRet": "CreditAmount", "PurchaseOrderRet": "TotalAmount",
+                 "ItemReceiptRet": "TotalAmount"}
+
+
+class QueueExchange:
+    def __init__(self, store: Store, settings: Settings, *, clock=time.monotonic):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        wc = settings.web_connector
+        self.budget = wc.batch_budget_seconds
+        self.max_requests = wc.max_requests_per_batch
+        self.validate = wc.validate_qbxml
+
+    # ------------------------------------------------------------------ WorkProvider
+    def has_work(self, user: WebConnectorUser) -> bool:
+        with self.store.session() as s:
+            return self._pending_count(s, user.username) + self._stale_sent(s, user.username) > 0
+
+    def next_request(self, session: QBSession) -> str | None:
+        st = session.state
+        with self.store.session() as s:
+            if st.get("batch"):  # we answered sendRequestXML but no receiveResponseXML came
+                self._orphan(s, st.pop("batch"), "sendRequestXML called again before receiveResponseXML")
+            if not st.get("started"):
+                st.update(started=True, processed=0, posted=0, failed=0, held=0)
+                self._recover_stale(s, session.username)
+                self._remember_company(s, session)
+            requests, batch = self._build_batch(s, session)
+            if not requests:
+                return None
+            xml = qx.message_set(requests, on_error="continueOnError", version=session.qbxml_version)
+            st["batch"] = batch
+            return xml
+
+    def handle_response(self, session: QBSession, response_xml: str) -> int:
+        st = session.state
+        batch = st.pop("batch", None)
+        if batch is None:
+            log.warning("qbwc.unexpected_response", user=session.username,
+                        detail="receiveResponseXML without a batch in flight; ignored")
+            return self._percent(session)
+        try:
+            items = qx.parse_response(response_xml)
+        except Exception as e:  # unreadable answer: we cannot know what QuickBooks did
+            with self.store.session() as s:
+                self._orphan(s, batch, f"QuickBooks response could not be read: {e}")
+            session.last_error = f"QuickBooks' response could not be read ({e}); the batch will be verified"
+            return -1
+        elapsed = self.clock() - batch["sent_at"]
+        with self.store.session() as s:
+            seen: set[str] = set()
+            for item in items:
+                rid = item.request_id or ""
+                seen.add(rid)
+                if rid.startswith("v"):
+                    self._verified(s, session, int(rid[1:]), item)
+                elif rid.isdigit():
+                    self._answered(s, session, int(rid), item)
+            missing = [r for r in batch["requests"] if str(r) not in seen] + \
+                      [v for v in batch["verify"] if f"v{v}" not in seen]
+            if missing:
+                self._orphan(s, {"requests": missing, "verify": []}, "QuickBooks returned no answer for the request")
+            self._learn(s, batch, elapsed)
+        return self._percent(session)
+
+    def handle_failure(self, session: QBSession, hresult: str, message: str) -> None:
+        batch = session.state.pop("batch", None)
+        if batch is None:
+            session.last_error = f"QuickBooks could not be reached: {message or hresult}".strip()
+            return
+        parse_error = (hresult or "").lower() == "0x80040400"
+        with self.store.session() as s:
+            if parse_error:  # QuickBooks rejected the whole message set: nothing of it was processed
+                session.state["solo"] = True
+                for rid in batch["requests"]:
+                    rq = s.get(QueuedRequest, rid)
+                    if rq is None:
+                        continue
+                    if len(batch["requests"]) == 1 and rq.attempts >= 3:
+                        self._fail(s, rq, None, f"QuickBooks cannot parse this request ({hresult}: {message})")
+                    else:
+                        rq.state = RqState.QUEUED
+                for vid in batch["verify"]:
+                    rq = s.get(QueuedRequest, vid)
+                    if rq is not None:
+                        rq.state = RqState.UNKNOWN
+            else:
+                self._orphan(s, batch, f"QuickBooks failed to run the request ({hresult}: {message})")
+        session.last_error = (f"QuickBooks could not process the last batch ({hresult}: {message}). "
+                              "Nothing is lost: the requests will be checked and sent again.")
+
+    def close(self, session: QBSession) -> None:
+        st = session.state
+        with self.store.session() as s:
+            if st.get("batch"):
+                self._orphan(s, st.pop("batch"), "session closed before QuickBooks' answer arrived")
+            cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
+            summary = (f"{st.get('posted', 0)} posted, {st.get('held', 0)} held, {st.get('failed', 0)} failed, "
+                       f"{self._pending_count(s, session.username)} waiting")
+            cs.last_contact, cs.last_result = utcnow(), summary
+            s.merge(cs)
+        st["summary"] = "OK: " + summary
+
+    # ------------------------------------------------------------------ batches
+    def _pending_count(self, s, company: str) -> int:
+        return s.scalar(select(func.count()).select_from(QueuedRequest).where(
+            QueuedRequest.company == company, QueuedRequest.state.in_(RqState.PENDING)))
+
+    def _stale_sent(self, s, company: str) -> int:
+        return s.scalar(select(func.count()).select_from(QueuedRequest).where(
+            QueuedRequest.company == company, QueuedRequest.state == RqState.SENT))
+
+    def _recover_stale(self, s, company: str) -> None:
+        """``sent`` rows left by an earlier session (crash, restart) become ``unknown``."""
+        for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
+                                                        QueuedRequest.state == RqState.SENT)):
+            rq.state = RqState.UNKNOWN
+            audit(s, "answer_lost", document=rq.document, request_id=rq.id,
+                  message="an earlier session ended without QuickBooks' answer; will verify before re-sending")
+
+    def _remember_company(self, s, session: QBSession) -> None:
+        cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
+        info = dict(cs.info or {})
+        info.update({k: v for k, v in (session.company_info or {}).items() if isinstance(v, (str, int, float, list))})
+        info["company_file"] = session.company_file
+        info["qbxml_version"] = session.qbxml_version
+        cs.info, cs.last_contact = info, utcnow()
+        s.merge(cs)
+
+    def _cost(self, s, rq_type: str) -> tuple[float, float]:
+        row = s.get(CostSample, rq_type)
+        if row is None:
+            return DEFAULT_COST["per_request"], DEFAULT_COST["per_line"]
+        return float(row.per_request), float(row.per_line)
+
+    def predict(self, s, rq_type: str, lines: int) -> float:
+        per_request, per_line = self._cost(s, rq_type)
+        return per_request + per_line * max(1, lines)
+
+    def _build_batch(self, s, session: QBSession):
+        company = session.username
+        limit = 1 if session.state.get("solo") else self.max_requests
+        elements: list[etree._Element] = []
+        batch = {"id": uuid.uuid4().hex[:20], "requests": [], "verify": [], "predicted": 0.0,
+                 "sent_at": None, "types": {}}
+        budget = self.budget
+        # 1. verify answers we never saw, before anything is re-sent
+        for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
+                                                        QueuedRequest.state == RqState.UNKNOWN)
+                            .order_by(QueuedRequest.id).limit(limit)):
+            el = self._verification_query(rq)
+            if el is None:  # nothing to look it up by: a person decides
+                self._hold(s, rq, "unverifiable", "the answer to this request was lost and it cannot be looked up "
+                                                  "in QuickBooks; check QuickBooks, then release or cancel it")
+                continue
+            cost = self.predict(s, rq.request_type.replace("Add", "Query"), 1)
+            if elements and batch["predicted"] + cost > budget:
+                break
+            elements.append(el)
+            batch["verify"].append(rq.id)
+            batch["predicted"] += cost
+        # 2. new work, oldest first, as much as fits the budget (at least one)
+        if len(elements) < limit:
+            for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
+                                                            QueuedRequest.state == RqState.QUEUED)
+                                .order_by(QueuedRequest.id).limit(limit - len(elements))):
+                cost = self.predict(s, rq.request_type, rq.line_count)
+                if elements and batch["predicted"] + cost > budget:
+                    break
+                el = etree.fromstring(rq.qbxml)
+                el.set("requestID", str(rq.id))
+                if self.validate:
+                    errors = qx.validate(qx.message_set([el], version=session.qbxml_version))
+                    if errors:
+                        self._fail(s, rq, None, "qbXML failed schema validation: " + "; ".join(errors[:3]))
+                        continue
+                elements.append(el)
+                batch["requests"].append(rq.id)
+                batch["predicted"] += cost
+                batch["types"][rq.request_type] = batch["types"].get(rq.request_type, 0) + rq.line_count
+                rq.state, rq.attempts, rq.batch_id, rq.sent_at = RqState.SENT, rq.attempts + 1, batch["id"], utcnow()
+                if rq.document is not None:
+                    rq.document.status = DocStatus.SENT
+                    audit(s, "sent", document=rq.document, request_id=rq.id, attempt=rq.attempts,
+                          batch=batch["id"], ticket=session.ticket[:8])
+        for vid in batch["verify"]:
+            s.get(QueuedRequest, vid).batch_id = batch["id"]
+        batch["sent_at"] = self.clock()
+        if elements:
+            log.info("qbwc.batch", user=company, batch=batch["id"], adds=len(batch["requests"]),
+                     verifications=len(batch["verify"]), predicted_seconds=round(batch["predicted"], 2),
+                     budget_seconds=budget)
+        return elements, batch
+
+    def _verification_query(self, rq: QueuedRequest):
+        found = _QUERY_FOR.get(rq.request_type)
+        if not found or not rq.ref_number or not rq.vendor:
+            return None
+        if rq.request_type == "PurchaseOrderAdd":
+            return qx.purchase_order_query(vendor=rq.vendor, ref_number_range=(rq.ref_number, rq.ref_number),
+                                           request_id=f"v{rq.id}", include_line_items=False,
+                                           include_linked_txns=False)
+        builder = getattr(qx, found[0])
+        return builder(vendor=rq.vendor, ref_number=rq.ref_number, request_id=f"v{rq.id}")
+
+    # ------------------------------------------------------------------ answers
+    def _answered(self, s, session: QBSession, rid: int, item) -> None:
+        rq = s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.SENT:
+            log.warning("qbwc.stray_answer", request=rid, state=getattr(rq, "state", None))
+            return
+        rq.status_code, rq.status_message = item.status_code, item.message
+        if item.status_code == 0 and item.ret is not None:
+            self._posted(s, session, rq, item.ret, verified=False)
+        elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
+            rq.state = RqState.QUEUED
+            if rq.document is not None:
+                rq.document.status = DocStatus.QUEUED
+            audit(s, "retry", document=rq.document, request_id=rq.id, status_code=item.status_code,
+                  message=item.message, attempt=rq.attempts)
+        elif item.status_code in REFERENCE_ERRORS:
+            self._hold(s, rq, "qb_invalid_reference", item.message, status_code=item.status_code)
+            session.state["held"] = session.state.get("held", 0) + 1
+            session.state["processed"] += 1
+        else:
+            self._fail(s, rq, item.status_code, item.message)
+            session.state["failed"] = session.state.get("failed", 0) + 1
+            session.state["processed"] += 1
+
+    def _verified(self, s, session: QBSession, rid: int, item) -> None:
+        rq = s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.UNKNOWN:
+            return
+        match = None
+        for ret in (item.rets or ([] if item.ret is None else [item.ret])):
+            if (ret.findtext("ExternalGUID") or "").upper() == rq.external_guid.upper():
+                match = ret
+                break
+        if item.status_code in (0, 1) and match is None:
+            rq.state = RqState.QUEUED
+            audit(s, "verified_absent", document=rq.document, request_id=rq.id,
+                  message="QuickBooks has no transaction with our ExternalGUID; the request will be sent again")
+        elif match is not None:
+            audit(s, "verified_present", document=rq.document, request_id=rq.id,
+                  message="QuickBooks already has this transaction; not sent again")
+            self._posted(s, session, rq, match, verified=True)
+        # any other status: stays unknown, asked again next round
+
+    def _posted(self, s, session: QBSession, rq: QueuedRequest, ret, *, verified: bool) -> None:
+        txn_id = ret.findtext("TxnID") or ret.findtext("ListID") or ""
+        amount_text = ret.findtext(_AMOUNT_FIELD.get(etree.QName(ret).localname, "TotalAmount")) or ""
+        try:
+            amount = Decimal(amount_text) if amount_text else None
+        except InvalidOperation:
+            amount = None
+        rq.state, rq.result_txn_id = RqState.DONE, txn_id
+        rq.status_code = 0
+        doc = rq.document
+        session.state["processed"] = session.state.get("processed", 0) + 1
+        session.state["posted"] = session.state.get("posted", 0) + 1
+        if doc is None:
+            return
+        doc.status, doc.qb_txn_id, doc.qb_txn_type = DocStatus.POSTED, txn_id, rq.request_type.replace("Add", "")
+        doc.qb_amount, doc.posted_at = amount, utcnow()
+        doc.reason_code = doc.reason = None
+        audit(s, "posted", document=doc, request_id=rq.id, txn_type=doc.qb_txn_type, txn_id=txn_id,
+              amount=str(amount) if amount is not None else None, expected=str(doc.total) if doc.total else None,
+              ref_number=ret.findtext("RefNumber"), edit_sequence=ret.findtext("EditSequence"),
+              company=session.company_file, verified=verified)
+        if amount is not None and doc.total is not None and abs(abs(amount) - abs(doc.total)) > Decimal("0.005") \
+                and doc.transaction_set == "810":
+            audit(s, "amount_differs", document=doc, quickbooks=str(amount), edi=str(doc.total))
+            log.warning("document.amount_differs", document=doc.document_number, quickbooks=str(amount),
+                        edi=str(doc.total))
+        log.info("document.posted", document=doc.document_number, txn_type=doc.qb_txn_type, txn_id=txn_id,
+                 amount=str(amount) if amount is not None else None, user=session.username)
+
+    def _hold(self, s, rq: QueuedRequest, code: str, message: str, **detail) -> None:
+        rq.state = RqState.HELD
+        doc = rq.document
+        if doc is not None:
+            doc.status, doc.reason_code, doc.reason = DocStatus.HELD, code, message
+            audit(s, "held", document=doc, request_id=rq.id, holds=[{"code": code, "message": message}], **detail)
+        log.warning("document.held", document=getattr(doc, "document_number", None), code=code, reason=message)
+
+    def _fail(self, s, rq: QueuedRequest, code: int | None, message: str) -> None:
+        rq.state, rq.status_code, rq.status_message = RqState.FAILED, code, message
+        doc = rq.document
+        if doc is not None:
+            doc.status = DocStatus.FAILED
+            doc.reason_code = f"qb_{code}" if code is not None else "qb_error"
+            doc.reason = message
+            audit(s, "failed", document=doc, request_id=rq.id, status_code=code, message=message)
+        log.warning("document.failed", document=getattr(doc, "document_number", None), status_code=code,
+                    reason=message)
+
+    def _orphan(self, s, batch: dict, why: str) -> None:
+        for rid in list(batch.get("requests", [])) + list(batch.get("verify", [])):
+            rq = s.get(QueuedRequest, rid)
+            if rq is None or rq.state not in (RqState.SENT, RqState.UNKNOWN):
+                continue
+            rq.state = RqState.UNKNOWN
+            audit(s, "answer_lost", document=rq.document, request_id=rq.id, message=why)
+        log.warning("qbwc.answer_lost", batch=batch.get("id"), requests=len(batch.get("requests", [])), reason=why)
+
+    # ------------------------------------------------------------------ learning / progress
+    def _learn(self, s, batch: dict, elapsed: float) -> None:
+        predicted = batch.get("predicted") or 0.0
+        if predicted <= 0 or elapsed <= 0 or not batch.get("types"):
+            return
+        ratio = max(0.05, min(20.0, elapsed / predicted))
+        for rq_type in batch["types"]:
+            row = s.get(CostSample, rq_type)
+            if row is None:
+                row = CostSample(request_type=rq_type, per_request=DEFAULT_COST["per_request"],
+                                 per_line=DEFAULT_COST["per_line"], samples=0)
+                s.add(row)
+            factor = (1 - EWMA_ALPHA) + EWMA_ALPHA * ratio
+            row.per_request = float(row.per_request) * factor
+            row.per_line = float(row.per_line) * factor
+            row.samples += 1
+
+    def _percent(self, session: QBSession) -> int:
+        with self.store.session() as s:
+            remaining = self._pending_count(s, session.username)
+        if remaining == 0:
+            return 100
+        done = session.state.get("processed", 0)
+        return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+def last_contact(store: Store) -> list[dict]:
+    with store.session() as s:
+        return [{"company": c.company, "last_contact": c.last_contact.isoformat() if isinstance(c.last_contact, datetime)
+                 else None, "last_result": c.last_result, "info": c.info} for c in s.scalars(select(CompanyState))]
