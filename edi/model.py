@@ -92,6 +92,11 @@ class Terms:
     net_days: int | None = None  # ITD07
     discount_amount: Decimal | None = None  # ITD08 (N2)
     description: str = ""  # ITD12
+    # added by the edi reader (ITD09/10/11/13):
+    deferred_due_date: date | None = None  # ITD09
+    deferred_amount: Decimal | None = None  # ITD10 (N2)
+    percent_payable: Decimal | None = None  # ITD11
+    day_of_month: int | None = None  # ITD13
 
 
 @dataclass
@@ -138,6 +143,11 @@ class Invoice:
     line_count: int | None = None  # CTT01
     notes: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    # added by the edi reader:
+    taxes: list[Charge] = field(default_factory=list)  # TXI: indicator "T", code TXI01, amount TXI02 (R)
+    amount_subject_to_discount: Decimal | None = None  # TDS02 (N2)
+    discounted_amount_due: Decimal | None = None  # TDS03 (N2)
+    terms_discount_amount: Decimal | None = None  # TDS04 (N2)
 
     def party(self, *codes: str) -> Party | None:
         for code in codes:
@@ -157,6 +167,7 @@ class PurchaseOrderLine:
     products: ProductIds = field(default_factory=ProductIds)
     description: str = ""
     position: int | None = None
+    charges: list[Charge] = field(default_factory=list)  # line-level SAC (added by the edi reader)
 
 
 @dataclass
@@ -212,10 +223,13 @@ class ShipNotice:
     references: dict[str, str] = field(default_factory=dict)
     parties: list[Party] = field(default_factory=list)
     dates: dict[str, date] = field(default_factory=dict)
-    carrier: str = ""  # TD5
+    carrier: str = ""  # TD5: TD503 (SCAC) or else TD505 (routing)
     items: list[ShipNoticeItem] = field(default_factory=list)
     line_count: int | None = None
     issues: list[Issue] = field(default_factory=list)
+    # added by the edi reader:
+    routing: str = ""  # TD505
+    lading_quantity: Decimal | None = None  # TD102 at shipment level
 
     def party(self, *codes: str) -> Party | None:
         for code in codes:

@@ -1,0 +1,381 @@
+"""Envelope state machine: segments in, ``ParsedSet`` out (streaming).
+
+Checks ISA/IEA, GS/GE and ST/SE (counts, control numbers, missing trailers),
+dispatches each set to its document parser and keeps one summary per GS in
+``result.groups`` for the 997.
+
+Streaming contract: a set is yielded as soon as its SE has been checked.
+Faults that only show at GE / IEA time (count or control-number mismatch,
+missing GE / IEA at end of file) are applied afterwards to the sets they
+enclose: the same ``ParsedSet`` objects get an ``envelope_error`` in
+``rejected`` and ``document = None`` (only sets the caller still holds are
+reachable; they are tracked by weak reference), and the fault is appended to
+``result.errors``. A streaming consumer should therefore treat sets as
+provisional until the interchange has ended (``EdiReader.on_interchange_end``
+callback, or simply check ``result.errors`` / ``rejected`` after the loop).
+"""
+from __future__ import annotations
+
+import weakref
+from typing import BinaryIO, Callable, Iterator
+
+from .invoice import parse_invoice
+from .model import Envelope, Issue, ParsedSet, ParseResult
+from .purchase_order import parse_purchase_order
+from .ship_notice import parse_ship_notice
+from .tokenizer import CHUNK, Segment, Tokenizer
+from .values import SegmentView
+
+PARSERS = {"810": parse_invoice, "850": parse_purchase_order, "856": parse_ship_notice}
+FUNCTIONAL_IDS = {"810": {"IN"}, "850": {"PO"}, "856": {"SH"}, "997": {"FA"}, "999": {"FA"}}
+
+# 997 codes (X12 element 718 for AK5, 716 for AK9)
+AK5_TRAILER_MISSING = "2"
+AK5_CONTROL_MISMATCH = "3"
+AK5_COUNT_MISMATCH = "4"
+AK5_SEGMENTS_IN_ERROR = "5"
+AK5_NOT_SUPPORTED = "1"
+AK9_GE_MISSING = "3"
+AK9_CONTROL_MISMATCH = "4"
+AK9_COUNT_MISMATCH = "5"
+
+
+def _env_error(message: str, segment: str | None = None, element: int | None = None) -> Issue:
+    return Issue(code="envelope_error", message=message, segment=segment, element=element)
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
+class _Interchange:
+    def __init__(self, elements: list[str]):
+        g = lambda n: elements[n].strip() if n < len(elements) else ""  # noqa: E731
+        self.fields = dict(
+            isa_sender_qualifier=g(5),
+            isa_sender_id=g(6),
+            isa_receiver_qualifier=g(7),
+            isa_receiver_id=g(8),
+            isa_date=g(9),
+            isa_time=g(10),
+            isa_version=g(12),
+            interchange_control=g(13),
+            usage=g(15),
+        )
+        self.control = g(13)
+        self.groups: list[dict] = []
+        self.sets: list[weakref.ref] = []
+
+
+class _Group:
+    def __init__(self, elements: list[str], interchange: _Interchange | None):
+        g = lambda n: elements[n].strip() if n < len(elements) else ""  # noqa: E731
+        self.functional_id = g(1)
+        self.control = g(6)
+        self.fields = dict(functional_id=g(1), gs_sender=g(2), gs_receiver=g(3), group_control=g(6), version=g(8))
+        self.record: dict = {
+            "functional_id": g(1),
+            "gs_sender": g(2),
+            "gs_receiver": g(3),
+            "date": g(4),
+            "time": g(5),
+            "group_control": g(6),
+            "version": g(8),
+            **(interchange.fields if interchange else {}),
+            "declared_sets": None,
+            "sets": [],
+            "errors": [],  # AK9 codes
+            "messages": [],
+            "interchange_errors": [],
+        }
+        self.count = 0
+        self.sets: list[weakref.ref] = []
+
+
+class _Set:
+    def __init__(self, seg: Segment, envelope: Envelope):
+        self.envelope = envelope
+        self.control = envelope.set_control
+        self.segments: list[SegmentView] = []
+        self.rejected: list[Issue] = []
+        self.ak5: list[str] = []
+        self.warnings: list[Issue] = []
+
+
+class EdiReader:
+    """Iterate the transaction sets of one X12 byte stream.
+
+    ``result`` is a ``ParseResult`` whose ``warnings`` / ``errors`` /
+    ``groups`` fill while you iterate (``result.sets`` stays empty unless
+    ``retain=True``).
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        keep_segments: bool = False,
+        retain: bool = False,
+        chunk_size: int = CHUNK,
+        on_interchange_end: Callable[[list[Issue]], None] | None = None,
+    ):
+        self.result = ParseResult()
+        self.keep_segments = keep_segments
+        self.retain = retain
+        self.on_interchange_end = on_interchange_end
+        self.tokenizer = Tokenizer(
+            stream, warn=self.result.warnings.append, error=self.result.errors.append, chunk_size=chunk_size
+        )
+        self._isa: _Interchange | None = None
+        self._gs: _Group | None = None
+        self._st: _Set | None = None
+        self._outside_warned = False
+        self.segment_count = 0
+
+    # ------------------------------------------------------------------
+    def __iter__(self) -> Iterator[ParsedSet]:
+        for seg in self.tokenizer:
+            self.segment_count += 1
+            tag = seg.elements[0].upper()
+            if self._st is not None and tag not in ("SE", "ST", "GE", "IEA", "ISA", "GS"):
+                self._st.segments.append(SegmentView(seg.elements, len(self._st.segments) + 1, seg.delimiters.component))
+                continue
+            if tag == "ISA":
+                yield from self._close_interchange(missing=True)
+                self._isa = _Interchange(seg.elements)
+            elif tag == "IEA":
+                yield from self._close_interchange(seg)
+            elif tag == "GS":
+                if self._st is not None:
+                    yield self._close_set(None)
+                if self._gs is not None:
+                    self._close_group(None)
+                self._gs = _Group(seg.elements, self._isa)
+                self.result.groups.append(self._gs.record)
+                if self._isa is not None:
+                    self._isa.groups.append(self._gs.record)
+                else:
+                    self._outside("GS without ISA")
+            elif tag == "GE":
+                if self._st is not None:
+                    yield self._close_set(None)
+                self._close_group(seg)
+            elif tag == "ST":
+                if self._st is not None:
+                    yield self._close_set(None)
+                self._open_set(seg)
+            elif tag == "SE":
+                if self._st is None:
+                    self._outside("SE without ST")
+                else:
+                    yield self._close_set(seg)
+            elif tag == "TA1" and self._isa is not None and self._gs is None:
+                continue  # interchange acknowledgment between ISA and GS: accepted, not used
+            else:
+                self._outside(f"segment {tag or '(empty)'} outside a transaction set")
+        if self._st is not None:
+            yield self._close_set(None, eof=True)
+        if self._gs is not None:
+            self._close_group(None, eof=True)
+        yield from self._close_interchange(missing=True, eof=True)
+        if self.segment_count == 0 and not self.result.errors:
+            self.result.errors.append(Issue(code="malformed", message="no segments found (empty file?)"))
+
+    # ------------------------------------------------------------------
+    def _outside(self, message: str) -> None:
+        self.result.warnings.append(Issue(code="malformed", message=message + " (ignored)", severity="warning"))
+
+    def _open_set(self, seg: Segment) -> None:
+        st01 = seg.elements[1].strip() if len(seg.elements) > 1 else ""
+        st02 = seg.elements[2].strip() if len(seg.elements) > 2 else ""
+        fields: dict = {}
+        if self._isa is not None:
+            fields.update(self._isa.fields)
+        if self._gs is not None:
+            fields.update(self._gs.fields)
+        env = Envelope(**fields, transaction_set=st01, set_control=st02)
+        st = _Set(seg, env)
+        st.segments.append(SegmentView(seg.elements, 1, seg.delimiters.component))
+        if self._gs is None:
+            if self._isa is not None:
+                st.rejected.append(_env_error("ST outside a functional group (no GS after ISA)", "ST"))
+            else:
+                st.warnings.append(
+                    Issue(code="no_interchange", message="transaction set without ISA/GS envelope", severity="warning")
+                )
+        else:
+            self._gs.count += 1
+            allowed = FUNCTIONAL_IDS.get(st01)
+            if allowed and self._gs.functional_id not in allowed:
+                st.warnings.append(
+                    Issue(
+                        code="functional_id_mismatch",
+                        message=f"ST01 {st01} under GS01 {self._gs.functional_id!r} (expected {'/'.join(sorted(allowed))})",
+                        segment="GS",
+                        element=1,
+                        severity="warning",
+                    )
+                )
+        if not st02:
+            st.rejected.append(_env_error("ST02 control number is empty", "ST", 2))
+            st.ak5.append(AK5_CONTROL_MISMATCH)
+        self._st = st
+
+    def _close_set(self, se: Segment | None, eof: bool = False) -> ParsedSet:
+        st = self._st
+        assert st is not None
+        self._st = None
+        counted = len(st.segments)
+        if se is None:
+            what = "end of file" if eof else "next envelope segment"
+            st.rejected.append(_env_error(f"SE missing: set {st.control or '?'} ends at {what} (file truncated?)", "SE"))
+            st.ak5.append(AK5_TRAILER_MISSING)
+        else:
+            counted += 1
+            st.segments.append(SegmentView(se.elements, counted, se.delimiters.component))
+            se01 = se.elements[1].strip() if len(se.elements) > 1 else ""
+            se02 = se.elements[2].strip() if len(se.elements) > 2 else ""
+            n = _int(se01)
+            if n != counted:
+                st.rejected.append(_env_error(f"SE01 says {se01 or '(empty)'} segments, counted {counted}", "SE", 1))
+                st.ak5.append(AK5_COUNT_MISMATCH)
+            if se02 != st.control:
+                st.rejected.append(_env_error(f"SE02 {se02!r} does not match ST02 {st.control!r}", "SE", 2))
+                st.ak5.append(AK5_CONTROL_MISMATCH)
+        ps = ParsedSet(envelope=st.envelope, document=None, segment_count=counted, rejected=st.rejected, warnings=st.warnings)
+        if self.keep_segments:
+            ps.raw_segments = [s.elements for s in st.segments]
+        set_id = st.envelope.transaction_set
+        parser = PARSERS.get(set_id)
+        if parser is None:
+            ps.warnings.append(
+                Issue(
+                    code="unsupported_transaction",
+                    message=f"transaction set {set_id or '(empty)'} is not translated",
+                    segment="ST",
+                    element=1,
+                    severity="warning",
+                )
+            )
+        elif not ps.rejected:
+            body = st.segments[1:-1] if se is not None else st.segments[1:]
+            try:
+                ps.document = parser(st.envelope, body)
+            except Exception as exc:  # defensive: a parser bug must not stop the file
+                ps.rejected.append(Issue(code="malformed", message=f"internal parser error: {type(exc).__name__}: {exc}"))
+        self._record_set(ps, st, parser is not None)
+        if self._gs is not None:
+            self._gs.sets.append(weakref.ref(ps))
+        if self._isa is not None:
+            self._isa.sets.append(weakref.ref(ps))
+        if self.retain:
+            self.result.sets.append(ps)
+        return ps
+
+    def _record_set(self, ps: ParsedSet, st: _Set, supported: bool) -> None:
+        if self._gs is None:
+            return
+        codes = list(dict.fromkeys(st.ak5))
+        errors: list[dict] = []
+        status = "A"
+        if ps.rejected:
+            status = "R"
+            if not codes:
+                codes = [AK5_SEGMENTS_IN_ERROR]
+        elif not supported:
+            if self._gs.functional_id != "FA":
+                status = "R"
+                codes = [AK5_NOT_SUPPORTED]
+        elif ps.document is not None:
+            for issue in ps.document.issues:
+                if issue.severity != "error":
+                    continue
+                if issue.code == "missing_segment":
+                    status = "R"
+                    errors.append({"segment": issue.segment or "", "position": issue.position, "code": "3"})
+                elif issue.code == "invalid_value":
+                    if status == "A":
+                        status = "E"
+                    errors.append(
+                        {
+                            "segment": issue.segment or "",
+                            "position": issue.position,
+                            "code": "8",
+                            "element": issue.element,
+                            "element_code": "7" if "date" in issue.message else "6",
+                        }
+                    )
+            if errors:
+                codes = [AK5_SEGMENTS_IN_ERROR]
+        self._gs.record["sets"].append(
+            {
+                "transaction_set": st.envelope.transaction_set,
+                "control": st.control,
+                "status": status,
+                "codes": codes,
+                "errors": errors,
+            }
+        )
+
+    def _reject_enclosed(self, refs: list[weakref.ref], issue: Issue) -> None:
+        for r in refs:
+            ps = r()
+            if ps is not None:
+                ps.rejected.append(issue)
+                ps.document = None
+
+    def _close_group(self, ge: Segment | None, eof: bool = False) -> None:
+        grp = self._gs
+        assert grp is not None
+        self._gs = None
+        issues: list[tuple[Issue, str]] = []
+        if ge is None:
+            where = "end of file" if eof else "next GS/IEA"
+            issues.append((_env_error(f"GE missing for group {grp.control or '?'} (reached {where})", "GE"), AK9_GE_MISSING))
+        else:
+            ge01 = ge.elements[1].strip() if len(ge.elements) > 1 else ""
+            ge02 = ge.elements[2].strip() if len(ge.elements) > 2 else ""
+            grp.record["declared_sets"] = _int(ge01)
+            if _int(ge01) != grp.count:
+                issues.append((_env_error(f"GE01 says {ge01 or '(empty)'} transaction sets, counted {grp.count}", "GE", 1), AK9_COUNT_MISMATCH))
+            if ge02 != grp.control:
+                issues.append((_env_error(f"GE02 {ge02!r} does not match GS06 {grp.control!r}", "GE", 2), AK9_CONTROL_MISMATCH))
+        for issue, code in issues:
+            grp.record["errors"].append(code)
+            grp.record["messages"].append(issue.message)
+            self.result.errors.append(issue)
+            self._reject_enclosed(grp.sets, issue)
+        grp.sets = []
+
+    def _close_interchange(self, iea: Segment | None = None, missing: bool = False, eof: bool = False):
+        if iea is not None and self._isa is None:
+            self._outside("IEA without ISA")
+            return
+        if self._isa is None:
+            return
+        if self._st is not None:
+            yield self._close_set(None, eof=eof)
+        if self._gs is not None:
+            self._close_group(None, eof=eof)
+        isa = self._isa
+        self._isa = None
+        issues: list[Issue] = []
+        if iea is None:
+            where = "end of file" if eof else "next ISA"
+            issues.append(_env_error(f"IEA missing for interchange {isa.control or '?'} (reached {where})", "IEA"))
+        else:
+            iea01 = iea.elements[1].strip() if len(iea.elements) > 1 else ""
+            iea02 = iea.elements[2].strip() if len(iea.elements) > 2 else ""
+            if _int(iea01) != len(isa.groups):
+                issues.append(_env_error(f"IEA01 says {iea01 or '(empty)'} functional groups, counted {len(isa.groups)}", "IEA", 1))
+            if iea02 != isa.control:
+                issues.append(_env_error(f"IEA02 {iea02!r} does not match ISA13 {isa.control!r}", "IEA", 2))
+        for issue in issues:
+            self.result.errors.append(issue)
+            self._reject_enclosed(isa.sets, issue)
+            for g in isa.groups:
+                g["interchange_errors"].append(issue.message)
+        isa.sets = []
+        if self.on_interchange_end is not None:
+            self.on_interchange_end(issues)

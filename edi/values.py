@@ -1,0 +1,120 @@
+"""Element value conversion (N2 implied decimals, R, dates) that never raises.
+
+Bad values become ``Issue(code="invalid_value", ...)`` on the document being
+built; the caller gets ``None`` back.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from .model import Issue
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class SegmentView:
+    """A segment inside a transaction set: elements plus its 1-based position (ST = 1)."""
+
+    __slots__ = ("elements", "position", "component")
+
+    def __init__(self, elements: list[str], position: int, component: str = ">"):
+        self.elements = elements
+        self.position = position
+        self.component = component
+
+    @property
+    def tag(self) -> str:
+        return self.elements[0]
+
+    def get(self, n: int) -> str:
+        """Element n (1-based), stripped; '' when absent."""
+        if n < len(self.elements):
+            return self.elements[n].strip()
+        return ""
+
+    def components(self, n: int) -> list[str]:
+        v = self.get(n)
+        return v.split(self.component) if v else []
+
+
+class Values:
+    """Converters bound to an issue list."""
+
+    def __init__(self, issues: list[Issue]):
+        self.issues = issues
+
+    def _bad(self, seg: SegmentView, n: int, message: str, severity: str = "error") -> None:
+        self.issues.append(
+            Issue(
+                code="invalid_value",
+                message=f"{seg.tag}{n:02d}: {message}",
+                segment=seg.tag,
+                position=seg.position,
+                element=n,
+                severity=severity,
+            )
+        )
+
+    def r(self, seg: SegmentView, n: int) -> Decimal | None:
+        text = seg.get(n)
+        if not text:
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            self._bad(seg, n, f"{text!r} is not a decimal number")
+            return None
+        if not value.is_finite():
+            self._bad(seg, n, f"{text!r} is not a finite number")
+            return None
+        return value
+
+    def n2(self, seg: SegmentView, n: int) -> Decimal | None:
+        """Implied two decimals: '5770' -> 57.70. A '.' makes it an R value (warning)."""
+        text = seg.get(n)
+        if not text:
+            return None
+        if "." in text:
+            value = self.r(seg, n)
+            if value is not None:
+                self._bad(seg, n, f"{text!r} has a decimal point in an N2 (implied decimal) field; read as R", "warning")
+            return value
+        body = text[1:] if text[:1] in "+-" else text
+        if not body.isdigit() or not body.isascii():
+            self._bad(seg, n, f"{text!r} is not an N2 number")
+            return None
+        return Decimal(int(text)) / 100
+
+    def n0(self, seg: SegmentView, n: int) -> int | None:
+        text = seg.get(n)
+        if not text:
+            return None
+        try:
+            d = Decimal(text)
+            if not d.is_finite() or d != d.to_integral_value():
+                raise InvalidOperation
+            return int(d)
+        except InvalidOperation:
+            self._bad(seg, n, f"{text!r} is not an integer")
+            return None
+
+    def dt(self, seg: SegmentView, n: int) -> date | None:
+        """CCYYMMDD or YYMMDD (YY < 70 -> 20YY)."""
+        text = seg.get(n)
+        if not text:
+            return None
+        try:
+            if len(text) == 8 and text.isdigit() and text.isascii():
+                return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+            if len(text) == 6 and text.isdigit() and text.isascii():
+                yy = int(text[:2])
+                return date((2000 if yy < 70 else 1900) + yy, int(text[2:4]), int(text[4:6]))
+        except ValueError:
+            pass
+        self._bad(seg, n, f"{text!r} is not a date (CCYYMMDD or YYMMDD)")
+        return None
