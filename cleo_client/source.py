@@ -1,0 +1,373 @@
+"""``CleoSource``: Cleo Integration Cloud / Harmony / VLTrader as a qbedi Source.
+
+Same protocol as :class:`connector.sources.FolderSource`; the ingest service
+drives ``list_new -> fetch -> (store) -> acknowledge`` and deduplicates on
+(source, remote id, sha256). This class does **not** deduplicate: if Cleo
+lists the same file twice (e.g. across pages while the inbox changes), both
+entries are yielded with the same ``remote_id``.
+
+``remote_id`` is ``"<connection id>/<file id>"`` and is enough on its own to
+fetch or acknowledge the file, so a RemoteFile rebuilt from the ingest
+database after a restart (with an empty ``meta``) still works.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cleo_client import errors as E
+from cleo_client.api import CleoApiPaths, CleoClient, ServerVersion
+from cleo_client.x12 import transaction_sets
+from connector.sources import RemoteFile, SourceError
+
+log = structlog.get_logger("qbedi.cleo")
+
+AckMode = Literal["delete", "archive", "none"]
+
+
+class CleoSettings(BaseModel):
+    """Settings for one Cleo source (a ``sources:`` entry with ``type: cleo``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # where: either base_url (API root, e.g. https://tenant.example.com/api) or scheme/host/port
+    base_url: str | None = None
+    scheme: Literal["http", "https"] = "https"
+    host: str | None = None
+    port: int = Field(6080, ge=1, le=65535)  # cleo.md §3: 6080 https, 5080 http on-prem
+    api_path: str = "/api"
+    tenant: str | None = None  # CIC tenant label, for logs/reports only (URL pattern unknown)
+
+    # what
+    connections: list[str] = Field(default_factory=list)  # partner connection aliases to poll
+    receive_action: str | None = None  # admin-defined action run before listing (e.g. SFTP "GET *")
+    receive_action_timeout: int | None = None  # seconds, passed to the action run
+    acknowledge: AckMode = "none"  # after the bytes are stored: delete | archive (action) | none
+    archive_action: str | None = None  # action alias when acknowledge == "archive"
+    upload_acks: bool = False  # send our 997s back through Cleo
+    upload_connection: str | None = None  # alias to upload to (default: first of connections)
+    send_action: str | None = None  # optional action run after an upload (e.g. "PUT -DEL *")
+
+    # how
+    paths: CleoApiPaths = Field(default_factory=CleoApiPaths)
+    auth_mode: Literal["token", "basic"] = "token"
+    page_size: int = Field(100, ge=1, le=1000)
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    retries: int = Field(4, ge=0, le=20)
+    backoff_factor: float = Field(1.0, ge=0)
+    backoff_max: float = Field(60.0, ge=0)
+    backoff_jitter: float = Field(1.0, ge=0)
+    verify: bool = True
+    ca_bundle: str | None = None
+    token_refresh_skew: float = 60.0
+    auth_failure_cooldown: float = 300.0  # don't retry a rejected password sooner (account lockout)
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    temp_dir: str | None = None
+    credentials_name: str = "cleo"  # name in the CredentialStore
+
+    @model_validator(mode="after")
+    def _check(self) -> "CleoSettings":
+        if not self.base_url and not self.host:
+            raise ValueError("Cleo source needs base_url (API root) or host (+ scheme/port)")
+        if self.acknowledge == "archive" and not self.archive_action:
+            raise ValueError("acknowledge: archive needs archive_action (the Cleo action alias that archives a file)")
+        if self.ca_bundle and not self.verify:
+            raise ValueError("ca_bundle is set but verify is false; remove verify: false")
+        return self
+
+    def api_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        path = "/" + self.api_path.strip("/") if self.api_path.strip("/") else ""
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
+
+    def tls_verify(self) -> bool | str:
+        return self.ca_bundle if self.ca_bundle else self.verify
+
+    def make_client(self, username: str, password: Any) -> CleoClient:
+        return CleoClient(
+            self.api_base_url(), username, password,
+            paths=self.paths, page_size=self.page_size,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            verify=self.tls_verify(), retries=self.retries, backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max, backoff_jitter=self.backoff_jitter, auth_mode=self.auth_mode,
+            token_refresh_skew=self.token_refresh_skew, auth_failure_cooldown=self.auth_failure_cooldown,
+        )
+
+
+@dataclass
+class ConnectionCheck:
+    alias: str
+    found: bool
+    id: str | None = None
+    type: str | None = None
+    inbound_files: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class ConnectionReport:
+    """Result of :meth:`CleoSource.test_connection` (read-only)."""
+
+    ok: bool
+    source: str
+    base_url: str
+    user: str
+    tenant: str | None = None
+    authenticated: bool = False
+    server: str | None = None
+    server_version: str | None = None
+    vulnerable: bool = False
+    connections: list[ConnectionCheck] = field(default_factory=list)
+    actions: dict[str, str] = field(default_factory=dict)  # alias -> "found" / error text
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        out = [f"Cleo source {self.source!r} at {self.base_url} as {self.user!r}: {'OK' if self.ok else 'FAILED'}"]
+        if self.server:
+            out.append(f"  server: {self.server}" + ("  ** VULNERABLE VERSION **" if self.vulnerable else ""))
+        out.append(f"  authenticated: {'yes' if self.authenticated else 'no'}")
+        for c in self.connections:
+            if c.found:
+                out.append(f"  connection {c.alias!r}: id={c.id} type={c.type} files waiting={c.inbound_files}")
+            else:
+                out.append(f"  connection {c.alias!r}: NOT OK - {c.error}")
+        for a, status in self.actions.items():
+            out.append(f"  action {a!r}: {status}")
+        out += [f"  warning: {w}" for w in self.warnings]
+        if self.error:
+            out.append(f"  error ({self.error_type}): {self.error}")
+        return out
+
+
+class CleoSource:
+    """A Source over the Cleo REST API. ``credentials`` has ``.username`` and ``.password`` (str or Secret)."""
+
+    def __init__(self, name: str, settings: CleoSettings | dict, credentials: Any, *,
+                 client: CleoClient | None = None):
+        self.name = name
+        self.settings = settings if isinstance(settings, CleoSettings) else CleoSettings.model_validate(settings)
+        self.username = credentials.username
+        self.client = client or self.settings.make_client(credentials.username, credentials.password)
+        self._actions: dict[tuple[str, str | None], dict] = {}
+        self.log = log.bind(source=name, cleo_api=self.client.api, tenant=self.settings.tenant)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- helpers
+    @staticmethod
+    def _split(remote: RemoteFile) -> tuple[str, str]:
+        conn_id, sep, file_id = remote.remote_id.partition("/")
+        if not sep or not conn_id or not file_id:
+            raise E.CleoError(f"remote id {remote.remote_id!r} is not '<connection id>/<file id>'")
+        return conn_id, file_id
+
+    def _action(self, alias: str, connection: dict | None) -> dict:
+        key = (alias, connection.get("id") if connection else None)
+        if key not in self._actions:
+            self._actions[key] = self.client.find_action(alias, connection)
+        return self._actions[key]
+
+    def _connection_by_id(self, conn_id: str) -> dict | None:
+        for rec in self.client._connections.values():
+            if rec.get("id") == conn_id:
+                return rec
+        return None
+
+    # -- Source protocol
+    def list_new(self) -> Iterable[RemoteFile]:
+        """Files waiting in each configured connection's inbox, one poll's worth.
+
+        Runs ``receive_action`` first when configured. Each inbox is listed
+        completely (all pages) before its files are yielded, so deleting files
+        while the caller iterates cannot shift the paging. A connection that
+        fails (not found, forbidden) does not stop the others; the failures
+        are raised together as one SourceError after the rest were yielded.
+        Authentication/outage errors are raised at once.
+        """
+        if not self.settings.connections:
+            raise E.CleoConfigError(f"Cleo source {self.name!r} has no connections configured "
+                                    f"(list the partner connection aliases under 'connections')")
+        failures: list[str] = []
+        ran: set[str] = set()
+        for alias in self.settings.connections:
+            try:
+                conn = self.client.resolve_connection(alias)
+                if self.settings.receive_action:
+                    action = self._action(self.settings.receive_action, conn)
+                    if action["id"] not in ran:
+                        ran.add(action["id"])
+                        result = self.client.run_action(action, timeout=self.settings.receive_action_timeout)
+                        self.log.info("cleo_receive_action_ran", connection=alias, action=action.get("alias"),
+                                      status=result.get("status"), result=result.get("result"))
+                records = list(self.client.list_incoming(conn["id"]))
+            except (E.CleoNotFoundError, E.CleoPermissionError, E.CleoActionError) as exc:
+                self.log.error("cleo_connection_failed", connection=alias, error=str(exc))
+                failures.append(f"{alias}: {exc}")
+                continue
+            self.log.info("cleo_listed", connection=alias, files=len(records))
+            for rec in records:
+                fid = rec.get("id")
+                if not fid:
+                    self.log.warning("cleo_file_without_id", connection=alias, record=rec)
+                    continue
+                yield RemoteFile(
+                    source=self.name,
+                    remote_id=f"{conn['id']}/{fid}",
+                    name=str(rec.get("name") or fid),
+                    size=rec.get("length") if isinstance(rec.get("length"), int) else None,
+                    meta={
+                        "connection_alias": alias,
+                        "connection_id": conn["id"],
+                        "file_id": fid,
+                        "created": (rec.get("meta") or {}).get("created"),
+                        "record": rec,
+                    },
+                )
+        if failures:
+            raise E.CleoError("some Cleo connections could not be read: " + " | ".join(failures))
+
+    def fetch(self, remote: RemoteFile) -> bytes:
+        """The complete bytes (streamed to a temp file first; a short read raises and returns nothing).
+
+        Also records ``remote.meta["transaction_sets"]`` (ST01 codes) and
+        ``remote.meta["sha256"]``.
+        """
+        conn_id, file_id = self._split(remote)
+        record = dict(remote.meta.get("record") or {})
+        record.setdefault("id", file_id)
+        record.setdefault("name", remote.name)
+        if remote.size is not None:
+            record.setdefault("length", remote.size)
+        with tempfile.NamedTemporaryFile(prefix="qbedi-cleo-", suffix=".part", dir=self.settings.temp_dir) as tmp:
+            dl = self.client.download_incoming(conn_id, record, tmp, max_bytes=self.settings.max_file_bytes)
+            tmp.flush()
+            tmp.seek(0)
+            data = tmp.read()
+        if hashlib.sha256(data).hexdigest() != dl.sha256 or len(data) != dl.length:
+            raise E.CleoError(f"temporary copy of {remote.name!r} changed on disk; nothing returned")
+        sets = transaction_sets(data)
+        try:
+            remote.meta["transaction_sets"] = sets
+            remote.meta["sha256"] = dl.sha256
+        except TypeError:  # pragma: no cover - immutable meta
+            pass
+        self.log.info("cleo_fetched", file=remote.name, remote_id=remote.remote_id, bytes=dl.length,
+                      sha256=dl.sha256, transaction_sets=sets)
+        if not any(s in ("810", "850", "856") for s in sets):
+            self.log.warning("cleo_file_not_810_850_856", file=remote.name, transaction_sets=sets)
+        return data
+
+    def acknowledge(self, remote: RemoteFile) -> None:
+        """Mark consumed in Cleo per ``acknowledge``; call only after the bytes are committed locally."""
+        mode = self.settings.acknowledge
+        if mode == "none":
+            return
+        conn_id, file_id = self._split(remote)
+        if mode == "delete":
+            gone_now = self.client.delete_incoming(conn_id, file_id)
+            self.log.info("cleo_acknowledged", mode=mode, file=remote.name, remote_id=remote.remote_id,
+                          already_gone=not gone_now)
+            return
+        conn = self._connection_by_id(conn_id) or {"id": conn_id, "alias": remote.meta.get("connection_alias")}
+        action = self._action(self.settings.archive_action, conn)
+        self.client.run_action(action, body={"file": remote.name, "fileId": file_id})
+        self.log.info("cleo_acknowledged", mode=mode, file=remote.name, remote_id=remote.remote_id,
+                      action=action.get("alias"))
+
+    def upload(self, name: str, content: bytes) -> None:
+        """Send a 997 (or any file) to the partner when ``upload_acks`` is on; otherwise do nothing."""
+        if not self.settings.upload_acks:
+            self.log.debug("cleo_upload_skipped", file=name, reason="upload_acks is off")
+            return
+        alias = self.settings.upload_connection or self.settings.connections[0]
+        self.upload_to(alias, name, content)
+
+    def upload_to(self, alias: str, name: str, content: bytes) -> dict:
+        """Upload to a specific partner connection (e.g. the one the 810 came from)."""
+        conn = self.client.resolve_connection(alias)
+        rec = self.client.upload_outgoing(conn["id"], name, content)
+        self.log.info("cleo_uploaded", connection=alias, file=name, bytes=len(content))
+        if self.settings.send_action:
+            self.client.run_action(self._action(self.settings.send_action, conn))
+        return rec
+
+    # -- admin
+    def server_version(self) -> ServerVersion | None:
+        return self.client.server_version()
+
+    def test_connection(self) -> ConnectionReport:
+        """Read-only check: log in, resolve each connection, count its waiting files, look up configured actions.
+
+        Never runs an action, downloads, deletes or uploads. Errors are reported, not raised.
+        """
+        s = self.settings
+        rep = ConnectionReport(ok=False, source=self.name, base_url=self.client.api, user=self.username,
+                               tenant=s.tenant)
+        try:
+            self.client._token = None
+            self.client.login()
+            if s.auth_mode == "basic":
+                self.client.count(self.client.paths.connections, what="checking basic auth")
+            rep.authenticated = True
+            sv = self.client.server
+            if sv is not None:
+                rep.server, rep.server_version, rep.vulnerable = sv.raw, sv.version, sv.vulnerable
+                if sv.vulnerable:
+                    rep.warnings.append(f"{sv.raw} is affected by CVE-2024-50623/CVE-2024-55956 "
+                                        f"(exploited in the wild); upgrade to 5.8.0.24 or later")
+            else:
+                rep.warnings.append("Cleo did not announce its version (no Server header)")
+            all_ok = True
+            for alias in s.connections:
+                try:
+                    conn = self.client.resolve_connection(alias, refresh=True)
+                    check = ConnectionCheck(alias, True, conn.get("id"), conn.get("type"))
+                    check.inbound_files = self.client.count_incoming(conn["id"])
+                except (E.CleoNotFoundError, E.CleoPermissionError, E.CleoProtocolError) as exc:
+                    check = ConnectionCheck(alias, False, error=str(exc))
+                    all_ok = False
+                rep.connections.append(check)
+                for action_alias in {a for a in (s.receive_action, s.archive_action if s.acknowledge == "archive"
+                                                 else None, s.send_action if s.upload_acks else None) if a}:
+                    if not check.found:
+                        continue
+                    try:
+                        self.client.find_action(action_alias, self.client._connections.get(alias))
+                        rep.actions.setdefault(action_alias, "found")
+                    except (E.CleoNotFoundError, E.CleoPermissionError) as exc:
+                        rep.actions[action_alias] = f"NOT OK - {exc}"
+                        all_ok = False
+            if not s.connections:
+                rep.warnings.append("no connections configured: nothing will be polled")
+                all_ok = False
+            if s.acknowledge == "none":
+                rep.warnings.append("acknowledge is 'none': files stay in the Cleo inbox and are re-listed every "
+                                    "poll (qbedi deduplicates them)")
+            if not s.verify:
+                rep.warnings.append("TLS verification is off; set ca_bundle instead")
+            rep.ok = all_ok
+        except SourceError as exc:
+            rep.error, rep.error_type = str(exc), type(exc).__name__
+            sv = self.client.server
+            if sv is not None:
+                rep.server, rep.server_version, rep.vulnerable = sv.raw, sv.version, sv.vulnerable
+        return rep
