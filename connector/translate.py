@@ -199,6 +199,9 @@ def _issue_holds(t: Translation, issues: list[Issue]) -> None:
         t.hold(i.code if i.code in HOLD_CODES else "invalid_value", i.message + where)
 
 
+MAX_NET_DAYS = 3650
+
+
 def due_date_for(inv: Invoice, sup: SupplierSettings | None) -> date | None:
     for terms in inv.terms:
         if terms.net_due_date:
@@ -206,7 +209,7 @@ def due_date_for(inv: Invoice, sup: SupplierSettings | None) -> date | None:
     base = inv.date
     if base is not None:
         for terms in inv.terms:
-            if terms.net_days is not None:
+            if terms.net_days is not None and 0 <= terms.net_days <= MAX_NET_DAYS:
                 return base + timedelta(days=terms.net_days)
         if sup is not None and sup.terms_days is not None:
             return base + timedelta(days=sup.terms_days)
@@ -287,7 +290,8 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
         t.hold("missing_segment", "the invoice has no IT1 lines")
     expense: list[ExpenseLine] = []
     items: list[ItemLine] = []
-    sign = Decimal(-1) if inv.credit else Decimal(1)
+    # a VendorCredit carries positive amounts; some senders send the credit memo's amounts negative
+    sign = Decimal(-1) if inv.credit and _invoice_sum(inv) < 0 else Decimal(1)
     for ln in inv.lines:
         rule = match_rule(sup.line_rules, ln.products, ln.description)
         memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
@@ -317,6 +321,9 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
                f"(difference {money(computed - inv.total)}, tolerance {money(sup.total_tolerance)})")
     if not inv.number:
         t.hold("missing_segment", "BIG02 (invoice number) is missing")
+    for terms in inv.terms:
+        if terms.net_days is not None and not 0 <= terms.net_days <= MAX_NET_DAYS:
+            t.hold("invalid_value", f"ITD07 net days {terms.net_days} is not a plausible payment term")
     t.due_date = due_date_for(inv, sup)
     t.spec = BillSpec(
         vendor=sup.vendor, txn_date=inv.date, ref_number=inv.number, due_date=None if inv.credit else t.due_date,

@@ -35,3 +35,31 @@ def xsd_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def qbwc_ref_dir(shared_dir: Path) -> Path:
     return shared_dir / "reference" / "qbwc"
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """A fresh, empty database for one test.
+
+    SQLite file by default; with ``QBEDI_TEST_DATABASE_URL`` a private schema in
+    that PostgreSQL database (dropped afterwards), so tests never see each other.
+    """
+    base = os.environ.get("QBEDI_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'qbedi-test.db'}"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

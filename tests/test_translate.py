@@ -1,0 +1,139 @@
+"""810 -> BillAdd translation: amounts to the cent, due dates, holds, XSD validity."""
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+import edi
+import qbxml_templates as qx
+from connector.settings import Settings, SupplierSettings
+from connector.translate import translate_set
+from tests.helpers import SUPPLIERS, demo_bytes
+
+
+def settings(**overrides) -> Settings:
+    sup = {k: dict(v) for k, v in SUPPLIERS.items()}
+    for k, v in overrides.items():
+        sup.setdefault(k, {}).update(v)
+    return Settings.model_validate({"suppliers": sup})
+
+
+def translate(data: bytes, s: Settings | None = None):
+    result = edi.parse_bytes(data)
+    return [translate_set(s or settings(), ps, ordinal=i, file_sha256="ab" * 32, file_name="f.edi")
+            for i, ps in enumerate(result.sets)]
+
+
+def test_acme_invoice_becomes_a_bill_to_the_cent(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    [t] = translate(demo_bytes("acme_INV-10045.edi"))
+    assert t.status == "ready", t.holds
+    j = t.json
+    assert j["total"] == "289.00" and j["document_number"] == "INV-10045"
+    assert j["due_date"] == "2026-12-18"  # BIG01 2026-11-18 + ITD07 30 days
+    assert [(ln["quantity"], ln["unit_price"], ln["amount"]) for ln in j["lines"]] == [
+        ("10", "12.50", "125.00"), ("4", "37.25", "149.00")]
+    assert j["charges"] == [{"code": "D240", "description": "FREIGHT", "amount": "15.00"}]
+    bill = etree.fromstring(t.request_xml)
+    assert bill.tag == "BillAddRq"
+    b = bill.find("BillAdd")
+    assert b.findtext("VendorRef/FullName") == "Acme Industrial Supply"
+    assert b.findtext("RefNumber") == "INV-10045"
+    assert b.findtext("TxnDate") == "2026-11-18" and b.findtext("DueDate") == "2026-12-18"
+    assert "ISA 000000101" in b.findtext("Memo") and "ST 0001" in b.findtext("Memo")
+    lines = [(e.findtext("AccountRef/FullName"), e.findtext("Amount"), e.findtext("ClassRef/FullName"))
+             for e in b.findall("ExpenseLineAdd")]
+    assert lines == [("Job Materials", "125.00", "Warehouse"), ("Janitorial Supplies", "149.00", "Warehouse"),
+                     ("Freight and Delivery", "15.00", "Warehouse")]
+    assert sum(Decimal(a) for _, a, _ in lines) == Decimal("289.00")
+    assert qx.validate(t.qbxml) == []
+
+
+def test_explicit_net_due_date_and_rule_by_description():
+    [t] = translate(demo_bytes("acme_INV-10046.edi"))
+    assert t.json["due_date"] == "2026-12-19"
+    b = etree.fromstring(t.request_xml).find("BillAdd")
+    assert [e.findtext("AccountRef/FullName") for e in b.findall("ExpenseLineAdd")] == ["Equipment Repairs"]
+    assert b.findtext("ExpenseLineAdd/Amount") == "599.97"
+
+
+def test_allowance_is_a_negative_line_and_default_terms_apply():
+    [t] = translate(demo_bytes("globex_G-2026-0311.edi"))
+    assert t.status == "ready" and t.supplier_id == "GLOBEX-77"  # matched by ISA sender via `match`
+    assert t.json["total"] == "202.00"
+    assert t.json["charges"] == [{"code": "C310", "description": "PROMPT PAY DISCOUNT", "amount": "-5.00"}]
+    assert t.json["due_date"] == "2027-01-01"  # 2026-11-17 + supplier default 45 days
+    amounts = [e.findtext("Amount") for e in etree.fromstring(t.request_xml).iter("ExpenseLineAdd")]
+    assert amounts == ["138.00", "69.00", "-5.00"]
+
+
+def test_unknown_supplier_is_held_with_the_ids_seen():
+    [t] = translate(demo_bytes("initech_88812.edi"))
+    assert t.status == "held" and t.qbxml is None
+    assert [h.code for h in t.holds] == ["unknown_supplier"]
+    assert "INITECHEDI" in t.holds[0].message
+    assert t.json["total"] == "450.00"  # still fully parsed for the reviewer
+
+
+def test_unmapped_line_names_the_line():
+    s = settings(ACMESUPPLY={"default_account": None, "line_rules": [
+        {"vendor_part": "AC-220", "account": "Janitorial Supplies"}]})
+    s.suppliers["ACMESUPPLY"].charge_account = "Freight and Delivery"
+    [t] = translate(demo_bytes("acme_INV-10045.edi"), s)
+    assert t.status == "held"
+    assert [h.code for h in t.holds] == ["unmapped_line"]
+    assert "line 1" in t.holds[0].message and "AC-100" in t.holds[0].message
+
+
+def test_total_mismatch_beyond_tolerance_holds():
+    data = demo_bytes("acme_INV-10046.edi").replace(b"TDS*59997", b"TDS*59990")
+    [t] = translate(data)
+    assert t.status == "held" and t.holds[0].code == "total_mismatch"
+    assert "599.97" in t.holds[0].message and "599.90" in t.holds[0].message
+    [t] = translate(data, settings(ACMESUPPLY={"total_tolerance": "0.10"}))
+    assert t.status == "ready"
+
+
+def test_other_currency_is_held():
+    data = demo_bytes("acme_INV-10046.edi").replace(b"CUR*SE*USD", b"CUR*SE*CAD")
+    [t] = translate(data)
+    assert [h.code for h in t.holds] == ["unsupported_currency"]
+
+
+def test_credit_memo_becomes_vendor_credit(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    data = demo_bytes("acme_INV-10046.edi").replace(b"BIG*20261119*INV-10046**PO-7790",
+                                                  b"BIG*20261119*CM-10046**PO-7790***CR")
+    [t] = translate(data)
+    assert t.status == "ready" and t.json["credit"] is True
+    assert t.request_type == "VendorCreditAdd"
+    el = etree.fromstring(t.request_xml)
+    assert el.tag == "VendorCreditAddRq" and el.find(".//DueDate") is None
+    assert el.findtext(".//ExpenseLineAdd/Amount") == "599.97"
+    assert qx.validate(t.qbxml) == []
+
+
+def test_ref_number_too_long_is_held_not_truncated():
+    data = demo_bytes("acme_INV-10046.edi").replace(b"INV-10046", b"INV-10046-XXXXXXXXXXXXXXX")
+    [t] = translate(data)
+    assert t.status == "held" and t.holds[0].code == "invalid_value"
+    assert "RefNumber" in t.holds[0].message
+
+
+def test_external_guid_is_stable_per_document():
+    a = translate(demo_bytes("acme_INV-10045.edi"))[0].external_guid
+    b = translate(demo_bytes("acme_INV-10045.edi"))[0].external_guid
+    assert a == b and a.startswith("{") and a.endswith("}") and len(a) == 38
+
+
+def test_every_corpus_sample_ends_ready_held_or_rejected_with_reason(samples_dir):
+    s = Settings()
+    count = 0
+    for path in sorted(samples_dir.glob("*.edi")):
+        for t in translate(path.read_bytes(), s):
+            count += 1
+            assert t.status in ("ready", "held", "rejected")
+            if t.status != "ready":
+                assert t.holds and all(h.code and h.message for h in t.holds), path.name
+    assert count > 100
