@@ -96,5 +96,9 @@ def charge(seg: SegmentView, v: Values, base: Decimal | None, issues: list[Issue
     return Charge(indicator=indicator, code=seg.get(2), amount=amount, description=description, percent=percent)
 
 
+MANDATORY_SEGMENTS = {"BIG", "TDS", "BEG", "BSN", "HL"}  # mandatory in the X12 standard itself
+
+
 def missing(segment: str, message: str) -> Issue:
-    return Issue(code="missing_segment", message=message, segment=segment)
+    return Issue(code="missing_segment", message=message, segment=segment,
+                 x12_code="3" if segment in MANDATORY_SEGMENTS else None)

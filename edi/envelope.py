@@ -289,12 +289,12 @@ class EdiReader:
                 codes = [AK5_NOT_SUPPORTED]
         elif ps.document is not None:
             for issue in ps.document.issues:
-                if issue.severity != "error":
-                    continue
+                if issue.severity != "error" or issue.x12_code is None:
+                    continue  # business-rule problems become holds, not 997 errors
                 if issue.code == "missing_segment":
                     status = "R"
-                    errors.append({"segment": issue.segment or "", "position": issue.position, "code": "3"})
-                elif issue.code == "invalid_value":
+                    errors.append({"segment": issue.segment or "", "position": issue.position, "code": issue.x12_code})
+                else:
                     if status == "A":
                         status = "E"
                     errors.append(
@@ -303,7 +303,7 @@ class EdiReader:
                             "position": issue.position,
                             "code": "8",
                             "element": issue.element,
-                            "element_code": "7" if "date" in issue.message else "6",
+                            "element_code": issue.x12_code,
                         }
                     )
             if errors:

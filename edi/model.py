@@ -55,6 +55,11 @@ class Issue:
     position: int | None = None  # 1-based segment position within the set (ST = 1)
     element: int | None = None  # 1-based element position
     severity: str = "error"  # "error" | "warning"
+    # added by the edi reader: X12 syntax error code for the 997 when the
+    # issue is a syntax error (AK3 code 3 for a missing mandatory segment,
+    # AK4 element code 6 invalid character / 8 invalid date); None for
+    # business-rule problems (missing price, totals) that only cause holds.
+    x12_code: str | None = None
 
 
 @dataclass

@@ -48,7 +48,7 @@ class Values:
     def __init__(self, issues: list[Issue]):
         self.issues = issues
 
-    def _bad(self, seg: SegmentView, n: int, message: str, severity: str = "error") -> None:
+    def _bad(self, seg: SegmentView, n: int, message: str, severity: str = "error", x12_code: str | None = None) -> None:
         self.issues.append(
             Issue(
                 code="invalid_value",
@@ -57,6 +57,7 @@ class Values:
                 position=seg.position,
                 element=n,
                 severity=severity,
+                x12_code=x12_code,
             )
         )
 
@@ -67,10 +68,10 @@ class Values:
         try:
             value = Decimal(text)
         except InvalidOperation:
-            self._bad(seg, n, f"{text!r} is not a decimal number")
+            self._bad(seg, n, f"{text!r} is not a decimal number", x12_code="6")
             return None
         if not value.is_finite():
-            self._bad(seg, n, f"{text!r} is not a finite number")
+            self._bad(seg, n, f"{text!r} is not a finite number", x12_code="6")
             return None
         return value
 
@@ -86,7 +87,7 @@ class Values:
             return value
         body = text[1:] if text[:1] in "+-" else text
         if not body.isdigit() or not body.isascii():
-            self._bad(seg, n, f"{text!r} is not an N2 number")
+            self._bad(seg, n, f"{text!r} is not an N2 number", x12_code="6")
             return None
         return Decimal(int(text)) / 100
 
@@ -100,7 +101,7 @@ class Values:
                 raise InvalidOperation
             return int(d)
         except InvalidOperation:
-            self._bad(seg, n, f"{text!r} is not an integer")
+            self._bad(seg, n, f"{text!r} is not an integer", x12_code="6")
             return None
 
     def dt(self, seg: SegmentView, n: int) -> date | None:
@@ -116,5 +117,5 @@ class Values:
                 return date((2000 if yy < 70 else 1900) + yy, int(text[2:4]), int(text[4:6]))
         except ValueError:
             pass
-        self._bad(seg, n, f"{text!r} is not a date (CCYYMMDD or YYMMDD)")
+        self._bad(seg, n, f"{text!r} is not a date (CCYYMMDD or YYMMDD)", x12_code="8")
         return None

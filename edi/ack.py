@@ -1,0 +1,142 @@
+"""997 Functional Acknowledgment from a ``ParseResult``.
+
+One 997 per functional group received (AK1 = its GS01/GS06), each in its own
+GS*FA whose GS08 is the received group's version; groups that came in the
+same interchange share one ISA/IEA, with sender and receiver swapped.
+Groups of acknowledgments (GS*FA: 997/999) are never acknowledged.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .model import ParseResult
+
+ELEMENT = "*"
+COMPONENT = ">"
+TERMINATOR = "~"
+
+
+def _pad(value: str, width: int) -> str:
+    return (value or "")[:width].ljust(width)
+
+
+def _clean(value: str) -> str:
+    """Strip characters that would break our own delimiters."""
+    for ch in (ELEMENT, COMPONENT, TERMINATOR, "\r", "\n", "^"):
+        value = value.replace(ch, "")
+    return value.strip()
+
+
+def _isa_version(received: str) -> str:
+    v = (received or "").strip()
+    return v if len(v) == 5 and v.isdigit() and v >= "00200" else "00401"
+
+
+def _group_status(sets: list[dict], group_errors: list[str]) -> tuple[str, int]:
+    accepted = sum(1 for s in sets if s["status"] in ("A", "E"))
+    if group_errors or not sets:
+        return "R", 0 if group_errors else accepted
+    if accepted == 0:
+        return "R", 0
+    if accepted < len(sets):
+        return "P", accepted
+    if any(s["status"] == "E" for s in sets):
+        return "E", accepted
+    return "A", accepted
+
+
+def build_997_sets(group: dict) -> list[str]:
+    """Body segments (ST..SE excluded) of the 997 for one received group."""
+    ak1 = ["AK1", _clean(group.get("functional_id", "")), _clean(group.get("group_control", ""))]
+    if str(group.get("version", "")).startswith("005"):
+        ak1.append(_clean(group["version"]))  # AK103 (5010)
+    segs: list[list[str]] = [ak1]
+    for s in group["sets"]:
+        segs.append(["AK2", _clean(s["transaction_set"]), _clean(s["control"])])
+        for err in s.get("errors", [])[:20]:
+            ak3 = ["AK3", _clean(err.get("segment") or ""), str(err.get("position") or ""), "", err.get("code", "8")]
+            segs.append(ak3)
+            if err.get("element"):
+                segs.append(["AK4", str(err["element"]), "", err.get("element_code", "6")])
+        segs.append(["AK5", s["status"], *s.get("codes", [])[:5]])
+    status, accepted = _group_status(group["sets"], group.get("errors", []) + (["R"] if group.get("interchange_errors") else []))
+    declared = group.get("declared_sets")
+    included = declared if declared is not None else len(group["sets"])
+    ak9 = ["AK9", status, str(included), str(len(group["sets"])), str(accepted), *group.get("errors", [])[:5]]
+    segs.append(ak9)
+    return [ELEMENT.join(_trim(s)) for s in segs]
+
+
+def _trim(elements: list[str]) -> list[str]:
+    while len(elements) > 1 and elements[-1] == "":
+        elements = elements[:-1]
+    return elements
+
+
+def build_997(
+    result: ParseResult,
+    *,
+    sender_id: str | None = None,
+    receiver_id: str | None = None,
+    sender_qualifier: str | None = None,
+    receiver_qualifier: str | None = None,
+    control_number: int,
+    when: datetime | None = None,
+    usage: str | None = None,
+    segment_suffix: str = "\n",
+) -> str:
+    """997s for every non-FA group in ``result``; '' when there is nothing to acknowledge.
+
+    ``sender_id`` / ``receiver_id`` default to the received ISA receiver /
+    sender (swapped). ``control_number`` is used for the first ISA13 and GS06
+    and incremented per extra interchange / group. ``segment_suffix`` is
+    written after each ``~`` (default newline, for readability).
+    """
+    when = when or datetime.now(timezone.utc)
+    groups = [g for g in result.groups if g.get("functional_id", "").upper() != "FA"]
+    if not groups:
+        return ""
+    # Keep received interchanges apart: one ISA per (sender, receiver, ISA13).
+    interchanges: list[tuple[tuple, list[dict]]] = []
+    for g in groups:
+        key = (g.get("isa_sender_qualifier", ""), g.get("isa_sender_id", ""), g.get("isa_receiver_qualifier", ""),
+               g.get("isa_receiver_id", ""), g.get("interchange_control", ""), g.get("isa_version", ""))
+        if interchanges and interchanges[-1][0] == key:
+            interchanges[-1][1].append(g)
+        else:
+            interchanges.append((key, [g]))
+    out: list[str] = []
+    term = TERMINATOR + segment_suffix
+    isa_ctrl = control_number
+    gs_ctrl = control_number
+    for key, gs_list in interchanges:
+        s_qual, s_id, r_qual, r_id, _ctrl, version = key
+        isa12 = _isa_version(version)
+        isa11 = "U" if isa12 < "00402" else "^"
+        isa = [
+            "ISA", "00", " " * 10, "00", " " * 10,
+            _pad(_clean(sender_qualifier or r_qual) or "ZZ", 2), _pad(_clean(sender_id or r_id), 15),
+            _pad(_clean(receiver_qualifier or s_qual) or "ZZ", 2), _pad(_clean(receiver_id or s_id), 15),
+            when.strftime("%y%m%d"), when.strftime("%H%M"), isa11, isa12, f"{isa_ctrl % 1_000_000_000:09d}", "0",
+            (usage or gs_list[0].get("usage") or "P")[:1], COMPONENT,
+        ]
+        out.append(ELEMENT.join(isa) + term)
+        for g in gs_list:
+            gs_version = _clean(g.get("version", "")) or "004010"
+            out.append(
+                ELEMENT.join(
+                    ["GS", "FA", _clean(g.get("gs_receiver", "")) or _clean(sender_id or r_id) or "RECEIVER",
+                     _clean(g.get("gs_sender", "")) or _clean(receiver_id or s_id) or "SENDER",
+                     when.strftime("%Y%m%d"), when.strftime("%H%M"), str(gs_ctrl % 1_000_000_000), "X", gs_version]
+                ) + term
+            )
+            body = build_997_sets(g)
+            st02 = "0001"
+            segs = [f"ST{ELEMENT}997{ELEMENT}{st02}", *body]
+            segs.append(f"SE{ELEMENT}{len(segs) + 1}{ELEMENT}{st02}")
+            out.extend(s + term for s in segs)
+            out.append(f"GE{ELEMENT}1{ELEMENT}{gs_ctrl % 1_000_000_000}" + term)
+            gs_ctrl += 1
+        out.append(f"IEA{ELEMENT}{len(gs_list)}{ELEMENT}{isa_ctrl % 1_000_000_000:09d}" + term)
+        isa_ctrl += 1
+    return "".join(out)
