@@ -1,0 +1,119 @@
+"""The qbedi command line: translate --json contract, init, qwc, review commands."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from connector.cli import main
+from connector.settings import load_settings
+from tests.helpers import demo_bytes, write_config
+
+DOC_KEYS = {"file", "transaction_set", "version", "interchange_control", "group_control", "set_control",
+            "sender_id", "document_number", "document_date", "due_date", "supplier", "currency", "total", "credit",
+            "lines", "charges", "status", "holds", "qbxml"}
+LINE_KEYS = {"line_number", "quantity", "unit", "unit_price", "amount", "vendor_part", "description", "po_number"}
+
+
+def run_json(capsys, argv):
+    code = main(argv)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_translate_json_contract_over_the_whole_corpus(samples_dir, capsys):
+    files = sorted(str(p) for p in samples_dir.glob("*.edi"))
+    code, out = run_json(capsys, ["translate", "--json", *files])
+    assert code == 0
+    assert set(out) == {"documents", "errors"}
+    assert {d["file"] for d in out["documents"]} | {e["file"] for e in out["errors"]} == set(files)
+    for d in out["documents"]:
+        assert set(d) >= DOC_KEYS
+        assert d["status"] in ("ready", "held", "rejected")
+        assert d["status"] == "ready" or d["holds"]
+        assert set(d["supplier"]) == {"id", "name"}
+        for ln in d["lines"]:
+            assert set(ln) >= LINE_KEYS
+        if d["total"] is not None:
+            assert len(d["total"].split(".")[1]) == 2
+        for c in d["charges"]:
+            assert set(c) == {"code", "description", "amount"}
+
+
+def test_translate_json_pins_one_document(tmp_path, capsys):
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'x.db'}")
+    f = tmp_path / "inv.edi"
+    f.write_bytes(demo_bytes("globex_G-2026-0311.edi"))
+    code, out = run_json(capsys, ["translate", "--json", "--config", str(cfg), str(f)])
+    [d] = out["documents"]
+    assert code == 0 and out["errors"] == []
+    assert (d["transaction_set"], d["version"], d["interchange_control"], d["group_control"], d["set_control"]) == \
+        ("810", "004010", "000005501", "5501", "0001")
+    assert d["sender_id"] == "GLOBEXEDI" and d["supplier"] == {"id": "GLOBEX-77", "name": "Globex Corporation"}
+    assert (d["document_date"], d["due_date"], d["total"], d["currency"], d["credit"]) == \
+        ("2026-11-17", "2027-01-01", "202.00", "USD", False)
+    assert d["lines"][0] == {"line_number": "1", "quantity": "120", "unit": "EA", "unit_price": "1.15",
+                             "amount": "138.00", "vendor_part": "GX-5", "description": "NITRILE GLOVES M",
+                             "po_number": "PO-7802"}
+    assert d["status"] == "ready" and d["holds"] == []
+    assert etree.fromstring(d["qbxml"].encode()).find(".//BillAddRq") is not None
+
+
+def test_translate_unreadable_file_exits_1_but_reports_the_rest(tmp_path, capsys):
+    good = tmp_path / "good.edi"
+    good.write_bytes(demo_bytes("initech_88812.edi"))
+    code, out = run_json(capsys, ["translate", "--json", str(good), str(tmp_path / "missing.edi")])
+    assert code == 1
+    assert out["errors"] == [{"file": str(tmp_path / "missing.edi"), "code": "unreadable",
+                              "message": "cannot read the file: No such file or directory"}]
+    assert out["documents"][0]["status"] == "held"
+
+
+def test_translate_garbage_is_an_error_entry_not_a_crash(tmp_path, capsys):
+    junk = tmp_path / "junk.edi"
+    junk.write_bytes(b"\x00\xff not x12")
+    code, out = run_json(capsys, ["translate", "--json", str(junk)])
+    assert code == 0 and out["documents"] == [] and out["errors"][0]["file"] == str(junk)
+
+
+def test_review_commands_show_held_documents_and_audit(tmp_path, capsys):
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+    (tmp_path / "inbox" / "i.edi").write_bytes(demo_bytes("initech_88812.edi"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    code, out = run_json(capsys, ["poll", "--once", "--json", "--config", str(cfg)])
+    assert code == 0 and out["polls"][0]["listed"] == 2
+    code, out = run_json(capsys, ["documents", "--status", "held", "--json", "--config", str(cfg)])
+    [held] = out["documents"]
+    assert held["reason_code"] == "unknown_supplier" and held["document_number"] == "88812"
+    code, out = run_json(capsys, ["show", str(held["id"]), "--json", "--config", str(cfg)])
+    assert [e["kind"] for e in out["audit"]] == ["translated", "held"]
+    code, out = run_json(capsys, ["status", "--json", "--config", str(cfg)])
+    assert out["documents"] == {"held": 1, "queued": 1}
+    assert out["sources"][0]["name"] == "inbox" and out["sources"][0]["consecutive_failures"] == 0
+
+
+def test_init_writes_a_workspace_that_loads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QBEDI_QBWC_PASSWORD", "s3cret-pass")
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws), "--user", "northwind", "--port", "8123"]) == 0
+    s = load_settings(ws / "qbedi.yaml")
+    assert s.user("northwind") is not None
+    assert s.database_url == f"sqlite:///{ws / 'qbedi.db'}"
+    assert s.resolve(s.sources[0].path) == ws / "inbox" and (ws / "inbox").is_dir()
+    assert "s3cret-pass" not in (ws / "qbedi.yaml").read_text()
+    from connector.passwords import verify_password
+
+    assert verify_password("s3cret-pass", s.user("northwind").password_hash)
+    qwc = etree.parse(str(ws / "northwind.qwc")).getroot()
+    assert qwc.tag == "QBWCXML" and qwc.findtext("UserName") == "northwind"
+    assert qwc.findtext("AppURL") == "http://localhost:8123/qbwc"
+    assert main(["init", str(ws)]) == 2  # never overwrites
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("qbedi")
+    assert exe.exists(), "pip install -e . should install the qbedi console script"
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("qbedi ")
