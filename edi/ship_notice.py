@@ -138,10 +138,10 @@ def parse_ship_notice(envelope: Envelope, segments: list[SegmentView]) -> ShipNo
             cur = nodes.get(cur.parent) if cur.parent else None
 
     def descendants(n: _Node):
-        stack = list(n.children)
+        stack = list(n.children)  # breadth-first, in file order
         seen_ids = {n.id}
         while stack:
-            c = stack.pop()
+            c = stack.pop(0)
             if c.id in seen_ids:
                 continue
             seen_ids.add(c.id)
