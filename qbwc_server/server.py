@@ -1,0 +1,134 @@
+"""HTTP serving for the Web Connector endpoint (waitress).
+
+Layout of the WSGI app built by :func:`qbwc_server.soap.make_wsgi_app`:
+
+- ``POST /qbwc``      SOAP (the ``AppURL`` in the .qwc file)
+- ``GET  /qbwc?wsdl`` the WSDL spyne generates
+- ``GET  /health``    200 ``ok`` (monitoring)
+- ``GET  /`` and ``/support``  200 plain page (the ``AppSupport`` URL; QBWC
+  refuses to add an application whose AppSupport does not answer 200)
+"""
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SOAP_PATH = "/qbwc"
+
+
+class QBWCRouter:
+    """Small WSGI dispatcher in front of the spyne WSGI application."""
+
+    def __init__(self, soap_app, handler, *, support_text: str = "qbedi"):
+        self.soap_app = soap_app
+        self.handler = handler
+        self.sessions = handler.sessions
+        self.support_text = support_text
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        try:
+            if path.rstrip("/") == SOAP_PATH:
+                return self.soap_app(environ, start_response)
+            if path in ("/health", "/healthz") and method in ("GET", "HEAD"):
+                return self._text(start_response, "200 OK", "ok\n")
+            if path in ("/", "/support") and method in ("GET", "HEAD"):
+                body = (
+                    "<!doctype html><html><head><title>qbedi</title></head><body>"
+                    f"<h1>{html.escape(self.support_text)}</h1>"
+                    "<p>QuickBooks Web Connector endpoint for supplier EDI. "
+                    "Contact your qbedi administrator for support.</p></body></html>\n"
+                )
+                return self._text(start_response, "200 OK", body, "text/html; charset=utf-8")
+            return self._text(start_response, "404 Not Found", "not found\n")
+        except Exception:  # noqa: BLE001 - never a traceback on the wire
+            log.exception("qbwc.http_error", path=path, method=method)
+            return self._text(start_response, "500 Internal Server Error", "internal error\n")
+
+    @staticmethod
+    def _text(start_response, status, body, ctype="text/plain; charset=utf-8"):
+        data = body.encode("utf-8")
+        start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 8080, **waitress_kw) -> None:
+    """Serve forever (blocking) with waitress."""
+    import waitress
+
+    waitress_kw.setdefault("threads", 8)
+    waitress_kw.setdefault("expose_tracebacks", False)
+    log.info("qbwc.serve", host=host, port=port, path=SOAP_PATH)
+    waitress.serve(app, host=host, port=port, **waitress_kw)
+
+
+@dataclass
+class ServerHandle:
+    host: str
+    port: int
+    _server: object
+    _thread: threading.Thread
+    _stop: threading.Event
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The SOAP endpoint, e.g. ``http://127.0.0.1:54321/qbwc``."""
+        return self.base_url + SOAP_PATH
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close keep-alive connections, join the thread."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, **waitress_kw) -> ServerHandle:
+    """Start waitress in a daemon thread; ``port=0`` picks a free port.
+
+    waitress' own ``run()`` only returns once every keep-alive channel has
+    timed out, so the loop is driven here in short slices and everything is
+    closed on the loop thread when :meth:`ServerHandle.stop` is called.
+    """
+    from waitress.server import create_server
+
+    waitress_kw.setdefault("threads", 4)
+    waitress_kw.setdefault("expose_tracebacks", False)
+    server = create_server(app, host=host, port=port, **waitress_kw)
+    real_port = server.socket.getsockname()[1]
+    stop = threading.Event()
+    smap = server._map  # waitress' socket map (no public accessor)
+
+    def loop():
+        try:
+            while not stop.is_set() and smap:
+                server.asyncore.loop(timeout=0.05, map=smap, use_poll=server.adj.asyncore_use_poll, count=1)
+        finally:
+            try:
+                server.close()
+            finally:
+                for ch in list(smap.values()):
+                    try:
+                        ch.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                server.task_dispatcher.shutdown(timeout=2)
+
+    t = threading.Thread(target=loop, name=f"qbwc-waitress-{real_port}", daemon=True)
+    t.start()
+    log.info("qbwc.serve_thread", host=host, port=real_port)
+    return ServerHandle(host, real_port, server, t, stop)

@@ -1,0 +1,264 @@
+"""Web Connector sessions (tickets) and login throttling.
+
+Sessions live in memory: a QBWC conversation lasts seconds to minutes. A
+restart mid-session simply makes the ticket unknown; the SOAP layer answers
+that as "stale ticket" (sendRequestXML "" / receiveResponseXML -1) and the
+Web Connector starts a fresh session on its next run. Work that was in flight
+stays recoverable because the provider persists its own state.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import structlog
+
+from connector.passwords import hash_password, verify_password
+from qbwc_server.contracts import QBSession, WebConnectorUser
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_ticket() -> str:
+    return str(uuid.uuid4())
+
+
+def company_key(user: WebConnectorUser) -> str:
+    """What "one open session per company" is keyed on.
+
+    With an explicit company file, the file path (case-insensitive, Windows);
+    with "" (whatever file QuickBooks has open) we cannot know the file before
+    sendRequestXML, so the user name stands in for it.
+    """
+    if user.company_file:
+        return "file:" + user.company_file.strip().lower()
+    return "user:" + user.username
+
+
+class Busy(Exception):
+    """Another non-expired session is open for the same company."""
+
+    def __init__(self, other: QBSession):
+        super().__init__(f"session {other.ticket[:8]} of {other.username} is still open")
+        self.other = other
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    first_at: datetime | None = None
+    locked_until: datetime | None = None
+    lockouts: int = 0
+
+
+class LoginThrottle:
+    """Failed-login accounting per user name and per remote address.
+
+    After ``max_failures`` failures (within ``window``) on one key, that key
+    is locked for ``base_lockout`` * 2**(lockouts so far), capped at
+    ``max_lockout``. While locked, attempts are refused *without* checking
+    the password (fast "nvu", no sleeping). A successful login clears the
+    user's and the address's counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = utcnow,
+        max_failures_per_user: int = 5,
+        max_failures_per_address: int = 20,
+        window: timedelta = timedelta(minutes=15),
+        base_lockout: timedelta = timedelta(minutes=1),
+        max_lockout: timedelta = timedelta(hours=1),
+    ):
+        self.clock = clock
+        self.max_user = max_failures_per_user
+        self.max_addr = max_failures_per_address
+        self.window = window
+        self.base_lockout = base_lockout
+        self.max_lockout = max_lockout
+        self._lock = threading.Lock()
+        self._f: dict[str, _Failures] = {}
+
+    @staticmethod
+    def _keys(username: str, remote_addr: str | None) -> list[str]:
+        keys = ["user:" + (username or "").lower()]
+        if remote_addr:
+            keys.append("addr:" + remote_addr)
+        return keys
+
+    def locked_until(self, username: str, remote_addr: str | None = None) -> datetime | None:
+        """When the lockout covering this attempt ends, or None if not locked."""
+        now = self.clock()
+        latest = None
+        with self._lock:
+            for k in self._keys(username, remote_addr):
+                f = self._f.get(k)
+                if f and f.locked_until and f.locked_until > now:
+                    latest = max(latest, f.locked_until) if latest else f.locked_until
+        return latest
+
+    def record_failure(self, username: str, remote_addr: str | None = None) -> datetime | None:
+        """Count a failure; return the lockout end if this failure triggered one."""
+        now = self.clock()
+        triggered = None
+        with self._lock:
+            for k in self._keys(username, remote_addr):
+                limit = self.max_user if k.startswith("user:") else self.max_addr
+                f = self._f.setdefault(k, _Failures())
+                if f.first_at is None or now - f.first_at > self.window:
+                    f.count, f.first_at = 0, now
+                f.count += 1
+                if f.count >= limit:
+                    span = min(self.base_lockout * (2**f.lockouts), self.max_lockout)
+                    f.locked_until = now + span
+                    f.lockouts += 1
+                    f.count, f.first_at = 0, None
+                    triggered = max(triggered, f.locked_until) if triggered else f.locked_until
+        return triggered
+
+    def record_success(self, username: str, remote_addr: str | None = None) -> None:
+        with self._lock:
+            for k in self._keys(username, remote_addr):
+                self._f.pop(k, None)
+
+
+class SessionManager:
+    """Tickets -> :class:`QBSession`, with expiry, busy detection and login checks."""
+
+    def __init__(
+        self,
+        ttl: timedelta = timedelta(minutes=30),
+        clock: Clock = utcnow,
+        *,
+        throttle: LoginThrottle | None = None,
+    ):
+        self.ttl = ttl
+        self.clock = clock
+        self.throttle = throttle or LoginThrottle(clock=clock)
+        self._lock = threading.RLock()
+        self._sessions: dict[str, QBSession] = {}
+        self._by_company: dict[str, str] = {}  # company key -> ticket
+        self._ticket_locks: dict[str, threading.RLock] = {}
+        # short notes for tickets that never became sessions (nvu/none/busy) and
+        # for closed ones, so getLastError/closeConnection can answer sensibly
+        self._notes: dict[str, tuple[datetime, str]] = {}
+        self._dummy_hash: str | None = None
+
+    # ------------------------------------------------------------ credentials
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = hash_password(uuid.uuid4().hex)
+        return self._dummy_hash
+
+    def check_credentials(
+        self, users: dict[str, WebConnectorUser], username: str, password: str, remote_addr: str | None = None
+    ) -> tuple[WebConnectorUser | None, str]:
+        """Return (user, "") on success or (None, reason) on failure.
+
+        reason is "locked" (throttled; password not even checked) or "bad".
+        Unknown users get a dummy verify so timing does not reveal them.
+        """
+        if self.throttle.locked_until(username, remote_addr):
+            return None, "locked"
+        user = users.get(username or "")
+        stored = user.password_hash if user is not None else self._dummy()
+        ok = verify_password(password or "", stored)
+        if user is not None and ok:
+            self.throttle.record_success(username, remote_addr)
+            return user, ""
+        until = self.throttle.record_failure(username, remote_addr)
+        if until:
+            log.warning("qbwc.login_locked", user=username, remote=remote_addr, until=until.isoformat())
+        return None, "bad"
+
+    # ------------------------------------------------------------ sessions
+    def open(self, user: WebConnectorUser) -> QBSession:
+        """New session for this user; raises :class:`Busy` if the company has one open."""
+        now = self.clock()
+        key = company_key(user)
+        with self._lock:
+            other_t = self._by_company.get(key)
+            if other_t:
+                other = self._sessions.get(other_t)
+                if other is not None and not other.closed and other.expires_at > now:
+                    raise Busy(other)
+            s = QBSession(
+                ticket=new_ticket(),
+                username=user.username,
+                company_file=user.company_file,
+                created_at=now,
+                expires_at=now + self.ttl,
+                qbxml_version=user.qbxml_version,
+            )
+            self._sessions[s.ticket] = s
+            self._by_company[key] = s.ticket
+            self._ticket_locks[s.ticket] = threading.RLock()
+            return s
+
+    def get(self, ticket: str | None) -> QBSession | None:
+        """Live session for the ticket (and extend its expiry), else None."""
+        if not ticket:
+            return None
+        now = self.clock()
+        with self._lock:
+            s = self._sessions.get(ticket)
+            if s is None or s.closed or s.expires_at <= now:
+                return None
+            s.expires_at = now + self.ttl  # sliding: an active conversation stays alive
+            return s
+
+    def lock_for(self, ticket: str | None) -> threading.RLock:
+        """Per-ticket lock (one QBWC call at a time per session)."""
+        with self._lock:
+            lk = self._ticket_locks.get(ticket or "")
+            if lk is None:
+                lk = threading.RLock()  # throwaway for unknown tickets
+            return lk
+
+    def close(self, ticket: str) -> QBSession | None:
+        with self._lock:
+            s = self._sessions.pop(ticket, None)
+            self._ticket_locks.pop(ticket, None)
+            if s is None:
+                return None
+            s.closed = True
+            for k, t in list(self._by_company.items()):
+                if t == ticket:
+                    del self._by_company[k]
+            return s
+
+    def pop_expired(self) -> list[QBSession]:
+        """Remove and return sessions past their expiry (caller tells the provider)."""
+        now = self.clock()
+        with self._lock:
+            gone = [s for s in self._sessions.values() if s.expires_at <= now]
+            for s in gone:
+                self.close(s.ticket)
+            for t, (exp, _) in list(self._notes.items()):
+                if exp <= now:
+                    del self._notes[t]
+        return gone
+
+    def sessions(self) -> list[QBSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    # ------------------------------------------------------------ notes
+    def note(self, ticket: str, text: str) -> None:
+        with self._lock:
+            self._notes[ticket] = (self.clock() + self.ttl, text)
+
+    def get_note(self, ticket: str | None) -> str | None:
+        with self._lock:
+            n = self._notes.get(ticket or "")
+            return n[1] if n else None
