@@ -205,6 +205,16 @@ class SessionManager:
             self._ticket_locks[s.ticket] = threading.RLock()
             return s
 
+    def open_for_company(self, user: WebConnectorUser) -> QBSession | None:
+        """The live (non-expired, not closed) session holding this user's company, if any."""
+        now = self.clock()
+        with self._lock:
+            t = self._by_company.get(company_key(user))
+            s = self._sessions.get(t) if t else None
+            if s is None or s.closed or s.expires_at <= now:
+                return None
+            return s
+
     def get(self, ticket: str | None) -> QBSession | None:
         """Live session for the ticket (and extend its expiry), else None."""
         if not ticket:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from qbwc_server import compat as _compat  # noqa: F401  (before spyne)
 
 import re
+import threading
 from datetime import timedelta
 from typing import Callable
 
@@ -131,6 +132,7 @@ class QBWCHandler:
         min_client_version: str | None = None,
         none_wait_seconds: int | None = 0,
         max_noop_rounds: int = 12,
+        supersede_same_user: bool = True,
     ):
         self.provider = provider
         self.users = users
@@ -139,6 +141,8 @@ class QBWCHandler:
         self.min_client_version = min_client_version
         self.none_wait_seconds = none_wait_seconds
         self.max_noop_rounds = max_noop_rounds
+        self.supersede_same_user = supersede_same_user
+        self._auth_lock = threading.Lock()
 
     # ---------------------------------------------------------------- helpers
     def _reap(self) -> None:
@@ -198,6 +202,19 @@ class QBWCHandler:
             self.sessions.note(t, msg)
             log.warning("qbwc.auth_failed", user=username, remote=remote_addr, reason=why)
             return [t, "nvu"]
+        with self._auth_lock:
+            old = self.sessions.open_for_company(user)
+            if old is not None and old.username == user.username and self.supersede_same_user:
+                # The Web Connector runs one update at a time per application, so a new
+                # login by the same user means the old conversation is dead (crash,
+                # timeout, restart). Close it through the provider (in-flight work is
+                # recovered, never blindly re-sent) instead of answering "busy" until
+                # the TTL runs out.
+                log.warning("qbwc.session_superseded", user=username, company=user.company_file, ticket=old.ticket[:8])
+                with self.sessions.lock_for(old.ticket):
+                    self._provider_call("close", old, lambda: self.provider.close(old))
+                    self.sessions.close(old.ticket)
+                    self.sessions.note(old.ticket, "Session replaced by a newer Web Connector session")
         ok, has_work = self._provider_call("has_work", None, lambda: self.provider.has_work(user))
         if not ok:
             t = _throwaway_ticket()
@@ -208,9 +225,13 @@ class QBWCHandler:
             self.sessions.note(t, "OK: nothing queued for QuickBooks")
             log.info("qbwc.auth_none", user=username, remote=remote_addr)
             return [t, "none"] + self._wait_hint()
-        try:
-            s = self.sessions.open(user)
-        except Busy as b:
+        with self._auth_lock:
+            try:
+                s = self.sessions.open(user)
+            except Busy as b:
+                s, busy = None, b
+        if s is None:
+            b = busy
             t = _throwaway_ticket()
             self.sessions.note(t, "Busy: another Web Connector session for this company is still running")
             log.warning(
@@ -512,6 +533,7 @@ def make_wsgi_app(
     min_client_version: str | None = None,
     none_wait_seconds: int | None = 0,
     max_noop_rounds: int = 12,
+    supersede_same_user: bool = True,
     session_ttl: timedelta | None = None,
     support_text: str | None = None,
 ):
@@ -531,6 +553,7 @@ def make_wsgi_app(
         min_client_version=min_client_version,
         none_wait_seconds=none_wait_seconds,
         max_noop_rounds=max_noop_rounds,
+        supersede_same_user=supersede_same_user,
     )
     soap = WsgiApplication(make_application(handler))
     from qbwc_server.server import QBWCRouter

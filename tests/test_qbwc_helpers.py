@@ -145,7 +145,7 @@ class FakeQuickBooks:
 
 def make_users(**company_files) -> dict[str, WebConnectorUser]:
     users = {}
-    for name, cf in (company_files or {"alice": "", "bob": r"C:\QB\Bob.qbw"}).items():
+    for name, cf in (company_files or {"alice": "", "bob": r"C:\QB\Bob.qbw", "carol": r"c:\qb\BOB.qbw"}).items():
         users[name] = WebConnectorUser(name, hash_password(PASSWORD, **FAST), company_file=cf)
     return users
 

@@ -102,7 +102,7 @@ def test_remaining_methods_via_zeep_raw(live):
 
 # ------------------------------------------------------------------ authenticate
 def test_authenticate_nvu_none_busy_ok(live, qbwc_ref_dir):
-    prov = InMemoryProvider({"alice": [bill_rq(1)], "bob": [bill_rq(2)]})
+    prov = InMemoryProvider({"alice": [bill_rq(1)], "bob": [bill_rq(2)], "carol": [bill_rq(3)]})
     lv = live(provider=prov, none_wait_seconds=300)
     svc = zclient(qbwc_ref_dir, "QBWebConnectorSvc.wsdl", lv.url)
     bad = auth(svc, pw="wrong")
@@ -111,28 +111,47 @@ def test_authenticate_nvu_none_busy_ok(live, qbwc_ref_dir):
     assert auth(svc, user="nobody")[1] == "nvu"
     ok = auth(svc, user="bob")
     assert ok[1] == r"C:\QB\Bob.qbw"
-    assert auth(svc, user="bob")[1] == "busy"  # same company, first session still open
+    busy = auth(svc, user="carol")  # same company file (other case), bob's session still open
+    assert busy[1] == "busy"
+    assert svc.getLastError(ticket=busy[0]).startswith("Busy")
     prov.queues["alice"] = []
     none = auth(svc)
     assert none[1:] == ["none", "300"]
     assert svc.closeConnection(ticket=none[0]) == "OK: nothing queued for QuickBooks"
     # after bob closes, a new session is allowed
     svc.closeConnection(ticket=ok[0])
-    assert auth(svc, user="bob")[1] == r"C:\QB\Bob.qbw"
+    assert auth(svc, user="carol")[1] == r"c:\qb\BOB.qbw"
 
 
 def test_busy_ends_when_first_session_expires(live, qbwc_ref_dir):
+    prov = InMemoryProvider({"bob": [bill_rq(1)], "carol": [bill_rq(2)]})
+    lv = live(provider=prov)
+    svc = zclient(qbwc_ref_dir, "QBWebConnectorSvc.wsdl", lv.url)
+    t1 = auth(svc, user="bob")[0]
+    assert send(svc, t1) == bill_rq(1)  # in flight, then bob's QBWC vanishes
+    assert auth(svc, user="carol")[1] == "busy"
+    lv.clock.advance(minutes=31)
+    t2, cf = auth(svc, user="carol")
+    assert cf == r"c:\qb\BOB.qbw"
+    # the expired session was closed through the provider, in-flight work recovered
+    assert prov.closed == [t1] and prov.recovered == [bill_rq(1)]
+    assert send(svc, t2) == bill_rq(2)
+
+
+def test_same_user_login_supersedes_dead_session(live, qbwc_ref_dir):
+    """QBWC crashed mid-session and runs again: no "busy" for 30 minutes; the old
+    session is closed through the provider so its in-flight work is recovered."""
     prov = InMemoryProvider({"bob": [bill_rq(1), bill_rq(2)]})
     lv = live(provider=prov)
     svc = zclient(qbwc_ref_dir, "QBWebConnectorSvc.wsdl", lv.url)
     t1 = auth(svc, user="bob")[0]
-    assert send(svc, t1) == bill_rq(1)  # in flight, then QBWC vanishes
-    assert auth(svc, user="bob")[1] == "busy"
-    lv.clock.advance(minutes=31)
+    assert send(svc, t1) == bill_rq(1)
+    lv.clock.advance(minutes=2)
     t2, cf = auth(svc, user="bob")
-    assert cf == r"C:\QB\Bob.qbw"
-    # the expired session was closed through the provider, in-flight work recovered
+    assert cf == r"C:\QB\Bob.qbw" and t2 != t1
     assert prov.closed == [t1] and prov.recovered == [bill_rq(1)]
+    assert svc.receiveResponseXML(ticket=t1, response="<QBXML/>", hresult="", message="") == -1
+    assert "replaced" in svc.getLastError(ticket=t1)
     assert send(svc, t2) == bill_rq(2)
 
 
