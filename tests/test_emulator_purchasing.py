@@ -1,0 +1,160 @@
+"""Emulator: PO -> ItemReceipt -> Bill linking, received quantities, over-receipt."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from qbwc_server.emulator import QuickBooksEmulator
+from qbxml_templates import (
+    BillSpec, ItemLine, ItemReceiptSpec, bill_add, item_receipt_add, item_receipt_query,
+    message_set, parse_response, purchase_order_query,
+)
+from qbxml_templates.schema import validate
+
+
+@pytest.fixture(autouse=True)
+def _xsd_env(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+
+
+@pytest.fixture
+def qb():
+    q = QuickBooksEmulator()
+    q.add_vendor("Acme Supply Co")
+    q.add_vendor("Beta Parts")
+    q.add_item("WIDGET-01", cost="4.50")
+    q.add_item("GADGET-02", cost="10")
+    return q
+
+
+def run(qb, *rqs, **kw):
+    resp = qb.process(message_set(list(rqs), **kw))
+    assert validate(resp) == [], resp
+    return parse_response(resp)
+
+
+def po_lines(qb, po_id):
+    (r,) = run(qb, purchase_order_query(txn_ids=[po_id], request_id="q"))
+    return {ln.findtext("ItemRef/FullName"): ln for ln in r.ret.findall("PurchaseOrderLineRet")}, r.ret
+
+
+def receipt(lines, link_ids=(), vendor="Acme Supply Co", ref="ASN-1"):
+    return ItemReceiptSpec(vendor=vendor, txn_date=date(2024, 5, 2), ref_number=ref,
+                           link_txn_ids=list(link_ids), item_lines=lines)
+
+
+def test_line_level_receipt_updates_po(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-1", [("WIDGET-01", 10, "4.50"),
+                                                             ("GADGET-02", 5, "10")])
+    lines, _ = po_lines(qb, po_id)
+    w = lines["WIDGET-01"].findtext("TxnLineID")
+    (r,) = run(qb, item_receipt_add(receipt([ItemLine("WIDGET-01", D("4"), link_txn_id=po_id,
+                                                      link_txn_line_id=w)]), "r1"))
+    assert r.status_code == 0 and r.ret.tag == "ItemReceiptRet"
+    assert r.ret.findtext("ItemLineRet/Cost") == "4.50"  # PO rate carried over
+    assert r.ret.findtext("TotalAmount") == "18.00"
+    linked = r.ret.find("LinkedTxn")
+    assert linked.findtext("TxnID") == po_id and linked.findtext("TxnType") == "PurchaseOrder"
+    lines, po = po_lines(qb, po_id)
+    assert lines["WIDGET-01"].findtext("ReceivedQuantity") == "4"
+    assert lines["GADGET-02"].findtext("ReceivedQuantity") == "0"
+    assert po.findtext("IsFullyReceived") == "false"
+    assert po.find("LinkedTxn/TxnType").text == "ItemReceipt"
+    item = qb.item("WIDGET-01")
+    assert item.quantity_on_hand == D("4") and item.quantity_on_order == D("6")
+    view = qb.purchase_order(po_id)
+    assert view.lines[0].received_quantity == D("4") and not view.is_fully_received
+    assert qb.item_receipts[0].item_lines[0].link_txn_line_id == w
+
+
+def test_whole_po_link_receives_open_lines(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-2", [("WIDGET-01", 10, "4.50"),
+                                                             ("GADGET-02", 5, "10")])
+    lines, _ = po_lines(qb, po_id)
+    w = lines["WIDGET-01"].findtext("TxnLineID")
+    run(qb, item_receipt_add(receipt([ItemLine("WIDGET-01", D("3"), link_txn_id=po_id,
+                                               link_txn_line_id=w)]), "a"))
+    (r,) = run(qb, item_receipt_add(receipt([], link_ids=[po_id], ref="ASN-2"), "b"))
+    assert r.status_code == 0
+    got = {ln.findtext("ItemRef/FullName"): ln.findtext("Quantity")
+           for ln in r.ret.findall("ItemLineRet")}
+    assert got == {"WIDGET-01": "7", "GADGET-02": "5"}
+    _, po = po_lines(qb, po_id)
+    assert po.findtext("IsFullyReceived") == "true"
+    assert qb.item("WIDGET-01").quantity_on_order == 0
+
+
+def test_over_receipt_allowed(qb):
+    """Choice: QuickBooks lets you receive more than ordered; ReceivedQuantity exceeds
+    Quantity and the line counts as received in full. On-order never goes negative."""
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-3", [("WIDGET-01", 10, "4.50")])
+    lines, _ = po_lines(qb, po_id)
+    w = lines["WIDGET-01"].findtext("TxnLineID")
+    (r,) = run(qb, item_receipt_add(receipt([ItemLine("WIDGET-01", D("12"), link_txn_id=po_id,
+                                                      link_txn_line_id=w)]), "r"))
+    assert r.status_code == 0
+    lines, po = po_lines(qb, po_id)
+    assert lines["WIDGET-01"].findtext("ReceivedQuantity") == "12"
+    assert po.findtext("IsFullyReceived") == "true"
+    assert qb.item("WIDGET-01").quantity_on_order == 0
+    assert qb.item("WIDGET-01").quantity_on_hand == 12
+
+
+def test_link_errors(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-4", [("WIDGET-01", 10, "4.50")])
+    lines, _ = po_lines(qb, po_id)
+    w = lines["WIDGET-01"].findtext("TxnLineID")
+    bad_txn, bad_line, other_vendor, wrong_item = run(
+        qb,
+        item_receipt_add(receipt([ItemLine("WIDGET-01", D("1"), link_txn_id="FFF-1",
+                                           link_txn_line_id=w)]), "1"),
+        item_receipt_add(receipt([ItemLine("WIDGET-01", D("1"), link_txn_id=po_id,
+                                           link_txn_line_id="FFF-2")]), "2"),
+        item_receipt_add(receipt([ItemLine("WIDGET-01", D("1"), link_txn_id=po_id,
+                                           link_txn_line_id=w)], vendor="Beta Parts"), "3"),
+        item_receipt_add(receipt([ItemLine("GADGET-02", D("1"), link_txn_id=po_id,
+                                           link_txn_line_id=w)]), "4"))
+    assert bad_txn.status_code == 3120 and "FFF-1" in bad_txn.message
+    assert bad_line.status_code == 3120 and "FFF-2" in bad_line.message
+    assert other_vendor.status_code == 3210
+    assert wrong_item.status_code == 3210
+    assert qb.item_receipts == []
+    assert qb.purchase_order(po_id).lines[0].received_quantity == 0
+
+
+def test_closed_po_cannot_be_linked(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-5", [("WIDGET-01", 10, "4.50")])
+    from qbxml_templates import purchase_order_mod
+    (m,) = run(qb, purchase_order_mod(po_id, qb.purchase_order(po_id).edit_sequence, "c",
+                                      is_manually_closed=True))
+    assert m.status_code == 0
+    (r,) = run(qb, item_receipt_add(receipt([], link_ids=[po_id]), "r"))
+    assert r.status_code == 3210
+
+
+def test_bill_linked_to_po_after_receipt(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-6", [("WIDGET-01", 10, "4.50")])
+    lines, _ = po_lines(qb, po_id)
+    w = lines["WIDGET-01"].findtext("TxnLineID")
+    run(qb, item_receipt_add(receipt([ItemLine("WIDGET-01", D("10"), link_txn_id=po_id,
+                                               link_txn_line_id=w)]), "r"))
+    spec = BillSpec(vendor="Acme Supply Co", txn_date=date(2024, 5, 3), ref_number="INV-6",
+                    item_lines=[ItemLine("WIDGET-01", D("10"), link_txn_id=po_id,
+                                         link_txn_line_id=w)])
+    (b,) = run(qb, bill_add(spec, "b"))
+    assert b.status_code == 0 and b.ret.findtext("AmountDue") == "45.00"
+    assert b.ret.find("LinkedTxn/TxnID").text == po_id
+    lines, _ = po_lines(qb, po_id)
+    assert lines["WIDGET-01"].findtext("IsBilled") == "true"
+    assert lines["WIDGET-01"].findtext("UnbilledQuantity") == "0"
+    assert qb.item("WIDGET-01").quantity_on_hand == 10  # not counted twice
+
+
+def test_item_receipt_query(qb):
+    run(qb, item_receipt_add(receipt([ItemLine("WIDGET-01", D("2"), D("4.50"))]), "r"))
+    (q,) = run(qb, item_receipt_query("Acme Supply Co", "ASN-1", request_id="q"))
+    assert q.status_code == 0 and q.ret.find("ItemLineRet") is not None
+    (q2,) = run(qb, item_receipt_query("Beta Parts", "ASN-1", request_id="q2"))
+    assert q2.status_code == 1
