@@ -295,9 +295,13 @@ def purchase_order_mod(txn_id: str, edit_sequence: str, request_id: str | None =
                        ref_number: str | None = None, due_date: date | None = None,
                        expected_date: date | None = None,
                        is_manually_closed: bool | None = None, memo: str | None = None,
-                       vendor_msg: str | None = None) -> etree._Element:
-    """``PurchaseOrderModRq`` (header fields only; lines untouched because no
-    ``PurchaseOrderLineMod`` is sent — IREF: only a Mod that lists lines replaces them)."""
+                       vendor_msg: str | None = None,
+                       lines: list[Mapping[str, Any]] | None = None) -> etree._Element:
+    """``PurchaseOrderModRq``. Without ``lines`` only header fields change (no
+    ``PurchaseOrderLineMod`` is sent, so QuickBooks keeps the lines). With ``lines``
+    the listed lines become the PO's whole line set (IREF: unlisted lines are
+    deleted): each mapping has ``txn_line_id`` ("-1" = new line) and optionally
+    item, description, quantity, rate, class_name, amount, is_manually_closed."""
     rq = request("PurchaseOrderModRq", request_id)
     body = sub(rq, "PurchaseOrderMod")
     text(body, "TxnID", txn_id, max_len=36, field="PurchaseOrderMod/TxnID")
@@ -314,6 +318,28 @@ def purchase_order_mod(txn_id: str, edit_sequence: str, request_id: str | None =
         text(body, "IsManuallyClosed", fmt_bool(is_manually_closed))
     text(body, "Memo", memo, max_len=4095, field="PurchaseOrderMod/Memo")
     text(body, "VendorMsg", vendor_msg, max_len=99, field="PurchaseOrderMod/VendorMsg")
+    known = {"txn_line_id", "item", "item_list_id", "description", "quantity", "rate",
+             "class_name", "amount", "is_manually_closed"}
+    for ln in lines or []:
+        bad = set(ln) - known
+        if bad:
+            raise TypeError(f"PurchaseOrderLineMod: unsupported field(s) {sorted(bad)}")
+        if not ln.get("txn_line_id"):
+            raise QbxmlValueError("PurchaseOrderLineMod/TxnLineID", "required ('-1' for a new line)")
+        el = sub(body, "PurchaseOrderLineMod")
+        text(el, "TxnLineID", ln["txn_line_id"], max_len=36)
+        ref(el, "ItemRef", ln.get("item", ""), ln.get("item_list_id", ""))
+        text(el, "Desc", ln.get("description"), max_len=4095,
+             field="PurchaseOrderLineMod/Desc")
+        if ln.get("quantity") is not None:
+            text(el, "Quantity", fmt_qty(ln["quantity"], "PurchaseOrderLineMod/Quantity"))
+        if ln.get("rate") is not None:
+            text(el, "Rate", fmt_price(ln["rate"], "PurchaseOrderLineMod/Rate"))
+        ref(el, "ClassRef", ln.get("class_name", ""), "", max_len=CLASS_NAME_MAX)
+        if ln.get("amount") is not None:
+            text(el, "Amount", fmt_amount(ln["amount"], "PurchaseOrderLineMod/Amount"))
+        if ln.get("is_manually_closed") is not None:
+            text(el, "IsManuallyClosed", fmt_bool(ln["is_manually_closed"]))
     return rq
 
 

@@ -18,6 +18,8 @@ class ExpenseLine:
     amount: Decimal
     memo: str = ""
     class_name: str = ""  # ClassRef FullName ("" = none)
+    account_list_id: str = ""  # AccountRef ListID (wins over ``account`` when set)
+    class_list_id: str = ""  # ClassRef ListID (wins over ``class_name`` when set)
 
 
 @dataclass
@@ -31,6 +33,8 @@ class ItemLine:
     unit: str = ""  # UnitOfMeasure (only when the company uses UoM)
     link_txn_id: str = ""  # LinkToTxn/TxnID (PO) for receipts/bills
     link_txn_line_id: str = ""  # LinkToTxn/TxnLineID
+    item_list_id: str = ""  # ItemRef ListID (wins over ``item`` when set)
+    class_list_id: str = ""  # ClassRef ListID (wins over ``class_name`` when set)
 
 
 @dataclass
@@ -49,6 +53,9 @@ class BillSpec:
     vendor_list_id: str = ""
     ap_account: str = ""
     terms: str = ""  # TermsRef FullName, BillAdd only
+    ap_account_list_id: str = ""  # APAccountRef ListID (wins over ``ap_account``)
+    terms_list_id: str = ""  # TermsRef ListID (wins over ``terms``), BillAdd only
+    link_txn_ids: list[str] = field(default_factory=list)  # BillAdd LinkToTxnID (whole PO)
 
 
 @dataclass
@@ -60,6 +67,7 @@ class PurchaseOrderLineSpec:
     description: str = ""
     class_name: str = ""
     manufacturer_part: str = ""
+    item_list_id: str = ""  # ItemRef ListID (wins over ``item`` when set)
 
 
 @dataclass
@@ -73,6 +81,7 @@ class PurchaseOrderSpec:
     vendor_msg: str = ""
     lines: list[PurchaseOrderLineSpec] = field(default_factory=list)
     class_name: str = ""
+    vendor_list_id: str = ""  # VendorRef ListID (wins over ``vendor`` when set)
 
 
 @dataclass
@@ -85,3 +94,5 @@ class ItemReceiptSpec:
     link_txn_ids: list[str] = field(default_factory=list)  # whole-PO links (LinkToTxnID)
     item_lines: list[ItemLine] = field(default_factory=list)
     expense_lines: list[ExpenseLine] = field(default_factory=list)
+    vendor_list_id: str = ""  # VendorRef ListID (wins over ``vendor`` when set)
+    ap_account: str = ""  # APAccountRef FullName ("" = QuickBooks' default A/P)

@@ -409,3 +409,35 @@ def test_cost_model_and_clock(qb):
     qb.process(doc)
     assert (qb.clock.now() - t0).total_seconds() == pytest.approx(5.0)
     assert base > 0
+
+
+def test_po_line_mod_replaces_line_set(qb):
+    po_id = qb.add_purchase_order("Acme Supply Co", "PO-9", [("WIDGET-01", 10, "4.50"),
+                                                             ("WIDGET-01", 2, "4.50")])
+    po = qb.purchase_order(po_id)
+    keep = po.lines[0].txn_line_id
+    rq = purchase_order_mod(po_id, po.edit_sequence, "lm", lines=[
+        {"txn_line_id": keep, "quantity": D("8")},
+        {"txn_line_id": "-1", "item": "SVC-INSTALL", "quantity": D("1"), "rate": D("80")},
+    ])
+    (m,) = run(qb, rq)
+    assert m.status_code == 0
+    rets = m.ret.findall("PurchaseOrderLineRet")
+    assert [(r.findtext("ItemRef/FullName"), r.findtext("Quantity"), r.findtext("Amount"))
+            for r in rets] == [("WIDGET-01", "8", "36.00"), ("SVC-INSTALL", "1", "80.00")]
+    assert rets[0].findtext("TxnLineID") == keep
+    assert m.ret.findtext("TotalAmount") == "116.00"
+    assert qb.item("WIDGET-01").quantity_on_order == D("8")
+    (bad,) = run(qb, purchase_order_mod(po_id, m.ret_text("EditSequence"), "x",
+                                        lines=[{"txn_line_id": "FFFF-1", "quantity": 1}]))
+    assert bad.status_code == 3120
+
+
+def test_response_data_include_none(qb):
+    doc = message_set([vendor_query(["Acme Supply Co"], request_id="1")])
+    doc = doc.replace('onError="continueOnError"',
+                      'onError="continueOnError" responseData="includeNone"')
+    resp = qb.process(doc)
+    assert validate(resp) == []
+    (r,) = parse_response(resp)
+    assert r.status_code == 0 and r.rets == []

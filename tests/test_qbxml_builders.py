@@ -282,3 +282,30 @@ def test_message_set_copies_requests():
     message_set([rq])
     message_set([rq])
     assert rq.getparent() is None
+
+
+def test_list_id_fields_win_and_bill_links():
+    spec = _bill(ap_account_list_id="80000001-1", terms_list_id="80000002-1",
+                 link_txn_ids=["1A-1417118624"],
+                 expense_lines=[ExpenseLine("Freight", D("1"), account_list_id="80000003-1",
+                                            class_list_id="80000004-1")],
+                 item_lines=[ItemLine("W", D("1"), item_list_id="80000005-1")])
+    rq = bill_add(spec)
+    b = rq.find("BillAdd")
+    assert b.findtext("APAccountRef/ListID") == "80000001-1"
+    assert b.findtext("TermsRef/ListID") == "80000002-1"
+    assert b.findtext("ExpenseLineAdd/AccountRef/ListID") == "80000003-1"
+    assert b.findtext("ExpenseLineAdd/ClassRef/ListID") == "80000004-1"
+    assert b.findtext("ItemLineAdd/ItemRef/ListID") == "80000005-1"
+    assert _children(b)[8:10] == ["ExternalGUID", "LinkToTxnID"]
+    _valid(rq)
+
+
+def test_purchase_order_mod_lines_validate():
+    rq = purchase_order_mod("1A-1", "1", "pm", lines=[
+        {"txn_line_id": "1C-1", "quantity": D("8")},
+        {"txn_line_id": "-1", "item": "W", "quantity": D("1"), "rate": D("2.5"),
+         "is_manually_closed": False}])
+    _valid(rq)
+    with pytest.raises(TypeError):
+        purchase_order_mod("1A-1", "1", lines=[{"txn_line_id": "1", "colour": "red"}])

@@ -793,6 +793,9 @@ class QuickBooksEmulator:
                 if handler is None:
                     raise _Status(3250)
                 handler(rq, rs)
+                if msgs.get("responseData") == "includeNone":
+                    for child in list(rs):  # status only, no *Ret (OPS13 responseData)
+                        rs.remove(child)
                 rs_msgs.append(rs)
             except _Status as st:
                 rs_msgs.append(self._rs(rq_type, request_id, st.code, st.message, st.severity))
