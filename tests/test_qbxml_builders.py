@@ -297,7 +297,7 @@ def test_list_id_fields_win_and_bill_links():
     assert b.findtext("ExpenseLineAdd/AccountRef/ListID") == "80000003-1"
     assert b.findtext("ExpenseLineAdd/ClassRef/ListID") == "80000004-1"
     assert b.findtext("ItemLineAdd/ItemRef/ListID") == "80000005-1"
-    assert _children(b)[8:10] == ["ExternalGUID", "LinkToTxnID"]
+    assert _children(b)[7:10] == ["ExternalGUID", "LinkToTxnID", "ExpenseLineAdd"]
     _valid(rq)
 
 
