@@ -292,8 +292,7 @@ class QBWCHandler:
                     "to send; it will go on the next run"
                 )
             elif not s.last_error or s.last_error == NOOP:
-                summary = s.state.get("summary")
-                s.last_error = f"OK: {summary}" if summary else "OK: nothing more to send"
+                s.last_error = _ok_text(s.state.get("summary")) if s.state.get("summary") else "OK: nothing more to send"
             log.info("qbwc.nothing_left", user=s.username, ticket=s.ticket[:8], status=s.last_error)
             return ""
 
@@ -402,9 +401,10 @@ class QBWCHandler:
             summary = s.state.get("summary")
             failed = s.state.get("_failed") or s.state.get("_errors")
             if failed:
-                text = "Finished with errors" + (f": {summary}" if summary else "") + " \u2014 see the qbedi log"
+                rest = re.sub(r"(?i)^ok\b:?\s*", "", str(summary or "")).strip()
+                text = "Finished with errors" + (f": {rest}" if rest else "") + " \u2014 see the qbedi log"
             else:
-                text = f"OK: {summary}" if summary else "OK"
+                text = _ok_text(summary)
             self.sessions.note(s.ticket, text)
             log.info("qbwc.session_closed", user=s.username, ticket=s.ticket[:8], status=text)
             return _one_line(text)
@@ -420,6 +420,14 @@ class QBWCHandler:
     def interactive_rejected(self, ticket: str | None, reason: str | None) -> str:
         log.info("qbwc.interactive_rejected", ticket=(ticket or "")[:8], reason=_one_line(reason or ""))
         return "Interactive mode is not used by qbedi; nothing to do"
+
+
+def _ok_text(summary: str | None) -> str:
+    """ "OK: <summary>" without doubling a provider's own "OK" prefix."""
+    if not summary:
+        return "OK"
+    summary = str(summary).strip()
+    return summary if re.match(r"(?i)ok\b", summary) else f"OK: {summary}"
 
 
 def _version_tuple_full(v: str | None) -> tuple[int, ...] | None:
