@@ -1123,6 +1123,8 @@ class QuickBooksEmulator:
             if rest:
                 self._iterators[iterator_id] = _Iterator(rq.tag, ids, len(first), page)
             chosen = [r for r in records if r.id in set(first)]
+            if not chosen:
+                raise _Status(1)
             return self._emit_query(rs, chosen, render, rq, len(rest), iterator_id)
         if page is not None:
             records = records[:page]
