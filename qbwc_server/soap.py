@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from qbwc_server import compat as _compat  # noqa: F401  (before spyne)
 
+import logging
 import re
 import threading
 from datetime import timedelta
@@ -51,8 +52,17 @@ HRESULT_HINTS = {
 }
 
 
+# characters XML 1.0 cannot carry (lxml refuses to serialise them)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (for human-readable messages only)."""
+    return _XML_INVALID.sub("\ufffd", text) if _XML_INVALID.search(text) else text
+
+
 def _one_line(text: object, limit: int = 300) -> str:
-    s = " ".join(str(text).split())
+    s = _xml_safe(" ".join(str(text).split()))
     return s if len(s) <= limit else s[: limit - 1] + "\u2026"
 
 
@@ -268,6 +278,19 @@ class QBWCHandler:
             ok, req = self._provider_call("next_request", s, lambda: self.provider.next_request(s))
             if not ok:
                 return ""
+            if req and _XML_INVALID.search(req):
+                # would make spyne fail while serialising (and QuickBooks could not parse it
+                # anyway): never alter a document silently - hand it back to the provider
+                m = _XML_INVALID.search(req)
+                msg = (
+                    f"qbedi built a request containing a character XML cannot carry "
+                    f"(U+{ord(m.group()):04X} at offset {m.start()}); the document was not sent"
+                )
+                log.error("qbwc.invalid_request_chars", user=s.username, ticket=s.ticket[:8], offset=m.start())
+                self._provider_call("handle_failure", s, lambda: self.provider.handle_failure(s, "", msg))
+                s.last_error = msg
+                s.state["_failed"] = True
+                return ""
             if req:
                 s.expecting = "receive"
                 s.last_error = ""
@@ -454,12 +477,38 @@ def _remote(ctx) -> str | None:
 
 
 def _safe(default, fn):
-    """Last line of defence: a bug in the handler must not become a fault."""
+    """Last line of defence: a bug in the handler must not become a fault, and no
+    string may carry a character that would make spyne fail while serialising."""
     try:
-        return fn()
+        out = fn()
     except Exception:  # noqa: BLE001
         log.exception("qbwc.handler_bug")
         return default
+    if isinstance(out, str):
+        return _xml_safe(out)
+    if isinstance(out, list):
+        return [_xml_safe(x) if isinstance(x, str) else x for x in out]
+    return out
+
+
+class _RedactInvalidRequest(logging.Filter):
+    """spyne logs the *whole* body of an unparsable request at ERROR
+    (``spyne.protocol.soap.soap11.invalid``: "%r in string %r") - for a broken
+    authenticate envelope that would put the password in the log. Keep the
+    parser error, replace the body by its size."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 2:
+            err, body = record.args
+            record.msg = "%r in request body (%d characters, not logged)"
+            record.args = (err, len(body) if hasattr(body, "__len__") else -1)
+        return True
+
+
+for _name in ("spyne.protocol.soap.soap11.invalid", "spyne.protocol.xml.invalid"):
+    _lg = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactInvalidRequest) for f in _lg.filters):
+        _lg.addFilter(_RedactInvalidRequest())
 
 
 ArrayOfString = Array(Unicode(nillable=True), type_name="ArrayOfString")
@@ -520,12 +569,23 @@ class QBWCService(ServiceBase):
         return _safe("", lambda: _handler(ctx).interactive_rejected(wcTicket, reason))
 
 
+#: receiveResponseXML carries whole qbXML responses; spyne's default cap is 2 MB
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
 def make_application(handler: QBWCHandler) -> Application:
+    """spyne Application. Input is *not* schema-validated (``validator=None``):
+    with ``validator="lxml"`` harmless variants real clients send (e.g. the
+    quickbooks-php WSDL's ``serverVersion(strVersion)``) become SOAP faults,
+    which QBWC reports as QBWC10xx errors. Missing elements arrive as None and
+    are handled. ``huge_tree=True`` lets a qbXML response text exceed libxml2's
+    10 MB text-node limit (entities stay unresolved, no DTD/network; libxml2's
+    entity-amplification guard still applies - checked)."""
     app = Application(
         [QBWCService],
         tns=TNS,
         name="QBWebConnectorSvc",
-        in_protocol=Soap11(validator=None),
+        in_protocol=Soap11(validator=None, huge_tree=True),
         out_protocol=Soap11(),
     )
     app.qbwc_handler = handler
@@ -544,6 +604,7 @@ def make_wsgi_app(
     supersede_same_user: bool = True,
     session_ttl: timedelta | None = None,
     support_text: str | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ):
     """WSGI app: the SOAP service at ``/qbwc`` (``GET /qbwc?wsdl`` = WSDL),
     ``GET /health`` (200 "ok") and ``GET /`` / ``/support`` (AppSupport page).
@@ -563,7 +624,7 @@ def make_wsgi_app(
         max_noop_rounds=max_noop_rounds,
         supersede_same_user=supersede_same_user,
     )
-    soap = WsgiApplication(make_application(handler))
+    soap = WsgiApplication(make_application(handler), max_content_length=max_request_bytes)
     from qbwc_server.server import QBWCRouter
 
     return QBWCRouter(soap, handler, support_text=support_text or server_version)

@@ -1,0 +1,125 @@
+"""Edge cases at the wire: sizes, bad characters, hostile XML, logging hygiene,
+restarts, concurrency."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import requests
+from lxml import etree
+
+from qbwc_server.simulator import QBWCSimulator, build_envelope
+from test_qbwc_helpers import PASSWORD, FakeQuickBooks, InMemoryProvider, Live, bill_rq, live  # noqa: F401
+
+TNS = "http://developer.intuit.com/"
+HDRS = {"Content-Type": "text/xml; charset=utf-8"}
+
+
+def _result(content: bytes, method: str) -> str:
+    el = etree.fromstring(content).find(f".//{{{TNS}}}{method}Result")
+    return el.text or "" if el is not None else None
+
+
+def test_response_larger_than_spyne_and_libxml2_defaults(live):
+    """spyne caps bodies at 2 MB and libxml2 text nodes at 10 MB by default; a big
+    query response (escaped: ~23 MB) must still arrive intact."""
+    prov = InMemoryProvider({"alice": [bill_rq(1), bill_rq(2)]})
+    lv = live(provider=prov)
+    sim = QBWCSimulator(lv.url, "alice", PASSWORD, None)
+    t = sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[0]
+    sim.call("sendRequestXML", ticket=t, strHCPResponse="", strCompanyFileName="", qbXMLCountry="US",
+             qbXMLMajorVers=13, qbXMLMinorVers=0)
+    big = '<?xml version="1.0" ?><QBXML>' + "<ItemRet><Name>A&amp;B</Name></ItemRet>" * 350_000 + "</QBXML>"
+    assert len(big) > 10_000_000
+    assert sim.call("receiveResponseXML", ticket=t, response=big, hresult="", message="") == 50
+    assert prov.posted[0][1] == big
+
+
+def test_request_with_invalid_xml_character_is_refused_not_crashed(live):
+    prov = InMemoryProvider({"alice": ["<QBXML>bad\x01char</QBXML>", bill_rq(2)]})
+    lv = live(provider=prov)
+    sim = QBWCSimulator(lv.url, "alice", PASSWORD, None)
+    t = sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[0]
+    args = dict(ticket=t, strHCPResponse="", strCompanyFileName="", qbXMLCountry="US", qbXMLMajorVers=13,
+                qbXMLMinorVers=0)
+    assert sim.call("sendRequestXML", **args) == ""
+    assert "U+0001" in sim.call("getLastError", ticket=t)
+    assert prov.failures and prov.recovered == ["<QBXML>bad\x01char</QBXML>"]
+    assert sim.call("sendRequestXML", **args) == bill_rq(2)  # the session goes on
+
+
+def test_provider_summary_with_control_chars_still_valid_xml(live):
+    class P(InMemoryProvider):
+        def handle_response(self, session, response_xml):
+            super().handle_response(session, response_xml)
+            session.state["summary"] = "1 posted\x00\x07 weird"
+            return 100
+
+    lv = live(provider=P({"alice": [bill_rq(1)]}))
+    run = QBWCSimulator(lv.url, "alice", PASSWORD, FakeQuickBooks()).run()
+    assert run.ended == "closed" and run.close_result.startswith("OK: 1 posted")
+
+
+def test_hostile_xml_is_a_client_fault_without_details(live, caplog):
+    lv = live()
+    lol = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+           + "".join(f'<!ENTITY a{i} "{("&a;" if i == 0 else f"&a{i-1};") * 10}">' for i in range(9))
+           + ']><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+           '<getLastError xmlns="http://developer.intuit.com/"><ticket>&a8;</ticket></getLastError>'
+           "</soap:Body></soap:Envelope>")
+    r = requests.post(lv.url, data=lol.encode(), headers=HDRS, timeout=20)
+    assert r.status_code in (200, 400, 500) and len(r.content) < 5000
+    assert b"Traceback" not in r.content
+    xxe = ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+           '<getLastError xmlns="http://developer.intuit.com/"><ticket>&x;</ticket></getLastError>'
+           "</soap:Body></soap:Envelope>")
+    r = requests.post(lv.url, data=xxe.encode(), headers=HDRS, timeout=20)
+    assert b"root:" not in r.content
+
+
+def test_broken_authenticate_envelope_does_not_log_password(live, caplog):
+    lv = live()
+    body = build_envelope("authenticate", {"strUserName": "alice", "strPassword": PASSWORD})[:-20]
+    with caplog.at_level(logging.DEBUG):
+        r = requests.post(lv.url, data=body, headers=HDRS, timeout=10)
+    assert r.status_code != 200 or b"Fault" in r.content
+    assert PASSWORD not in caplog.text
+    assert "not logged" in caplog.text
+
+
+def test_restart_mid_session_is_a_stale_ticket():
+    prov = InMemoryProvider({"alice": [bill_rq(1), bill_rq(2)]})
+    first = Live(provider=prov)
+    sim = QBWCSimulator(first.url, "alice", PASSWORD, None)
+    t = sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[0]
+    req = sim.call("sendRequestXML", ticket=t, strHCPResponse="", strCompanyFileName="", qbXMLCountry="US",
+                   qbXMLMajorVers=13, qbXMLMinorVers=0)
+    assert req == bill_rq(1)
+    first.stop()
+    second = Live(provider=prov)  # process restart: sessions gone, provider state persists
+    try:
+        sim.url = second.url
+        assert sim.call("receiveResponseXML", ticket=t, response="<QBXML/>", hresult="", message="") == -1
+        assert "Session expired or unknown ticket" in sim.call("getLastError", ticket=t)
+        assert sim.call("closeConnection", ticket=t)
+        assert prov.posted == []
+    finally:
+        second.stop()
+
+
+def test_two_companies_concurrently(live):
+    prov = InMemoryProvider({"alice": [bill_rq(i) for i in range(1, 8)], "bob": [bill_rq(i) for i in range(11, 18)]})
+    lv = live(provider=prov)
+    runs = {}
+
+    def go(user):
+        runs[user] = QBWCSimulator(lv.url, user, PASSWORD, FakeQuickBooks()).run()
+
+    threads = [threading.Thread(target=go, args=(u,)) for u in ("alice", "bob")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert runs["alice"].posted == 7 and runs["bob"].posted == 7
+    assert runs["alice"].percents[-1] == runs["bob"].percents[-1] == 100
