@@ -373,6 +373,8 @@ def test_captured_envelopes(live, qbwc_ref_dir, name):
     assert res is not None and res.text == "50"
     # the provider got the qbXML text, unescaped, declaration included
     got = prov.posted[0][1]
+    sent = etree.fromstring(raw).find(f".//{{{TNS}}}response").text
+    assert got == sent  # byte-for-byte the text QBWC sent (whitespace, declaration, entities)
     assert got.startswith('<?xml version="1.0" ?>') and "<QBXMLMsgsRs>" in got
     etree.fromstring(got.encode("utf-8"))  # well-formed qbXML
 
