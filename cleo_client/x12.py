@@ -1,53 +1,76 @@
 """Which X12 transaction sets a file holds, from its ST segments (never its name).
 
-Uses ``edi.detect_transaction_sets`` when the edi package provides it, else a
-small reader: the ISA segment is fixed-width, so its 4th byte is the element
-separator and its 106th the segment terminator; every ``ST<sep>nnn`` after it
-names a transaction set.
+A small, bounded reader (linear in the input, never loops): the ISA segment
+gives the element separator (its 4th character) and, after its 16th element
+separator, the component separator and then the segment terminator; every
+segment ``ST<sep>nnn`` after it names a transaction set. Files without an ISA
+envelope (a bare ``ST*850*...``) are recognised by a segment-start scan.
+
+``edi.detect_transaction_sets`` is *not* called by default: in the version
+this was written against, its tokenizer does not return on some non-X12
+input (e.g. a Markdown file), which would hang a poll. Pass ``use_edi=True``
+once that is fixed to prefer it.
 """
 from __future__ import annotations
 
 import re
 
-INTERESTING = ("810", "850", "856", "997")
+_BARE_ST_RE = re.compile(r"(?:^|[~'\r\n])[ \t]*ST([^\w\s])(\d{3})(?=[^\w]|$)")
+
+
+def _unique(codes: list[str]) -> list[str]:
+    out: list[str] = []
+    for c in codes:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def _isa_delimiters(text: str, i: int) -> tuple[str, str] | None:
+    """(element separator, segment terminator) of the ISA starting at ``i``."""
+    if len(text) < i + 4:
+        return None
+    sep = text[i + 3]
+    if sep.isalnum() or sep.isspace():
+        return None
+    pos = i
+    for _ in range(16):
+        pos = text.find(sep, pos + 1)
+        if pos < 0:
+            return None
+    # text[pos+1] is ISA16 (component separator); the terminator follows it
+    if len(text) < pos + 3:
+        return None
+    term = text[pos + 2]
+    if term.isalnum() or term == sep:
+        return None
+    return sep, term
 
 
 def _own_detect(data: bytes) -> list[str]:
     text = data.decode("latin-1")
     i = text.find("ISA")
-    if i < 0 or len(text) < i + 4:
-        return []
-    sep = text[i + 3]
-    term = text[i + 105] if len(text) > i + 105 else None
-    if term is None or term.isalnum() or term == sep:
-        m = re.search(r"[~\n\r']", text[i:])
-        term = m.group(0) if m else "~"
+    delims = _isa_delimiters(text, i) if i >= 0 else None
+    if delims is None:
+        return _unique([m.group(2) for m in _BARE_ST_RE.finditer(text)])
+    sep, term = delims
     found = []
     for seg in text[i:].split(term):
         seg = seg.strip("\r\n \t")
         if seg.startswith("ST" + sep):
-            code = seg.split(sep)[1].strip() if len(seg.split(sep)) > 1 else ""
-            if code:
-                found.append(code)
-    return found
+            els = seg.split(sep)
+            if len(els) > 1 and els[1].strip():
+                found.append(els[1].strip())
+    return _unique(found)
 
 
-def transaction_sets(data: bytes) -> list[str]:
-    """ST01 codes in file order, e.g. ``["810", "810"]``; ``[]`` if not X12."""
-    try:
-        import edi  # noqa: F401 - optional, written by another engineer
-
-        detect = getattr(edi, "detect_transaction_sets", None)
-        if detect is None:
-            from edi import detect as _mod  # type: ignore[attr-defined]
-
-            detect = getattr(_mod, "detect_transaction_sets", None)
-    except Exception:
-        detect = None
-    if detect is not None:
+def transaction_sets(data: bytes, *, use_edi: bool = False) -> list[str]:
+    """ST01 codes in order of first appearance, de-duplicated, e.g. ``["810"]``; ``[]`` if not X12."""
+    if use_edi:
         try:
-            result = detect(data)
-            codes = [str(c) for c in result]
+            from edi import detect_transaction_sets  # optional, written by another engineer
+
+            codes = [str(c) for c in detect_transaction_sets(data)]
             if all(re.fullmatch(r"\d{3}", c) for c in codes):
                 return codes
         except Exception:

@@ -310,4 +310,21 @@ def test_own_st_reader_without_edi_package(st):
     assert _own_detect(x12(st)) == [st]
     assert _own_detect(x12(st, sep="|", term="\n")) == [st]
     assert _own_detect(x12(st) + x12("997")) == [st, "997"]
-    assert _own_detect(b"ST*810*0001~") == []  # no ISA: not X12
+    assert _own_detect(b"ST*810*0001~BIG*1~SE*2*0001~") == ["810"]  # bare ST, no envelope
+    assert _own_detect(b"# MANIFEST\nnot X12 STORE*123") == []
+
+
+def test_classifier_on_shared_samples(samples_dir):
+    """Every sample is classified by content: its ST01 codes match the set named in the file name."""
+    checked = 0
+    for p in sorted(samples_dir.iterdir()):
+        if not p.is_file():
+            continue
+        codes = transaction_sets(p.read_bytes())
+        if p.suffix != ".edi":
+            assert codes == [], p.name  # e.g. MANIFEST.md: not X12, and returns (no hang)
+            continue
+        named = p.name.split("_")[0].split("-")
+        assert codes == named, (p.name, codes)
+        checked += 1
+    assert checked >= 80
