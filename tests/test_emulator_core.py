@@ -441,3 +441,12 @@ def test_response_data_include_none(qb):
     assert validate(resp) == []
     (r,) = parse_response(resp)
     assert r.status_code == 0 and r.rets == []
+
+
+def test_seeding_is_idempotent_by_name(qb):
+    ap = qb.add_account("Accounts Payable", "AccountsPayable")  # pre-seeded
+    assert ap == qb.add_account("accounts payable", "AccountsPayable")
+    with pytest.raises(ValueError):
+        qb.add_account("Accounts Payable", "Expense")
+    assert qb.add_vendor("Acme Supply Co") == qb.vendor("Acme Supply Co").list_id
+    assert len(qb.vendors) == 2

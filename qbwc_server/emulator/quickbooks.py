@@ -312,8 +312,9 @@ class QuickBooksEmulator:
         """Seed a vendor; returns its ListID. ``text_fields`` are VendorRet element
         names with text values (e.g. ``Phone="555"``)."""
         with self._lock:
-            if self._name_taken(self.vendors, name):
-                raise ValueError(f"vendor {name!r} exists")
+            existing = self._find_by_name(self.vendors, name)
+            if existing is not None:
+                return existing.id  # seeding is idempotent by name
             v = self._new_record(Vendor, "Vendor", name=name, is_active=is_active)
             if company_name:
                 v.fields["CompanyName"] = self._text_el("CompanyName", company_name)
@@ -332,8 +333,11 @@ class QuickBooksEmulator:
     def add_account(self, name: str, account_type: str = "Expense", *, account_number: str = "",
                     description: str = "", is_active: bool = True) -> str:
         with self._lock:
-            if self._name_taken(self.accounts, name):
-                raise ValueError(f"account {name!r} exists")
+            existing = self._find_by_name(self.accounts, name)
+            if existing is not None:
+                if existing.account_type != account_type:
+                    raise ValueError(f"account {name!r} exists as {existing.account_type}")
+                return existing.id  # e.g. the pre-seeded "Accounts Payable"
             a = self._new_record(Account, "Account", name=name, account_type=account_type,
                                  account_number=account_number, description=description,
                                  is_active=is_active)
@@ -342,8 +346,9 @@ class QuickBooksEmulator:
 
     def add_class(self, name: str, *, is_active: bool = True) -> str:
         with self._lock:
-            if self._name_taken(self.classes, name):
-                raise ValueError(f"class {name!r} exists")
+            existing = self._find_by_name(self.classes, name)
+            if existing is not None:
+                return existing.id
             c = self._new_record(QBClass, "Class", name=name, is_active=is_active)
             self.classes[c.id] = c
             return c.id
@@ -351,8 +356,9 @@ class QuickBooksEmulator:
     def add_terms(self, name: str, due_days: int = 30, *, discount_days: int | None = None,
                   discount_pct: Decimal | None = None) -> str:
         with self._lock:
-            if self._name_taken(self.terms, name):
-                raise ValueError(f"terms {name!r} exist")
+            existing = self._find_by_name(self.terms, name)
+            if existing is not None:
+                return existing.id
             t = self._new_record(Terms, "Terms", name=name, due_days=due_days,
                                  discount_days=discount_days, discount_pct=discount_pct)
             self.terms[t.id] = t
@@ -367,8 +373,11 @@ class QuickBooksEmulator:
         with self._lock:
             if kind not in ITEM_KINDS:
                 raise ValueError(f"kind must be one of {ITEM_KINDS}")
-            if self._name_taken(self.items, name):
-                raise ValueError(f"item {name!r} exists")
+            existing = self._find_by_name(self.items, name)
+            if existing is not None:
+                if existing.kind != kind:
+                    raise ValueError(f"item {name!r} exists as {existing.kind}")
+                return existing.id
             if len(name) > 31:
                 raise ValueError("item names are limited to 31 characters")
             it = self._new_record(Item, "Item", name=name, kind=kind, is_active=is_active,
