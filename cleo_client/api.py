@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
@@ -271,6 +272,7 @@ class CleoClient:
         self._retry_kw = dict(retries=retries, backoff_factor=backoff_factor, backoff_max=backoff_max,
                               backoff_jitter=backoff_jitter)
         self._token: _Token | None = None
+        self._auth_lock = threading.RLock()  # one login at a time if threads share the client
         self._auth_failure: tuple[float, E.CleoAuthError] | None = None
         self.server: ServerVersion | None = None
         self._version_logged = False
@@ -430,11 +432,12 @@ class CleoClient:
     def _bearer(self) -> dict:
         if self.auth_mode == "basic":
             return {}
-        t = self._token
-        if t is None or (t.expires_at is not None and time.monotonic() >= t.expires_at):
-            self.login()
+        with self._auth_lock:
             t = self._token
-        return {"Authorization": f"Bearer {t.value}"}
+            if t is None or (t.expires_at is not None and time.monotonic() >= t.expires_at):
+                self.login()
+                t = self._token
+            return {"Authorization": f"Bearer {t.value}"}
 
     def request(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), what: str = "",
                 ok_statuses: tuple[int, ...] = (), headers: dict | None = None, **kw) -> requests.Response:
@@ -446,7 +449,9 @@ class CleoClient:
             if resp.status_code == 401 and self.auth_mode == "token" and attempt == 1:
                 resp.close()
                 self.log.info("cleo_token_rejected_renewing", method=method, path=_path(url))
-                self._token = None
+                with self._auth_lock:
+                    if self._token is not None and hdrs.get("Authorization") == f"Bearer {self._token.value}":
+                        self._token = None  # (another thread may already have renewed it)
                 continue
             break
         if resp.status_code in expect or resp.status_code in ok_statuses:

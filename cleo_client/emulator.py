@@ -215,6 +215,17 @@ class CleoEmulator:
                 "action_runs": self.action_runs,
             })
 
+    def seed_from_folder(self, folder, connection_alias: str = "DEMO-SUPPLIER", pattern: str = "*.edi") -> list[str]:
+        """Put every matching file of ``folder`` into the connection's inbox (for demos)."""
+        from pathlib import Path
+
+        return [self.add_file(connection_alias, p.name, p.read_bytes())
+                for p in sorted(Path(folder).glob(pattern)) if p.is_file()]
+
+    def client_settings(self, connections: list[str] | None = None, **extra) -> dict:
+        """A ``CleoSettings``-shaped dict pointing at this emulator."""
+        return {"base_url": self.api_url, "connections": connections or sorted(self._connections), **extra}
+
     # ------------------------------------------------------------------ faults
     def fail_next(self, status: int = 500, times: int = 1, path_contains: str | None = None, *,
                   method: str | None = None, retry_after: float | str | None = None,
@@ -555,3 +566,34 @@ class _Handler(BaseHTTPRequestHandler):
                 emu.consumed.append(f.id)
                 messages.append(f"Archived {f.name}")
         return self._json(200, {"status": "completed", "result": "success", "messages": messages})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cleo_client.emulator --samples DIR``: serve until Ctrl-C (manual tests, demos)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Local Cleo REST API emulator (127.0.0.1 only)")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--user", default="apiuser")
+    ap.add_argument("--password", default="apipass")
+    ap.add_argument("--alias", default="DEMO-SUPPLIER")
+    ap.add_argument("--samples", help="folder whose *.edi files are put in the inbox")
+    ap.add_argument("--server-version", default="Cleo Harmony/5.8.0.24 (Linux)")
+    args = ap.parse_args(argv)
+    emu = CleoEmulator(args.port, users={args.user: args.password}, server_version=args.server_version)
+    emu.start()
+    emu.add_connection(args.alias)
+    n = len(emu.seed_from_folder(args.samples, args.alias)) if args.samples else 0
+    print(f"Cleo emulator at {emu.api_url} (user {args.user!r}); connection {args.alias!r} holds {n} files")
+    print(json.dumps(emu.client_settings()))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+
+
+if __name__ == "__main__":
+    main()

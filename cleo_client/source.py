@@ -12,8 +12,11 @@ database after a restart (with an empty ``meta``) still works.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import tempfile
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Literal
 
@@ -21,7 +24,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cleo_client import errors as E
-from cleo_client.api import CleoApiPaths, CleoClient, ServerVersion
+from cleo_client.api import CleoApiPaths, CleoClient, Download, ServerVersion
 from cleo_client.x12 import transaction_sets
 from connector.sources import RemoteFile, SourceError
 
@@ -163,6 +166,12 @@ class CleoSource:
         self._actions: dict[tuple[str, str | None], dict] = {}
         self.log = log.bind(source=name, cleo_api=self.client.api, tenant=self.settings.tenant)
 
+    @classmethod
+    def from_store(cls, name: str, settings: CleoSettings | dict, store: Any) -> "CleoSource":
+        """Build with credentials from a ``connector.credentials.CredentialStore`` (``settings.credentials_name``)."""
+        settings = settings if isinstance(settings, CleoSettings) else CleoSettings.model_validate(settings)
+        return cls(name, settings, store.get(settings.credentials_name))
+
     def close(self) -> None:
         self.client.close()
 
@@ -206,7 +215,7 @@ class CleoSource:
         if not self.settings.connections:
             raise E.CleoConfigError(f"Cleo source {self.name!r} has no connections configured "
                                     f"(list the partner connection aliases under 'connections')")
-        failures: list[str] = []
+        failures: list[tuple[str, E.CleoError]] = []
         ran: set[str] = set()
         for alias in self.settings.connections:
             try:
@@ -221,7 +230,7 @@ class CleoSource:
                 records = list(self.client.list_incoming(conn["id"]))
             except (E.CleoNotFoundError, E.CleoPermissionError, E.CleoActionError) as exc:
                 self.log.error("cleo_connection_failed", connection=alias, error=str(exc))
-                failures.append(f"{alias}: {exc}")
+                failures.append((alias, exc))
                 continue
             self.log.info("cleo_listed", connection=alias, files=len(records))
             for rec in records:
@@ -243,7 +252,10 @@ class CleoSource:
                     },
                 )
         if failures:
-            raise E.CleoError("some Cleo connections could not be read: " + " | ".join(failures))
+            kinds = {type(exc) for _alias, exc in failures}
+            cls = kinds.pop() if len(kinds) == 1 else E.CleoError
+            raise cls("some Cleo connections could not be read: "
+                      + " | ".join(f"{alias}: {exc}" for alias, exc in failures))
 
     def fetch(self, remote: RemoteFile) -> bytes:
         """The complete bytes (streamed to a temp file first; a short read raises and returns nothing).
@@ -275,6 +287,30 @@ class CleoSource:
         if not any(s in ("810", "850", "856") for s in sets):
             self.log.warning("cleo_file_not_810_850_856", file=remote.name, transaction_sets=sets)
         return data
+
+    def fetch_to_file(self, remote: RemoteFile, dest: str | os.PathLike) -> Download:
+        """Stream the file straight to ``dest`` (atomic rename; constant memory). Nothing is left on error."""
+        conn_id, file_id = self._split(remote)
+        record = dict(remote.meta.get("record") or {})
+        record.setdefault("id", file_id)
+        record.setdefault("name", remote.name)
+        if remote.size is not None:
+            record.setdefault("length", remote.size)
+        dest = Path(dest)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                dl = self.client.download_incoming(conn_id, record, fh, max_bytes=self.settings.max_file_bytes)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dl.path = str(dest)
+        remote.meta["sha256"] = dl.sha256
+        return dl
 
     def acknowledge(self, remote: RemoteFile) -> None:
         """Mark consumed in Cleo per ``acknowledge``; call only after the bytes are committed locally."""

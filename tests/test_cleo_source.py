@@ -328,3 +328,35 @@ def test_classifier_on_shared_samples(samples_dir):
         assert codes == named, (p.name, codes)
         checked += 1
     assert checked >= 80
+
+
+def test_fetch_to_file_streams_atomically(emu, tmp_path):
+    emu.add_file("ACME", "a.edi", x12("810") * 50)
+    src = make_source(emu)
+    (f,) = list(src.list_new())
+    dl = src.fetch_to_file(f, tmp_path / "a.edi")
+    assert (tmp_path / "a.edi").read_bytes() == x12("810") * 50 and dl.length == len(x12("810")) * 50
+    emu.truncate_next_download()
+    with pytest.raises(CleoTruncatedDownloadError):
+        src.fetch_to_file(f, tmp_path / "b.edi")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.edi"]
+
+
+def test_demo_seed_from_samples(samples_dir):
+    with CleoEmulator(users={"demo": "demo-pass"}) as emu:
+        ids = emu.seed_from_folder(samples_dir, "DEMO-SUPPLIER")
+        src = CleoSource("cleo", emu.client_settings(page_size=50), Credentials("demo", "demo-pass"))
+        files = list(src.list_new())
+        assert len(files) == len(ids) >= 80
+        kinds = {src.fetch(f) and f.meta["transaction_sets"][0] for f in files[:40]}
+        assert {"810", "850"} <= kinds
+
+
+def test_permission_failures_keep_their_class(emu):
+    emu.add_connection("ACME")
+    src = make_source(emu)
+    emu.fail_next(403, times=1, path_contains="/connections")
+    from cleo_client import CleoPermissionError
+
+    with pytest.raises(CleoPermissionError, match="ACME.*not permitted"):
+        list(src.list_new())
