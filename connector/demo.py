@@ -47,7 +47,6 @@ def seed_quickbooks(qb) -> None:
         qb.add_vendor(name)
     for name in DEMO_ACCOUNTS:
         qb.add_account(name, "Expense")
-    qb.add_account("Accounts Payable", "AccountsPayable")
     qb.add_class("Warehouse")
 
 

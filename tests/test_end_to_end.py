@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from connector.runtime import build_runtime
 from connector.settings import load_settings
@@ -48,7 +49,7 @@ def ingest(rt, *names):
 
 def docs(rt):
     with rt.store.session() as s:
-        return {d.document_number: d for d in s.scalars(select(Document))}
+        return {d.document_number: d for d in s.scalars(select(Document).options(selectinload(Document.requests)))}
 
 
 def test_invoices_become_bills_through_the_web_connector(rt, qb):
