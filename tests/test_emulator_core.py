@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from qbwc_server.emulator import (
-    QuickBooksConnectionError, QuickBooksEmulator, QuickBooksParseError,
+    QuickBooksConnectionError, QuickBooksEmulator, QuickBooksParseError, SimClock,
 )
 from qbxml_templates import (
     BillSpec, ExpenseLine, ItemLine, PurchaseOrderLineSpec, PurchaseOrderSpec, account_query,
@@ -17,6 +17,7 @@ from qbxml_templates import (
     vendor_add, vendor_credit_query, vendor_mod, vendor_query,
 )
 from qbxml_templates.schema import validate
+from qbwc_server.emulator.company import FIXED_START
 
 GUID = "{6B29FC40-CA47-1067-B31D-00DD010662DA}"
 
@@ -28,7 +29,7 @@ def _xsd_env(xsd_dir, monkeypatch):
 
 @pytest.fixture
 def qb() -> QuickBooksEmulator:
-    q = QuickBooksEmulator()
+    q = QuickBooksEmulator(clock=SimClock(FIXED_START))
     q.add_terms("Net 30", 30)
     q.add_vendor("Acme Supply Co", terms="Net 30")
     q.add_vendor("Beta Parts")
@@ -450,3 +451,13 @@ def test_seeding_is_idempotent_by_name(qb):
         qb.add_account("Accounts Payable", "Expense")
     assert qb.add_vendor("Acme Supply Co") == qb.vendor("Acme Supply Co").list_id
     assert len(qb.vendors) == 2
+
+
+def test_default_clock_follows_local_time():
+    from datetime import datetime
+    q = QuickBooksEmulator()
+    before = datetime.now().astimezone().replace(microsecond=0)
+    t = q.clock.now()
+    assert t.tzinfo is not None and abs((t - before).total_seconds()) < 5
+    q.clock.advance(60)
+    assert (q.clock.now() - t).total_seconds() >= 60

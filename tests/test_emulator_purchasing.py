@@ -7,6 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from qbwc_server.emulator import QuickBooksEmulator
+from qbwc_server.emulator.company import FIXED_START, SimClock
 from qbxml_templates import (
     BillSpec, ItemLine, ItemReceiptSpec, bill_add, item_receipt_add, item_receipt_query,
     message_set, parse_response, purchase_order_query,
@@ -21,7 +22,7 @@ def _xsd_env(xsd_dir, monkeypatch):
 
 @pytest.fixture
 def qb():
-    q = QuickBooksEmulator()
+    q = QuickBooksEmulator(clock=SimClock(FIXED_START))
     q.add_vendor("Acme Supply Co")
     q.add_vendor("Beta Parts")
     q.add_item("WIDGET-01", cost="4.50")

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from qbwc_server.emulator import QuickBooksEmulator
+from qbwc_server.emulator.company import FIXED_START, SimClock
 from qbxml_templates import (
     BillSpec, ExpenseLine, bill_add, message_set, message_set_status, parse_response,
 )
@@ -21,7 +22,7 @@ def _xsd_env(xsd_dir, monkeypatch):
 
 @pytest.fixture
 def qb():
-    q = QuickBooksEmulator()
+    q = QuickBooksEmulator(clock=SimClock(FIXED_START))
     q.add_vendor("Acme Supply Co")
     q.add_account("Freight")
     return q

@@ -18,24 +18,41 @@ from decimal import Decimal
 
 
 class SimClock:
-    """Simulated wall clock (never sleeps). QuickBooks reports local time with an
-    offset, e.g. ``2014-11-27T18:03:44-02:00``."""
+    """The emulator's clock; it never sleeps.
+
+    ``SimClock(start)`` is a fully simulated clock starting at ``start`` (tests:
+    deterministic). ``SimClock()`` follows the machine's local time (QuickBooks
+    reports local time with its offset, e.g. ``2014-11-27T18:03:44-02:00``) plus
+    all simulated processing time spent so far, so it stays monotonic and ahead of
+    the wall clock by exactly the simulated QuickBooks work.
+    """
 
     def __init__(self, start: datetime | None = None):
-        self._now = start or datetime(2024, 5, 1, 9, 0, 0, tzinfo=timezone(timedelta(hours=-5)))
-        if self._now.tzinfo is None:
+        if start is not None and start.tzinfo is None:
             raise ValueError("SimClock start must be timezone-aware")
+        self._fixed = start
+        self._offset = timedelta(0)
+        self._last: datetime | None = None
 
     def now(self) -> datetime:
-        return self._now
+        if self._fixed is not None:
+            return self._fixed + self._offset
+        t = datetime.now().astimezone().replace(microsecond=0) + self._offset
+        if self._last is not None and t < self._last:
+            t = self._last  # wall clock stepped back: never go backwards
+        self._last = t
+        return t
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self._now = self._now + timedelta(seconds=seconds)
+        self._offset += timedelta(seconds=seconds)
 
     def today(self) -> date:
-        return self._now.date()
+        return self.now().date()
+
+
+FIXED_START = datetime(2024, 5, 1, 9, 0, 0, tzinfo=timezone(timedelta(hours=-5)))
 
 
 def fmt_time(dt: datetime) -> str:
