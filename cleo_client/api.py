@@ -182,7 +182,7 @@ def build_retry(*, retries: int, backoff_factor: float, backoff_max: float, back
     methods = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
     if allow_post:
         methods.add("POST")  # login and action runs: safe to repeat
-    return _CappedRetry(
+    kw = dict(
         total=retries,
         connect=retries,
         read=retries,
@@ -197,6 +197,12 @@ def build_retry(*, retries: int, backoff_factor: float, backoff_max: float, back
         raise_on_status=False,  # we want the last response, to read Cleo's message
         raise_on_redirect=False,
     )
+    try:
+        return _CappedRetry(**kw)
+    except TypeError:  # urllib3 < 2 has no backoff_jitter/backoff_max keywords (pin urllib3>=2)
+        kw.pop("backoff_jitter")
+        kw.pop("backoff_max")
+        return _CappedRetry(**kw)
 
 
 def api_root(base_url: str) -> str:
@@ -595,7 +601,8 @@ class CleoClient:
         return self.paths.incoming_file.format(connection_id=connection_id, file_id=record["id"])
 
     def download_incoming(self, connection_id: str, record: dict, out: IO[bytes], *,
-                          max_bytes: int | None = None, chunk_size: int = 64 * 1024) -> Download:
+                          max_bytes: int | None = None, max_seconds: float | None = None,
+                          chunk_size: int = 64 * 1024) -> Download:
         """Stream one received file into ``out`` (A9). Raises on a short read or size mismatch.
 
         The caller owns ``out`` and must discard it when this raises.
@@ -618,8 +625,13 @@ class CleoClient:
                                   f"{limit}; raise the limit if this is legitimate", url=resp.url)
             h = hashlib.sha256()
             n = 0
+            deadline = time.monotonic() + max_seconds if max_seconds else None
             try:
                 for chunk in resp.iter_content(chunk_size):
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise E.CleoTimeoutError(
+                            f"download of {name!r} took longer than {max_seconds}s (got {n} bytes); nothing was "
+                            f"stored — raise download_timeout if the file is legitimately large", url=resp.url)
                     n += len(chunk)
                     if limit is not None and n > limit:
                         raise E.CleoError(f"received file {name!r} exceeds the max_file_bytes limit {limit}",

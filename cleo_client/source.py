@@ -71,6 +71,7 @@ class CleoSettings(BaseModel):
     token_refresh_skew: float = 60.0
     auth_failure_cooldown: float = 300.0  # don't retry a rejected password sooner (account lockout)
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    download_timeout: float = Field(600.0, gt=0)  # whole-download deadline (read_timeout is per read)
     temp_dir: str | None = None
     credentials_name: str = "cleo"  # name in the CredentialStore
 
@@ -270,7 +271,8 @@ class CleoSource:
         if remote.size is not None:
             record.setdefault("length", remote.size)
         with tempfile.NamedTemporaryFile(prefix="qbedi-cleo-", suffix=".part", dir=self.settings.temp_dir) as tmp:
-            dl = self.client.download_incoming(conn_id, record, tmp, max_bytes=self.settings.max_file_bytes)
+            dl = self.client.download_incoming(conn_id, record, tmp, max_bytes=self.settings.max_file_bytes,
+                                                 max_seconds=self.settings.download_timeout)
             tmp.flush()
             tmp.seek(0)
             data = tmp.read()
@@ -300,7 +302,8 @@ class CleoSource:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                dl = self.client.download_incoming(conn_id, record, fh, max_bytes=self.settings.max_file_bytes)
+                dl = self.client.download_incoming(conn_id, record, fh, max_bytes=self.settings.max_file_bytes,
+                                                 max_seconds=self.settings.download_timeout)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
