@@ -461,3 +461,18 @@ def test_default_clock_follows_local_time():
     assert t.tzinfo is not None and abs((t - before).total_seconds()) < 5
     q.clock.advance(60)
     assert (q.clock.now() - t).total_seconds() >= 60
+
+
+def test_inject_failure_before_and_after_processing(qb):
+    from qbwc_server.emulator import QuickBooksError
+    doc = message_set([bill_add(bill(), "1")])
+    qb.inject_failure()
+    with pytest.raises(QuickBooksError) as ei:
+        qb.process(doc)
+    assert ei.value.hresult == "0x80040402" and qb.bills == []
+    qb.inject_failure("0x80040402", "boom", after_processing=True)
+    with pytest.raises(QuickBooksError):
+        qb.process(doc)
+    assert len(qb.bills) == 1  # committed although no answer came back
+    assert parse_response(qb.process(doc))[0].status_code == 0
+    assert len(qb.bills) == 2

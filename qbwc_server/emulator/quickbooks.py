@@ -282,6 +282,7 @@ class QuickBooksEmulator:
         self._iterators: dict[str, _Iterator] = {}
         self._stored: dict[str, _StoredSet] = {}
         self._injections: list[_Injection] = []
+        self._failures: list[tuple[str, str, bool]] = []
         self._base_cost: dict[str, float] = {}
         self._line_cost: dict[str, float] = {}
         self.default_base_seconds = 0.2
@@ -543,6 +544,17 @@ class QuickBooksEmulator:
             self._injections.append(_Injection(status_code, rq_type.removesuffix("Rq")
                                                if rq_type else None, times, message))
 
+    def inject_failure(self, hresult: str = "0x80040402",
+                       message: str = "Unexpected error. Check the qbsdklog.txt file for "
+                                      "possible additional information.",
+                       *, after_processing: bool = False, times: int = 1) -> None:
+        """The next ``times`` calls of :meth:`process` raise :class:`QuickBooksError`
+        (what QBWC reports as ``hresult``/``message`` in receiveResponseXML, §2).
+        ``after_processing=True``: the requests were applied first (QuickBooks
+        committed, then failed to answer) — the nasty case for exactly-once."""
+        with self._lock:
+            self._failures.extend([(hresult, message, after_processing)] * times)
+
     def concurrent_edit(self, record_id: str, list_type: str | None = None) -> str:
         """Another user edits ListID/TxnID ``record_id`` now: EditSequence and
         TimeModified change. ListIDs repeat across list types, so pass
@@ -729,6 +741,9 @@ class QuickBooksEmulator:
             body = b"".join(etree.tostring(c) for c in msgs if isinstance(c.tag, str))
             checksum = hashlib.sha256(body).hexdigest()
 
+            failure = self._failures.pop(0) if self._failures else None
+            if failure is not None and not failure[2]:
+                raise QuickBooksError(failure[0], failure[1])
             response = self._recovery(app, new_id, old_id, checksum)
             if response is None:
                 out = etree.Element("QBXML")
@@ -740,6 +755,8 @@ class QuickBooksEmulator:
                 if new_id:
                     self._stored[app] = _StoredSet(new_id, checksum, response)
             self._spend(cost)
+            if failure is not None:
+                raise QuickBooksError(failure[0], failure[1], "after processing")
             self.response_log.append(response)
             return response
 
