@@ -159,3 +159,63 @@ def test_item_receipt_query(qb):
     assert q.status_code == 0 and q.ret.find("ItemLineRet") is not None
     (q2,) = run(qb, item_receipt_query("Beta Parts", "ASN-1", request_id="q2"))
     assert q2.status_code == 1
+
+
+def test_kitchen_sink_every_response_validates(qb):
+    """Every Ret shape the emulator produces, with its optional parts, validates."""
+    from qbxml_templates import (
+        account_query, bill_query, class_query, item_query, purchase_order_add,
+        terms_query, vendor_add, vendor_credit_query, vendor_query,
+    )
+    from qbxml_templates import ExpenseLine, PurchaseOrderLineSpec, PurchaseOrderSpec
+    qb.add_terms("Net 15", 15, discount_days=5, discount_pct=D("2"))
+    qb.add_class("East")
+    qb.add_account("Freight", account_number="6100", description="Inbound freight")
+    qb.add_item("NONINV", kind="ItemNonInventory", account="Freight", description="misc")
+    qb.add_item("SVC", kind="ItemService", account="Freight")
+    run(qb, vendor_add("Full Vendor", "v", company_name="Full Vendor Inc", first_name="Ann",
+                       last_name="Lee", vendor_address={"Addr1": "1 Main", "City": "X",
+                                                        "State": "IL", "PostalCode": "60601",
+                                                        "Country": "US", "Note": "n"},
+                       ship_address={"Addr1": "2 Dock"}, phone="1", fax="2", email="a@b.c",
+                       contact="Ann", name_on_check="Full Vendor", account_number="77",
+                       notes="notes", terms="Net 15", credit_limit=D("1000"),
+                       vendor_tax_ident="12-3456789", is_vendor_eligible_for_1099=True,
+                       class_name="East", external_guid="{6B29FC40-CA47-1067-B31D-00DD010662DA}"))
+    (po,) = run(qb, purchase_order_add(PurchaseOrderSpec(
+        "Full Vendor", date(2024, 4, 1), "PO-77", expected_date=date(2024, 4, 9), memo="m",
+        vendor_msg="thanks", class_name="East",
+        external_guid="{6B29FC40-CA47-1067-B31D-00DD010662DB}",
+        lines=[PurchaseOrderLineSpec("WIDGET-01", D("3"), D("4.5"), class_name="East",
+                                     manufacturer_part="MP", description="w"),
+               PurchaseOrderLineSpec("NONINV", D("1"), D("9.99"))]), "po"))
+    po_id = po.ret_text("TxnID")
+    run(qb, item_receipt_add(receipt([], link_ids=[po_id], vendor="Full Vendor"), "ir"))
+    spec = BillSpec(vendor="Full Vendor", txn_date=date(2024, 4, 10), ref_number="FV-1",
+                    terms="Net 15", memo="b", link_txn_ids=[po_id],
+                    expense_lines=[ExpenseLine("Freight", D("5"), memo="f", class_name="East")],
+                    item_lines=[ItemLine("SVC", D("2"), D("50"), class_name="East",
+                                         description="labour")])
+    run(qb, bill_add(spec, "b"))
+    run(qb, bill_add(BillSpec(vendor="Full Vendor", txn_date=date(2024, 4, 11),
+                              ref_number="CR-1", credit=True,
+                              expense_lines=[ExpenseLine("Freight", D("1"))]), "c"))
+    items = run(qb, vendor_query(["Full Vendor"], request_id="1"),
+                account_query(request_id="2"), class_query(request_id="3"),
+                item_query(request_id="4"), terms_query(request_id="5"),
+                bill_query("Full Vendor", request_id="6", include_line_items=True,
+                           include_linked_txns=True),
+                vendor_credit_query("Full Vendor", request_id="7", include_line_items=True),
+                purchase_order_query(vendor="Full Vendor", request_id="8"),
+                item_receipt_query("Full Vendor", request_id="9"))
+    assert all(i.status_code == 0 for i in items), [(i.request_id, i.message) for i in items]
+    bill_ret = items[5].ret
+    assert bill_ret.find("LinkedTxn/TxnType").text == "PurchaseOrder"
+    assert bill_ret.findtext("TermsRef/FullName") == "Net 15"
+    assert bill_ret.findtext("DueDate") == "2024-04-25"
+    po_ret = items[7].ret
+    assert {e.findtext("TxnType") for e in po_ret.findall("LinkedTxn")} == {"ItemReceipt", "Bill"}
+    # bill 13.50 + 9.99 (PO lines pulled in) + 5 + 100, minus credit 1
+    assert items[0].ret.findtext("Balance") == "127.49"
+    for resp in qb.response_log:
+        assert validate(resp) == []
