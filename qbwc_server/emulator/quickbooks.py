@@ -415,6 +415,7 @@ class QuickBooksEmulator:
                     raise ValueError(f"no item {item!r}")
                 q, r = Decimal(str(qty)), Decimal(str(rate))
                 po.po_lines.append(POLineRec(txn_line_id=self.ids.txn_id(), item_list_id=it.id,
+                                             manufacturer_part=it.manufacturer_part,
                                              description=it.description, quantity=q, rate=r,
                                              amount=_money(q * r)))
             self._commit_po(po)
@@ -1487,7 +1488,7 @@ class QuickBooksEmulator:
                 amount = (qty if qty is not None else Decimal(1)) * rate
             t.po_lines.append(POLineRec(
                 txn_line_id=self.ids.txn_id(), item_list_id=item.id if item else "",
-                manufacturer_part=el.findtext("ManufacturerPartNumber") or "",
+                manufacturer_part=el.findtext("ManufacturerPartNumber") or (item.manufacturer_part if item else ""),
                 description=el.findtext("Desc") or (item.description if item else ""),
                 quantity=qty, unit=el.findtext("UnitOfMeasure") or "", rate=rate,
                 class_list_id=lcls.id if lcls else "",
