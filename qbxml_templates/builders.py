@@ -9,8 +9,7 @@ quoted below come from the XSD ``maxLength`` facets; exceeding one raises
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 from lxml import etree
