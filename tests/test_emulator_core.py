@@ -476,3 +476,20 @@ def test_inject_failure_before_and_after_processing(qb):
     assert len(qb.bills) == 1  # committed although no answer came back
     assert parse_response(qb.process(doc))[0].status_code == 0
     assert len(qb.bills) == 2
+
+
+def test_po_number_auto_assigned(qb):
+    spec = PurchaseOrderSpec("Acme Supply Co", date(2024, 4, 1), "",
+                             lines=[PurchaseOrderLineSpec("WIDGET-01", D("1"), D("4.50"))])
+    a, b = run(qb, purchase_order_add(spec, "1"), purchase_order_add(spec, "2"))
+    assert (a.ret.findtext("RefNumber"), b.ret.findtext("RefNumber")) == ("1", "2")
+
+
+def test_iterators_end_with_session(qb):
+    for i in range(4):
+        qb.add_vendor(f"V{i}")
+    (first,) = run(qb, vendor_query(request_id="1", max_returned=2, iterator="Start"))
+    qb.end_session()
+    (nxt,) = run(qb, vendor_query(request_id="2", max_returned=2, iterator="Continue",
+                                  iterator_id=first.iterator_id))
+    assert nxt.status_code != 0

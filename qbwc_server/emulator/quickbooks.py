@@ -587,6 +587,11 @@ class QuickBooksEmulator:
                 raise QuickBooksConnectionError(WRONG_FILE_HRESULT, WRONG_FILE_MESSAGE,
                                                 company_file)
 
+    def end_session(self) -> None:
+        """QBWC's EndSession: iterators die with the session (research §8 assumption)."""
+        with self._lock:
+            self._iterators.clear()
+
     def connection_error(self) -> QuickBooksConnectionError:
         return QuickBooksConnectionError()
 
@@ -1472,6 +1477,8 @@ class QuickBooksEmulator:
         where = "PurchaseOrder line"
         cls = self._resolve(body.find("ClassRef"), self.classes, "Class", "PurchaseOrder")
         t.class_list_id = cls.id if cls else ""
+        if body.find("RefNumber") is None:
+            t.ref_number = self._next_po_number()  # QuickBooks fills in the next P.O. No.
         t.expected_date = _date(body.findtext("ExpectedDate"))
         t.vendor_msg = body.findtext("VendorMsg") or ""
         if body.find("PurchaseOrderLineGroupAdd") is not None:
@@ -1495,6 +1502,11 @@ class QuickBooksEmulator:
                 amount=_money(amount) if amount is not None else None))
         self._commit_po(t)
         rs.append(self._txn_ret(t, include_lines=True, include_linked=True))
+
+    def _next_po_number(self) -> str:
+        nums = [int(t.ref_number) for t in self.txns.values()
+                if t.kind == "PurchaseOrder" and t.ref_number.isdigit()]
+        return str(max(nums, default=0) + 1)
 
     def _h_po_mod(self, rq, rs):
         body = rq.find("PurchaseOrderMod")
