@@ -194,7 +194,8 @@ class IngestService:
             len(getattr(spec, "lines", []) or [])
         rq = QueuedRequest(document_id=doc.id, company=company, request_type=t.request_type, qbxml=t.request_xml,
                            ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
-                           external_guid=t.external_guid, line_count=max(1, lines))
+                           external_guid=t.external_guid, line_count=max(1, lines),
+                           meta={"link_plan": t.link_plan, "linked": False} if t.link_plan else None)
         s.add(rq)
         doc.status, doc.company = DocStatus.QUEUED, company
         s.flush()

@@ -158,6 +158,8 @@ class QueuedRequest(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     result_txn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # per-type working data, e.g. an ItemReceipt's link plan (PO numbers, items, quantities)
+    meta: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     document: Mapped[Document | None] = relationship(back_populates="requests")

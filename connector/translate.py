@@ -60,6 +60,7 @@ class Translation:
     external_guid: str = ""
     due_date: date | None = None
     json: dict = field(default_factory=dict)
+    link_plan: dict | None = None  # 856: PO numbers + lines to link at send time
 
     @property
     def document(self):
@@ -368,19 +369,37 @@ def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) ->
 
 
 def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> None:
+    """856 -> an ItemReceipt *intent*: what arrived, for which PO, by item or vendor part.
+
+    The lines are linked to open PurchaseOrder lines at send time (the
+    exchange reads the POs from QuickBooks in the round trip before the add),
+    so the PO's received quantities are never older than one round trip.
+    """
     t.request_type = "ItemReceiptAdd"
-    lines = []
+    plan = []
     if not asn.items:
         t.hold("missing_segment", "the ship notice has no items (HL*I with SN1)")
+    if not asn.po_numbers and not any(it.po_number for it in asn.items):
+        t.hold("missing_segment", "the ship notice names no purchase order (PRF01)")
     for it in asn.items:
         rule = match_rule(sup.line_rules, it.products, it.description)
-        if not (rule and rule.item):
+        item = rule.item if rule and rule.item else ""
+        if not item and not it.products.vendor_part:
             t.hold("unmapped_line",
-                   f"item {it.line_number or '?'} (vendor part {it.products.vendor_part or '-'}) for PO "
-                   f"{it.po_number or '?'} matches no line rule with a QuickBooks item")
+                   f"item {it.line_number or '?'} for PO {it.po_number or '?'} has no vendor part and matches no "
+                   "line rule with a QuickBooks item")
             continue
-        lines.append(ItemLine(item=rule.item, quantity=it.quantity, description=it.description))
+        if it.quantity is None or it.quantity <= 0:
+            t.hold("invalid_value", f"item {it.line_number or '?'} ships quantity {it.quantity}")
+            continue
+        plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity),
+                     "po_number": it.po_number or (asn.po_numbers[0] if len(asn.po_numbers) == 1 else ""),
+                     "description": it.description, "line": it.line_number})
+    t.link_plan = {"po_numbers": list(dict.fromkeys([*asn.po_numbers, *(p["po_number"] for p in plan if p["po_number"])])),
+                   "lines": plan}
     t.spec = ItemReceiptSpec(vendor=sup.vendor, txn_date=asn.date, ref_number=asn.number,
                              memo=_memo(t.parsed, "ship notice", asn.number) +
                              (f" PO {', '.join(asn.po_numbers)}" if asn.po_numbers else ""),
-                             external_guid=t.external_guid, item_lines=lines)
+                             external_guid=t.external_guid,
+                             item_lines=[ItemLine(item=p["item"] or p["vendor_part"], quantity=Decimal(p["quantity"]),
+                                                  description=p["description"]) for p in plan])

@@ -106,6 +106,8 @@ class QueueExchange:
                 seen.add(rid)
                 if rid.startswith("v"):
                     self._verified(s, session, int(rid[1:]), item)
+                elif rid.startswith("p"):
+                    self._link(s, session, int(rid[1:]), item)
                 elif rid.isdigit():
                     self._answered(s, session, int(rid), item)
             missing = [r for r in batch["requests"] if str(r) not in seen] + \
@@ -193,7 +195,7 @@ class QueueExchange:
         company = session.username
         limit = 1 if session.state.get("solo") else self.max_requests
         elements: list[etree._Element] = []
-        batch = {"id": uuid.uuid4().hex[:20], "requests": [], "verify": [], "predicted": 0.0,
+        batch = {"id": uuid.uuid4().hex[:20], "requests": [], "verify": [], "lookups": [], "predicted": 0.0,
                  "sent_at": None, "types": {}}
         budget = self.budget
         # 1. verify answers we never saw, before anything is re-sent
@@ -216,6 +218,19 @@ class QueueExchange:
             for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
                                                             QueuedRequest.state == RqState.QUEUED)
                                 .order_by(QueuedRequest.id).limit(limit - len(elements))):
+                meta = rq.meta or {}
+                if meta.get("link_plan") and not meta.get("linked"):
+                    # an ItemReceipt: read its purchase orders first (this round), add it next round
+                    cost = self.predict(s, "PurchaseOrderQuery", 1)
+                    if elements and batch["predicted"] + cost > budget:
+                        break
+                    elements.append(qx.purchase_order_query(
+                        ref_numbers=meta["link_plan"]["po_numbers"] or None, vendor=None if meta["link_plan"][
+                            "po_numbers"] else rq.vendor, request_id=f"p{rq.id}", include_line_items=True,
+                        include_linked_txns=False))
+                    batch["lookups"].append(rq.id)
+                    batch["predicted"] += cost
+                    continue
                 cost = self.predict(s, rq.request_type, rq.line_count)
                 if elements and batch["predicted"] + cost > budget:
                     break
@@ -319,6 +334,12 @@ class QueueExchange:
               amount=str(amount) if amount is not None else None, expected=str(doc.total) if doc.total else None,
               ref_number=ret.findtext("RefNumber"), edit_sequence=ret.findtext("EditSequence"),
               company=session.company_file, verified=verified)
+        expected_links = {ln["txn_id"] for ln in (rq.meta or {}).get("links", [])}
+        if expected_links:
+            got = {lt.findtext("TxnID") for lt in ret.findall("LinkedTxn")}
+            if not expected_links <= got:
+                audit(s, "link_dropped", document=doc, expected=sorted(expected_links), quickbooks=sorted(got))
+                log.warning("document.link_dropped", document=doc.document_number, expected=sorted(expected_links))
         if amount is not None and doc.total is not None and abs(abs(amount) - abs(doc.total)) > Decimal("0.005") \
                 and doc.transaction_set == "810":
             audit(s, "amount_differs", document=doc, quickbooks=str(amount), edi=str(doc.total))
@@ -355,6 +376,79 @@ class QueueExchange:
             audit(s, "answer_lost", document=rq.document, request_id=rq.id, message=why)
         log.warning("qbwc.answer_lost", batch=batch.get("id"), requests=len(batch.get("requests", [])), reason=why)
 
+    # ------------------------------------------------------------------ item receipts
+    def _link(self, s, session: QBSession, rid: int, item) -> None:
+        """Turn an ItemReceipt's link plan into ItemLineAdd/LinkToTxn against open PO lines."""
+        rq = s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.QUEUED:
+            return
+        plan = (rq.meta or {}).get("link_plan") or {}
+        if item.status_code not in (0, 1):
+            if item.status_code in TRANSIENT:
+                return  # asked again next round
+            self._hold(s, rq, "qb_error", f"reading the purchase orders failed: {item.message}",
+                       status_code=item.status_code)
+            return
+        pos: dict[str, list] = {}
+        for ret in item.rets or []:
+            if (ret.findtext("VendorRef/FullName") or "").lower() != rq.vendor.lower():
+                continue
+            pos.setdefault(ret.findtext("RefNumber") or "", []).append(ret)
+        missing = [n for n in plan.get("po_numbers", []) if n not in pos]
+        if missing:
+            self._hold(s, rq, "unknown_po", f"purchase order {', '.join(missing)} of {rq.vendor} is not in "
+                                            "QuickBooks (or belongs to another vendor)")
+            session.state["held"] = session.state.get("held", 0) + 1
+            return
+        open_qty: dict[tuple[str, str], Decimal] = {}
+        po_lines = []  # (po ref, txn id, line element)
+        for ref_number, rets in pos.items():
+            for ret in rets:
+                closed = ret.findtext("IsManuallyClosed") == "true" or ret.findtext("IsFullyReceived") == "true"
+                for ln in ret.findall("PurchaseOrderLineRet"):
+                    key = (ret.findtext("TxnID"), ln.findtext("TxnLineID"))
+                    qty = _dec(ln.findtext("Quantity")) - _dec(ln.findtext("ReceivedQuantity"))
+                    open_qty[key] = Decimal(0) if closed or ln.findtext("IsManuallyClosed") == "true" else max(qty, 0)
+                    po_lines.append((ref_number, key, ln))
+        from qbxml_templates.specs import ItemLine, ItemReceiptSpec
+
+        lines, problems, links = [], [], []
+        for p in plan.get("lines", []):
+            need = Decimal(p["quantity"])
+            cands = [(ref, key, ln) for ref, key, ln in po_lines
+                     if (not p["po_number"] or ref == p["po_number"]) and _same_item(ln, p)]
+            if not cands:
+                problems.append(("unmapped_line", f"{p['item'] or p['vendor_part']} (line {p['line'] or '?'}) is not "
+                                                  f"on purchase order {p['po_number'] or ', '.join(pos)}"))
+                continue
+            for ref, key, ln in cands:
+                take = min(need, open_qty[key])
+                if take <= 0:
+                    continue
+                lines.append(ItemLine(item=ln.findtext("ItemRef/FullName") or p["item"], quantity=take,
+                                      description=p["description"], link_txn_id=key[0], link_txn_line_id=key[1]))
+                links.append({"po": ref, "txn_id": key[0], "txn_line_id": key[1], "quantity": str(take)})
+                open_qty[key] -= take
+                need -= take
+                if need == 0:
+                    break
+            if need > 0:
+                problems.append(("over_receipt", f"{p['quantity']} x {p['item'] or p['vendor_part']} shipped but "
+                                                 f"purchase order {p['po_number'] or '?'} has only "
+                                                 f"{Decimal(p['quantity']) - need} open"))
+        if problems:
+            self._hold(s, rq, problems[0][0], "; ".join(m for _, m in problems))
+            session.state["held"] = session.state.get("held", 0) + 1
+            return
+        old = etree.fromstring(rq.qbxml).find("ItemReceiptAdd")
+        spec = ItemReceiptSpec(vendor=rq.vendor, txn_date=_date(old.findtext("TxnDate")),
+                               ref_number=old.findtext("RefNumber") or "", memo=old.findtext("Memo") or "",
+                               external_guid=old.findtext("ExternalGUID") or "", item_lines=lines)
+        rq.qbxml = etree.tostring(qx.item_receipt_add(spec), encoding="unicode")
+        rq.line_count = max(1, len(lines))
+        rq.meta = {**(rq.meta or {}), "linked": True, "links": links}
+        audit(s, "linked", document=rq.document, request_id=rq.id, links=links)
+
     # ------------------------------------------------------------------ learning / progress
     def _learn(self, s, batch: dict, elapsed: float) -> None:
         predicted = batch.get("predicted") or 0.0
@@ -379,6 +473,26 @@ class QueueExchange:
             return 100
         done = session.state.get("processed", 0)
         return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+def _dec(text: str | None) -> Decimal:
+    try:
+        return Decimal(text) if text else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _date(text: str | None):
+    from datetime import date
+
+    return date.fromisoformat(text) if text else None
+
+
+def _same_item(po_line, plan_line: dict) -> bool:
+    name = (po_line.findtext("ItemRef/FullName") or "").lower()
+    mpn = (po_line.findtext("ManufacturerPartNumber") or "").lower()
+    item, part = (plan_line.get("item") or "").lower(), (plan_line.get("vendor_part") or "").lower()
+    return bool((item and item == name) or (part and (part == mpn or part == name)))
 
 
 def last_contact(store: Store) -> list[dict]:

@@ -40,3 +40,22 @@ def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra)
 
 def demo_bytes(name: str) -> bytes:
     return (Path(__file__).resolve().parents[1] / "connector" / "data" / "demo" / name).read_bytes()
+
+
+def x12(functional_id: str, st: str, body: list[str], *, sender="ACMESUPPLY", receiver="NORTHWIND", ctrl=301) -> bytes:
+    """A well-formed single-set interchange (counts and control numbers right)."""
+    segs = ["ISA*00*          *00*          *ZZ*%-15s*ZZ*%-15s*261121*1000*U*00401*%09d*0*P*>"
+            % (sender, receiver, ctrl),
+            f"GS*{functional_id}*{sender}*{receiver}*20261121*1000*{ctrl}*X*004010", f"ST*{st}*0001", *body]
+    segs.append(f"SE*{len(body) + 2}*0001")
+    segs += [f"GE*1*{ctrl}", "IEA*1*%09d" % ctrl]
+    return ("~\n".join(segs) + "~\n").encode()
+
+
+def ship_notice(po: str, items: list[tuple[str, int, str]], *, number="ASN-5001", ctrl=301) -> bytes:
+    body = ["BSN*00*%s*20261121*1000" % number, "HL*1**S", "TD5*B*2*FDEG",
+            "N1*SF*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY", "HL*2*1*O", f"PRF*{po}"]
+    for n, (part, qty, unit) in enumerate(items, 3):
+        body += [f"HL*{n}*2*I", f"LIN**VN*{part}", f"SN1**{qty}*{unit}"]
+    body.append(f"CTT*{len(items) + 2}")
+    return x12("SH", "856", body, ctrl=ctrl)

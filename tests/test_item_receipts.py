@@ -1,0 +1,91 @@
+"""856 ship notice -> ItemReceiptAdd linked to the open PurchaseOrder lines in QuickBooks."""
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from connector.runtime import build_runtime
+from connector.settings import load_settings
+from connector.store import Document, QueuedRequest, audit_trail
+from qbwc_server.emulator import QuickBooksEmulator
+from qbwc_server.server import start_in_thread
+from qbwc_server.simulator import QBWCSimulator
+from tests.helpers import PASSWORD, SUPPLIERS, ship_notice, write_config
+
+SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],
+                      "line_rules": [{"vendor_part": "AC-100", "item": "Hex Bolt 3/8"},
+                                     *SUPPLIERS["ACMESUPPLY"]["line_rules"]]}}
+
+
+@pytest.fixture
+def qb(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
+    qb.add_vendor("Acme Industrial Supply")
+    qb.add_item("Hex Bolt 3/8", "ItemInventory", cost="12.50")
+    qb.add_item("Shop Towels", "ItemInventory", cost="37.25", manufacturer_part="AC-220")
+    return qb
+
+
+@pytest.fixture
+def rt(tmp_path, db_url):
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url, suppliers=SUP)))
+    yield rt
+    rt.close()
+
+
+def post(rt, qb, data):
+    rt.ingest.ingest(data, source="inbox", remote_id="asn.edi", name="asn.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        return QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+
+
+def the_doc(rt):
+    with rt.store.session() as s:
+        d = s.scalars(select(Document)).one()
+        return d, [e.kind for e in audit_trail(s, d.id)]
+
+
+def test_receipt_links_each_line_to_its_po_line(rt, qb):
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781",
+                                  [("Hex Bolt 3/8", 10, "12.50"), ("Shop Towels", 6, "37.25")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 10, "EA"), ("AC-220", 4, "CA")]))
+    doc, trail = the_doc(rt)
+    assert doc.status == "posted" and doc.qb_txn_type == "ItemReceipt", (doc.reason, trail)
+    assert trail == ["translated", "queued", "linked", "sent", "posted"]
+    [receipt] = qb.item_receipts
+    assert receipt.ref_number == "ASN-5001" and receipt.vendor == "Acme Industrial Supply"
+    assert [(ln.item, ln.quantity, ln.link_txn_id) for ln in receipt.item_lines] == [
+        ("Hex Bolt 3/8", Decimal("10"), po_id), ("Shop Towels", Decimal("4"), po_id)]
+    [po] = qb.purchase_orders
+    assert [(ln.item, ln.received_quantity) for ln in po.lines] == [("Hex Bolt 3/8", 10), ("Shop Towels", 4)]
+    assert not po.is_fully_received  # 2 towels still open: a partial receipt
+
+
+def test_over_receipt_is_held_and_nothing_is_received(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 5, "12.50")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 10, "EA")]))
+    doc, _ = the_doc(rt)
+    assert doc.status == "held" and doc.reason_code == "over_receipt"
+    assert "has only 5 open" in doc.reason
+    assert qb.item_receipts == []
+
+
+def test_unknown_po_is_held(rt, qb):
+    post(rt, qb, ship_notice("PO-9999", [("AC-100", 1, "EA")]))
+    doc, _ = the_doc(rt)
+    assert doc.status == "held" and doc.reason_code == "unknown_po" and "PO-9999" in doc.reason
+    assert qb.item_receipts == []
+
+
+def test_second_shipment_only_receives_what_is_still_open(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 6, "EA")], number="ASN-1", ctrl=401))
+    rt.ingest.ingest(ship_notice("PO-7781", [("AC-100", 5, "EA")], number="ASN-2", ctrl=402),
+                     source="inbox", remote_id="asn2.edi", name="asn2.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    with rt.store.session() as s:
+        status = {d.document_number: (d.status, d.reason_code) for d in s.scalars(select(Document))}
+    assert status == {"ASN-1": ("posted", None), "ASN-2": ("held", "over_receipt")}
+    assert [r.ref_number for r in qb.item_receipts] == ["ASN-1"]
