@@ -430,10 +430,20 @@ class CleoClient:
         exp = body.get(self.paths.expires_field)
         if isinstance(exp, (int, float)) and exp > 0:  # A2
             expires_at = time.monotonic() + float(exp) - min(self.token_refresh_skew, float(exp) / 2)
+        old = self._token
         self._token = _Token(token, expires_at)
         self._auth_failure = None
         redact.register_secret(token)
+        if old is not None and old.value != token:
+            redact.unregister_secret(old.value)  # keep the registry from growing over months of renewals
         self.log.debug("cleo_logged_in", user=self.username, expires_in=exp)
+
+    def drop_token(self) -> None:
+        """Forget the current token; the next call logs in again."""
+        with self._auth_lock:
+            if self._token is not None:
+                redact.unregister_secret(self._token.value)
+            self._token = None
 
     def _bearer(self) -> dict:
         if self.auth_mode == "basic":
@@ -457,7 +467,7 @@ class CleoClient:
                 self.log.info("cleo_token_rejected_renewing", method=method, path=_path(url))
                 with self._auth_lock:
                     if self._token is not None and hdrs.get("Authorization") == f"Bearer {self._token.value}":
-                        self._token = None  # (another thread may already have renewed it)
+                        self.drop_token()  # (another thread may already have renewed it)
                 continue
             break
         if resp.status_code in expect or resp.status_code in ok_statuses:

@@ -314,6 +314,7 @@ def _filter_alias(records: list[dict], query: dict) -> list[dict]:
 class _Handler(BaseHTTPRequestHandler):
     emu: CleoEmulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
 
     def version_string(self) -> str:  # -> Server header (A13)
         return self.emu.server_version

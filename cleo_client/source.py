@@ -362,7 +362,7 @@ class CleoSource:
         rep = ConnectionReport(ok=False, source=self.name, base_url=self.client.api, user=self.username,
                                tenant=s.tenant)
         try:
-            self.client._token = None
+            self.client.drop_token()
             self.client.login()
             if s.auth_mode == "basic":
                 self.client.count(self.client.paths.connections, what="checking basic auth")
