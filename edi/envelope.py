@@ -160,7 +160,10 @@ class EdiReader:
             elif tag == "GE":
                 if self._st is not None:
                     yield self._close_set(None)
-                self._close_group(seg)
+                if self._gs is None:
+                    self._outside("GE without GS")
+                else:
+                    self._close_group(seg)
             elif tag == "ST":
                 if self._st is not None:
                     yield self._close_set(None)

@@ -23,6 +23,16 @@ ISA_SEPARATOR_OFFSETS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 1
 ISA_HEADER_WINDOW = 1024  # bytes kept in view while reading an ISA header
 
 
+def _next_isa(buf: bytes, start: int) -> int:
+    """Offset of the next plausible ISA header at or after ``start`` (-1 if none)."""
+    pos = buf.find(b"ISA", start)
+    while pos >= 0:
+        if _is_isa_start(buf[pos : pos + 4]) and len(buf) > pos + 3:
+            return pos
+        pos = buf.find(b"ISA", pos + 1)
+    return -1
+
+
 class Segment:
     """One segment: ``elements[0]`` is the tag, ``elements[n]`` is element n."""
 
@@ -270,12 +280,11 @@ class Tokenizer:
                     parsed = self._parse_isa(buf)
                     if parsed is None:
                         self._error("ISA segment cannot be read (fewer than 16 elements or unusable delimiters)")
-                        nxt = buf.find(b"ISA", 3)
+                        nxt = _next_isa(buf, 3)
                         while nxt < 0 and not eof:
-                            keep = buf[-3:]
-                            buf = keep
+                            buf = b"xxx" + buf[-4:]
                             fill(ISA_HEADER_WINDOW)
-                            nxt = buf.find(b"ISA", 3)
+                            nxt = _next_isa(buf, 3)
                         if nxt < 0:
                             return
                         buf = buf[nxt:]
@@ -299,10 +308,10 @@ class Tokenizer:
                         self._warn("no_interchange", "no ISA/GS envelope: transaction sets read without interchange checks")
                         need_header = False
                     else:
-                        pos = buf.find(b"ISA")
+                        pos = _next_isa(buf, 1)
                         while pos < 0 and not eof and len(buf) < 16 * CHUNK:
                             fill(len(buf) + self.chunk_size)
-                            pos = buf.find(b"ISA")
+                            pos = _next_isa(buf, 1)
                         if pos < 0:
                             self._error("no ISA segment found: not an X12 interchange")
                             return
