@@ -110,7 +110,8 @@ class CleoEmulator:
         self.archived: dict[str, list[str]] = {}
         self.uploads: list[dict] = []
         self.action_runs: list[dict] = []
-        self.requests: list[tuple[str, str, int]] = []  # (method, path?query, status)
+        self.requests: list[tuple[str, str, int]] = []  # (method, path?query, status) as answered
+        self.received: list[tuple[str, str]] = []  # (method, path?query) on arrival, before any delay
         self.token_requests = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -329,6 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes = b"", ctype: str = "application/json",
               extra: dict | None = None) -> None:
+        self.emu.requests.append((self.command, self.path, status))  # before answering: no race with the client
         try:
             self.send_response(status)
             if body or status not in (204, 304):
@@ -341,7 +343,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        self.emu.requests.append((self.command, self.path, status))
 
     def _json(self, status: int, obj) -> None:
         self._send(status, json.dumps(obj).encode("utf-8"))
@@ -390,6 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query)
+        emu.received.append((self.command, self.path))
         delay = emu._delay_for(path)
         if delay:
             time.sleep(delay)
@@ -515,6 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not truncate:
             return self._send(200, f.content, "application/octet-stream", headers)
         keep = len(f.content) // 2 if keep is None else keep
+        emu.requests.append((self.command, self.path, 200))
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -527,7 +530,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True  # drop the socket: the client sees a short body
-        emu.requests.append((self.command, self.path, 200))
 
     def _run_action(self, aid: str, body: bytes) -> None:
         emu = self.emu
