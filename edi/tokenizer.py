@@ -344,15 +344,31 @@ class Tokenizer:
             rest = buf[idx + len(term) :]
             parts = complete.split(term)
             restart = False
+            # Hot loop: plain segments (no inner line breaks, no trailing
+            # component separator, ASCII element separator) are split here;
+            # everything else goes through _finish.
+            strip = WS if raw_sep not in WS else bytes(c for c in WS if bytes([c]) != raw_sep)
+            el = delims.element
+            fast_ok = raw_sep < b"\x80"
             for i, part in enumerate(parts):
-                s = part.lstrip(WS)
+                s = part.strip(strip)
                 if not s:
                     continue
-                if _is_isa_start(s):
+                if s[:3] == b"ISA" and _is_isa_start(s):
                     buf = term.join([s] + parts[i + 1 :]) + term + rest
                     need_header = True
                     restart = True
                     break
+                if fast_ok and b"\n" not in s and b"\r" not in s and not s.endswith(raw_comp):
+                    try:
+                        text = s.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = s.decode("latin-1")
+                    elements = text.split(el)
+                    elements[0] = elements[0].strip()
+                    self.count += 1
+                    yield Segment(elements, delims, self.count)
+                    continue
                 seg = self._finish(s, delims, raw_sep, raw_comp)
                 if seg is not None:
                     yield seg
