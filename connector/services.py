@@ -50,6 +50,8 @@ class IngestOutcome:
     duplicate: bool = False
     documents: list[DocOutcome] = field(default_factory=list)
     error: str | None = None
+    result: object = field(default=None, repr=False)  # the edi ParseResult (in memory only)
+    ack: str | None = None  # name of the 997 sent back, if any
 
 
 @dataclass
@@ -134,6 +136,7 @@ class IngestService:
                 log.warning("file.unreadable", file=f.name, file_id=f.id, reason=msg)
                 return out
             f.status = "parsed"
+            out.result = result
             for w in result.warnings:
                 audit(s, "parse_warning", file=f, code=w.code, message=w.message)
             for ordinal, ps in enumerate(result.sets):
@@ -260,7 +263,32 @@ class IngestService:
         self._mark_acknowledged(source.name, remote.remote_id, file_id)
         out = self.process(file_id)
         out.duplicate = out.duplicate or known
+        if not out.duplicate and out.result is not None:
+            self._acknowledge_functional_groups(source, out)
         report.fetched.append(out)
+
+    def _acknowledge_functional_groups(self, source: Source, out: IngestOutcome) -> None:
+        """Send the partner a 997 for every functional group of the file (when the source takes uploads)."""
+        from edi.ack import build_997
+
+        try:
+            text = build_997(out.result, control_number=out.file_id)
+        except Exception:  # an ack we cannot build must not lose the file we already stored
+            log.exception("ack.build_failed", file=out.name, file_id=out.file_id)
+            return
+        if not text:
+            return
+        name = f"997_{out.file_id:08d}_{_safe(out.name)}"
+        try:
+            source.upload(name, text.encode("latin-1", "replace"))
+        except SourceError as e:
+            with self.store.session() as s:
+                audit(s, "ack_failed", file=s.get(ReceivedFile, out.file_id), name=name, error=str(e))
+            log.warning("ack.upload_failed", file=out.name, ack=name, error=str(e))
+            return
+        out.ack = name
+        with self.store.session() as s:
+            audit(s, "ack_sent", file=s.get(ReceivedFile, out.file_id), name=name, source=source.name)
 
     def _acknowledged(self, source: str, remote_id: str) -> bool:
         with self.store.session() as s:

@@ -159,3 +159,20 @@ def test_source_outage_is_reported_not_raised(tmp_path, db_url):
 
     report = rt.ingest.poll(Down())
     assert report.errors == ["Cleo at https://x is not answering (connection refused)"]
+
+
+def test_poll_writes_a_997_for_each_file_to_the_outbox(tmp_path, db_url):
+    import edi
+
+    rt = runtime(tmp_path, db_url)
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    report = rt.ingest.poll(FolderSource("inbox", inbox, outbox=outbox))
+    [ack] = list(outbox.iterdir())
+    assert report.fetched[0].ack == ack.name
+    parsed = edi.parse_bytes(ack.read_bytes())
+    [ps] = parsed.sets
+    assert ps.envelope.transaction_set == "997" and not ps.rejected
+    assert ps.envelope.isa_receiver_id.strip() == "ACMESUPPLY"  # back to the sender
+    text = ack.read_text()
+    assert "AK1*IN*101" in text and "AK2*810*0001" in text and "AK5*A" in text and "AK9*A*1*1*1" in text
