@@ -383,10 +383,16 @@ class CleoClient:
 
     # -- auth (A1-A3) -----------------------------------------------------------
 
-    def login(self) -> None:
-        """Get a fresh bearer token (A1). Raises CleoAuthError/CleoAccountError on rejection."""
+    def login(self, *, force: bool = False) -> None:
+        """Get a fresh bearer token (A1). Raises CleoAuthError/CleoAccountError on rejection.
+
+        After a rejection, further attempts within ``auth_failure_cooldown`` fail without contacting
+        Cleo (so a poll loop cannot lock the account); ``force=True`` (an admin's explicit test) tries anyway.
+        """
         if self.auth_mode == "basic":
             return
+        if force:
+            self._auth_failure = None
         if self._auth_failure is not None:
             at, err = self._auth_failure
             if time.monotonic() - at < self.auth_failure_cooldown:
@@ -483,6 +489,10 @@ class CleoClient:
         doing = f" while {what}" if what else ""
         detail = f": {msg!r}" if msg else ""
         p = _path(url)
+        if st == 401 and self.auth_mode == "basic":
+            return E.CleoAuthError(
+                f"Cleo rejected the username/password for user {self.username!r} (HTTP 401, basic auth) on "
+                f"{method} {p}{detail}; re-enter them with `qbedi credentials set`", status=st, url=url)
         if st == 401:
             return E.CleoAuthError(
                 f"Cleo rejected a freshly issued token for user {self.username!r} on {method} {p}{doing}{detail}; "

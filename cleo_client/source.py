@@ -363,7 +363,7 @@ class CleoSource:
                                tenant=s.tenant)
         try:
             self.client.drop_token()
-            self.client.login()
+            self.client.login(force=True)
             if s.auth_mode == "basic":
                 self.client.count(self.client.paths.connections, what="checking basic auth")
             rep.authenticated = True

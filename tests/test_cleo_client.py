@@ -247,3 +247,24 @@ def test_password_and_token_never_logged(emu):
     text = repr(logs)
     assert PW not in text
     assert src.client._token.value not in text
+
+
+def test_basic_auth_mode():
+    with CleoEmulator(users={USER: PW}, basic_auth=True) as emu:
+        emu.add_file("ACME", "a.edi", X810)
+        src = make_source(emu, auth_mode="basic")
+        (f,) = list(src.list_new())
+        assert src.fetch(f) == X810
+        assert emu.token_requests == 0
+        bad = make_source(emu, auth_mode="basic", credentials=Credentials(USER, "nope-nope"))
+        with pytest.raises(CleoAuthError, match="basic auth"):
+            list(bad.list_new())
+
+
+def test_test_connection_retries_login_despite_cooldown(emu):
+    emu.add_connection("ACME")
+    src = make_source(emu, credentials=Credentials(USER, "wrong-password"))
+    with pytest.raises(CleoAuthError):
+        list(src.list_new())
+    rep = src.test_connection()  # an explicit admin check is not suppressed by the cooldown
+    assert emu.token_requests == 2 and rep.error_type == "CleoAuthError"
