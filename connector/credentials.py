@@ -15,8 +15,8 @@
   :mod:`connector.redact`, so they are masked in logs even if they leak into a
   message.
 
-CLI hook: ``qbedi credentials set <name>`` should call
-``prompt_and_store(name, CredentialStore.open(path, key_file=...))``.
+CLI hook: ``qbedi credentials set <name>`` calls
+``prompt_and_store(name, CredentialStore(path, key_from_environment(base_dir, generate=True)))``.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from connector import redact
 
 ENV_KEY = "QBEDI_SECRET_KEY"
+ENV_KEY_FILE = "QBEDI_SECRET_KEY_FILE"
+DEFAULT_KEY_FILE = "qbedi.key"  # beside the config file
 _FORMAT_VERSION = 1
 
 
@@ -188,10 +190,26 @@ def load_key(
         if generate:
             return generate_key_file(path)
         raise CredentialKeyError(
-            f"key file {path} does not exist; create it (e.g. `qbedi credentials init-key`) or set {ENV_KEY}"
+            f"key file {path} does not exist; `qbedi credentials set <name>` creates it (mode 0600), "
+            f"or set {ENV_KEY}"
         )
     check_key_file_permissions(path)
     return _check_key(path.read_bytes(), f"key file {path}")
+
+
+def key_from_environment(base_dir: str | os.PathLike | None = None, *, env: Mapping[str, str] | None = None,
+                         generate: bool = True) -> bytes:
+    """The key as the CLI/daemon find it: ``$QBEDI_SECRET_KEY``, else the key file named by
+    ``$QBEDI_SECRET_KEY_FILE``, else ``<base_dir>/qbedi.key`` (base_dir: the config file's folder).
+
+    A missing key file is created (mode 0600) unless ``generate=False`` — read paths (the daemon) pass
+    ``generate=False`` so a missing key is an error rather than a fresh key that cannot decrypt anything.
+    """
+    env = os.environ if env is None else env
+    if env.get(ENV_KEY):
+        return load_key(None, env=env)
+    key_file = env.get(ENV_KEY_FILE) or (Path(base_dir) / DEFAULT_KEY_FILE if base_dir is not None else None)
+    return load_key(key_file, env=env, generate=generate)
 
 
 # --------------------------------------------------------------------------- store

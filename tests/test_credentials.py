@@ -225,3 +225,18 @@ def test_redaction_with_structlog_testing_capture():
         structlog.get_logger().info("x", nested={"a": ["registered-value-1 here"]}, refresh_token="r")
     assert logs[0]["nested"] == {"a": ["*** here"]}
     assert logs[0]["refresh_token"] == "***"
+
+
+def test_key_from_environment(tmp_path, key):
+    from connector.credentials import ENV_KEY_FILE, key_from_environment
+
+    assert key_from_environment(tmp_path, env={ENV_KEY: key.decode()}) == key
+    with pytest.raises(CredentialKeyError, match="does not exist"):
+        key_from_environment(tmp_path, env={}, generate=False)  # read path (daemon)
+    k = key_from_environment(tmp_path, env={})  # `qbedi credentials set` on a fresh install creates it
+    assert stat.S_IMODE(os.stat(tmp_path / "qbedi.key").st_mode) == 0o600
+    assert key_from_environment(tmp_path, env={}) == k
+    other = tmp_path / "elsewhere.key"
+    other.write_bytes(key)
+    os.chmod(other, 0o600)
+    assert key_from_environment(tmp_path, env={ENV_KEY_FILE: str(other)}) == key
