@@ -324,13 +324,18 @@ def cmd_demo(args) -> int:
 
 
 def cmd_credentials(args) -> int:
-    from .credentials import CredentialStore, prompt_and_store, key_from_environment
+    from .credentials import CredentialError, prompt_and_store
+    from .runtime import credential_store
 
     settings = _settings(args)
-    path = settings.resolve(args.store or "credentials.enc")
-    store = CredentialStore(path, key_from_environment(settings.base_dir))
-    prompt_and_store(args.name, store)
-    print(f"stored credentials {args.name!r} (encrypted) in {path}")
+    try:
+        store = credential_store(settings, generate_key=True)
+        prompt_and_store(args.name, store)
+    except CredentialError as e:
+        print(f"credentials not stored: {e}", file=sys.stderr)
+        return 1
+    print(f"stored credentials {args.name!r} encrypted in {store.path} "
+          f"(key: $QBEDI_SECRET_KEY or {settings.resolve(settings.credentials.key_file)})")
     return 0
 
 
@@ -443,7 +448,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("credentials", cmd_credentials, "store source credentials encrypted (prompts without echo)")
     sp.add_argument("action", choices=["set"])
     sp.add_argument("name")
-    sp.add_argument("--store", help="credential file (default credentials.enc beside the config)")
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
     sp.add_argument("--json", action="store_true")

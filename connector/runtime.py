@@ -60,9 +60,55 @@ def make_source(settings: Settings, cfg) -> Source:
     if isinstance(cfg, FolderSourceSettings):
         return FolderSource(cfg.name, settings.resolve(cfg.path), on_consume=cfg.on_consume,
                             outbox=settings.resolve(cfg.outbox) if cfg.outbox else None)
-    from cleo_client import make_cleo_source  # noqa: PLC0415 - optional adapter
+    return CleoSourceLoader(settings, cfg)
 
-    return make_cleo_source(settings, cfg)
+
+def credential_store(settings: Settings, *, generate_key: bool = False):
+    from .credentials import CredentialStore
+
+    return CredentialStore.open(settings.resolve(settings.credentials.file),
+                                key_file=settings.resolve(settings.credentials.key_file), generate_key=generate_key)
+
+
+class CleoSourceLoader:
+    """A Cleo source built on first use, so a missing key or credential is a reported
+    source error (status, backoff) rather than a daemon that will not start."""
+
+    def __init__(self, settings: Settings, cfg):
+        self.name = cfg.name
+        self._settings, self._cfg, self._source = settings, cfg, None
+
+    def _get(self):
+        if self._source is None:
+            from cleo_client import CleoSource
+
+            from .credentials import CredentialError
+            from .settings import cleo_settings_dict
+            from .sources import SourceError
+
+            try:
+                store = credential_store(self._settings)
+                self._source = CleoSource.from_store(self.name, cleo_settings_dict(self._cfg), store)
+            except CredentialError as e:
+                raise SourceError(f"Cleo credentials unavailable: {e} (store them with `qbedi credentials set "
+                                  f"{self._cfg.model_dump().get('credentials_name', 'cleo')}`)") from None
+        return self._source
+
+    def list_new(self):
+        return self._get().list_new()
+
+    def fetch(self, remote):
+        return self._get().fetch(remote)
+
+    def acknowledge(self, remote):
+        return self._get().acknowledge(remote)
+
+    def upload(self, name, content):
+        return self._get().upload(name, content)
+
+    def test_connection(self):
+        report = self._get().test_connection()
+        return report.as_dict() if hasattr(report, "as_dict") else report
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True) -> Runtime:

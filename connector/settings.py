@@ -195,6 +195,13 @@ class LoggingSettings(_Model):
     file: str | None = None
 
 
+class CredentialsSettings(_Model):
+    """Encrypted credential store for sources (Cleo). The key comes from $QBEDI_SECRET_KEY or key_file (0600)."""
+
+    file: str = "credentials.enc"
+    key_file: str = "qbedi.key"
+
+
 class DatabaseSettings(_Model):
     url: str = DEFAULT_DB_URL
 
@@ -206,6 +213,7 @@ class Settings(_Model):
     suppliers: dict[str, SupplierSettings] = Field(default_factory=dict)
     suppliers_file: str | None = None
     raw_dir: str | None = None  # optional copy of every received file on disk (the DB always keeps it)
+    credentials: CredentialsSettings = Field(default_factory=CredentialsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     # where the file was read from (not a YAML key)
@@ -318,6 +326,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings.model_validate({**data, "base_dir": path.parent, "source_file": str(path)})
     except ValidationError as e:
         _raise_validation(path, e, text)
+    _check_cleo_sources(path, text, data, settings)
     if settings.suppliers_file:
         sup_path = settings.resolve(settings.suppliers_file)
         sup_data, sup_text = _read_yaml(sup_path)
@@ -338,6 +347,23 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(sup_path, ".".join(sorted(clash)), f"also defined in {path.name}")
         settings.suppliers.update(extra)
     return settings
+
+
+def _check_cleo_sources(path: Path, text: str, data: dict, settings: Settings) -> None:
+    """Cleo source keys belong to cleo_client; check them here so errors name the line."""
+    for i, src in enumerate(settings.sources):
+        if not isinstance(src, CleoSourceSettings):
+            continue
+        from cleo_client.source import CleoSettings  # the adapter owns its settings
+
+        try:
+            CleoSettings.model_validate(cleo_settings_dict(src))
+        except ValidationError as e:
+            _raise_validation(path, e, text, ("sources", i))
+
+
+def cleo_settings_dict(src: CleoSourceSettings) -> dict:
+    return {k: v for k, v in src.model_dump().items() if k not in ("name", "type", "poll")}
 
 
 def _invalid(value) -> bool:

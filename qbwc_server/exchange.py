@@ -219,6 +219,9 @@ class QueueExchange:
                                                             QueuedRequest.state == RqState.QUEUED)
                                 .order_by(QueuedRequest.id).limit(limit - len(elements))):
                 meta = rq.meta or {}
+                if meta.get("link_plan") and not meta.get("linked") and self._po_add_pending(
+                        s, company, meta["link_plan"].get("po_numbers") or [], batch):
+                    continue  # its purchase order is still on its way into QuickBooks: link next round
                 if meta.get("link_plan") and not meta.get("linked"):
                     # an ItemReceipt: read its purchase orders first (this round), add it next round
                     cost = self.predict(s, "PurchaseOrderQuery", 1)
@@ -377,6 +380,16 @@ class QueueExchange:
         log.warning("qbwc.answer_lost", batch=batch.get("id"), requests=len(batch.get("requests", [])), reason=why)
 
     # ------------------------------------------------------------------ item receipts
+    @staticmethod
+    def _po_add_pending(s, company: str, po_numbers: list[str], batch: dict) -> bool:
+        if not po_numbers:
+            return False
+        pending = s.scalars(select(QueuedRequest.id).where(
+            QueuedRequest.company == company, QueuedRequest.request_type == "PurchaseOrderAdd",
+            QueuedRequest.ref_number.in_(po_numbers),
+            QueuedRequest.state.in_((RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)))).all()
+        return bool(pending)
+
     def _link(self, s, session: QBSession, rid: int, item) -> None:
         """Turn an ItemReceipt's link plan into ItemLineAdd/LinkToTxn against open PO lines."""
         rq = s.get(QueuedRequest, rid)
