@@ -86,7 +86,7 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
         (ws / "inbox").mkdir()
         files = demo_files()
         if source == "cleo":
-            cleo = _start_cleo(files)
+            cleo = _start_cleo(ws, files)
             cfg_path = write_demo_config(ws, pw := secrets.token_urlsafe(16), source="cleo", cleo=cleo.config)
         else:
             for name, data in files:
@@ -160,15 +160,24 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
 
 
 class _CleoDemo:
-    def __init__(self, emulator, config):
-        self.emulator, self.config = emulator, config
+    """The Cleo emulator on 127.0.0.1 holding the sample files, and credentials for it in the workspace."""
+
+    def __init__(self, ws: Path, files):
+        from cleo_client.emulator import CleoEmulator
+
+        from .credentials import CredentialStore, generate_key_file
+
+        password = secrets.token_urlsafe(16)
+        self.emulator = CleoEmulator(users={"qbedi-demo": password}).start()
+        for name, data in files:
+            self.emulator.add_file("DEMO-SUPPLIERS", name, data)
+        key = generate_key_file(ws / "qbedi.key")
+        CredentialStore(ws / "credentials.enc", key).set("cleo", "qbedi-demo", password)
+        self.config = self.emulator.client_settings(connections=["DEMO-SUPPLIERS"], acknowledge="delete")
 
     def stop(self):
         self.emulator.stop()
 
 
-def _start_cleo(files):  # pragma: no cover - exercised by the Cleo end-to-end test
-    from cleo_client.emulator import demo_emulator
-
-    emulator, config = demo_emulator(files)
-    return _CleoDemo(emulator, config)
+def _start_cleo(ws: Path, files) -> _CleoDemo:
+    return _CleoDemo(ws, files)

@@ -25,3 +25,10 @@ def test_demo_text_output_names_files_bills_and_reasons(capsys):
     text = capsys.readouterr().out
     assert "acme_INV-10045.edi" in text and "posted: Bill" in text
     assert "HELD (unknown_supplier)" in text
+
+
+def test_demo_through_the_cleo_emulator(monkeypatch, capsys):
+    monkeypatch.delenv("QBEDI_SECRET_KEY", raising=False)
+    assert run_demo(source="cleo") == 0
+    text = capsys.readouterr().out
+    assert "wait in the Cleo emulator" in text and text.count("posted: Bill") == 3
