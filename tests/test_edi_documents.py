@@ -389,3 +389,15 @@ def test_detect_transaction_sets(samples_dir):
     assert edi.detect_transaction_sets((samples_dir / "850_4010VICS_bots_12.edi").read_bytes()) == ["850"]
     assert edi.detect_transaction_sets((samples_dir / "850_5010_x12types_3.edi").read_bytes()) == ["850"]
     assert edi.detect_transaction_sets(b"hello world") == []
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_detect_agrees_with_the_parser(samples_dir, name):
+    data = (samples_dir / name).read_bytes()
+    parsed = list(dict.fromkeys(ps.envelope.transaction_set for ps in edi.parse_bytes(data).sets))
+    assert edi.detect_transaction_sets(data) == parsed
+    assert name.split("_")[0].split("-") == parsed or name.startswith("810-850")
+
+
+def test_detect_ignores_st_as_an_element_value():
+    assert edi.detect_transaction_sets(b"N1*ST*123*92*0001~REF*ST*810*X~") == []
