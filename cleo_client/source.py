@@ -156,16 +156,40 @@ class ConnectionReport:
 
 
 class CleoSource:
-    """A Source over the Cleo REST API. ``credentials`` has ``.username`` and ``.password`` (str or Secret)."""
+    """A Source over the Cleo REST API.
+
+    ``credentials`` has ``.username`` and ``.password`` (str or Secret), or is a zero-argument callable
+    returning such an object; the callable is called on first use, so a missing/undecryptable credential
+    store surfaces as a :class:`SourceError` from the poll (the daemon keeps running) instead of at startup.
+    """
 
     def __init__(self, name: str, settings: CleoSettings | dict, credentials: Any, *,
                  client: CleoClient | None = None):
         self.name = name
         self.settings = settings if isinstance(settings, CleoSettings) else CleoSettings.model_validate(settings)
-        self.username = credentials.username
-        self.client = client or self.settings.make_client(credentials.username, credentials.password)
+        self._credentials = credentials
+        self._client = client
         self._actions: dict[tuple[str, str | None], dict] = {}
-        self.log = log.bind(source=name, cleo_api=self.client.api, tenant=self.settings.tenant)
+        self.log = log.bind(source=name, cleo_api=self.settings.api_base_url(), tenant=self.settings.tenant)
+
+    @property
+    def client(self) -> CleoClient:
+        if self._client is None:
+            creds = self._credentials
+            if callable(creds) and not hasattr(creds, "username"):
+                try:
+                    creds = creds()
+                except SourceError:
+                    raise
+                except Exception as exc:  # CredentialError & co: admin-readable already
+                    raise E.CleoConfigError(f"Cleo source {self.name!r}: cannot load its credentials: {exc}") from None
+                self._credentials = creds
+            self._client = self.settings.make_client(creds.username, creds.password)
+        return self._client
+
+    @property
+    def username(self) -> str:
+        return self.client.username
 
     @classmethod
     def from_store(cls, name: str, settings: CleoSettings | dict, store: Any) -> "CleoSource":
@@ -174,7 +198,8 @@ class CleoSource:
         return cls(name, settings, store.get(settings.credentials_name))
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self):
         return self
@@ -359,9 +384,9 @@ class CleoSource:
         Never runs an action, downloads, deletes or uploads. Errors are reported, not raised.
         """
         s = self.settings
-        rep = ConnectionReport(ok=False, source=self.name, base_url=self.client.api, user=self.username,
-                               tenant=s.tenant)
+        rep = ConnectionReport(ok=False, source=self.name, base_url=s.api_base_url(), user="?", tenant=s.tenant)
         try:
+            rep.base_url, rep.user = self.client.api, self.client.username
             self.client.drop_token()
             self.client.login(force=True)
             if s.auth_mode == "basic":
@@ -406,7 +431,8 @@ class CleoSource:
             rep.ok = all_ok
         except SourceError as exc:
             rep.error, rep.error_type = str(exc), type(exc).__name__
-            sv = self.client.server
+            sv = self._client.server if self._client is not None else None
             if sv is not None:
                 rep.server, rep.server_version, rep.vulnerable = sv.raw, sv.version, sv.vulnerable
         return rep
+

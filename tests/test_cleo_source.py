@@ -360,3 +360,29 @@ def test_permission_failures_keep_their_class(emu):
 
     with pytest.raises(CleoPermissionError, match="ACME.*not permitted"):
         list(src.list_new())
+
+
+def test_credentials_loaded_lazily_and_errors_are_source_errors(emu):
+    from connector.credentials import CredentialNotFound
+
+    emu.add_file("ACME", "a.edi", x12("810"))
+    calls = []
+
+    def load():
+        calls.append(1)
+        return Credentials(USER, PW)
+
+    src = CleoSource("cleo", CleoSettings(base_url=emu.api_url, connections=["ACME"]), load)
+    assert calls == [] and emu.token_requests == 0
+    assert len(list(src.list_new())) == 1 and calls == [1]
+    list(src.list_new())
+    assert calls == [1]
+
+    def missing():
+        raise CredentialNotFound("no credentials named 'cleo'; store them with `qbedi credentials set cleo`")
+
+    bad = CleoSource("cleo", CleoSettings(base_url=emu.api_url, connections=["ACME"]), missing)
+    with pytest.raises(SourceError, match="qbedi credentials set cleo"):
+        list(bad.list_new())
+    rep = bad.test_connection()
+    assert not rep.ok and "qbedi credentials set cleo" in rep.error
