@@ -101,6 +101,7 @@ class Tokenizer:
         self.count = 0
         self.delimiters: Delimiters | None = None
         self.bytes_read = 0
+        self._utf16 = None  # incremental decoder when the file is UTF-16 (BOM FF FE / FE FF)
 
     # -- reporting -------------------------------------------------------
     def _warn(self, code: str, message: str, once: bool = True) -> None:
@@ -114,7 +115,7 @@ class Tokenizer:
         self._error_cb(Issue(code="malformed", message=message))
 
     # -- input -----------------------------------------------------------
-    def _read(self) -> bytes:
+    def _raw_read(self) -> bytes:
         try:
             chunk = self.stream.read(self.chunk_size)
         except Exception as exc:  # unreadable stream: report, do not raise
@@ -126,6 +127,17 @@ class Tokenizer:
             chunk = chunk.encode("latin-1", "replace")
         self.bytes_read += len(chunk)
         return bytes(chunk)
+
+    def _read(self) -> bytes:
+        chunk = self._raw_read()
+        if self._utf16 is None:
+            return chunk
+        # UTF-16 file: transcode to UTF-8 as we go; b"" only at the real end.
+        while True:
+            out = self._utf16.decode(chunk, final=not chunk).encode("utf-8")
+            if out or not chunk:
+                return out
+            chunk = self._raw_read()
 
     # -- ISA header ------------------------------------------------------
     def _parse_isa(self, buf: bytes):
@@ -265,6 +277,13 @@ class Tokenizer:
                 fill(ISA_HEADER_WINDOW)
                 if first:
                     first = False
+                    if buf[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                        import codecs
+
+                        self._utf16 = codecs.getincrementaldecoder("utf-16")(errors="replace")
+                        buf = self._utf16.decode(buf).encode("utf-8")
+                        self._warn("utf16", "file is UTF-16 encoded; transcoded to UTF-8")
+                        fill(ISA_HEADER_WINDOW)
                     if buf.startswith(BOM):
                         buf = buf[3:]
                         self._warn("bom", "UTF-8 byte order mark before ISA (stripped)")

@@ -237,3 +237,13 @@ def test_missing_segments_are_reported(good):
     assert sorted(i.segment for i in inv.issues if i.code == "missing_segment") == ["BIG", "TDS"]
     r = edi.parse_bytes(data)
     assert r.groups[0]["sets"][0]["status"] == "R"
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-16", b""), ("utf-16-be", b"\xfe\xff"), ("utf-16-le", b"\xff\xfe")])
+def test_utf16_files_are_transcoded(good, encoding, bom):
+    data = bom + good.decode("latin-1").encode(encoding)
+    for chunk in (1, 3, 64 * 1024):
+        res = edi.ParseResult()
+        (ps,) = list(edi.iter_sets(io.BytesIO(data), result=res, chunk_size=chunk))
+        assert not ps.rejected and ps.document.total == D("57.70")
+        assert [w.code for w in res.warnings] == ["utf16"]
