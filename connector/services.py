@@ -198,7 +198,8 @@ class IngestService:
         rq = QueuedRequest(document_id=doc.id, company=company, request_type=t.request_type, qbxml=t.request_xml,
                            ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                            external_guid=t.external_guid, line_count=max(1, lines),
-                           meta={"link_plan": t.link_plan, "linked": False} if t.link_plan else None)
+                           meta={"link_plan": t.link_plan, "linked": False} if t.link_plan else
+                           ({"mod_plan": t.mod_plan} if t.mod_plan else None))
         s.add(rq)
         doc.status, doc.company = DocStatus.QUEUED, company
         s.flush()
@@ -212,7 +213,8 @@ class IngestService:
         if not doc.document_number or not t.supplier_id:
             return None
         live = (DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
-        other = s.scalar(select(Document).where(
+        is_change = (t.request_type or "").endswith("Mod")  # a change reuses its PO's number by design
+        other = None if is_change else s.scalar(select(Document).where(
             Document.id != doc.id, Document.supplier_id == t.supplier_id,
             Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
             Document.status.in_(live)).limit(1))

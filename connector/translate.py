@@ -61,6 +61,7 @@ class Translation:
     due_date: date | None = None
     json: dict = field(default_factory=dict)
     link_plan: dict | None = None  # 856: PO numbers + lines to link at send time
+    mod_plan: dict | None = None  # 850 change/cancel: what to modify once TxnID + EditSequence are read
 
     @property
     def document(self):
@@ -239,7 +240,10 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
                "(qbedi posts 810, 850 and 856); the file is kept")
     else:
         t.supplier_id, t.supplier = match_supplier(settings, ps)
-        _issue_holds(t, doc.issues)
+        issues = doc.issues
+        if isinstance(doc, PurchaseOrder) and (doc.purpose or "").strip() in PO_CANCEL:
+            issues = [i for i in issues if not (i.code == "missing_segment" and i.segment == "PO1")]
+        _issue_holds(t, issues)
         if t.supplier is None:
             ids = ", ".join(dict.fromkeys(candidate_ids(ps))) or "none"
             t.hold("unknown_supplier",
@@ -267,7 +271,9 @@ def _render(t: Translation, version: str) -> None:
     from lxml import etree
 
     try:
-        if isinstance(t.spec, BillSpec):
+        if t.mod_plan is not None:
+            el = purchase_order_mod_request(t.mod_plan, "(TxnID read at send time)", "0")
+        elif isinstance(t.spec, BillSpec):
             el = qx.bill_add(t.spec)
         elif isinstance(t.spec, PurchaseOrderSpec):
             el = qx.purchase_order_add(t.spec)
@@ -348,10 +354,16 @@ def _charge_line(t: Translation, sup: SupplierSettings, c: Charge, expense: list
                                class_name=sup.class_ or ""))
 
 
+PO_CANCEL, PO_CHANGE = ("01", "03"), ("04", "05")  # BEG01: cancellation / change, replace
+
+
 def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) -> None:
+    purpose = (po.purpose or "00").strip()
     t.request_type = "PurchaseOrderAdd"
+    if purpose in PO_CANCEL or purpose in PO_CHANGE:
+        t.request_type = "PurchaseOrderMod"
     lines = []
-    if not po.lines:
+    if not po.lines and purpose not in PO_CANCEL:
         t.hold("missing_segment", "the purchase order has no PO1 lines")
     for ln in po.lines:
         rule = match_rule(sup.line_rules, ln.products, ln.description)
@@ -366,6 +378,15 @@ def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) ->
     t.spec = PurchaseOrderSpec(vendor=sup.vendor, txn_date=po.date, ref_number=po.number,
                                memo=_memo(t.parsed, "purchase order", po.number), external_guid=t.external_guid,
                                lines=lines)
+    if t.request_type == "PurchaseOrderMod":
+        # a Mod needs the PO's TxnID and current EditSequence: read at send time, one round trip before
+        t.mod_plan = {"ref_number": po.number, "vendor": sup.vendor,
+                      "action": "close" if purpose in PO_CANCEL else "replace",
+                      "memo": _memo(t.parsed, "purchase order change" if purpose in PO_CHANGE else
+                                    "purchase order cancellation", po.number),
+                      "lines": [{"item": ln.item, "quantity": None if ln.quantity is None else str(ln.quantity),
+                                 "rate": None if ln.rate is None else str(ln.rate), "description": ln.description}
+                                for ln in lines]}
 
 
 def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> None:
@@ -403,3 +424,31 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
                              external_guid=t.external_guid,
                              item_lines=[ItemLine(item=p["item"] or p["vendor_part"], quantity=Decimal(p["quantity"]),
                                                   description=p["description"]) for p in plan])
+
+
+def purchase_order_mod_request(plan: dict, txn_id: str, edit_sequence: str, existing: list[dict] | None = None,
+                               request_id: str | None = None):
+    """PurchaseOrderModRq for a change/cancel plan.
+
+    ``existing`` = the PO's current lines (txn_line_id, item, received): a
+    replacement keeps each existing line's TxnLineID when the item matches
+    (received quantities stay linked) and never drops a line that has already
+    been received; other unlisted lines are removed, as QuickBooks does for a
+    Mod that lists lines.
+    """
+    import qbxml_templates as qx
+
+    if plan["action"] == "close":
+        return qx.purchase_order_mod(txn_id, edit_sequence, request_id, is_manually_closed=True, memo=plan["memo"])
+    existing = list(existing or [])
+    lines = []
+    for ln in plan["lines"]:
+        match = next((e for e in existing if e["item"].lower() == ln["item"].lower()), None)
+        if match is not None:
+            existing.remove(match)
+        lines.append({"txn_line_id": match["txn_line_id"] if match else "-1", "item": ln["item"],
+                      "description": ln.get("description") or None,
+                      "quantity": None if ln["quantity"] is None else Decimal(ln["quantity"]),
+                      "rate": None if ln["rate"] is None else Decimal(ln["rate"])})
+    lines += [{"txn_line_id": e["txn_line_id"]} for e in existing if Decimal(e.get("received") or 0) > 0]
+    return qx.purchase_order_mod(txn_id, edit_sequence, request_id, memo=plan["memo"], lines=lines)

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 
 import qbxml_templates as qx
 from connector.settings import Settings
+from connector.translate import purchase_order_mod_request
 from connector.store import CompanyState, CostSample, DocStatus, Document, QueuedRequest, RqState, Store, audit, utcnow
 
 from .contracts import QBSession, WebConnectorUser
@@ -39,6 +40,8 @@ log = structlog.get_logger(__name__)
 TRANSIENT = {3170, 3175, 3176, 3180, 3231}
 REFERENCE_ERRORS = {3140}
 MAX_ATTEMPTS = 5
+MAX_MOD_ATTEMPTS = 3
+STALE_EDIT_SEQUENCE = 3200
 # conservative start: seconds of QuickBooks time per request and per line
 DEFAULT_COST = {"per_request": 1.5, "per_line": 0.25}
 EWMA_ALPHA = 0.3
@@ -108,6 +111,8 @@ class QueueExchange:
                     self._verified(s, session, int(rid[1:]), item)
                 elif rid.startswith("p"):
                     self._link(s, session, int(rid[1:]), item)
+                elif rid.startswith("q"):
+                    self._read_for_mod(s, session, int(rid[1:]), item)
                 elif rid.isdigit():
                     self._answered(s, session, int(rid), item)
             missing = [r for r in batch["requests"] if str(r) not in seen] + \
@@ -202,6 +207,11 @@ class QueueExchange:
         for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
                                                         QueuedRequest.state == RqState.UNKNOWN)
                             .order_by(QueuedRequest.id).limit(limit)):
+            if rq.request_type.endswith("Mod"):  # a Mod is re-read and re-applied; applying it twice is harmless
+                rq.state, rq.meta = RqState.QUEUED, _without(rq.meta, "edit_sequence")
+                audit(s, "reread", document=rq.document, request_id=rq.id,
+                      message="the answer to a change was lost; it will be re-read from QuickBooks and re-applied")
+                continue
             el = self._verification_query(rq)
             if el is None:  # nothing to look it up by: a person decides
                 self._hold(s, rq, "unverifiable", "the answer to this request was lost and it cannot be looked up "
@@ -219,6 +229,24 @@ class QueueExchange:
                                                             QueuedRequest.state == RqState.QUEUED)
                                 .order_by(QueuedRequest.id).limit(limit - len(elements))):
                 meta = rq.meta or {}
+                el = None
+                if meta.get("mod_plan"):
+                    plan = meta["mod_plan"]
+                    if meta.get("read_ticket") != session.ticket or not meta.get("edit_sequence"):
+                        if self._po_add_pending(s, company, [plan["ref_number"]], batch):
+                            continue
+                        cost = self.predict(s, "PurchaseOrderQuery", 1)
+                        if elements and batch["predicted"] + cost > budget:
+                            break
+                        elements.append(qx.purchase_order_query(
+                            ref_numbers=[plan["ref_number"]], request_id=f"q{rq.id}", include_line_items=True,
+                            include_linked_txns=False))
+                        batch["lookups"].append(rq.id)
+                        batch["predicted"] += cost
+                        continue
+                    # EditSequence read in an earlier round trip of this same session
+                    el = purchase_order_mod_request(plan, meta["txn_id"], meta["edit_sequence"], meta.get("lines"),
+                                                    request_id=str(rq.id))
                 if meta.get("link_plan") and not meta.get("linked") and self._po_add_pending(
                         s, company, meta["link_plan"].get("po_numbers") or [], batch):
                     continue  # its purchase order is still on its way into QuickBooks: link next round
@@ -237,7 +265,8 @@ class QueueExchange:
                 cost = self.predict(s, rq.request_type, rq.line_count)
                 if elements and batch["predicted"] + cost > budget:
                     break
-                el = etree.fromstring(rq.qbxml)
+                if el is None:
+                    el = etree.fromstring(rq.qbxml)
                 el.set("requestID", str(rq.id))
                 if self.validate:
                     errors = qx.validate(qx.message_set([el], version=session.qbxml_version))
@@ -282,6 +311,20 @@ class QueueExchange:
         rq.status_code, rq.status_message = item.status_code, item.message
         if item.status_code == 0 and item.ret is not None:
             self._posted(s, session, rq, item.ret, verified=False)
+        elif item.status_code == STALE_EDIT_SEQUENCE and (rq.meta or {}).get("mod_plan"):
+            if rq.attempts < MAX_MOD_ATTEMPTS:
+                rq.state, rq.meta = RqState.QUEUED, _without(rq.meta, "edit_sequence")
+                if rq.document is not None:
+                    rq.document.status = DocStatus.QUEUED
+                audit(s, "stale_edit_sequence", document=rq.document, request_id=rq.id, attempt=rq.attempts,
+                      message=item.message + " Someone changed it in QuickBooks; re-reading before trying again.")
+            else:
+                self._hold(s, rq, "edit_conflict",
+                           f"{item.message} The purchase order kept changing in QuickBooks while we tried "
+                           f"{rq.attempts} times; check it there, then release this document.",
+                           status_code=item.status_code)
+                session.state["held"] = session.state.get("held", 0) + 1
+                session.state["processed"] += 1
         elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
             rq.state = RqState.QUEUED
             if rq.document is not None:
@@ -330,7 +373,8 @@ class QueueExchange:
         session.state["posted"] = session.state.get("posted", 0) + 1
         if doc is None:
             return
-        doc.status, doc.qb_txn_id, doc.qb_txn_type = DocStatus.POSTED, txn_id, rq.request_type.replace("Add", "")
+        doc.status, doc.qb_txn_id = DocStatus.POSTED, txn_id
+        doc.qb_txn_type = rq.request_type.removesuffix("Add").removesuffix("Mod")
         doc.qb_amount, doc.posted_at = amount, utcnow()
         doc.reason_code = doc.reason = None
         audit(s, "posted", document=doc, request_id=rq.id, txn_type=doc.qb_txn_type, txn_id=txn_id,
@@ -378,6 +422,29 @@ class QueueExchange:
             rq.state = RqState.UNKNOWN
             audit(s, "answer_lost", document=rq.document, request_id=rq.id, message=why)
         log.warning("qbwc.answer_lost", batch=batch.get("id"), requests=len(batch.get("requests", [])), reason=why)
+
+    # ------------------------------------------------------------------ changes (Mods)
+    def _read_for_mod(self, s, session: QBSession, rid: int, item) -> None:
+        """Remember TxnID + EditSequence + lines of the PO a change applies to (valid for this session)."""
+        rq = s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.QUEUED:
+            return
+        plan = rq.meta["mod_plan"]
+        if item.status_code in TRANSIENT:
+            return
+        ret = next((r for r in item.rets or []
+                    if (r.findtext("VendorRef/FullName") or "").lower() == plan["vendor"].lower()), None)
+        if ret is None:
+            self._hold(s, rq, "unknown_po", f"purchase order {plan['ref_number']} of {plan['vendor']} is not in "
+                                            "QuickBooks, so the change cannot be applied")
+            session.state["held"] = session.state.get("held", 0) + 1
+            return
+        lines = [{"txn_line_id": ln.findtext("TxnLineID"), "item": ln.findtext("ItemRef/FullName") or "",
+                  "received": ln.findtext("ReceivedQuantity") or "0"} for ln in ret.findall("PurchaseOrderLineRet")]
+        rq.meta = {**rq.meta, "txn_id": ret.findtext("TxnID"), "edit_sequence": ret.findtext("EditSequence"),
+                   "read_ticket": session.ticket, "lines": lines}
+        audit(s, "read", document=rq.document, request_id=rq.id, txn_id=ret.findtext("TxnID"),
+              edit_sequence=ret.findtext("EditSequence"))
 
     # ------------------------------------------------------------------ item receipts
     @staticmethod
@@ -486,6 +553,10 @@ class QueueExchange:
             return 100
         done = session.state.get("processed", 0)
         return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+def _without(meta: dict | None, *keys: str) -> dict:
+    return {k: v for k, v in (meta or {}).items() if k not in keys}
 
 
 def _dec(text: str | None) -> Decimal:

@@ -1,0 +1,135 @@
+"""850 -> PurchaseOrderAdd; 850 change/cancel -> PurchaseOrderMod with a fresh EditSequence."""
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from connector.runtime import build_runtime
+from connector.settings import load_settings
+from connector.store import Document, audit_trail
+from qbwc_server.emulator import QuickBooksEmulator
+from qbwc_server.server import start_in_thread
+from qbwc_server.simulator import QBWCSimulator
+from tests.helpers import PASSWORD, SUPPLIERS, write_config, x12
+
+SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
+    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"},
+    {"vendor_part": "GX-5", "item": "Nitrile Gloves"}]}}
+
+
+def po850(purpose: str, lines: list[tuple[str, int, str]], ctrl: int, number="PO-7781") -> bytes:
+    body = [f"BEG*{purpose}*SA*{number}**20261115", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY"]
+    body += [f"PO1*{i}*{q}*EA*{p}**VN*{part}" for i, (part, q, p) in enumerate(lines, 1)]
+    body.append(f"CTT*{len(lines)}")
+    return x12("PO", "850", body, ctrl=ctrl)
+
+
+@pytest.fixture
+def qb(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
+    qb.add_vendor("Acme Industrial Supply")
+    qb.add_class("Warehouse")
+    for name, cost in (("Hex Bolt 3/8", "12.50"), ("Shop Towels", "37.25"), ("Nitrile Gloves", "1.15")):
+        qb.add_item(name, "ItemInventory", cost=cost)
+    return qb
+
+
+@pytest.fixture
+def rt(tmp_path, db_url):
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url, suppliers=SUP)))
+    yield rt
+    rt.close()
+
+
+def drain(rt, qb, *files):
+    for n, data in enumerate(files):
+        rt.ingest.ingest(data, source="inbox", remote_id=f"f{n}", name=f"f{n}.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        return QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+
+
+def trail(rt, number_status=None):
+    with rt.store.session() as s:
+        return {(d.document_number, d.id): (d.status, d.reason_code, [e.kind for e in audit_trail(s, d.id)])
+                for d in s.scalars(select(Document).order_by(Document.id))}
+
+
+def test_original_850_adds_a_purchase_order(rt, qb):
+    drain(rt, qb, po850("00", [("AC-100", 10, "12.50"), ("AC-220", 6, "37.25")], 501))
+    [po] = qb.purchase_orders
+    assert po.ref_number == "PO-7781" and po.vendor == "Acme Industrial Supply"
+    assert [(ln.item, ln.quantity, ln.rate) for ln in po.lines] == [
+        ("Hex Bolt 3/8", Decimal("10"), Decimal("12.50")), ("Shop Towels", Decimal("6"), Decimal("37.25"))]
+    assert po.total_amount == Decimal("348.50")
+
+
+def test_cancellation_closes_the_po_with_its_current_edit_sequence(rt, qb):
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    drain(rt, qb, po850("01", [], 502))
+    assert qb.purchase_order(po_id).is_manually_closed
+    [(status, reason, kinds)] = trail(rt).values()
+    assert status == "posted" and kinds == ["translated", "queued", "read", "sent", "posted"]
+
+
+def test_replacement_keeps_line_ids_adds_new_lines_and_drops_the_rest(rt, qb):
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781",
+                                  [("Hex Bolt 3/8", 10, "12.50"), ("Shop Towels", 6, "37.25")])
+    bolt_line = qb.purchase_order(po_id).lines[0].txn_line_id
+    drain(rt, qb, po850("05", [("AC-100", 12, "12.00"), ("GX-5", 100, "1.15")], 503))
+    po = qb.purchase_order(po_id)
+    assert [(ln.item, ln.quantity, ln.rate) for ln in po.lines] == [
+        ("Hex Bolt 3/8", Decimal("12"), Decimal("12.00")), ("Nitrile Gloves", Decimal("100"), Decimal("1.15"))]
+    assert po.lines[0].txn_line_id == bolt_line  # modified in place, not deleted and re-added
+
+
+class EditedByAnotherUser:
+    """QuickBooks where a clerk saves the PO right after each of our reads (``times`` times)."""
+
+    def __init__(self, qb, txn_id, times):
+        self.qb, self.txn_id, self.times = qb, txn_id, times
+        self.company_file = qb.company_file
+
+    def hcp_response(self):
+        return self.qb.hcp_response()
+
+    def process(self, xml):
+        out = self.qb.process(xml)
+        if "PurchaseOrderQueryRq" in xml and self.times > 0:
+            self.times -= 1
+            self.qb.concurrent_edit(self.txn_id)
+        return out
+
+
+def test_stale_edit_sequence_is_reread_and_retried(rt, qb):
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    rt.ingest.ingest(po850("01", [], 504), source="inbox", remote_id="c", name="c.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, EditedByAnotherUser(qb, po_id, times=1)).run()
+    assert qb.purchase_order(po_id).is_manually_closed
+    [(status, _, kinds)] = trail(rt).values()
+    assert status == "posted"
+    assert kinds == ["translated", "queued", "read", "sent", "stale_edit_sequence", "read", "sent", "posted"]
+
+
+def test_endless_concurrent_edits_end_in_a_hold(rt, qb):
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    rt.ingest.ingest(po850("01", [], 505), source="inbox", remote_id="c", name="c.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, EditedByAnotherUser(qb, po_id, times=99)).run()
+    assert not qb.purchase_order(po_id).is_manually_closed
+    [(status, reason, kinds)] = trail(rt).values()
+    assert (status, reason) == ("held", "edit_conflict") and kinds.count("sent") == 3
+
+
+def test_change_for_a_po_quickbooks_does_not_have_is_held(rt, qb):
+    drain(rt, qb, po850("01", [], 506, number="PO-404"))
+    [(status, reason, _)] = trail(rt).values()
+    assert (status, reason) == ("held", "unknown_po")
+
+
+def test_change_waits_for_the_original_in_the_same_session(rt, qb):
+    drain(rt, qb, po850("00", [("AC-100", 10, "12.50")], 507), po850("01", [], 508))
+    [po] = qb.purchase_orders
+    assert po.is_manually_closed
+    assert [s for s, _, _ in trail(rt).values()] == ["posted", "posted"]
