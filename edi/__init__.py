@@ -56,6 +56,8 @@ def iter_sets(
 
 def parse_bytes(data: bytes, *, keep_segments: bool = False) -> ParseResult:
     """Parse a whole file held in memory. Never raises on bad input."""
+    if isinstance(data, str):  # be forgiving about the argument type, not only the content
+        data = data.encode("utf-8")
     reader = EdiReader(io.BytesIO(bytes(data)), keep_segments=keep_segments, retain=True)
     for _ in reader:
         pass
@@ -85,7 +87,7 @@ def detect_transaction_sets(data: bytes) -> list[str]:
     is not mistaken for a set). Falls back to the tokenizer (first 1 MB) for
     oddities such as hard-wrapped files.
     """
-    raw = bytes(data)
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     found: list[str] = []
     for m in _ST_RE.finditer(raw):
         i = m.start()

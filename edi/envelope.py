@@ -91,6 +91,7 @@ class _Group:
         }
         self.count = 0
         self.sets: list[weakref.ref] = []
+        self.controls: set[str] = set()
 
 
 class _Set:
@@ -223,6 +224,13 @@ class EdiReader:
         if not st02:
             st.rejected.append(_env_error("ST02 control number is empty", "ST", 2))
             st.ak5.append(AK5_CONTROL_MISMATCH)
+        elif self._gs is not None:
+            if st02 in self._gs.controls:
+                st.warnings.append(
+                    Issue(code="duplicate_control", message=f"ST02 {st02} is used twice in group {self._gs.control}",
+                          segment="ST", element=2, severity="warning")
+                )
+            self._gs.controls.add(st02)
         self._st = st
 
     def _close_set(self, se: Segment | None, eof: bool = False) -> ParsedSet:

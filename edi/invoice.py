@@ -28,7 +28,9 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
             inv.transaction_type = seg.get(7)
             inv.credit = inv.transaction_type.upper() == "CR"
             if not inv.number:
-                v._bad(seg, 2, "invoice number (BIG02) is empty")
+                v._bad(seg, 2, "invoice number (BIG02) is empty", x12_code="1")
+            if not seg.get(1):
+                v._bad(seg, 1, "invoice date (BIG01) is empty", x12_code="1")
         elif tag == "IT1":
             area = "detail"
             cur_party = None

@@ -25,7 +25,9 @@ def parse_purchase_order(envelope: Envelope, segments: list[SegmentView]) -> Pur
             po.number = seg.get(3)
             po.date = v.dt(seg, 5)
             if not po.number:
-                v._bad(seg, 3, "purchase order number (BEG03) is empty")
+                v._bad(seg, 3, "purchase order number (BEG03) is empty", x12_code="1")
+            if not seg.get(5):
+                v._bad(seg, 5, "purchase order date (BEG05) is empty", x12_code="1")
         elif tag == "PO1":
             area = "detail"
             cur_party = None

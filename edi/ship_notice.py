@@ -40,7 +40,9 @@ def parse_ship_notice(envelope: Envelope, segments: list[SegmentView]) -> ShipNo
             sn.number = seg.get(2)
             sn.date = v.dt(seg, 3)
             if not sn.number:
-                v._bad(seg, 2, "shipment identification (BSN02) is empty")
+                v._bad(seg, 2, "shipment identification (BSN02) is empty", x12_code="1")
+            if not seg.get(3):
+                v._bad(seg, 3, "shipment date (BSN03) is empty", x12_code="1")
         elif tag == "HL":
             hl_id = seg.get(1) or str(len(order) + 1)
             node = _Node(hl_id, seg.get(2), seg.get(3).upper())

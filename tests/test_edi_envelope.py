@@ -247,3 +247,23 @@ def test_utf16_files_are_transcoded(good, encoding, bom):
         (ps,) = list(edi.iter_sets(io.BytesIO(data), result=res, chunk_size=chunk))
         assert not ps.rejected and ps.document.total == D("57.70")
         assert [w.code for w in res.warnings] == ["utf16"]
+
+
+def test_duplicate_st02_in_a_group_is_a_warning(samples_dir):
+    r = edi.parse_bytes((samples_dir / "850_4010_edinet_2.edi").read_bytes())
+    first, second = r.sets
+    assert [w.code for w in first.warnings] == []
+    assert [w.message for w in second.warnings] == ["ST02 0001 is used twice in group 1"]
+    assert second.document is not None and not second.rejected
+
+
+def test_empty_mandatory_header_elements(good):
+    inv = edi.parse_bytes(good.replace(b"BIG*20181122*I-0042537", b"BIG**")).sets[0].document
+    assert [(i.element, i.x12_code) for i in inv.issues if i.segment == "BIG"] == [(2, "1"), (1, "1")]
+    r = edi.parse_bytes(good.replace(b"BIG*20181122*I-0042537", b"BIG**"))
+    assert r.groups[0]["sets"][0]["status"] == "E"
+
+
+def test_text_argument_is_accepted(good):
+    assert edi.parse_bytes(good.decode("latin-1")).sets[0].document.number == "I-0042537"
+    assert edi.detect_transaction_sets(good.decode("latin-1")) == ["810"]

@@ -19,7 +19,7 @@ NAMES = sorted(DATA)
 KNOWN_CODES = {
     "missing_segment", "invalid_value", "envelope_error", "unsupported_transaction", "malformed",
     "isa_width", "bom", "wrapped", "trailing_separator", "missing_terminator", "no_interchange", "garbage",
-    "blank_terminator", "functional_id_mismatch", "total_mismatch", "utf16",
+    "blank_terminator", "functional_id_mismatch", "total_mismatch", "utf16", "duplicate_control",
 }
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
