@@ -79,8 +79,10 @@ class LoginThrottle:
         window: timedelta = timedelta(minutes=15),
         base_lockout: timedelta = timedelta(minutes=1),
         max_lockout: timedelta = timedelta(hours=1),
+        max_tracked: int = 10_000,
     ):
         self.clock = clock
+        self.max_tracked = max_tracked
         self.max_user = max_failures_per_user
         self.max_addr = max_failures_per_address
         self.window = window
@@ -112,6 +114,8 @@ class LoginThrottle:
         now = self.clock()
         triggered = None
         with self._lock:
+            if len(self._f) > self.max_tracked:
+                self._prune(now)
             for k in self._keys(username, remote_addr):
                 limit = self.max_user if k.startswith("user:") else self.max_addr
                 f = self._f.setdefault(k, _Failures())
@@ -125,6 +129,14 @@ class LoginThrottle:
                     f.count, f.first_at = 0, None
                     triggered = max(triggered, f.locked_until) if triggered else f.locked_until
         return triggered
+
+    def _prune(self, now: datetime) -> None:
+        """Forget counters that can no longer matter (bounded memory under guessing)."""
+        for k, f in list(self._f.items()):
+            locked = f.locked_until is not None and f.locked_until > now
+            fresh = f.first_at is not None and now - f.first_at <= self.window
+            if not locked and not fresh:
+                del self._f[k]
 
     def record_success(self, username: str, remote_addr: str | None = None) -> None:
         with self._lock:

@@ -93,3 +93,14 @@ def test_notes_expire():
     clock.advance(minutes=6)
     sm.pop_expired()
     assert sm.get_note("t") is None
+
+
+def test_throttle_memory_is_bounded():
+    clock = Clock()
+    th = LoginThrottle(clock=clock, max_failures_per_user=3, max_tracked=50)
+    for i in range(40):
+        th.record_failure(f"guess{i}", "10.0.0.9")
+    clock.advance(minutes=20)
+    for i in range(40, 80):
+        th.record_failure(f"guess{i}")
+    assert len(th._f) <= 50 + 2
