@@ -152,6 +152,16 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+# Keys whose values later processors must see unchanged (format_exc_info needs the real exception).
+_PASSTHROUGH_KEYS = frozenset({"exc_info", "_record", "_from_structlog"})
+
+
 def redact_secrets(logger: Any, method: str, event_dict: dict) -> dict:
-    """structlog processor: mask secrets in the whole event dict (see module doc)."""
-    return redact_value(event_dict)
+    """structlog processor: mask secrets in the whole event dict (see module doc).
+
+    ``exc_info`` is passed through untouched so ``format_exc_info`` can still render it; put this
+    processor *after* ``format_exc_info`` too if tracebacks may carry secrets.
+    """
+    return {k: (v if k in _PASSTHROUGH_KEYS else
+                MASK if is_sensitive_key(k) and v is not None else redact_value(v))
+            for k, v in event_dict.items()}

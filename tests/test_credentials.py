@@ -240,3 +240,22 @@ def test_key_from_environment(tmp_path, key):
     other.write_bytes(key)
     os.chmod(other, 0o600)
     assert key_from_environment(tmp_path, env={ENV_KEY_FILE: str(other)}) == key
+
+
+def test_redaction_keeps_exc_info_for_format_exc_info_and_masks_the_traceback_after():
+    redact.register_secret("pw-in-traceback-1")
+    captured = []
+
+    def capture(logger, method, event_dict):
+        captured.append(event_dict)
+        raise structlog.DropEvent
+
+    log = structlog.wrap_logger(None, processors=[redact.redact_secrets, structlog.processors.format_exc_info,
+                                                  redact.redact_secrets, capture])
+    try:
+        raise RuntimeError("login failed with pw-in-traceback-1")
+    except RuntimeError as exc:
+        log.error("boom", exc_info=exc)
+    ev = captured[0]
+    assert "RuntimeError" in ev["exception"] and "Traceback" in ev["exception"]
+    assert "pw-in-traceback-1" not in repr(ev)
