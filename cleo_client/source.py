@@ -362,7 +362,10 @@ class CleoSource:
         if not self.settings.upload_acks:
             self.log.debug("cleo_upload_skipped", file=name, reason="upload_acks is off")
             return
-        alias = self.settings.upload_connection or self.settings.connections[0]
+        alias = self.settings.upload_connection or (self.settings.connections[0] if self.settings.connections else None)
+        if not alias:
+            raise E.CleoConfigError(f"Cleo source {self.name!r} has upload_acks on but no upload_connection "
+                                    f"or connections to upload to")
         self.upload_to(alias, name, content)
 
     def upload_to(self, alias: str, name: str, content: bytes) -> dict:
