@@ -292,6 +292,7 @@ class CleoClient:
         s = requests.Session()
         s.headers.update({"Accept": "application/json", "User-Agent": user_agent})
         s.verify = verify
+        self._verify = verify
         adapter = HTTPAdapter(max_retries=build_retry(allow_post=True, **self._retry_kw))
         s.mount("https://", adapter)
         s.mount("http://", adapter)
@@ -347,6 +348,9 @@ class CleoClient:
 
     def _send(self, method: str, url: str, **kw) -> requests.Response:
         kw.setdefault("timeout", self.timeout)
+        # per request: requests lets $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE override Session.verify
+        # (psf/requests#3829), which would silently ignore the configured ca_bundle
+        kw.setdefault("verify", self._verify)
         try:
             resp = self.session.request(method, url, **kw)
         except requests.exceptions.SSLError as exc:

@@ -88,13 +88,15 @@ class _Fault:
 class CleoEmulator:
     def __init__(self, port: int = 0, *, host: str = "127.0.0.1", users: dict[str, str] | None = None,
                  server_version: str = "Cleo Harmony/5.8.0.24 (Linux)", token_ttl: int | None = 3600,
-                 delay: float = 0.0, basic_auth: bool = False, content_links: bool = False):
+                 delay: float = 0.0, basic_auth: bool = False, content_links: bool = False,
+                 tls: tuple[str, str] | None = None):
         self.host = host
         self._port = port
         self.server_version = server_version
         self.token_ttl = token_ttl
         self.basic_auth = basic_auth
         self.content_links = content_links  # advertise _links.content on file records
+        self.tls = tls  # (certfile, keyfile): serve https
         self._lock = threading.RLock()
         self._users: dict[str, _User] = {u: _User(p) for u, p in (users or {"apiuser": "apipass"}).items()}
         self._tokens: dict[str, float | None] = {}
@@ -122,6 +124,12 @@ class CleoEmulator:
         server = ThreadingHTTPServer((self.host, self._port), handler)
         server.daemon_threads = True
         server.block_on_close = False  # idle keep-alive connections must not block stop()
+        if self.tls:
+            import ssl
+
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*self.tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="cleo-emulator", daemon=True)
@@ -150,8 +158,8 @@ class CleoEmulator:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>`` (the API root is ``url + "/api"``)."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:<port>`` (https with ``tls``; the API root is ``url + "/api"``)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:

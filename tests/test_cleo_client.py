@@ -268,3 +268,47 @@ def test_test_connection_retries_login_despite_cooldown(emu):
         list(src.list_new())
     rep = src.test_connection()  # an explicit admin check is not suppressed by the cooldown
     assert emu.token_requests == 2 and rep.error_type == "CleoAuthError"
+
+
+def _self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cleo-emulator")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+def test_tls_verified_with_ca_bundle_and_refused_without(tmp_path, monkeypatch):
+    import requests.certs
+
+    # a system-wide bundle in the environment must not override the configured ca_bundle (psf/requests#3829)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+    certfile, keyfile = _self_signed(tmp_path)
+    with CleoEmulator(users={USER: PW}, tls=(certfile, keyfile)) as emu:
+        emu.add_file("ACME", "a.edi", X810)
+        assert emu.url.startswith("https://")
+        untrusted = make_source(emu, retries=0)
+        with pytest.raises(CleoUnavailableError, match="could not be verified.*ca_bundle") as ei:
+            list(untrusted.list_new())
+        assert type(ei.value).__name__ == "CleoTLSError"
+        assert emu.token_requests == 0  # the password never left over an unverified connection
+        trusted = make_source(emu, ca_bundle=certfile)
+        (f,) = list(trusted.list_new())
+        assert trusted.fetch(f) == X810
