@@ -131,6 +131,8 @@ class WebConnectorSettings(_Model):
     session_ttl_minutes: int = Field(30, ge=1)
     validate_qbxml: bool = False  # also validate every outgoing qbXML against the XSD at run time
     run_every_minutes: int = Field(5, ge=1)
+    reference_refresh_minutes: int = Field(60, ge=0)  # re-read vendor/account/class/item lists this often (0 = off)
+    auto_create_vendors: bool = False  # VendorAdd a missing vendor right before its first bill
 
     @model_validator(mode="after")
     def _unique_users(self):

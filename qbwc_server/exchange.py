@@ -65,6 +65,8 @@ class QueueExchange:
         self.budget = wc.batch_budget_seconds
         self.max_requests = wc.max_requests_per_batch
         self.validate = wc.validate_qbxml
+        self.refresh_after = wc.reference_refresh_minutes * 60
+        self.auto_create_vendors = wc.auto_create_vendors
 
     # ------------------------------------------------------------------ WorkProvider
     def has_work(self, user: WebConnectorUser) -> bool:
@@ -113,6 +115,10 @@ class QueueExchange:
                     self._link(s, session, int(rid[1:]), item)
                 elif rid.startswith("q"):
                     self._read_for_mod(s, session, int(rid[1:]), item)
+                elif rid.startswith("r:"):
+                    self._list_read(s, session, rid[2:], item)
+                elif rid.startswith("a"):
+                    self._vendor_created(s, session, int(rid[1:]), item)
                 elif rid.isdigit():
                     self._answered(s, session, int(rid), item)
             missing = [r for r in batch["requests"] if str(r) not in seen] + \
@@ -153,6 +159,12 @@ class QueueExchange:
         with self.store.session() as s:
             if st.get("batch"):
                 self._orphan(s, st.pop("batch"), "session closed before QuickBooks' answer arrived")
+            refs = self._refs(s, session.username)
+            for name, r in list(refs.items()):  # an iterator does not outlive its session
+                if (r or {}).get("iterator_id"):
+                    refs[name] = {k: v for k, v in r.items() if k not in ("iterator_id", "partial")} | {"stale": True}
+            if refs:
+                self._save_refs(s, session.username, refs)
             cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
             summary = (f"{st.get('posted', 0)} posted, {st.get('held', 0)} held, {st.get('failed', 0)} failed, "
                        f"{self._pending_count(s, session.username)} waiting")
@@ -203,6 +215,20 @@ class QueueExchange:
         batch = {"id": uuid.uuid4().hex[:20], "requests": [], "verify": [], "lookups": [], "predicted": 0.0,
                  "sent_at": None, "types": {}}
         budget = self.budget
+        refs = self._refs(s, company)
+        # 0. keep QuickBooks' name lists fresh, in the same round trip as the writes
+        reading: set[str] = set()
+
+        def read_list(list_name: str) -> None:
+            if list_name not in reading:
+                reading.add(list_name)
+                elements.append(self._list_query(list_name, refs.get(list_name) or {}))
+                batch["predicted"] += self.predict(s, f"{list_name}Query", 1)
+
+        for list_name in self._lists_to_read(refs):
+            read_list(list_name)
+        usable = self._refs_usable(refs)
+        created: set[str] = set()
         # 1. verify answers we never saw, before anything is re-sent
         for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
                                                         QueuedRequest.state == RqState.UNKNOWN)
@@ -267,6 +293,28 @@ class QueueExchange:
                     break
                 if el is None:
                     el = etree.fromstring(rq.qbxml)
+                if usable:
+                    missing = [(kind, name) for kind, name in _references(el)
+                               if name.lower() not in refs[kind]["names"]]
+                    if missing and self.auto_create_vendors and all(k == "Vendor" for k, _ in missing):
+                        for _, name in missing:
+                            if name.lower() not in created:
+                                created.add(name.lower())
+                                elements.append(qx.vendor_add(name, request_id=f"a{rq.id}"))
+                        missing = []
+                    if missing:
+                        kinds = {k for k, _ in missing}
+                        if not (rq.meta or {}).get("ref_recheck") or kinds & reading:
+                            # maybe just added in QuickBooks: re-read those lists now, decide next round
+                            rq.meta = {**(rq.meta or {}), "ref_recheck": True}
+                            for k in sorted(kinds):
+                                read_list(k)
+                            continue
+                        self._hold(s, rq, "qb_missing_reference", "; ".join(
+                            f"{k} \"{n}\" does not exist in QuickBooks (add it there, or fix the supplier "
+                            f"mapping), then release this document" for k, n in missing))
+                        session.state["held"] = session.state.get("held", 0) + 1
+                        continue
                 el.set("requestID", str(rq.id))
                 if self.validate:
                     errors = qx.validate(qx.message_set([el], version=session.qbxml_version))
@@ -423,6 +471,77 @@ class QueueExchange:
             audit(s, "answer_lost", document=rq.document, request_id=rq.id, message=why)
         log.warning("qbwc.answer_lost", batch=batch.get("id"), requests=len(batch.get("requests", [])), reason=why)
 
+    # ------------------------------------------------------------------ reference lists
+    def _refs(self, s, company: str) -> dict:
+        cs = s.get(CompanyState, company)
+        return dict(((cs.info or {}).get("refs") or {}) if cs else {})
+
+    def _save_refs(self, s, company: str, refs: dict) -> None:
+        cs = s.get(CompanyState, company) or CompanyState(company=company, info={})
+        cs.info = {**(cs.info or {}), "refs": refs}
+        s.merge(cs)
+
+    def _lists_to_read(self, refs: dict) -> list[str]:
+        if not self.refresh_after:
+            return []
+        now = utcnow()
+        due = []
+        for name in REF_LISTS:
+            r = refs.get(name) or {}
+            at = r.get("refreshed_at")
+            if r.get("iterator_id") or r.get("stale") or not at or \
+                    (now - datetime.fromisoformat(at)).total_seconds() > self.refresh_after:
+                due.append(name)
+        return due
+
+    def _refs_usable(self, refs: dict) -> bool:
+        return bool(self.refresh_after) and all((refs.get(n) or {}).get("refreshed_at") and
+                                                not (refs.get(n) or {}).get("iterator_id") for n in REF_LISTS)
+
+    def _list_query(self, list_name: str, state: dict):
+        builder, iterable, field = REF_LISTS[list_name]
+        if not iterable:
+            return getattr(qx, builder)(request_id=f"r:{list_name}", include_ret=["ListID", field])
+        kw = {"iterator": "Continue", "iterator_id": state["iterator_id"]} if state.get("iterator_id") else \
+            {"iterator": "Start"}
+        return getattr(qx, builder)(request_id=f"r:{list_name}", max_returned=REF_PAGE, include_ret=["ListID", field],
+                                    **kw)
+
+    def _list_read(self, s, session: QBSession, list_name: str, item) -> None:
+        if list_name not in REF_LISTS:
+            return
+        refs = self._refs(s, session.username)
+        state = dict(refs.get(list_name) or {})
+        if item.status_code not in (0, 1):  # e.g. an expired iterator: start over next round
+            state.pop("iterator_id", None)
+            state["stale"] = True
+        else:
+            field = REF_LISTS[list_name][2]
+            names = [] if not state.get("iterator_id") else list(state.get("partial", []))
+            names += [(r.findtext(field) or "").lower() for r in (item.rets or [])]
+            if item.iterator_remaining:
+                state.update(partial=names, iterator_id=item.iterator_id)
+            else:
+                state = {"names": sorted(set(names)), "refreshed_at": utcnow().isoformat()}
+        refs[list_name] = state
+        self._save_refs(s, session.username, refs)
+
+    def _vendor_created(self, s, session: QBSession, rid: int, item) -> None:
+        rq = s.get(QueuedRequest, rid)
+        name = item.ret_text("Name") if item.ret is not None else None
+        if item.status_code in (0, 3100):  # created, or it existed after all
+            refs = self._refs(s, session.username)
+            vendors = refs.get("Vendor") or {}
+            if name or rq is not None:
+                vendors["names"] = sorted(set(vendors.get("names", [])) | {(name or rq.vendor).lower()})
+                refs["Vendor"] = vendors
+                self._save_refs(s, session.username, refs)
+            if rq is not None and item.status_code == 0:
+                audit(s, "vendor_created", document=rq.document, vendor=name or rq.vendor,
+                      list_id=item.ret_text("ListID"))
+        elif rq is not None:
+            audit(s, "vendor_create_failed", document=rq.document, status_code=item.status_code, message=item.message)
+
     # ------------------------------------------------------------------ changes (Mods)
     def _read_for_mod(self, s, session: QBSession, rid: int, item) -> None:
         """Remember TxnID + EditSequence + lines of the PO a change applies to (valid for this session)."""
@@ -549,10 +668,32 @@ class QueueExchange:
     def _percent(self, session: QBSession) -> int:
         with self.store.session() as s:
             remaining = self._pending_count(s, session.username)
+            reading = any((r or {}).get("iterator_id") for r in self._refs(s, session.username).values())
         if remaining == 0:
-            return 100
+            return 99 if reading else 100  # finish a list read: its iterator dies with the session
         done = session.state.get("processed", 0)
         return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+REF_LISTS = {  # list -> (query builder, iterator allowed by the 13.0 XSD, name field in the Ret)
+    "Vendor": ("vendor_query", True, "Name"),
+    "Account": ("account_query", False, "FullName"),  # AccountQueryRq/ClassQueryRq take no iterator: read whole
+    "Class": ("class_query", False, "FullName"),
+    "Item": ("item_query", True, "FullName"),
+}
+REF_PAGE = 500
+_REF_TAGS = {"VendorRef": "Vendor", "AccountRef": "Account", "ClassRef": "Class", "ItemRef": "Item"}
+
+
+def _references(el) -> list[tuple[str, str]]:
+    """(list, FullName) of every by-name reference in a request (ListID references are QuickBooks' to check)."""
+    out = []
+    for tag, kind in _REF_TAGS.items():
+        for r in el.iter(tag):
+            name = r.findtext("FullName")
+            if name and r.find("ListID") is None and (kind, name) not in out:
+                out.append((kind, name))
+    return out
 
 
 def _without(meta: dict | None, *keys: str) -> dict:

@@ -1,0 +1,124 @@
+"""QuickBooks name lists read with the writes; missing references held before sending; vendor auto-create."""
+import pytest
+import yaml
+from sqlalchemy import select
+
+import qbwc_server.exchange as exchange
+from connector.runtime import build_runtime
+from connector.settings import load_settings
+from connector.store import CompanyState, Document
+from qbwc_server.emulator import QuickBooksEmulator
+from qbwc_server.server import start_in_thread
+from qbwc_server.simulator import QBWCSimulator
+from tests.helpers import PASSWORD, demo_bytes, write_config
+
+
+class Recording:
+    def __init__(self, qb):
+        self.qb, self.requests, self.company_file = qb, [], qb.company_file
+
+    def hcp_response(self):
+        return self.qb.hcp_response()
+
+    def process(self, xml):
+        self.requests.append(xml)
+        return self.qb.process(xml)
+
+
+@pytest.fixture
+def qb(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
+    qb.add_vendor("Acme Industrial Supply")
+    for a in ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery",
+              "Discounts Received"):
+        qb.add_account(a, "Expense")
+    qb.add_class("Warehouse")
+    return qb
+
+
+def make_rt(tmp_path, db_url, **wc):
+    path = write_config(tmp_path, db_url)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["web_connector"].update(wc)
+    path.write_text(yaml.safe_dump(cfg))
+    return build_runtime(load_settings(path))
+
+
+def session(rt, qb):
+    rec = Recording(qb)
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, rec).run()
+    return rec.requests
+
+
+def ingest(rt, name):
+    rt.ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+
+
+def status(rt):
+    with rt.store.session() as s:
+        return {d.document_number: (d.status, d.reason_code, d.reason) for d in s.scalars(select(Document))}
+
+
+def test_lists_are_read_in_the_same_round_trip_as_the_writes(tmp_path, db_url, qb):
+    rt = make_rt(tmp_path, db_url)
+    ingest(rt, "acme_INV-10045.edi")
+    [first, *_] = session(rt, qb)
+    for rq in ("VendorQueryRq", "AccountQueryRq", "ClassQueryRq", "ItemQueryRq", "BillAddRq"):
+        assert rq in first
+    with rt.store.session() as s:
+        refs = s.get(CompanyState, "clerk").info["refs"]
+    assert "acme industrial supply" in refs["Vendor"]["names"] and "job materials" in refs["Account"]["names"]
+    rt.close()
+
+
+def test_missing_vendor_is_held_before_sending_after_one_reread(tmp_path, db_url, qb):
+    rt = make_rt(tmp_path, db_url)
+    ingest(rt, "acme_INV-10045.edi")
+    session(rt, qb)  # lists now known
+    ingest(rt, "globex_G-2026-0311.edi")  # Globex is not a vendor in this company file
+    requests = session(rt, qb)
+    assert not any("G-2026-0311" in r for r in requests)  # never sent to QuickBooks
+    assert sum("VendorQueryRq" in r for r in requests) == 1  # the list was re-read once before deciding
+    st, code, reason = status(rt)["G-2026-0311"]
+    assert (st, code) == ("held", "qb_missing_reference") and 'Vendor "Globex Corporation"' in reason
+    rt.close()
+
+
+def test_vendor_added_in_quickbooks_meanwhile_is_found_on_reread(tmp_path, db_url, qb):
+    rt = make_rt(tmp_path, db_url)
+    ingest(rt, "acme_INV-10045.edi")
+    session(rt, qb)
+    qb.add_vendor("Globex Corporation")  # the bookkeeper adds it after our last read
+    ingest(rt, "globex_G-2026-0311.edi")
+    session(rt, qb)
+    assert status(rt)["G-2026-0311"][0] == "posted"
+    rt.close()
+
+
+def test_auto_create_vendor_adds_it_right_before_the_bill(tmp_path, db_url, qb):
+    rt = make_rt(tmp_path, db_url, auto_create_vendors=True)
+    ingest(rt, "acme_INV-10045.edi")
+    session(rt, qb)
+    ingest(rt, "globex_G-2026-0311.edi")
+    requests = session(rt, qb)
+    [sent] = [r for r in requests if "G-2026-0311" in r]
+    assert sent.index("VendorAddRq") < sent.index("BillAddRq")
+    assert qb.vendor("Globex Corporation") is not None
+    assert status(rt)["G-2026-0311"][0] == "posted"
+    rt.close()
+
+
+def test_long_lists_are_read_with_iterators(tmp_path, db_url, qb, monkeypatch):
+    monkeypatch.setattr(exchange, "REF_PAGE", 2)
+    for n in range(5):
+        qb.add_vendor(f"Vendor {n}")
+    rt = make_rt(tmp_path, db_url)
+    ingest(rt, "acme_INV-10045.edi")
+    requests = session(rt, qb)
+    assert any('iterator="Continue"' in r for r in requests)
+    with rt.store.session() as s:
+        vendors = s.get(CompanyState, "clerk").info["refs"]["Vendor"]
+    assert len(vendors["names"]) == 6 and "iterator_id" not in vendors
+    rt.close()
