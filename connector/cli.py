@@ -356,7 +356,12 @@ def cmd_test_connection(args) -> int:
                 detail = check()
             else:
                 detail = {"files_waiting": len(list(src.list_new()))}
-            report["sources"].append({"name": src.name, "ok": True, "detail": detail})
+            src_ok = detail.get("ok", True) if isinstance(detail, dict) else True
+            ok = ok and src_ok
+            entry = {"name": src.name, "ok": src_ok, "detail": detail}
+            if not src_ok:
+                entry["error"] = detail.get("error") or "the check failed"
+            report["sources"].append(entry)
         except SourceError as e:
             ok = False
             report["sources"].append({"name": src.name, "ok": False, "error": str(e)})
@@ -366,6 +371,8 @@ def cmd_test_connection(args) -> int:
         for s in report["sources"]:
             print(f"source {s['name']}: " + ("OK " + json.dumps(s.get("detail"), default=str) if s["ok"]
                                                else f"FAILED: {s['error']}"))
+            for w in (s.get("detail") or {}).get("warnings", []) if isinstance(s.get("detail"), dict) else []:
+                print(f"  warning: {w}")
         for q in report["quickbooks"] or [{"company": "-", "last_contact": None, "info": {}}]:
             print(f"QuickBooks ({q['company']}): last Web Connector contact {q['last_contact'] or 'never'}; "
                   f"company file {q.get('info', {}).get('company_file') or 'unknown'}")

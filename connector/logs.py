@@ -35,10 +35,11 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None =
                 if fmt == "console" else structlog.processors.JSONRenderer())
     out = open(file, "a", encoding="utf-8") if file else stream  # noqa: SIM115 - lives as long as the process
     handler = logging.StreamHandler(out)
+    after_exc = [redact] if redact is not None else []  # secrets inside rendered tracebacks too
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+                    structlog.processors.format_exc_info, *after_exc, renderer],
     ))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -106,6 +106,13 @@ class CleoSourceLoader:
     def upload(self, name, content):
         return self._get().upload(name, content)
 
+    def upload_to(self, alias, name, content):
+        return self._get().upload_to(alias, name, content)
+
+    @property
+    def settings(self):
+        return self._get().settings
+
     def test_connection(self):
         report = self._get().test_connection()
         return report.as_dict() if hasattr(report, "as_dict") else report

@@ -266,10 +266,10 @@ class IngestService:
         out = self.process(file_id)
         out.duplicate = out.duplicate or known
         if not out.duplicate and out.result is not None:
-            self._acknowledge_functional_groups(source, out)
+            self._acknowledge_functional_groups(source, out, remote)
         report.fetched.append(out)
 
-    def _acknowledge_functional_groups(self, source: Source, out: IngestOutcome) -> None:
+    def _acknowledge_functional_groups(self, source: Source, out: IngestOutcome, remote: RemoteFile) -> None:
         """Send the partner a 997 for every functional group of the file (when the source takes uploads)."""
         from edi.ack import build_997
 
@@ -281,8 +281,14 @@ class IngestService:
         if not text:
             return
         name = f"997_{out.file_id:08d}_{_safe(out.name)}"
+        payload = text.encode("latin-1", "replace")
+        alias = (remote.meta or {}).get("connection_alias")
+        upload_to = getattr(source, "upload_to", None)
         try:
-            source.upload(name, text.encode("latin-1", "replace"))
+            if alias and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
+                upload_to(alias, name, payload)  # back to the partner connection the file came from
+            else:
+                source.upload(name, payload)
         except SourceError as e:
             with self.store.session() as s:
                 audit(s, "ack_failed", file=s.get(ReceivedFile, out.file_id), name=name, error=str(e))

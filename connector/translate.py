@@ -61,6 +61,7 @@ class Translation:
     due_date: date | None = None
     json: dict = field(default_factory=dict)
     link_plan: dict | None = None  # 856: PO numbers + lines to link at send time
+    notes: list[str] = field(default_factory=list)  # decisions a reviewer may want to see
     mod_plan: dict | None = None  # 850 change/cancel: what to modify once TxnID + EditSequence are read
 
     @property
@@ -147,6 +148,7 @@ def document_json(t: Translation, file_name: str) -> dict:
         "status": t.status,
         "holds": [h.as_dict() for h in t.holds],
         "qbxml": t.qbxml,
+        "notes": list(t.notes),
     }
     if isinstance(doc, Invoice):
         out["total"] = money(doc.total) if doc.total is not None else money(_invoice_sum(doc))
@@ -187,8 +189,36 @@ def _all_charges(inv: Invoice) -> list[Charge]:
     return [c for ln in inv.lines for c in ln.charges] + list(inv.charges)
 
 
+def _sum(charges) -> Decimal:
+    return sum((c.amount for c in charges), Decimal(0))
+
+
 def _invoice_sum(inv: Invoice) -> Decimal:
-    return sum((ln.amount for ln in inv.lines), Decimal(0)) + sum((c.amount for c in _all_charges(inv)), Decimal(0))
+    return sum((ln.amount for ln in inv.lines), Decimal(0)) + _sum(_all_charges(inv))
+
+
+READINGS = ((True, True, False), (False, True, False), (True, False, False),
+            (True, True, True), (False, True, True), (True, False, True))
+
+
+def charge_reading(inv: Invoice, tolerance: Decimal) -> tuple[bool, bool, bool] | None:
+    """Which charges make up TDS01: (line SACs, summary SACs, TXI taxes), or None when no reading fits.
+
+    Senders differ: some repeat the summary SACs line by line, some repeat a
+    tax as both SAC and TXI. Counting a breakdown twice would post wrong money,
+    so the reading that agrees with TDS wins, most complete first.
+    """
+    if inv.total is None:
+        return None
+    lines = sum((ln.amount for ln in inv.lines), Decimal(0))
+    line_sac = _sum(c for ln in inv.lines for c in ln.charges)
+    summary_sac, taxes = _sum(inv.charges), _sum(getattr(inv, "taxes", []) or [])
+    for use_line, use_summary, use_tax in READINGS:
+        total = lines + (line_sac if use_line else 0) + (summary_sac if use_summary else 0) + \
+            (taxes if use_tax else 0)
+        if abs(total - inv.total) <= tolerance:
+            return use_line, use_summary, use_tax
+    return None
 
 
 # ---------------------------------------------------------------- translation
@@ -315,17 +345,26 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
                 continue
             expense.append(ExpenseLine(account=account, amount=ln.amount * sign, memo=memo,
                                        class_name=(rule.class_ if rule and rule.class_ else sup.class_) or ""))
-        for c in ln.charges:
+    reading = charge_reading(inv, sup.total_tolerance)
+    use_line, use_summary, use_tax = reading or READINGS[0]
+    for ln in inv.lines:
+        for c in ln.charges if use_line else []:
             _charge_line(t, sup, c, expense, sign, f"line {ln.line_number} ")
-    for c in inv.charges:
+    for c in inv.charges if use_summary else []:
         _charge_line(t, sup, c, expense, sign, "")
+    for c in (getattr(inv, "taxes", []) or []) if use_tax else []:
+        _charge_line(t, sup, Charge("T", "TAX", c.amount, c.description or f"tax {c.code}"), expense, sign, "")
     computed = _invoice_sum(inv)
     if inv.total is None:
         t.hold("missing_segment", "TDS (total invoice amount) is missing")
-    elif abs(computed - inv.total) > sup.total_tolerance:
+    elif reading is None:
         t.hold("total_mismatch",
                f"lines and charges add up to {money(computed)} but TDS says {money(inv.total)} "
                f"(difference {money(computed - inv.total)}, tolerance {money(sup.total_tolerance)})")
+    elif reading != READINGS[0]:
+        parts = ("line charges", "summary charges", "TXI taxes")
+        t.notes.append("TDS matches the lines + " + " + ".join(p for p, u in zip(parts, reading) if u)
+                       + "; the other charge segments repeat them and are not posted twice")
     if not inv.number:
         t.hold("missing_segment", "BIG02 (invoice number) is missing")
     for terms in inv.terms:

@@ -137,3 +137,20 @@ def test_every_corpus_sample_ends_ready_held_or_rejected_with_reason(samples_dir
             if t.status != "ready":
                 assert t.holds and all(h.code and h.message for h in t.holds), path.name
     assert count > 100
+
+
+def test_line_charges_that_repeat_the_summary_are_not_posted_twice():
+    data = demo_bytes("acme_INV-10045.edi").replace(
+        b"PID*F****SHOP TOWELS CASE~", b"PID*F****SHOP TOWELS CASE~\nSAC*C*D240***1500**********FREIGHT~")
+    data = data.replace(b"SE*16*0001", b"SE*17*0001")
+    [t] = translate(data)
+    assert t.status == "ready", t.holds
+    amounts = [e.findtext("Amount") for e in etree.fromstring(t.request_xml).iter("ExpenseLineAdd")]
+    assert amounts == ["125.00", "149.00", "15.00"]  # freight once, although sent twice
+    assert "not posted twice" in t.json["notes"][0]
+
+
+def test_no_reading_of_the_charges_fits_tds_holds():
+    data = demo_bytes("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*30000")
+    [t] = translate(data)
+    assert [h.code for h in t.holds] == ["total_mismatch"] and "289.00" in t.holds[0].message
