@@ -1,24 +1,15 @@
 """Builders shared by the connector tests."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import yaml
 
+from connector.demo import DEMO_SUPPLIERS
 from connector.passwords import hash_password
 
-SUPPLIERS = {
-    "ACMESUPPLY": {
-        "vendor": "Acme Industrial Supply", "default_account": "Job Materials", "class": "Warehouse",
-        "terms_days": 30, "charge_accounts": {"D240": "Freight and Delivery"},
-        "line_rules": [{"vendor_part": "AC-220", "account": "Janitorial Supplies"},
-                       {"description": "pallet jack", "account": "Equipment Repairs"}],
-    },
-    "GLOBEX-77": {
-        "vendor": "Globex Corporation", "default_account": "Job Materials", "match": ["GLOBEXEDI"],
-        "terms_days": 45, "charge_accounts": {"C310": "Discounts Received"},
-    },
-}
+SUPPLIERS = DEMO_SUPPLIERS  # the demo's mappings (acme / globex) are the tests' too
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD, n=2**10)  # cheap for tests; production uses 2**14
 
@@ -59,3 +50,28 @@ def ship_notice(po: str, items: list[tuple[str, int, str]], *, number="ASN-5001"
         body += [f"HL*{n}*2*I", f"LIN**VN*{part}", f"SN1**{qty}*{unit}"]
     body.append(f"CTT*{len(items) + 2}")
     return x12("SH", "856", body, ctrl=ctrl)
+
+
+def wait_for(predicate, timeout: float = 20.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def make_quickbooks(*, vendors=("Acme Industrial Supply",), accounts=(), classes=("Warehouse",), items=()):
+    """A QuickBooks emulator company seeded with names (items: (name, cost) pairs, inventory items)."""
+    from qbwc_server.emulator import QuickBooksEmulator
+
+    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
+    for v in vendors:
+        qb.add_vendor(v)
+    for a in accounts:
+        qb.add_account(a, "Expense")
+    for c in classes:
+        qb.add_class(c)
+    for name, cost in items:
+        qb.add_item(name, "ItemInventory", cost=cost)
+    return qb

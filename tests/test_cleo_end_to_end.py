@@ -1,6 +1,5 @@
 """Cleo emulator -> `qbedi run` (daemon) -> QBWC simulator -> QuickBooks emulator, and the faults in between."""
 import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -16,7 +15,7 @@ from connector.settings import ConfigError, load_settings
 from connector.store import Document, ReceivedFile, SourceState
 from qbwc_server.emulator import QuickBooksEmulator
 from qbwc_server.simulator import QBWCSimulator
-from tests.helpers import PASSWORD, SUPPLIERS, demo_bytes, ship_notice, write_config, x12
+from tests.helpers import wait_for, PASSWORD, SUPPLIERS, demo_bytes, ship_notice, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
     {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"}]}}
@@ -59,13 +58,6 @@ def cleo_workspace(tmp_path, db_url, cleo, monkeypatch, **cleo_extra):
     return path
 
 
-def wait_for(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_qbedi_run_takes_cleo_files_into_quickbooks_exactly_once(tmp_path, db_url, cleo, qb, monkeypatch):

@@ -1,6 +1,5 @@
 """`qbedi run`: scheduled polling + SOAP service together; backoff on a failing source."""
 import threading
-import time
 
 from sqlalchemy import select
 
@@ -11,16 +10,9 @@ from connector.sources import SourceError
 from connector.store import Document, SourceState
 from qbwc_server.emulator import QuickBooksEmulator
 from qbwc_server.simulator import QBWCSimulator
-from tests.helpers import PASSWORD, demo_bytes, write_config
+from tests.helpers import wait_for, PASSWORD, demo_bytes, write_config
 
 
-def wait_for(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_run_polls_the_inbox_and_serves_the_web_connector(tmp_path, db_url, xsd_dir, monkeypatch):

@@ -6,11 +6,10 @@ from sqlalchemy import select
 
 from connector.runtime import build_runtime
 from connector.settings import load_settings
-from connector.store import Document, QueuedRequest, audit_trail
-from qbwc_server.emulator import QuickBooksEmulator
+from connector.store import Document, audit_trail
 from qbwc_server.server import start_in_thread
 from qbwc_server.simulator import QBWCSimulator
-from tests.helpers import PASSWORD, SUPPLIERS, ship_notice, write_config
+from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, ship_notice, write_config
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],
                       "line_rules": [{"vendor_part": "AC-100", "item": "Hex Bolt 3/8"},
@@ -20,9 +19,7 @@ SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],
 @pytest.fixture
 def qb(xsd_dir, monkeypatch):
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
-    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
-    qb.add_vendor("Acme Industrial Supply")
-    qb.add_item("Hex Bolt 3/8", "ItemInventory", cost="12.50")
+    qb = make_quickbooks(classes=(), items=[("Hex Bolt 3/8", "12.50")])
     qb.add_item("Shop Towels", "ItemInventory", cost="37.25", manufacturer_part="AC-220")
     return qb
 

@@ -7,10 +7,9 @@ from sqlalchemy import select
 from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, audit_trail
-from qbwc_server.emulator import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
 from qbwc_server.simulator import QBWCSimulator
-from tests.helpers import PASSWORD, SUPPLIERS, write_config, x12
+from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
     {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"},
@@ -27,12 +26,7 @@ def po850(purpose: str, lines: list[tuple[str, int, str]], ctrl: int, number="PO
 @pytest.fixture
 def qb(xsd_dir, monkeypatch):
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
-    qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
-    qb.add_vendor("Acme Industrial Supply")
-    qb.add_class("Warehouse")
-    for name, cost in (("Hex Bolt 3/8", "12.50"), ("Shop Towels", "37.25"), ("Nitrile Gloves", "1.15")):
-        qb.add_item(name, "ItemInventory", cost=cost)
-    return qb
+    return make_quickbooks(items=[("Hex Bolt 3/8", "12.50"), ("Shop Towels", "37.25"), ("Nitrile Gloves", "1.15")])
 
 
 @pytest.fixture
