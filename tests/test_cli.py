@@ -116,3 +116,25 @@ def test_console_script_is_installed():
     assert exe.exists(), "pip install -e . should install the qbedi console script"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env={**os.environ}, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("qbedi ")
+
+
+def test_qwc_command_writes_a_file_qbwc_accepts(tmp_path, capsys):
+    out = tmp_path / "clerk.qwc"
+    assert main(["qwc", "--url", "https://qbedi.example.com/qbwc", "--user", "clerk", "-o", str(out)]) == 0
+    root = etree.parse(str(out)).getroot()
+    assert root.tag == "QBWCXML"
+    for tag in ("AppName", "AppID", "AppURL", "AppDescription", "AppSupport", "UserName", "OwnerID", "FileID",
+                "QBType", "Scheduler"):
+        assert root.find(tag) is not None, tag
+    assert root.findtext("AppURL") == "https://qbedi.example.com/qbwc"
+    assert root.findtext("QBType") == "QBFS" and root.findtext("Scheduler/RunEveryNMinutes") == "5"
+    owner, file_id = root.findtext("OwnerID"), root.findtext("FileID")
+    assert owner.startswith("{") and owner.endswith("}") and len(owner) == 38
+    # stable: writing it again gives the same GUIDs (QBWC keys the app on them)
+    again = tmp_path / "again.qwc"
+    main(["qwc", "--url", "https://qbedi.example.com/qbwc", "--user", "clerk", "-o", str(again)])
+    assert etree.parse(str(again)).getroot().findtext("FileID") == file_id
+    capsys.readouterr()
+    # plain http to another host is refused: QBWC would reject it
+    assert main(["qwc", "--url", "http://qbedi.example.com/qbwc", "--user", "clerk"]) == 2
+    assert "https" in capsys.readouterr().err
