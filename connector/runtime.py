@@ -49,6 +49,9 @@ class Runtime:
 
         sessions = kw.pop("sessions", None) or SessionManager(
             ttl=timedelta(minutes=self.settings.web_connector.session_ttl_minutes))
+        wc = self.settings.web_connector
+        kw.setdefault("min_client_version", wc.min_client_version)
+        kw.setdefault("none_wait_seconds", wc.idle_wait_seconds)
         return make_wsgi_app(self.exchange, self.users(), sessions=sessions,
                              server_version=f"qbedi {__version__}", **kw)
 

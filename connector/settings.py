@@ -133,6 +133,8 @@ class WebConnectorSettings(_Model):
     run_every_minutes: int = Field(5, ge=1)
     reference_refresh_minutes: int = Field(60, ge=0)  # re-read vendor/account/class/item lists this often (0 = off)
     auto_create_vendors: bool = False  # VendorAdd a missing vendor right before its first bill
+    min_client_version: str | None = None  # refuse older Web Connectors (clientVersion answers "O:<version>")
+    idle_wait_seconds: int = Field(0, ge=0)  # authenticate "none": ask QBWC to postpone the next run this long
 
     @model_validator(mode="after")
     def _unique_users(self):

@@ -163,3 +163,20 @@ def test_wrong_password_is_nvu_and_nothing_moves(rt, qb):
     assert auth.result[1] == "nvu"
     assert "sendRequestXML" not in run.methods()
     assert qb.bills == [] and docs(rt)["INV-10045"].status == "queued"
+
+
+def test_old_web_connector_is_told_to_upgrade(tmp_path, db_url, qb):
+    import yaml
+
+    path = write_config(tmp_path, db_url)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["web_connector"]["min_client_version"] = "2.3.0.200"
+    path.write_text(yaml.safe_dump(cfg))
+    rt = build_runtime(load_settings(path))
+    ingest(rt, "acme_INV-10045.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        old = QBWCSimulator(server.url, "clerk", PASSWORD, qb, client_version="2.1.0.30").run()
+        new = QBWCSimulator(server.url, "clerk", PASSWORD, qb, client_version="2.3.0.215").run()
+    assert old.errors == ["O:2.3.0.200"] and "authenticate" not in old.methods()
+    assert "authenticate" in new.methods() and [b.ref_number for b in qb.bills] == ["INV-10045"]
+    rt.close()
