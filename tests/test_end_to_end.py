@@ -180,3 +180,18 @@ def test_old_web_connector_is_told_to_upgrade(tmp_path, db_url, qb):
     assert old.errors == ["O:2.3.0.200"] and "authenticate" not in old.methods()
     assert "authenticate" in new.methods() and [b.ref_number for b in qb.bills] == ["INV-10045"]
     rt.close()
+
+
+def test_runtime_schema_check_flag_posts_valid_requests(tmp_path, db_url, qb, xsd_dir, monkeypatch):
+    import yaml
+
+    path = write_config(tmp_path, db_url)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["web_connector"]["validate_qbxml"] = True
+    path.write_text(yaml.safe_dump(cfg))
+    rt = build_runtime(load_settings(path))
+    ingest(rt, "acme_INV-10045.edi", "globex_G-2026-0311.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    assert sorted(b.ref_number for b in qb.bills) == ["G-2026-0311", "INV-10045"]
+    rt.close()

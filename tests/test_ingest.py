@@ -176,3 +176,15 @@ def test_poll_writes_a_997_for_each_file_to_the_outbox(tmp_path, db_url):
     assert ps.envelope.isa_receiver_id.strip() == "ACMESUPPLY"  # back to the sender
     text = ack.read_text()
     assert "AK1*IN*101" in text and "AK2*810*0001" in text and "AK5*A" in text and "AK9*A*1*1*1" in text
+
+
+def test_resent_interchange_with_other_content_is_held(tmp_path, db_url):
+    rt = runtime(tmp_path, db_url)
+    rt.ingest.ingest(demo_bytes("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    # same sender + ISA13 (000000101) again, but a different invoice inside: a resend, not new business
+    other = demo_bytes("acme_INV-10046.edi").replace(b"000000102", b"000000101")
+    out = rt.ingest.ingest(other, source="inbox", remote_id="b.edi", name="b.edi")
+    [d] = out.documents
+    assert d.status == "held" and d.translation.holds[0].code == "duplicate_document"
+    assert "interchange 000000101 from ACMESUPPLY" in d.translation.holds[0].message
+    assert count(rt, QueuedRequest) == 1

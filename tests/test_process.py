@@ -1,0 +1,45 @@
+"""`qbedi run` as a real process: serves, polls, and stops cleanly on SIGTERM."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.helpers import demo_bytes, wait_for, write_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_qbedi_run_serves_polls_and_stops_on_sigterm(tmp_path, db_url):
+    cfg = write_config(tmp_path, db_url)
+    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    port = free_port()
+    exe = Path(sys.executable).with_name("qbedi")
+    proc = subprocess.Popen([str(exe), "run", "--config", str(cfg), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def healthy():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        assert wait_for(healthy, 30), "the SOAP service should answer"
+        wsdl = requests.get(f"http://127.0.0.1:{port}/qbwc?wsdl", timeout=5)
+        assert wsdl.status_code == 200 and b"sendRequestXML" in wsdl.content
+        assert wait_for(lambda: (tmp_path / "inbox" / "processed" / "a.edi").exists(), 30)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "qbedi.stopped" in out and "Traceback" not in out
