@@ -317,6 +317,21 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_dismiss(args) -> int:
+    import getpass
+
+    from .runtime import build_runtime
+
+    rt = build_runtime(_settings(args), with_sources=False)
+    try:
+        rt.ingest.dismiss(args.id, args.reason, by=getpass.getuser())
+    except (LookupError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"document #{args.id} dismissed: {args.reason}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -448,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("release", cmd_release, "translate a held document again with the current mappings")
     sp.add_argument("id", type=int)
+
+    sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--reason", required=True)
 
     add("check", cmd_check, "validate the configuration file")
     add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False)

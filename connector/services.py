@@ -348,6 +348,25 @@ class IngestService:
             return DocOutcome(doc.id, t, doc.status)
 
 
+    def dismiss(self, document_id: int, reason: str, *, by: str = "") -> None:
+        """Close a held/failed/rejected document without posting it (the reason stays in the audit trail)."""
+        if not reason.strip():
+            raise ValueError("say why the document is dismissed (--reason)")
+        with self.store.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None:
+                raise LookupError(f"no document #{document_id}")
+            if doc.status not in (DocStatus.HELD, DocStatus.FAILED, DocStatus.REJECTED):
+                raise ValueError(f"document #{document_id} is {doc.status}; only held, failed or rejected "
+                                 "documents can be dismissed")
+            for rq in doc.requests:
+                if rq.state in (RqState.QUEUED, RqState.HELD, RqState.FAILED):
+                    rq.state = RqState.CANCELLED
+            audit(s, "dismissed", document=doc, previous_status=doc.status, previous_reason=doc.reason,
+                  reason=reason, by=by)
+            doc.status, doc.reason_code, doc.reason = DocStatus.DISMISSED, "dismissed", reason
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
 

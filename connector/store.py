@@ -57,6 +57,7 @@ class DocStatus:
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"  # a set we do not translate (997, 999): kept, not posted
+    DISMISSED = "dismissed"  # a person closed it (e.g. entered by hand in QuickBooks); kept with the reason
 
     OPEN = (QUEUED, SENT)
 

@@ -138,3 +138,19 @@ def test_qwc_command_writes_a_file_qbwc_accepts(tmp_path, capsys):
     # plain http to another host is refused: QBWC would reject it
     assert main(["qwc", "--url", "http://qbedi.example.com/qbwc", "--user", "clerk"]) == 2
     assert "https" in capsys.readouterr().err
+
+
+def test_dismiss_closes_a_held_document_with_its_reason(tmp_path, capsys):
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+    (tmp_path / "inbox" / "i.edi").write_bytes(demo_bytes("initech_88812.edi"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    run_json(capsys, ["poll", "--once", "--json", "--config", str(cfg)])
+    _, out = run_json(capsys, ["documents", "--json", "--config", str(cfg)])
+    ids = {d["document_number"]: d["id"] for d in out["documents"]}
+    assert main(["dismiss", str(ids["INV-10045"]), "--reason", "x", "--config", str(cfg)]) == 1  # queued: no
+    assert "only held" in capsys.readouterr().err
+    assert main(["dismiss", str(ids["88812"]), "--reason", "entered by hand", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    _, out = run_json(capsys, ["show", str(ids["88812"]), "--json", "--config", str(cfg)])
+    assert out["status"] == "dismissed" and out["reason"] == "entered by hand"
+    assert out["audit"][-1]["kind"] == "dismissed" and out["audit"][-1]["previous_reason"]
