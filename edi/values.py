@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from .model import Issue
 
 CENT = Decimal("0.01")
+MAX_MAGNITUDE = Decimal(10) ** 15  # data elements R/Nn are at most 15 digits; beyond is corruption
 
 
 def money(value: Decimal) -> Decimal:
@@ -73,6 +74,9 @@ class Values:
         if not value.is_finite():
             self._bad(seg, n, f"{text!r} is not a finite number", x12_code="6")
             return None
+        if abs(value) >= MAX_MAGNITUDE:
+            self._bad(seg, n, f"{text!r} is too large (X12 numbers carry at most 15 digits)", x12_code="5")
+            return None
         return value
 
     def n2(self, seg: SegmentView, n: int) -> Decimal | None:
@@ -88,6 +92,9 @@ class Values:
         body = text[1:] if text[:1] in "+-" else text
         if not body.isdigit() or not body.isascii():
             self._bad(seg, n, f"{text!r} is not an N2 number", x12_code="6")
+            return None
+        if len(body) > 15:
+            self._bad(seg, n, f"{text!r} is too large (X12 numbers carry at most 15 digits)", x12_code="5")
             return None
         return Decimal(int(text)) / 100
 
