@@ -208,6 +208,8 @@ class CostSample(Base):
     per_request: Mapped[float] = mapped_column(Float)
     per_line: Mapped[float] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer, default=0)
+    # weighted least-squares sums (requests, lines -> seconds), so both costs are learned separately
+    stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 # ---------------------------------------------------------------- engine / unit of work

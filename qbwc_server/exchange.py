@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 import structlog
 from lxml import etree
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 import qbxml_templates as qx
 from connector.settings import Settings
@@ -45,6 +46,8 @@ STALE_EDIT_SEQUENCE = 3200
 # conservative start: seconds of QuickBooks time per request and per line
 DEFAULT_COST = {"per_request": 1.5, "per_line": 0.25}
 EWMA_ALPHA = 0.3
+FORGET = 0.9  # weight of the older batches in the least-squares fit
+BUDGET_FILL = 0.97  # fill batches to this share of the budget
 
 _QUERY_FOR = {  # Add type -> (query builder name, Ret element)
     "BillAdd": ("bill_query", "BillRet"),
@@ -82,7 +85,8 @@ class QueueExchange:
                 st.update(started=True, processed=0, posted=0, failed=0, held=0)
                 self._recover_stale(s, session.username)
                 self._remember_company(s, session)
-            requests, batch = self._build_batch(s, session)
+            with s.no_autoflush:  # nothing below reads back what it wrote: flush once, at commit
+                requests, batch = self._build_batch(s, session)
             if not requests:
                 return None
             xml = qx.message_set(requests, on_error="continueOnError", version=session.qbxml_version)
@@ -104,8 +108,15 @@ class QueueExchange:
             session.last_error = f"QuickBooks' response could not be read ({e}); the batch will be verified"
             return -1
         elapsed = self.clock() - batch["sent_at"]
-        with self.store.session() as s:
+        with self.store.session() as s, s.no_autoflush:
+            ids = [*batch["requests"], *batch["verify"], *batch["lookups"]]
+            # one query for every request of the batch (and its document); held here so the
+            # identity map keeps them for the s.get() calls below
+            s.info["preloaded"] = list(s.scalars(
+                select(QueuedRequest).options(selectinload(QueuedRequest.document).defer(Document.parsed))
+                .where(QueuedRequest.id.in_(ids)))) if ids else []
             seen: set[str] = set()
+            before = {k: session.state.get(k, 0) for k in ("posted", "held", "failed")}
             for item in items:
                 rid = item.request_id or ""
                 seen.add(rid)
@@ -126,6 +137,9 @@ class QueueExchange:
             if missing:
                 self._orphan(s, {"requests": missing, "verify": []}, "QuickBooks returned no answer for the request")
             self._learn(s, batch, elapsed)
+        log.info("qbwc.batch_done", user=session.username, batch=batch["id"], seconds=round(elapsed, 2),
+                 predicted_seconds=round(batch["predicted"], 2), answers=len(items), lost=len(missing),
+                 **{k: session.state.get(k, 0) - v for k, v in before.items()})
         return self._percent(session)
 
     def handle_failure(self, session: QBSession, hresult: str, message: str) -> None:
@@ -199,7 +213,12 @@ class QueueExchange:
         s.merge(cs)
 
     def _cost(self, s, rq_type: str) -> tuple[float, float]:
-        row = s.get(CostSample, rq_type)
+        # keep the rows referenced for this unit of work: a bare s.get() would re-SELECT (and autoflush)
+        # for every request of a batch, the identity map being weak
+        cache = s.info.setdefault("cost_rows", {})
+        if rq_type not in cache:
+            cache[rq_type] = s.get(CostSample, rq_type)
+        row = cache[rq_type]
         if row is None:
             return DEFAULT_COST["per_request"], DEFAULT_COST["per_line"]
         return float(row.per_request), float(row.per_line)
@@ -214,7 +233,7 @@ class QueueExchange:
         elements: list[etree._Element] = []
         batch = {"id": uuid.uuid4().hex[:20], "requests": [], "verify": [], "lookups": [], "predicted": 0.0,
                  "sent_at": None, "types": {}}
-        budget = self.budget
+        budget = self.budget * BUDGET_FILL  # real QuickBooks times are noisy: keep a margin
         refs = self._refs(s, company)
         # 0. keep QuickBooks' name lists fresh, in the same round trip as the writes
         reading: set[str] = set()
@@ -253,6 +272,7 @@ class QueueExchange:
         if len(elements) < limit:
             for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
                                                             QueuedRequest.state == RqState.QUEUED)
+                                .options(selectinload(QueuedRequest.document).defer(Document.parsed))
                                 .order_by(QueuedRequest.id).limit(limit - len(elements))):
                 meta = rq.meta or {}
                 el = None
@@ -324,7 +344,9 @@ class QueueExchange:
                 elements.append(el)
                 batch["requests"].append(rq.id)
                 batch["predicted"] += cost
-                batch["types"][rq.request_type] = batch["types"].get(rq.request_type, 0) + rq.line_count
+                counts = batch["types"].setdefault(rq.request_type, [0, 0])
+                counts[0] += 1
+                counts[1] += rq.line_count
                 rq.state, rq.attempts, rq.batch_id, rq.sent_at = RqState.SENT, rq.attempts + 1, batch["id"], utcnow()
                 if rq.document is not None:
                     rq.document.status = DocStatus.SENT
@@ -335,8 +357,8 @@ class QueueExchange:
         batch["sent_at"] = self.clock()
         if elements:
             log.info("qbwc.batch", user=company, batch=batch["id"], adds=len(batch["requests"]),
-                     verifications=len(batch["verify"]), predicted_seconds=round(batch["predicted"], 2),
-                     budget_seconds=budget)
+                     verifications=len(batch["verify"]), lookups=len(batch["lookups"]),
+                     predicted_seconds=round(batch["predicted"], 2), budget_seconds=self.budget)
         return elements, batch
 
     def _verification_query(self, rq: QueuedRequest):
@@ -440,8 +462,8 @@ class QueueExchange:
             audit(s, "amount_differs", document=doc, quickbooks=str(amount), edi=str(doc.total))
             log.warning("document.amount_differs", document=doc.document_number, quickbooks=str(amount),
                         edi=str(doc.total))
-        log.info("document.posted", document=doc.document_number, txn_type=doc.qb_txn_type, txn_id=txn_id,
-                 amount=str(amount) if amount is not None else None, user=session.username)
+        log.debug("document.posted", document=doc.document_number, txn_type=doc.qb_txn_type, txn_id=txn_id,
+                  amount=str(amount) if amount is not None else None, user=session.username)
 
     def _hold(self, s, rq: QueuedRequest, code: str, message: str, **detail) -> None:
         rq.state = RqState.HELD
@@ -650,20 +672,42 @@ class QueueExchange:
 
     # ------------------------------------------------------------------ learning / progress
     def _learn(self, s, batch: dict, elapsed: float) -> None:
+        """Learn seconds = per_request * requests + per_line * lines, per request type.
+
+        Exponentially weighted least squares over the batches seen (the time between
+        our answer and QBWC's receiveResponseXML); a batch holding several types
+        shares its time out by their predicted parts. Until batches differ enough
+        to separate the two costs, both are scaled together.
+        """
         predicted = batch.get("predicted") or 0.0
-        if predicted <= 0 or elapsed <= 0 or not batch.get("types"):
+        types = batch.get("types") or {}
+        if predicted <= 0 or elapsed <= 0 or not types:
             return
-        ratio = max(0.05, min(20.0, elapsed / predicted))
-        for rq_type in batch["types"]:
-            row = s.get(CostSample, rq_type)
+        shares = {t: self._cost(s, t)[0] * n + self._cost(s, t)[1] * lines for t, (n, lines) in types.items()}
+        total = sum(shares.values()) or 1.0
+        for rq_type, (n, lines) in types.items():
+            y = elapsed * shares[rq_type] / total
+            row = s.info["cost_rows"].get(rq_type) if "cost_rows" in s.info else None
+            row = row or s.get(CostSample, rq_type)
             if row is None:
                 row = CostSample(request_type=rq_type, per_request=DEFAULT_COST["per_request"],
-                                 per_line=DEFAULT_COST["per_line"], samples=0)
+                                 per_line=DEFAULT_COST["per_line"], samples=0, stats=None)
                 s.add(row)
-            factor = (1 - EWMA_ALPHA) + EWMA_ALPHA * ratio
-            row.per_request = float(row.per_request) * factor
-            row.per_line = float(row.per_line) * factor
-            row.samples += 1
+            f = list((row.stats or {}).get("sums") or [0.0] * 5)  # Snn, SnL, SLL, Sny, SLy
+            for i, v in enumerate((n * n, n * lines, lines * lines, n * y, lines * y)):
+                f[i] = FORGET * f[i] + v
+            row.stats = {"sums": f}
+            det = f[0] * f[2] - f[1] * f[1]
+            a = b = None
+            if det > 1e-6 * f[0] * f[2]:
+                a, b = (f[3] * f[2] - f[1] * f[4]) / det, (f[0] * f[4] - f[1] * f[3]) / det
+            if a is not None and a > 0 and b > 0:
+                row.per_request, row.per_line = a, b
+            else:  # not separable yet: one correction for both
+                ratio = max(0.05, min(20.0, y / max(1e-9, float(row.per_request) * n + float(row.per_line) * lines)))
+                factor = (1 - EWMA_ALPHA) + EWMA_ALPHA * ratio
+                row.per_request, row.per_line = float(row.per_request) * factor, float(row.per_line) * factor
+            row.samples = (row.samples or 0) + 1
 
     def _percent(self, session: QBSession) -> int:
         with self.store.session() as s:

@@ -612,6 +612,11 @@ def make_wsgi_app(
     The returned callable has ``.handler`` (:class:`QBWCHandler`) and
     ``.sessions`` attributes for the caller/tests.
     """
+    # spyne runs a full gc.collect() inside a request about once a second (to close file
+    # attachments promptly); we take none, and it cost 60-180 ms at p99 (bench/qbwc.py)
+    import spyne.const
+
+    spyne.const.MIN_GC_INTERVAL = float("inf")
     if sessions is None:
         sessions = SessionManager(ttl=session_ttl) if session_ttl else SessionManager()
     handler = QBWCHandler(
