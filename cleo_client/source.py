@@ -163,6 +163,8 @@ class CleoSource:
     store surfaces as a :class:`SourceError` from the poll (the daemon keeps running) instead of at startup.
     """
 
+    immutable_ids = True  # "<connection id>/<file id>" names one file forever: no re-download when re-listed
+
     def __init__(self, name: str, settings: CleoSettings | dict, credentials: Any, *,
                  client: CleoClient | None = None):
         self.name = name

@@ -32,11 +32,13 @@ MAX_BACKOFF = timedelta(hours=1)
 class Poller:
     """Runs one source's poll with backoff bookkeeping in ``source_state``."""
 
-    def __init__(self, runtime: Runtime, source: Source, base_interval: int = 300):
+    def __init__(self, runtime: Runtime, source: Source, base_interval: int = 300,
+                 stop_event: threading.Event | None = None):
         self.rt = runtime
         self.source = source
         self.base = max(1, base_interval)
         self.lock = threading.Lock()
+        self.stop_event = stop_event or threading.Event()
 
     def __call__(self, *, force: bool = False) -> PollReport | None:
         if not self.lock.acquire(blocking=False):
@@ -48,7 +50,11 @@ class Poller:
                     log.info("source.backing_off", source=self.source.name, until=st.next_poll_at.isoformat(),
                              failures=st.consecutive_failures, last_error=st.last_error)
                     return None
-            report = self.rt.ingest.poll(self.source)
+            try:
+                report = self.rt.ingest.poll(self.source, should_stop=self.stop_event.is_set)
+            except Exception as e:  # noqa: BLE001 - recorded below: status and backoff, never a dead scheduler
+                log.exception("source.poll_crashed", source=self.source.name)
+                report = PollReport(source=self.source.name, errors=[f"{type(e).__name__}: {e}"])
             self._record(report)
             return report
         finally:
@@ -78,7 +84,8 @@ class Poller:
             s.merge(st)
 
 
-def make_scheduler(runtime: Runtime) -> tuple[BackgroundScheduler, list[Poller]]:
+def make_scheduler(runtime: Runtime, stop_event: threading.Event | None = None
+                   ) -> tuple[BackgroundScheduler, list[Poller]]:
     sched = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300})
     pollers = []
     for cfg, source in zip(runtime.settings.sources, runtime.sources):
@@ -89,7 +96,7 @@ def make_scheduler(runtime: Runtime) -> tuple[BackgroundScheduler, list[Poller]]
         else:
             base = poll.every_seconds or 300
             trigger = IntervalTrigger(seconds=base, jitter=poll.jitter_seconds or None)
-        poller = Poller(runtime, source, base)
+        poller = Poller(runtime, source, base, stop_event)
         pollers.append(poller)
         sched.add_job(poller, trigger, id=f"poll:{source.name}", name=f"poll {source.name}",
                       next_run_time=None if poll.cron else _soon())
@@ -111,7 +118,7 @@ def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = 
     stop = stop_event or threading.Event()
     runtime.ingest.resume()  # files stored before a crash but not yet translated
     handle = start_in_thread(runtime.wsgi_app(), host or wc.listen.host, wc.listen.port if port is None else port)
-    sched, _ = make_scheduler(runtime)
+    sched, _ = make_scheduler(runtime, stop)
     sched.start()
     log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],
              database=_safe_url(runtime.settings.database_url))

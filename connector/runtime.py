@@ -77,6 +77,8 @@ class CleoSourceLoader:
     """A Cleo source built on first use, so a missing key or credential is a reported
     source error (status, backoff) rather than a daemon that will not start."""
 
+    immutable_ids = True  # a Cleo message id names one file forever: re-listed files are not re-downloaded
+
     def __init__(self, settings: Settings, cfg):
         self.name = cfg.name
         self._settings, self._cfg, self._source = settings, cfg, None

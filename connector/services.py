@@ -13,6 +13,7 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import edi
@@ -75,6 +76,12 @@ class IngestService:
     # ------------------------------------------------------------ receive
     def receive(self, data: bytes, *, source: str, remote_id: str, name: str) -> tuple[int, bool]:
         """Store the raw bytes (committed). Returns (file id, already known)."""
+        try:
+            return self._receive(data, source=source, remote_id=remote_id, name=name)
+        except IntegrityError:  # the same bytes stored at this very moment by another poll: it is known
+            return self._receive(data, source=source, remote_id=remote_id, name=name)
+
+    def _receive(self, data: bytes, *, source: str, remote_id: str, name: str) -> tuple[int, bool]:
         digest = sha256_of(data)
         with self.store.session() as s:
             existing = s.scalar(select(ReceivedFile).where(ReceivedFile.sha256 == digest))
@@ -234,32 +241,54 @@ class IngestService:
         return None
 
     # ------------------------------------------------------------ sources
-    def poll(self, source: Source) -> PollReport:
-        """One poll: list -> fetch -> store (commit) -> acknowledge -> translate/queue."""
+    def poll(self, source: Source, *, should_stop=lambda: False) -> PollReport:
+        """One poll: list -> fetch -> store (commit) -> acknowledge -> translate/queue.
+
+        Files are handled one at a time, each step committed before the next; a
+        file that fails is reported and the others go on; ``should_stop`` is
+        checked between files (a clean shutdown leaves nothing half done).
+        """
         report = PollReport(source=source.name)
+        self.resume()  # stored by an earlier poll but not yet translated (crash, error)
         try:
-            listing = list(source.list_new())
+            listing = iter(source.list_new())
         except SourceError as e:
             report.errors.append(str(e))
             log.warning("source.unavailable", source=source.name, error=str(e))
             return report
-        report.listed = len(listing)
-        for remote in listing:
+        while not should_stop():
+            try:
+                remote = next(listing)
+            except StopIteration:
+                break
+            except SourceError as e:  # the rest of the listing is unavailable; what came before still counts
+                report.errors.append(str(e))
+                log.warning("source.unavailable", source=source.name, error=str(e), listed_so_far=report.listed)
+                break
+            report.listed += 1
             try:
                 self._poll_one(source, remote, report)
             except SourceError as e:
                 report.errors.append(f"{remote.name}: {e}")
                 log.warning("source.fetch_failed", source=source.name, file=remote.name, error=str(e))
+            except Exception as e:  # noqa: BLE001 - one bad file must not block the others
+                report.errors.append(f"{remote.name}: {type(e).__name__}: {e}")
+                log.exception("source.file_failed", source=source.name, file=remote.name)
         return report
 
     def _poll_one(self, source: Source, remote: RemoteFile, report: PollReport) -> None:
-        if self._acknowledged(source.name, remote.remote_id):
+        if getattr(source, "immutable_ids", False) and self._acknowledged(source.name, remote.remote_id):
+            # the id names one file forever (Cleo message ids): no need to download it again
             report.skipped += 1
             source.acknowledge(remote)  # we stored it before but the consume did not reach the source
             return
         data = source.fetch(remote)
         if remote.size is not None and len(data) != remote.size:
             raise SourceError(f"short download: announced {remote.size} bytes, got {len(data)}; nothing stored")
+        if self._acknowledged(source.name, remote.remote_id, sha256_of(data)):
+            report.skipped += 1  # the very same file again (names are reused: only name + content count)
+            source.acknowledge(remote)
+            return
         file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name)
         source.acknowledge(remote)
         self._mark_acknowledged(source.name, remote.remote_id, file_id)
@@ -298,11 +327,14 @@ class IngestService:
         with self.store.session() as s:
             audit(s, "ack_sent", file=s.get(ReceivedFile, out.file_id), name=name, source=source.name)
 
-    def _acknowledged(self, source: str, remote_id: str) -> bool:
+    def _acknowledged(self, source: str, remote_id: str, sha256: str | None = None) -> bool:
         with self.store.session() as s:
-            return s.scalar(select(func.count()).select_from(FileSighting).where(
+            q = select(func.count()).select_from(FileSighting).where(
                 FileSighting.source == source, FileSighting.remote_id == remote_id,
-                FileSighting.acknowledged_at.is_not(None))) > 0
+                FileSighting.acknowledged_at.is_not(None))
+            if sha256 is not None:
+                q = q.where(FileSighting.sha256 == sha256)
+            return s.scalar(q) > 0
 
     def _mark_acknowledged(self, source: str, remote_id: str, file_id: int) -> None:
         with self.store.session() as s:

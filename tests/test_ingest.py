@@ -188,3 +188,65 @@ def test_resent_interchange_with_other_content_is_held(tmp_path, db_url):
     assert d.status == "held" and d.translation.holds[0].code == "duplicate_document"
     assert "interchange 000000101 from ACMESUPPLY" in d.translation.holds[0].message
     assert count(rt, QueuedRequest) == 1
+
+
+def test_a_new_file_with_a_reused_name_is_stored(tmp_path, db_url):
+    """Partners reuse fixed names (INVOICE.EDI): name + content decide, not the name alone."""
+    rt = runtime(tmp_path, db_url)
+    inbox = tmp_path / "inbox"
+    (inbox / "INVOICE.EDI").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    rt.ingest.poll(FolderSource("inbox", inbox))
+    (inbox / "INVOICE.EDI").write_bytes(demo_bytes("acme_INV-10046.edi"))
+    report = rt.ingest.poll(FolderSource("inbox", inbox))
+    assert len(report.fetched) == 1 and report.skipped == 0
+    with rt.store.session() as s:
+        assert sorted(s.scalars(select(Document.document_number))) == ["INV-10045", "INV-10046"]
+
+
+def test_partial_listing_keeps_what_was_listed(tmp_path, db_url):
+    """One Cleo connection failing must not throw away the files of the healthy ones."""
+    rt = runtime(tmp_path, db_url)
+    data = demo_bytes("acme_INV-10045.edi")
+
+    class HalfDown:
+        name = "cleo"
+        acked = []
+
+        def list_new(self):
+            yield RemoteFile("cleo", "c1/f1", "a.edi", size=len(data))
+            raise SourceError("connection GLOBEX-SFTP: HTTP 503")
+
+        def fetch(self, remote):
+            return data
+
+        def acknowledge(self, remote):
+            self.acked.append(remote.remote_id)
+
+        def upload(self, name, content):
+            pass
+
+    src = HalfDown()
+    report = rt.ingest.poll(src)
+    assert report.listed == 1 and len(report.fetched) == 1 and src.acked == ["c1/f1"]
+    assert report.errors == ["connection GLOBEX-SFTP: HTTP 503"]
+
+
+def test_an_unexpected_error_on_one_file_does_not_block_the_others(tmp_path, db_url):
+    rt = runtime(tmp_path, db_url)
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "b.edi").write_bytes(demo_bytes("acme_INV-10046.edi"))
+
+    class Locked(FolderSource):
+        def acknowledge(self, remote):
+            if remote.remote_id == "a.edi":
+                raise PermissionError("a.edi is open in another program")
+            super().acknowledge(remote)
+
+    report = rt.ingest.poll(Locked("inbox", inbox))
+    assert len(report.fetched) == 1 and "PermissionError" in report.errors[0]
+    # a.edi was stored before the failing acknowledgment: the next poll translates it, nothing is lost
+    rt.ingest.poll(FolderSource("inbox", inbox))
+    with rt.store.session() as s:
+        assert sorted(s.scalars(select(Document.document_number))) == ["INV-10045", "INV-10046"]
+        assert count(rt, ReceivedFile, ReceivedFile.status == "received") == 0
