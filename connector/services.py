@@ -31,7 +31,7 @@ from .store import (
     audit,
     utcnow,
 )
-from .translate import Translation, translate_set
+from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +160,8 @@ class IngestService:
 
     def _company_for(self, t: Translation) -> str:
         if t.supplier is not None and t.supplier.company:
-            return t.supplier.company
+            user = self.settings.user(t.supplier.company)  # the configured spelling is the queue's key
+            return user.username if user is not None else t.supplier.company
         users = self.settings.web_connector.users
         return users[0].username if users else "default"
 
@@ -171,7 +172,8 @@ class IngestService:
             interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
-            total=j.get("total"), currency=(j.get("currency") or "USD")[:3], status=DocStatus.TRANSLATED, parsed=j,
+            total=j.get("total"), currency=(j.get("currency") or "USD")[:3], status=DocStatus.TRANSLATED,
+            parsed=dict(j),
         )
         s.add(doc)
         s.flush()
@@ -182,7 +184,7 @@ class IngestService:
             if dup is not None:
                 t.hold(*dup)
                 t.status = "held"
-                j["status"], j["holds"] = "held", [h.as_dict() for h in t.holds]
+                t.json = j = document_json(t, f.name)
         if t.status == "rejected":
             doc.status = DocStatus.REJECTED
         elif t.status == "held":
@@ -220,11 +222,17 @@ class IngestService:
         if not doc.document_number or not t.supplier_id:
             return None
         live = (DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
+        # also "taken": closed by a person (dismissed: e.g. entered by hand), or held because it may already be
+        # in QuickBooks (its answer was lost)
+        taken = (Document.status.in_((*live, DocStatus.DISMISSED)) |
+                 ((Document.status == DocStatus.HELD) & Document.reason_code.in_(("unverifiable", "no_answer"))))
         is_change = (t.request_type or "").endswith("Mod")  # a change reuses its PO's number by design
+        same_supplier = (Document.supplier_id == t.supplier_id) | (  # or an earlier copy not yet mapped
+            Document.supplier_id.is_(None) & (Document.sender_id == doc.sender_id))
         other = None if is_change else s.scalar(select(Document).where(
-            Document.id != doc.id, Document.supplier_id == t.supplier_id,
+            Document.id != doc.id, same_supplier,
             Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
-            Document.status.in_(live)).limit(1))
+            taken).limit(1))
         if other is not None:
             return ("duplicate_document",
                     f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already {other.status} "
@@ -368,6 +376,7 @@ class IngestService:
                 if dup:
                     t.hold(*dup)
                     t.status = "held"
+                    t.json = document_json(t, f.name)
             doc.supplier_id = t.supplier_id
             doc.parsed = t.json
             if t.status == "ready":

@@ -225,6 +225,15 @@ class Settings(_Model):
     source_file: str = Field("(defaults)", exclude=True)
 
     @model_validator(mode="after")
+    def _supplier_companies(self):
+        users = {u.username.lower() for u in self.web_connector.users}
+        for sid, sup in self.suppliers.items():
+            if sup.company and users and sup.company.lower() not in users:
+                raise ValueError(f"supplier {sid}: company {sup.company!r} is not one of the Web Connector users "
+                                 f"({', '.join(sorted(u.username for u in self.web_connector.users))})")
+        return self
+
+    @model_validator(mode="after")
     def _unique_sources(self):
         names = [s.name for s in self.sources]
         dup = {n for n in names if names.count(n) > 1}
@@ -349,6 +358,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
         clash = set(extra) & set(settings.suppliers)
         if clash:
             raise ConfigError(sup_path, ".".join(sorted(clash)), f"also defined in {path.name}")
+        users = {u.username.lower(): u.username for u in settings.web_connector.users}
+        for sid, sup in extra.items():
+            if sup.company and users and sup.company.lower() not in users:
+                raise ConfigError(sup_path, f"{sid}.company", f"{sup.company!r} is not one of the Web Connector "
+                                  f"users ({', '.join(sorted(users.values()))})",
+                                  _line_index(sup_text).get((*prefix, sid, "company")))
         settings.suppliers.update(extra)
     return settings
 

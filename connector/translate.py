@@ -285,8 +285,14 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
                 t.hold("unsupported_currency",
                        f"document currency {cur} but supplier {t.supplier_id} is configured for {t.supplier.currency}")
             builder = {Invoice: _bill, PurchaseOrder: _purchase_order, ShipNotice: _item_receipt}[type(doc)]
-            builder(t, doc, t.supplier)
-        if t.holds:
+            if isinstance(doc, ShipNotice) and not t.supplier.item_receipts:
+                t.status = "rejected"
+                t.hold("receipts_disabled", f"item receipts are turned off for supplier {t.supplier_id} "
+                                            "(item_receipts: false); the ship notice is kept, not posted")
+                builder = None
+            if builder is not None:
+                builder(t, doc, t.supplier)
+        if t.holds and t.status != "rejected":
             t.status = "held"
     if t.status == "ready" and t.spec is not None:
         _render(t, qbxml_version)
@@ -333,7 +339,7 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
         rule = match_rule(sup.line_rules, ln.products, ln.description)
         memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
         if rule and rule.item:
-            items.append(ItemLine(item=rule.item, quantity=ln.quantity, cost=ln.unit_price, amount=ln.amount * sign,
+            items.append(ItemLine(item=rule.item, quantity=ln.quantity * sign, cost=ln.unit_price, amount=ln.amount * sign,
                                   description=ln.description, class_name=rule.class_ or sup.class_ or ""))
         else:
             account = (rule.account if rule else None) or sup.default_account

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import structlog
@@ -42,6 +42,7 @@ TRANSIENT = {3170, 3175, 3176, 3180, 3231}
 REFERENCE_ERRORS = {3140}
 MAX_ATTEMPTS = 5
 MAX_MOD_ATTEMPTS = 3
+MAX_VERIFY_TRIES = 3
 STALE_EDIT_SEQUENCE = 3200
 # conservative start: seconds of QuickBooks time per request and per line
 DEFAULT_COST = {"per_request": 1.5, "per_line": 0.25}
@@ -270,11 +271,13 @@ class QueueExchange:
             batch["predicted"] += cost
         # 2. new work, oldest first, as much as fits the budget (at least one)
         if len(elements) < limit:
-            for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
-                                                            QueuedRequest.state == RqState.QUEUED)
-                                .options(selectinload(QueuedRequest.document).defer(Document.parsed))
-                                .order_by(QueuedRequest.id).limit(limit - len(elements))):
+            now = utcnow().isoformat()
+            for rq in self._queued(s, company):
+                if len(batch["requests"]) + len(batch["verify"]) + len(batch["lookups"]) >= limit:
+                    break
                 meta = rq.meta or {}
+                if meta.get("not_before") and meta["not_before"] > now:
+                    continue  # a transient QuickBooks error: wait before trying again
                 el = None
                 if meta.get("mod_plan"):
                     plan = meta["mod_plan"]
@@ -293,9 +296,10 @@ class QueueExchange:
                     # EditSequence read in an earlier round trip of this same session
                     el = purchase_order_mod_request(plan, meta["txn_id"], meta["edit_sequence"], meta.get("lines"),
                                                     request_id=str(rq.id))
-                if meta.get("link_plan") and not meta.get("linked") and self._po_add_pending(
-                        s, company, meta["link_plan"].get("po_numbers") or [], batch):
-                    continue  # its purchase order is still on its way into QuickBooks: link next round
+                if meta.get("link_plan") and not meta.get("linked") and (
+                        self._po_add_pending(s, company, meta["link_plan"].get("po_numbers") or [], batch)
+                        or self._receipt_in_flight(s, company, rq, batch)):
+                    continue  # its PO is still on its way, or another receipt is using its open quantities
                 if meta.get("link_plan") and not meta.get("linked"):
                     # an ItemReceipt: read its purchase orders first (this round), add it next round
                     cost = self.predict(s, "PurchaseOrderQuery", 1)
@@ -306,6 +310,7 @@ class QueueExchange:
                             "po_numbers"] else rq.vendor, request_id=f"p{rq.id}", include_line_items=True,
                         include_linked_txns=False))
                     batch["lookups"].append(rq.id)
+                    batch.setdefault("receipt_pos", set()).update(meta["link_plan"].get("po_numbers") or [])
                     batch["predicted"] += cost
                     continue
                 cost = self.predict(s, rq.request_type, rq.line_count)
@@ -322,9 +327,13 @@ class QueueExchange:
                                 created.add(name.lower())
                                 elements.append(qx.vendor_add(name, request_id=f"a{rq.id}"))
                         missing = []
+                    rechecks = (rq.meta or {}).get("ref_rechecks", 0)
+                    if missing and rechecks >= MAX_VERIFY_TRIES:
+                        missing = []  # our lists could not settle it: QuickBooks decides (3140 -> held)
                     if missing:
                         kinds = {k for k, _ in missing}
                         if not (rq.meta or {}).get("ref_recheck") or kinds & reading:
+                            rq.meta = {**(rq.meta or {}), "ref_rechecks": rechecks + 1}
                             # maybe just added in QuickBooks: re-read those lists now, decide next round
                             rq.meta = {**(rq.meta or {}), "ref_recheck": True}
                             for k in sorted(kinds):
@@ -361,6 +370,20 @@ class QueueExchange:
                      predicted_seconds=round(batch["predicted"], 2), budget_seconds=self.budget)
         return elements, batch
 
+    @staticmethod
+    def _queued(s, company: str, page: int = 200):
+        """Queued requests, oldest first, a page at a time (rows waiting for something don't block the rest)."""
+        last = 0
+        while True:
+            rows = list(s.scalars(select(QueuedRequest).where(
+                QueuedRequest.company == company, QueuedRequest.state == RqState.QUEUED, QueuedRequest.id > last)
+                .options(selectinload(QueuedRequest.document).defer(Document.parsed))
+                .order_by(QueuedRequest.id).limit(page)))
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
     def _verification_query(self, rq: QueuedRequest):
         found = _QUERY_FOR.get(rq.request_type)
         if not found or not rq.ref_number or not rq.vendor:
@@ -379,7 +402,10 @@ class QueueExchange:
             log.warning("qbwc.stray_answer", request=rid, state=getattr(rq, "state", None))
             return
         rq.status_code, rq.status_message = item.status_code, item.message
-        if item.status_code == 0 and item.ret is not None:
+        if item.ret is not None and (item.status_code == 0 or (item.severity != "Error" and item.status_code < 1000)):
+            if item.status_code:
+                audit(s, "quickbooks_warning", document=rq.document, request_id=rq.id,
+                      status_code=item.status_code, message=item.message)
             self._posted(s, session, rq, item.ret, verified=False)
         elif item.status_code == STALE_EDIT_SEQUENCE and (rq.meta or {}).get("mod_plan"):
             if rq.attempts < MAX_MOD_ATTEMPTS:
@@ -397,6 +423,9 @@ class QueueExchange:
                 session.state["processed"] += 1
         elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
             rq.state = RqState.QUEUED
+            # the record is in use: give the other user time (5 s, 10 s, 20 s ... at most 5 min)
+            wait = min(300, 5 * 2 ** (rq.attempts - 1))
+            rq.meta = {**(rq.meta or {}), "not_before": (utcnow() + timedelta(seconds=wait)).isoformat()}
             if rq.document is not None:
                 rq.document.status = DocStatus.QUEUED
             audit(s, "retry", document=rq.document, request_id=rq.id, status_code=item.status_code,
@@ -419,15 +448,26 @@ class QueueExchange:
             if (ret.findtext("ExternalGUID") or "").upper() == rq.external_guid.upper():
                 match = ret
                 break
-        if item.status_code in (0, 1) and match is None:
-            rq.state = RqState.QUEUED
-            audit(s, "verified_absent", document=rq.document, request_id=rq.id,
-                  message="QuickBooks has no transaction with our ExternalGUID; the request will be sent again")
-        elif match is not None:
+        if match is not None:
             audit(s, "verified_present", document=rq.document, request_id=rq.id,
                   message="QuickBooks already has this transaction; not sent again")
             self._posted(s, session, rq, match, verified=True)
-        # any other status: stays unknown, asked again next round
+        elif item.status_code in (0, 1) and rq.attempts >= MAX_ATTEMPTS:  # a poison request is not sent again
+            self._hold(s, rq, "no_answer", f"sent {rq.attempts} times and QuickBooks never answered; it is not in "
+                                           "QuickBooks. Check the QuickBooks side (qbedi log), then release it")
+            session.state["held"] = session.state.get("held", 0) + 1
+        elif item.status_code in (0, 1):
+            rq.state = RqState.QUEUED
+            audit(s, "verified_absent", document=rq.document, request_id=rq.id,
+                  message="QuickBooks has no transaction with our ExternalGUID; the request will be sent again")
+        else:  # the lookup itself failed: ask again next round, a bounded number of times
+            tries = (rq.meta or {}).get("verify_tries", 0) + 1
+            rq.meta = {**(rq.meta or {}), "verify_tries": tries}
+            if tries >= MAX_VERIFY_TRIES:
+                self._hold(s, rq, "unverifiable", f"the answer to this request was lost and looking it up in "
+                                                  f"QuickBooks failed {tries} times ({item.status_code}: "
+                                                  f"{item.message}); check QuickBooks, then release or dismiss it")
+                session.state["held"] = session.state.get("held", 0) + 1
 
     def _posted(self, s, session: QBSession, rq: QueuedRequest, ret, *, verified: bool) -> None:
         txn_id = ret.findtext("TxnID") or ret.findtext("ListID") or ""
@@ -510,6 +550,8 @@ class QueueExchange:
         due = []
         for name in REF_LISTS:
             r = refs.get(name) or {}
+            if r.get("disabled_until") and r["disabled_until"] > now.isoformat():
+                continue
             at = r.get("refreshed_at")
             if r.get("iterator_id") or r.get("stale") or not at or \
                     (now - datetime.fromisoformat(at)).total_seconds() > self.refresh_after:
@@ -518,7 +560,8 @@ class QueueExchange:
 
     def _refs_usable(self, refs: dict) -> bool:
         return bool(self.refresh_after) and all((refs.get(n) or {}).get("refreshed_at") and
-                                                not (refs.get(n) or {}).get("iterator_id") for n in REF_LISTS)
+                                                not (refs.get(n) or {}).get("iterator_id") and
+                                                not (refs.get(n) or {}).get("stale") for n in REF_LISTS)
 
     def _list_query(self, list_name: str, state: dict):
         builder, iterable, field = REF_LISTS[list_name]
@@ -537,6 +580,12 @@ class QueueExchange:
         if item.status_code not in (0, 1):  # e.g. an expired iterator: start over next round
             state.pop("iterator_id", None)
             state["stale"] = True
+            state["failures"] = state.get("failures", 0) + 1
+            if state["failures"] >= MAX_VERIFY_TRIES:  # this QuickBooks will not list it: stop asking for a while
+                state["disabled_until"] = (utcnow() + timedelta(seconds=max(self.refresh_after, 3600))).isoformat()
+                state["failures"] = 0
+                log.warning("qbwc.list_unreadable", list=list_name, status_code=item.status_code,
+                            message=item.message)
         else:
             field = REF_LISTS[list_name][2]
             names = [] if not state.get("iterator_id") else list(state.get("partial", []))
@@ -573,8 +622,11 @@ class QueueExchange:
         plan = rq.meta["mod_plan"]
         if item.status_code in TRANSIENT:
             return
-        ret = next((r for r in item.rets or []
-                    if (r.findtext("VendorRef/FullName") or "").lower() == plan["vendor"].lower()), None)
+        ret, why = self._po_for_change(s, rq, plan, item.rets or [])
+        if why:
+            self._hold(s, rq, "ambiguous_po", why)
+            session.state["held"] = session.state.get("held", 0) + 1
+            return
         if ret is None:
             self._hold(s, rq, "unknown_po", f"purchase order {plan['ref_number']} of {plan['vendor']} is not in "
                                             "QuickBooks, so the change cannot be applied")
@@ -587,7 +639,42 @@ class QueueExchange:
         audit(s, "read", document=rq.document, request_id=rq.id, txn_id=ret.findtext("TxnID"),
               edit_sequence=ret.findtext("EditSequence"))
 
+    @staticmethod
+    def _po_for_change(s, rq: QueuedRequest, plan: dict, rets: list):
+        """QuickBooks allows reused PO numbers: the PO we added ourselves wins, else the only open one."""
+        mine = [r for r in rets if (r.findtext("VendorRef/FullName") or "").lower() == plan["vendor"].lower()]
+        ours = s.scalars(select(QueuedRequest.result_txn_id).where(
+            QueuedRequest.company == rq.company, QueuedRequest.request_type == "PurchaseOrderAdd",
+            QueuedRequest.ref_number == plan["ref_number"], QueuedRequest.state == RqState.DONE)).all()
+        for r in mine:
+            if r.findtext("TxnID") in ours:
+                return r, None
+        if len(mine) <= 1:
+            return (mine[0] if mine else None), None
+        open_ = [r for r in mine if r.findtext("IsManuallyClosed") != "true" and r.findtext("IsFullyReceived") != "true"]
+        if len(open_) == 1:
+            return open_[0], None
+        return None, (f"{len(mine)} purchase orders numbered {plan['ref_number']} for {plan['vendor']} in QuickBooks "
+                      f"({len(open_)} open); change the right one by hand, then dismiss this document")
+
     # ------------------------------------------------------------------ item receipts
+    @staticmethod
+    def _receipt_in_flight(s, company: str, rq: QueuedRequest, batch: dict) -> bool:
+        """Another receipt for one of these POs is being linked or posted: receipts of one PO go one at a
+        time, so each reads the open quantities the previous one left."""
+        pos = set((rq.meta or {}).get("link_plan", {}).get("po_numbers") or [])
+        if pos & batch.get("receipt_pos", set()):
+            return True
+        for other in s.scalars(select(QueuedRequest).where(
+                QueuedRequest.company == company, QueuedRequest.request_type == "ItemReceiptAdd",
+                QueuedRequest.id != rq.id,
+                QueuedRequest.state.in_((RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)))):
+            meta = other.meta or {}
+            busy = other.state != RqState.QUEUED or meta.get("linked")
+            if busy and pos & set(meta.get("link_plan", {}).get("po_numbers") or []):
+                return True
+        return False
+
     @staticmethod
     def _po_add_pending(s, company: str, po_numbers: list[str], batch: dict) -> bool:
         if not po_numbers:
