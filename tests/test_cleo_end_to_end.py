@@ -1,5 +1,6 @@
 """Cleo emulator -> `qbedi run` (daemon) -> QBWC simulator -> QuickBooks emulator, and the faults in between."""
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -50,8 +51,9 @@ def cleo_workspace(tmp_path, db_url, cleo, monkeypatch, **cleo_extra):
     path = write_config(tmp_path, db_url, suppliers=SUP)
     cfg = yaml.safe_load(path.read_text())
     cfg["sources"] = [{"name": "cleo", "type": "cleo", "poll": {"every": "1m", "jitter": 0},
-                       **cleo.client_settings(connections=["ACME"], acknowledge="delete", retries=1,
-                                              backoff_factor=0, backoff_jitter=0, **cleo_extra)}]
+                       **cleo.client_settings(connections=["ACME"], **{
+                           "acknowledge": "delete", "retries": 1, "backoff_factor": 0, "backoff_jitter": 0,
+                           **cleo_extra})}]
     path.write_text(yaml.safe_dump(cfg))
     key = generate_key_file(tmp_path / "qbedi.key")
     CredentialStore(tmp_path / "credentials.enc", key).set("cleo", "qbedi-api", "cleo-pass-123")
@@ -156,3 +158,45 @@ def test_test_connection_reads_only(tmp_path, db_url, cleo, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "source cleo: OK" in out and "cleo-pass-123" not in out
     assert cleo.snapshot() == before
+
+
+def _stored(rt):
+    with rt.store.session() as s:
+        return sorted(s.scalars(select(Document.document_number)))
+
+
+def test_token_expiring_mid_run_loses_and_doubles_nothing(tmp_path, db_url, cleo, monkeypatch):
+    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
+    rt.ingest.poll(rt.sources[0])
+    cleo.expire_token_now()  # every token issued so far is now refused (401)
+    cleo.add_file("ACME", "b.x12", demo_bytes("acme_INV-10046.edi"))
+    report = rt.ingest.poll(rt.sources[0])
+    assert not report.errors and len(report.fetched) == 1
+    assert _stored(rt) == ["INV-10045", "INV-10046"] and cleo.files("ACME") == []
+    assert cleo.token_requests == 2  # renewed once, not per call
+    rt.close()
+
+
+def test_rate_limited_poll_honours_retry_after(tmp_path, db_url, cleo, monkeypatch):
+    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
+    cleo.fail_next(429, times=1, path_contains="incoming", retry_after=1)
+    t0 = time.monotonic()
+    report = rt.ingest.poll(rt.sources[0])
+    assert time.monotonic() - t0 >= 0.9  # waited as told
+    assert not report.errors and _stored(rt) == ["INV-10045"] and len(cleo.consumed) == 1
+    rt.close()
+
+
+def test_slow_cleo_times_out_then_recovers(tmp_path, db_url, cleo, monkeypatch):
+    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch, read_timeout=0.5,
+                                                    retries=0)))
+    cleo.set_delay(2.0, path_contains="incoming")
+    report = rt.ingest.poll(rt.sources[0])
+    assert report.errors and _stored(rt) == [] and len(cleo.files("ACME")) == 1
+    cleo.set_delay(0)
+    report = rt.ingest.poll(rt.sources[0])
+    assert not report.errors and _stored(rt) == ["INV-10045"] and cleo.files("ACME") == []
+    rt.close()
