@@ -47,7 +47,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None =
     for noisy in ("spyne", "waitress", "apscheduler", "urllib3", "zeep", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # drop events below the level first: no timestamping or redaction work for discarded DEBUG lines
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

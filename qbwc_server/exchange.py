@@ -272,7 +272,7 @@ class QueueExchange:
         # 2. new work, oldest first, as much as fits the budget (at least one)
         if len(elements) < limit:
             now = utcnow().isoformat()
-            for rq in self._queued(s, company):
+            for rq in self._queued(s, company, page=limit + 10):
                 if len(batch["requests"]) + len(batch["verify"]) + len(batch["lookups"]) >= limit:
                     break
                 meta = rq.meta or {}
@@ -819,11 +819,10 @@ _REF_TAGS = {"VendorRef": "Vendor", "AccountRef": "Account", "ClassRef": "Class"
 def _references(el) -> list[tuple[str, str]]:
     """(list, FullName) of every by-name reference in a request (ListID references are QuickBooks' to check)."""
     out = []
-    for tag, kind in _REF_TAGS.items():
-        for r in el.iter(tag):
-            name = r.findtext("FullName")
-            if name and r.find("ListID") is None and (kind, name) not in out:
-                out.append((kind, name))
+    for r in el.iter(*_REF_TAGS):  # one pass over the tree
+        name = r.findtext("FullName")
+        if name and r.find("ListID") is None and (_REF_TAGS[r.tag], name) not in out:
+            out.append((_REF_TAGS[r.tag], name))
     return out
 
 
