@@ -139,7 +139,7 @@ def make_810(i: int, rng: random.Random) -> tuple[bytes, int]:
 def queue_direct(rt, n: int, seed: int) -> dict:
     """Parse + translate each generated 810 (as IngestService does), insert the rows in bulk."""
     import edi
-    from connector.services import sha256_of
+    from connector.services import IngestService, sha256_of
     from connector.store import AuditEvent, Document, DocStatus, QueuedRequest, ReceivedFile
     from connector.translate import translate_set
 
@@ -175,7 +175,8 @@ def queue_direct(rt, n: int, seed: int) -> dict:
                                status=DocStatus.QUEUED, parsed=dict(j), company=company)
                 rq = QueuedRequest(document=doc, company=company, request_type=t.request_type,
                                    qbxml=t.request_xml, ref_number=spec.ref_number[:40], vendor=spec.vendor[:100],
-                                   external_guid=t.external_guid, line_count=max(1, nlines))
+                                   external_guid=t.external_guid, line_count=max(1, nlines),
+                                   meta=IngestService._request_meta(t))  # what the ingest service writes
                 batch.append((f, doc, rq, t))
                 info["lines"].append(nlines)
             s.add_all([x[0] for x in batch])

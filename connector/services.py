@@ -207,8 +207,7 @@ class IngestService:
         rq = QueuedRequest(document_id=doc.id, company=company, request_type=t.request_type, qbxml=t.request_xml,
                            ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                            external_guid=t.external_guid, line_count=max(1, lines),
-                           meta={"link_plan": t.link_plan, "linked": False} if t.link_plan else
-                           ({"mod_plan": t.mod_plan} if t.mod_plan else None))
+                           meta=self._request_meta(t))
         s.add(rq)
         doc.status, doc.company = DocStatus.QUEUED, company
         s.flush()
@@ -216,6 +215,19 @@ class IngestService:
               amount=doc.parsed.get("total"), external_guid=t.external_guid)
         log.info("document.queued", document=doc.document_number, set=doc.transaction_set, company=company,
                  request=rq.request_type, total=doc.parsed.get("total"))
+
+    @staticmethod
+    def _request_meta(t: Translation) -> dict:
+        from lxml import etree
+
+        from qbxml_templates.refs import references
+
+        if t.link_plan:
+            return {"link_plan": t.link_plan, "linked": False}
+        if t.mod_plan:
+            return {"mod_plan": t.mod_plan}
+        # the by-name references, found once here instead of on every send
+        return {"refs": [list(r) for r in references(etree.fromstring(t.request_xml))]}
 
     @staticmethod
     def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:

@@ -31,6 +31,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 import qbxml_templates as qx
+from qbxml_templates.refs import references
 from connector.settings import Settings
 from connector.translate import purchase_order_mod_request
 from connector.store import (
@@ -334,8 +335,10 @@ class QueueExchange:
                 if el is None:
                     el = etree.fromstring(rq.qbxml)
                 if usable:
-                    missing = [(kind, name) for kind, name in _references(el)
-                               if name.lower() not in refs[kind]["names"]]
+                    names = {k: set(refs[k]["names"]) for k in REF_LISTS} if "names" not in batch else batch["names"]
+                    batch["names"] = names
+                    wanted = meta.get("refs") if "refs" in meta else references(el)
+                    missing = [(kind, name) for kind, name in wanted if name.lower() not in names[kind]]
                     if missing and self.auto_create_vendors and all(k == "Vendor" for k, _ in missing):
                         for _, name in missing:
                             if name.lower() not in created:
@@ -408,7 +411,7 @@ class QueueExchange:
         while True:
             rows = list(s.scalars(select(QueuedRequest).where(
                 QueuedRequest.company == company, QueuedRequest.state == RqState.QUEUED, QueuedRequest.id > last)
-                .options(selectinload(QueuedRequest.document).defer(Document.parsed))
+                .options(selectinload(QueuedRequest.document).load_only(Document.id, Document.file_id, Document.status))
                 .order_by(QueuedRequest.id).limit(page)))
             if not rows:
                 return
@@ -874,17 +877,6 @@ REF_LISTS = {  # list -> (query builder, iterator allowed by the 13.0 XSD, name 
     "Item": ("item_query", True, "FullName"),
 }
 REF_PAGE = 500
-_REF_TAGS = {"VendorRef": "Vendor", "AccountRef": "Account", "ClassRef": "Class", "ItemRef": "Item"}
-
-
-def _references(el) -> list[tuple[str, str]]:
-    """(list, FullName) of every by-name reference in a request (ListID references are QuickBooks' to check)."""
-    out = []
-    for r in el.iter(*_REF_TAGS):  # one pass over the tree
-        name = r.findtext("FullName")
-        if name and r.find("ListID") is None and (_REF_TAGS[r.tag], name) not in out:
-            out.append((_REF_TAGS[r.tag], name))
-    return out
 
 
 def _without(meta: dict | None, *keys: str) -> dict:
