@@ -112,6 +112,19 @@ class ProductIds:
     other: dict[str, str] = field(default_factory=dict)  # qualifier -> id for the rest
 
 
+class _Parties:
+    """The first party with one of the N101 codes, in the order the codes are given."""
+
+    parties: list[Party]
+
+    def party(self, *codes: str) -> Party | None:
+        for code in codes:
+            for p in self.parties:
+                if p.code == code:
+                    return p
+        return None
+
+
 @dataclass
 class InvoiceLine:
     line_number: str  # IT101, or the 1-based ordinal when IT101 is empty
@@ -127,7 +140,7 @@ class InvoiceLine:
 
 
 @dataclass
-class Invoice:
+class Invoice(_Parties):
     """An 810. ``credit`` is True for BIG07 = CR (credit memo)."""
 
     envelope: Envelope
@@ -154,13 +167,6 @@ class Invoice:
     discounted_amount_due: Decimal | None = None  # TDS03 (N2)
     terms_discount_amount: Decimal | None = None  # TDS04 (N2)
 
-    def party(self, *codes: str) -> Party | None:
-        for code in codes:
-            for p in self.parties:
-                if p.code == code:
-                    return p
-        return None
-
 
 @dataclass
 class PurchaseOrderLine:
@@ -176,7 +182,7 @@ class PurchaseOrderLine:
 
 
 @dataclass
-class PurchaseOrder:
+class PurchaseOrder(_Parties):
     """An 850."""
 
     envelope: Envelope
@@ -196,13 +202,6 @@ class PurchaseOrder:
     notes: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
 
-    def party(self, *codes: str) -> Party | None:
-        for code in codes:
-            for p in self.parties:
-                if p.code == code:
-                    return p
-        return None
-
 
 @dataclass
 class ShipNoticeItem:
@@ -217,7 +216,7 @@ class ShipNoticeItem:
 
 
 @dataclass
-class ShipNotice:
+class ShipNotice(_Parties):
     """An 856: what arrived, by PO."""
 
     envelope: Envelope
@@ -235,13 +234,6 @@ class ShipNotice:
     # added by the edi reader:
     routing: str = ""  # TD505
     lading_quantity: Decimal | None = None  # TD102 at shipment level
-
-    def party(self, *codes: str) -> Party | None:
-        for code in codes:
-            for p in self.parties:
-                if p.code == code:
-                    return p
-        return None
 
 
 Document = Invoice | PurchaseOrder | ShipNotice
