@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from edi.model import Charge, Invoice, Issue, ParsedSet, ProductIds, PurchaseOrder, ShipNotice
+from edi.totals import READINGS, charge_reading
 from qbxml_templates.specs import (
     BillSpec,
     ExpenseLine,
@@ -195,30 +196,6 @@ def _sum(charges) -> Decimal:
 
 def _invoice_sum(inv: Invoice) -> Decimal:
     return sum((ln.amount for ln in inv.lines), Decimal(0)) + _sum(_all_charges(inv))
-
-
-READINGS = ((True, True, False), (False, True, False), (True, False, False),
-            (True, True, True), (False, True, True), (True, False, True))
-
-
-def charge_reading(inv: Invoice, tolerance: Decimal) -> tuple[bool, bool, bool] | None:
-    """Which charges make up TDS01: (line SACs, summary SACs, TXI taxes), or None when no reading fits.
-
-    Senders differ: some repeat the summary SACs line by line, some repeat a
-    tax as both SAC and TXI. Counting a breakdown twice would post wrong money,
-    so the reading that agrees with TDS wins, most complete first.
-    """
-    if inv.total is None:
-        return None
-    lines = sum((ln.amount for ln in inv.lines), Decimal(0))
-    line_sac = _sum(c for ln in inv.lines for c in ln.charges)
-    summary_sac, taxes = _sum(inv.charges), _sum(getattr(inv, "taxes", []) or [])
-    for use_line, use_summary, use_tax in READINGS:
-        total = lines + (line_sac if use_line else 0) + (summary_sac if use_summary else 0) + \
-            (taxes if use_tax else 0)
-        if abs(total - inv.total) <= tolerance:
-            return use_line, use_summary, use_tax
-    return None
 
 
 # ---------------------------------------------------------------- translation

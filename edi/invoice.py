@@ -5,7 +5,10 @@ from decimal import Decimal
 
 from .common import charge, missing, party, party_detail, product_ids, terms
 from .model import Charge, Envelope, Invoice, InvoiceLine, Issue
+from .totals import charge_reading
 from .values import SegmentView, Values, money
+
+HALF_CENT = Decimal("0.005")  # TDS01 is in cents: a reading within half a cent agrees
 
 
 def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
@@ -115,15 +118,10 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
             )
         )
     if inv.total is not None and inv.lines:
-        # TDS01 = lines + summary SAC + taxes; some senders also repeat the
-        # charges per line (informational) and some only send them per line.
-        # TXI may repeat a tax already sent as SAC (e.g. H850), so try both.
-        base = sum((ln.amount for ln in inv.lines), Decimal("0")) + sum((c.amount for c in inv.charges), Decimal("0"))
-        line_charges = sum((c.amount for ln in inv.lines for c in ln.charges), Decimal("0"))
-        taxes = sum((t.amount for t in inv.taxes), Decimal("0"))
-        candidates = {money(base + x + y) for x in (0, line_charges) for y in (0, taxes)}
-        computed = base + taxes
-        if money(inv.total) not in candidates:
+        # which charge segments make up TDS01: see edi.totals (translation posts by the same rule)
+        if charge_reading(inv, HALF_CENT) is None:
+            base = sum((ln.amount for ln in inv.lines), Decimal("0")) + sum((c.amount for c in inv.charges), Decimal("0"))
+            computed = base + sum((t.amount for t in inv.taxes), Decimal("0"))
             inv.issues.append(
                 Issue(
                     code="total_mismatch",

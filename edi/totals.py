@@ -1,0 +1,36 @@
+"""Which charge segments make up an 810's TDS01 total.
+
+Senders differ: TDS01 is lines + summary SAC (+ TXI), but some repeat the
+summary charges line by line, some send them only per line, and some repeat a
+tax as both SAC and TXI. Counting a breakdown twice would post wrong money, so
+the reading that agrees with TDS wins, most complete first. Used by the parser
+(a warning when no reading fits) and by translation (what to post).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .model import Invoice
+
+# (line SACs, summary SACs, TXI taxes)
+READINGS = ((True, True, False), (False, True, False), (True, False, False),
+            (True, True, True), (False, True, True), (True, False, True))
+
+
+def _sum(charges) -> Decimal:
+    return sum((c.amount for c in charges), Decimal(0))
+
+
+def charge_reading(inv: Invoice, tolerance: Decimal = Decimal(0)) -> tuple[bool, bool, bool] | None:
+    """The first reading whose sum is within ``tolerance`` of TDS01, or None (also when TDS is missing)."""
+    if inv.total is None:
+        return None
+    lines = sum((ln.amount for ln in inv.lines), Decimal(0))
+    line_sac = _sum(c for ln in inv.lines for c in ln.charges)
+    summary_sac, taxes = _sum(inv.charges), _sum(inv.taxes)
+    for use_line, use_summary, use_tax in READINGS:
+        total = lines + (line_sac if use_line else 0) + (summary_sac if use_summary else 0) + \
+            (taxes if use_tax else 0)
+        if abs(total - inv.total) <= tolerance:
+            return use_line, use_summary, use_tax
+    return None
