@@ -112,12 +112,14 @@ def _soon():
 def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,
                stop_event: threading.Event | None = None, ready=None) -> int:
     """Block until SIGTERM/SIGINT (or ``stop_event``). Returns the exit code."""
-    from qbwc_server.server import start_in_thread
+    from qbwc_server.server import settle_heap, start_in_thread
 
     wc = runtime.settings.web_connector
     stop = stop_event or threading.Event()
     runtime.ingest.resume()  # files stored before a crash but not yet translated
-    handle = start_in_thread(runtime.wsgi_app(), host or wc.listen.host, wc.listen.port if port is None else port)
+    app = runtime.wsgi_app()
+    settle_heap()  # what lives as long as the process is not walked by every full collection
+    handle = start_in_thread(app, host or wc.listen.host, wc.listen.port if port is None else port)
     sched, _ = make_scheduler(runtime, stop)
     sched.start()
     log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],

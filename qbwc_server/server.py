@@ -10,6 +10,7 @@ Layout of the WSGI app built by :func:`qbwc_server.soap.make_wsgi_app`:
 """
 from __future__ import annotations
 
+import gc
 import html
 import threading
 from dataclasses import dataclass
@@ -58,10 +59,25 @@ class QBWCRouter:
         return [data]
 
 
+def settle_heap() -> None:
+    """Move everything alive now (modules, the app, its settings) out of the collector's reach.
+
+    Called once the service is built, before it takes calls. CPython's full (generation 2)
+    collection walks every tracked object; with spyne, SQLAlchemy, pydantic and structlog loaded
+    that is ~100,000 objects that live as long as the process, and a full collection ran inside
+    every ~50th Web Connector call, costing 45-55 ms of CPU (the p99 of bench/qbwc.py). Frozen
+    objects are skipped by the collector (``gc.freeze``), so the collections that still run walk
+    only what requests allocate: 3-5 ms.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app, host: str = "127.0.0.1", port: int = 8080, **waitress_kw) -> None:
     """Serve forever (blocking) with waitress."""
     import waitress
 
+    settle_heap()
     waitress_kw.setdefault("threads", 8)
     waitress_kw.setdefault("expose_tracebacks", False)
     log.info("qbwc.serve", host=host, port=port, path=SOAP_PATH)
