@@ -265,11 +265,16 @@ class QueueExchange:
         usable = self._refs_usable(refs)
         created: set[str] = set()
         sent: list[QueuedRequest] = []
+        # purchase orders with an earlier change waiting or in this batch: a later change of the same PO
+        # waits its turn, or the older one (retried after it) would be applied last
+        changing: set[tuple[str, str]] = set()
         # 1. verify answers we never saw, before anything is re-sent
         for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
                                                         QueuedRequest.state == RqState.UNKNOWN)
                             .order_by(QueuedRequest.id).limit(limit)):
             if rq.request_type.endswith("Mod"):  # a Mod is re-read and re-applied; applying it twice is harmless
+                if (rq.meta or {}).get("mod_plan"):
+                    changing.add(_po_key(rq))
                 rq.state, rq.meta = RqState.QUEUED, _without(rq.meta, "edit_sequence")
                 audit(s, "reread", document=rq.document, request_id=rq.id,
                       message="the answer to a change was lost; it will be re-read from QuickBooks and re-applied")
@@ -292,6 +297,10 @@ class QueueExchange:
                 if len(batch["requests"]) + len(batch["verify"]) + len(batch["lookups"]) >= limit:
                     break
                 meta = rq.meta or {}
+                if meta.get("mod_plan"):
+                    if _po_key(rq) in changing:
+                        continue  # an earlier change of this purchase order goes first
+                    changing.add(_po_key(rq))
                 if meta.get("not_before") and meta["not_before"] > now:
                     continue  # a transient QuickBooks error: wait before trying again
                 el = None
@@ -894,6 +903,11 @@ def _date(text: str | None):
     from datetime import date
 
     return date.fromisoformat(text) if text else None
+
+
+def _po_key(rq: QueuedRequest) -> tuple[str, str]:
+    """The purchase order a change (``mod_plan``) applies to: vendor and PO number."""
+    return (rq.vendor or "").lower(), rq.meta["mod_plan"]["ref_number"]
 
 
 def _same_item(po_line, plan_line: dict) -> bool:

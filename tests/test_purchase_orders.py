@@ -127,3 +127,63 @@ def test_change_waits_for_the_original_in_the_same_session(rt, qb):
     [po] = qb.purchase_orders
     assert po.is_manually_closed
     assert [s for s, _, _ in trail(rt).values()] == ["posted", "posted"]
+
+
+def test_two_changes_to_one_po_apply_in_order_when_the_first_must_wait(rt, qb):
+    """Change 1 meets 'record in use' (3175) and waits; change 2 must not overtake it, or change 1
+    (older) would be applied last and QuickBooks would end with the superseded quantities."""
+    from connector.store import QueuedRequest
+
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    qb.inject(3175, "PurchaseOrderMod", times=1)
+    first = drain(rt, qb, po850("05", [("AC-100", 12, "12.50")], 509), po850("05", [("AC-100", 20, "12.50")], 510))
+    assert first.ended == "closed"
+    assert qb.purchase_order(po_id).lines[0].quantity == Decimal("10")  # neither applied yet: the second waits
+    statuses = [s for s, _, _ in trail(rt).values()]
+    assert statuses == ["queued", "queued"]
+    with rt.store.session() as s:  # the retry's wait (5 s) is over
+        for rq in s.scalars(select(QueuedRequest)):
+            rq.meta = {k: v for k, v in (rq.meta or {}).items() if k != "not_before"}
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    assert qb.purchase_order(po_id).lines[0].quantity == Decimal("20")  # the newer change is the one that stays
+    kinds = [k for _, _, k in trail(rt).values()]
+    assert [k.count("posted") for k in kinds] == [1, 1]
+    assert kinds[0].count("retry") == 1 and "retry" not in kinds[1]
+
+
+class LosesFirstChange:
+    """QuickBooks that applies the first PurchaseOrderMod and then fails to answer (QBWC reports an error)."""
+
+    def __init__(self, qb):
+        self.qb, self.company_file, self.lost = qb, qb.company_file, False
+
+    def hcp_response(self):
+        return self.qb.hcp_response()
+
+    def process(self, xml):
+        from qbwc_server.simulator import QuickBooksError
+
+        out = self.qb.process(xml)
+        if "PurchaseOrderModRq" in xml and not self.lost:
+            self.lost = True
+            raise QuickBooksError("0x80040402", "Unexpected error")
+        return out
+
+
+def test_a_later_change_waits_while_a_lost_change_is_reread(rt, qb):
+    """Change 1's answer is lost (QuickBooks applied it); change 2 arrives before the next run. Change 1
+    is re-read and re-applied first, then change 2: QuickBooks ends with change 2."""
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    rt.ingest.ingest(po850("05", [("AC-100", 12, "12.50")], 511), source="inbox", remote_id="f1", name="f1.edi")
+    flaky = LosesFirstChange(qb)
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, flaky).run()  # ends on the error
+        assert flaky.lost and qb.purchase_order(po_id).lines[0].quantity == Decimal("12")
+        rt.ingest.ingest(po850("05", [("AC-100", 20, "12.50")], 512), source="inbox", remote_id="f2",
+                         name="f2.edi")
+        QBWCSimulator(server.url, "clerk", PASSWORD, flaky).run()  # the next scheduled run
+    assert qb.purchase_order(po_id).lines[0].quantity == Decimal("20")
+    kinds = [k for _, _, k in trail(rt).values()]
+    assert [k.count("posted") for k in kinds] == [1, 1]
+    assert "answer_lost" in kinds[0] and "reread" in kinds[0]
