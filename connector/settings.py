@@ -156,6 +156,31 @@ class LineRule(_Model):
     account: str | None = None
     class_: str | None = Field(None, alias="class")
     item: str | None = None
+    # units (item rules only), as X12 unit codes (355: EA, CA, BX, DZ, LB ...): the unit QuickBooks
+    # counts the item in, and how many of it one of the supplier's other units holds
+    unit: str = "EA"
+    units: dict[str, Decimal] = Field(default_factory=dict)  # e.g. {CA: 12} = a case holds 12
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str) -> str:
+        v = (v or "").strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{2}", v):
+            raise ValueError(f"unit {v!r} is not an X12 unit code (two letters or digits, e.g. EA, CA, LB)")
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, v: dict) -> dict:
+        out = {}
+        for code, factor in v.items():
+            key = str(code).strip().upper()
+            if not re.fullmatch(r"[A-Z0-9]{2}", key):
+                raise ValueError(f"units: {code!r} is not an X12 unit code (two letters or digits, e.g. CA)")
+            if not factor > 0:
+                raise ValueError(f"units: {code} must hold a positive number of the rule's unit, not {factor}")
+            out[key] = factor
+        return out
 
     @model_validator(mode="after")
     def _check(self):
@@ -163,6 +188,8 @@ class LineRule(_Model):
             raise ValueError("a line rule needs one of vendor_part, buyer_part, upc, description")
         if not (self.account or self.item):
             raise ValueError("a line rule needs an account or an item")
+        if self.units and not self.item:
+            raise ValueError("units convert quantities of a QuickBooks item: this rule has no item")
         if self.description:
             try:
                 re.compile(self.description)

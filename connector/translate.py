@@ -119,6 +119,50 @@ def match_rule(rules: list[LineRule], products: ProductIds, description: str) ->
     return None
 
 
+# X12 unit codes (element 355) that all mean "one": each, unit, piece
+SINGLE_UNITS = frozenset({"EA", "UN", "PC"})
+# conversions that hold for any item counted in single units
+STANDARD_UNITS = {"DZ": Decimal(12), "GR": Decimal(144)}
+
+
+def item_units(unit: str, counted_in: str = "EA", units: dict[str, Decimal] | None = None) -> Decimal | None:
+    """How many of the item's QuickBooks unit (``counted_in``) one supplier ``unit`` is.
+
+    1 when they agree; a line rule's ``units`` or a standard conversion otherwise; ``None`` when
+    nothing converts it: the document is held rather than receiving 2 cases as 2 each (an
+    inventory count off by the case size).
+    """
+    unit = (unit or "").strip().upper() or counted_in
+    if unit == counted_in or (unit in SINGLE_UNITS and counted_in in SINGLE_UNITS):
+        return Decimal(1)
+    if units and unit in units:
+        return units[unit]
+    if counted_in in SINGLE_UNITS and unit in STANDARD_UNITS:
+        return STANDARD_UNITS[unit]
+    return None
+
+
+def rule_units(rule: LineRule | None) -> tuple[str, dict[str, Decimal]]:
+    return (rule.unit, rule.units) if rule else ("EA", {})
+
+
+def hold_unit(t: "Translation", where: str, quantity: Decimal, unit: str, what: str, rule: LineRule | None) -> None:
+    counted_in, _ = rule_units(rule)
+    unit = unit.strip().upper()
+    fix = (f"add units: {{{unit}: <{counted_in} per {unit}>}} (or unit: {unit}) to the line rule for "
+           f"{_rule_key(rule)}" if rule else
+           f"add a line rule for it with its item and units: {{{unit}: <{counted_in} per {unit}>}}")
+    t.hold("unit_mismatch", f"{where} comes as {quantity} {unit} of {what}, which QuickBooks counts in "
+                            f"{counted_in}; {fix}, then release this document")
+
+
+def _rule_key(rule: LineRule) -> str:
+    for name in ("vendor_part", "buyer_part", "upc", "description"):
+        if getattr(rule, name):
+            return f"{name} {getattr(rule, name)}"
+    return "?"  # pragma: no cover - a rule has one of them (settings)
+
+
 # ---------------------------------------------------------------- json view
 
 def _party_name(doc) -> str:
@@ -316,7 +360,13 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
         rule = match_rule(sup.line_rules, ln.products, ln.description)
         memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
         if rule and rule.item:
-            items.append(ItemLine(item=rule.item, quantity=ln.quantity * sign, cost=ln.unit_price, amount=ln.amount * sign,
+            per = item_units(ln.unit, *rule_units(rule))
+            if per is None:
+                hold_unit(t, f"line {ln.line_number}", ln.quantity, ln.unit, rule.item, rule)
+                continue
+            # converted: quantity in QuickBooks' unit and the supplier's amount; QuickBooks derives the cost
+            items.append(ItemLine(item=rule.item, quantity=ln.quantity * per * sign,
+                                  cost=ln.unit_price if per == 1 else None, amount=ln.amount * sign,
                                   description=ln.description, class_name=rule.class_ or sup.class_ or ""))
         else:
             account = (rule.account if rule else None) or sup.default_account
@@ -394,9 +444,20 @@ def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) ->
                    f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, buyer part "
                    f"{ln.products.buyer_part or '-'}) matches no line rule with a QuickBooks item")
             continue
-        lines.append(PurchaseOrderLineSpec(item=rule.item, quantity=ln.quantity, rate=ln.unit_price,
-                                           description=ln.description, class_name=rule.class_ or sup.class_ or "",
-                                           manufacturer_part=ln.products.vendor_part))
+        per = Decimal(1) if ln.quantity is None else item_units(ln.unit, *rule_units(rule))
+        if per is None:
+            hold_unit(t, f"line {ln.line_number}", ln.quantity, ln.unit, rule.item, rule)
+            continue
+        converted = per != 1 and ln.unit_price is not None
+        # converted: quantity in QuickBooks' unit and the supplier's extension (exact to the cent); the
+        # rate follows from them (a rounded rate would change the amount)
+        lines.append(PurchaseOrderLineSpec(
+            item=rule.item, quantity=ln.quantity * per if per != 1 else ln.quantity,
+            rate=None if converted else ln.unit_price,
+            amount=(ln.amount if ln.amount is not None else (ln.quantity * ln.unit_price).quantize(CENT))
+            if converted else None,
+            description=ln.description, class_name=rule.class_ or sup.class_ or "",
+            manufacturer_part=ln.products.vendor_part))
     t.spec = PurchaseOrderSpec(vendor=sup.vendor, txn_date=po.date, ref_number=po.number,
                                memo=_memo(t.parsed, "purchase order", po.number), external_guid=t.external_guid,
                                lines=lines)
@@ -407,7 +468,9 @@ def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) ->
                       "memo": _memo(t.parsed, "purchase order change" if purpose in PO_CHANGE else
                                     "purchase order cancellation", po.number),
                       "lines": [{"item": ln.item, "quantity": None if ln.quantity is None else str(ln.quantity),
-                                 "rate": None if ln.rate is None else str(ln.rate), "description": ln.description}
+                                 "rate": None if ln.rate is None else str(ln.rate),
+                                 "amount": None if ln.amount is None else str(ln.amount),
+                                 "description": ln.description}
                                 for ln in lines]}
 
 
@@ -435,7 +498,13 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
         if it.quantity is None or it.quantity <= 0:
             t.hold("invalid_value", f"item {it.line_number or '?'} ships quantity {it.quantity}")
             continue
-        plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity),
+        per = item_units(it.unit, *rule_units(rule if item else None))
+        if per is None:
+            hold_unit(t, f"item {it.line_number or '?'} for PO {it.po_number or '?'}", it.quantity, it.unit,
+                      item or f"vendor part {it.products.vendor_part}", rule if item else None)
+            continue
+        plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity * per),
+                     "shipped": f"{it.quantity} {it.unit}".strip(),
                      "po_number": it.po_number or (asn.po_numbers[0] if len(asn.po_numbers) == 1 else ""),
                      "description": it.description, "line": it.line_number})
     t.link_plan = {"po_numbers": list(dict.fromkeys([*asn.po_numbers, *(p["po_number"] for p in plan if p["po_number"])])),
@@ -471,6 +540,7 @@ def purchase_order_mod_request(plan: dict, txn_id: str, edit_sequence: str, exis
         lines.append({"txn_line_id": match["txn_line_id"] if match else "-1", "item": ln["item"],
                       "description": ln.get("description") or None,
                       "quantity": None if ln["quantity"] is None else Decimal(ln["quantity"]),
-                      "rate": None if ln["rate"] is None else Decimal(ln["rate"])})
+                      "rate": None if ln["rate"] is None else Decimal(ln["rate"]),
+                      "amount": None if ln.get("amount") is None else Decimal(ln["amount"])})
     lines += [{"txn_line_id": e["txn_line_id"]} for e in existing if Decimal(e.get("received") or 0) > 0]
     return qx.purchase_order_mod(txn_id, edit_sequence, request_id, memo=plan["memo"], lines=lines)

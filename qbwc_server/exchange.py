@@ -811,7 +811,9 @@ class QueueExchange:
                 if need == 0:
                     break
             if need > 0:
-                problems.append(("over_receipt", f"{p['quantity']} x {p['item'] or p['vendor_part']} shipped but "
+                converted = p.get("shipped") and not p["shipped"].startswith(f"{p['quantity']} ")
+                shipped = f" ({p['shipped']})" if converted else ""
+                problems.append(("over_receipt", f"{p['quantity']}{shipped} x {p['item'] or p['vendor_part']} shipped but "
                                                  f"purchase order {p['po_number'] or '?'} has only "
                                                  f"{Decimal(p['quantity']) - need} open"))
         if problems:

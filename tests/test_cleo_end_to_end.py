@@ -19,7 +19,7 @@ from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import wait_for, PASSWORD, SUPPLIERS, demo_bytes, ship_notice, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
-    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"}]}}
+    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}}
 
 PO_850 = x12("PO", "850", ["BEG*00*SA*PO-7781**20261115", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
                            "PO1*1*10*EA*12.50**VN*AC-100", "PID*F****HEX BOLT 3/8 BOX OF 100",

@@ -14,7 +14,7 @@ from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import PASSWORD, SUPPLIERS, demo_bytes, make_quickbooks, ship_notice, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
-    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"}]}}
+    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}}
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def the_doc(rt):
 def test_receipt_links_each_line_to_its_po_line(rt, qb):
     po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781",
                                   [("Hex Bolt 3/8", 10, "12.50"), ("Shop Towels", 6, "37.25")])
-    post(rt, qb, ship_notice("PO-7781", [("AC-100", 10, "EA"), ("AC-220", 4, "CA")]))
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 10, "EA"), ("AC-220", 4, "PC")]))  # PC: pieces = each
     doc, trail = the_doc(rt)
     assert doc.status == "posted" and doc.qb_txn_type == "ItemReceipt", (doc.reason, trail)
     assert trail == ["translated", "queued", "linked", "sent", "posted"]
@@ -86,3 +86,39 @@ def test_second_shipment_only_receives_what_is_still_open(rt, qb):
         status = {d.document_number: (d.status, d.reason_code) for d in s.scalars(select(Document))}
     assert status == {"ASN-1": ("posted", None), "ASN-2": ("held", "over_receipt")}
     assert [r.ref_number for r in qb.item_receipts] == ["ASN-1"]
+
+
+def test_cases_of_an_item_without_a_unit_rule_are_held_not_received_as_each(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Shop Towels", 24, "3.10")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-220", 2, "CA")]))
+    doc, _ = the_doc(rt)
+    assert (doc.status, doc.reason_code) == ("held", "unit_mismatch")
+    assert "2 CA of vendor part AC-220, which QuickBooks counts in EA" in doc.reason
+    assert "units: {CA: <EA per CA>}" in doc.reason
+    assert qb.item_receipts == [] and qb.purchase_orders[0].lines[0].received_quantity == 0
+
+
+def test_a_dozen_is_received_as_twelve(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 30, "12.50")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 2, "DZ")]))
+    doc, _ = the_doc(rt)
+    assert doc.status == "posted", doc.reason
+    assert qb.purchase_orders[0].lines[0].received_quantity == 24
+
+
+def test_cases_are_received_as_their_count_when_the_rule_converts(tmp_path, db_url, qb):
+    sup = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
+        {"vendor_part": "AC-220", "item": "Shop Towels", "units": {"CA": 12}}]}}
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url, suppliers=sup)))
+    try:
+        qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Shop Towels", 36, "3.10")])
+        post(rt, qb, ship_notice("PO-7781", [("AC-220", 2, "CA")]))
+        doc, trail = the_doc(rt)
+        assert doc.status == "posted", doc.reason
+        assert [ln.quantity for ln in qb.item_receipts[0].item_lines] == [24]
+        assert qb.purchase_orders[0].lines[0].received_quantity == 24
+        with rt.store.session() as s:
+            [linked] = [e for e in audit_trail(s, doc.id) if e.kind == "linked"]
+        assert linked.detail["links"][0]["quantity"] == "24"
+    finally:
+        rt.close()

@@ -154,3 +154,54 @@ def test_no_reading_of_the_charges_fits_tds_holds():
     data = demo_bytes("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*30000")
     [t] = translate(data)
     assert [h.code for h in t.holds] == ["total_mismatch"] and "289.00" in t.holds[0].message
+
+
+CASE_RULES = {"default_account": "Job Materials", "line_rules": [
+    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"},
+    {"vendor_part": "AC-220", "item": "Shop Towels", "units": {"ca": 12}}]}
+
+
+def test_a_case_on_an_invoice_becomes_its_count_in_each_at_the_same_amount(xsd_dir, monkeypatch):
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=CASE_RULES))  # IT1*2*4*CA*37.25
+    assert t.status == "ready", t.holds
+    lines = etree.fromstring(t.request_xml).findall("BillAdd/ItemLineAdd")
+    assert [(ln.findtext("ItemRef/FullName"), ln.findtext("Quantity"), ln.findtext("Cost"), ln.findtext("Amount"))
+            for ln in lines] == [("Hex Bolt 3/8", "10", "12.50", "125.00"), ("Shop Towels", "48", None, "149.00")]
+    assert not qx.validate(t.qbxml)
+
+
+def test_a_case_without_a_conversion_holds_the_invoice_and_says_what_to_add():
+    rules = {"line_rules": [{"vendor_part": "AC-220", "item": "Shop Towels"}], "default_account": "Job Materials"}
+    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
+    assert t.status == "held" and [h.code for h in t.holds] == ["unit_mismatch"]
+    assert t.holds[0].message.startswith("line 2 comes as 4 CA of Shop Towels, which QuickBooks counts in EA; "
+                                         "add units: {CA: <EA per CA>} (or unit: CA) to the line rule for "
+                                         "vendor_part AC-220")
+    rules["line_rules"][0]["unit"] = "CA"  # QuickBooks counts towels by the case: nothing to convert
+    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
+    assert t.status == "ready", t.holds
+
+
+def test_a_purchase_order_in_cases_keeps_its_amount_to_the_cent(xsd_dir, monkeypatch):
+    from tests.helpers import x12
+
+    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+    data = x12("PO", "850", ["BEG*00*SA*PO-7781**20261115", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
+                             "PO1*1*3*CA*37.33**VN*AC-220", "CTT*1"], ctrl=601)
+    [t] = translate(data, settings(ACMESUPPLY=CASE_RULES))
+    assert t.status == "ready", t.holds
+    [ln] = etree.fromstring(t.request_xml).findall("PurchaseOrderAdd/PurchaseOrderLineAdd")
+    assert (ln.findtext("Quantity"), ln.findtext("Rate"), ln.findtext("Amount")) == ("36", None, "111.99")
+    assert not qx.validate(t.qbxml)
+
+
+@pytest.mark.parametrize("rule, error", [
+    ({"vendor_part": "X", "item": "I", "unit": "each"}, "not an X12 unit code"),
+    ({"vendor_part": "X", "item": "I", "units": {"CA": 0}}, "positive"),
+    ({"vendor_part": "X", "account": "A", "units": {"CA": 12}}, "has no item"),
+])
+def test_unit_settings_are_checked(rule, error):
+    with pytest.raises(Exception) as e:
+        settings(ACMESUPPLY={"line_rules": [rule]})
+    assert error in str(e.value)
