@@ -199,7 +199,9 @@ def cmd_poll(args) -> int:
 
         reports.append(Poller(rt, src)(force=True))
     out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
+            "acks_resent": r.acks_resent,
             "fetched": [{"file": f.name, "file_id": f.file_id, "duplicate": f.duplicate, "error": f.error,
+                         "ack": f.ack,
                          "documents": [{"id": d.document_id, "transaction_set": d.translation.json["transaction_set"],
                                         "document_number": d.translation.json["document_number"],
                                         "status": d.status, "holds": d.translation.json["holds"]}
@@ -209,7 +211,8 @@ def cmd_poll(args) -> int:
         _print_json({"polls": out})
     else:
         for r in out:
-            print(f"{r['source']}: {r['listed']} listed, {len(r['fetched'])} fetched, {r['skipped']} already had")
+            print(f"{r['source']}: {r['listed']} listed, {len(r['fetched'])} fetched, {r['skipped']} already had"
+                  + (f", {r['acks_resent']} earlier 997(s) delivered" if r["acks_resent"] else ""))
             for f in r["fetched"]:
                 print(f"  {f['file']}" + (" (duplicate)" if f["duplicate"] else "") +
                       (f" ERROR {f['error']}" if f["error"] else ""))
@@ -227,15 +230,23 @@ def cmd_status(args) -> int:
     from qbwc_server.exchange import last_contact
 
     from .runtime import build_runtime
-    from .store import Document, SourceState
+    from .services import ACK_MAX_ATTEMPTS
+    from .store import Document, OutboundAck, SourceState
 
     settings = _settings(args)
     rt = build_runtime(settings, with_sources=False)
     with rt.store.session() as s:
         counts = dict(s.execute(select(Document.status, func.count()).group_by(Document.status)).all())
+        acks: dict[str, dict[str, int]] = {}
+        for source, state, n in s.execute(select(OutboundAck.source, OutboundAck.state, func.count())
+                                          .where(OutboundAck.state != "sent")
+                                          .group_by(OutboundAck.source, OutboundAck.state)):
+            acks.setdefault(source, {})[state] = n
         sources = [{"name": st.name, "last_poll_at": st.last_poll_at, "last_ok_at": st.last_ok_at,
                     "consecutive_failures": st.consecutive_failures, "last_error": st.last_error,
-                    "next_poll_at": st.next_poll_at, "files_fetched": st.files_fetched}
+                    "next_poll_at": st.next_poll_at, "files_fetched": st.files_fetched,
+                    "acks_pending": acks.get(st.name, {}).get("pending", 0),
+                    "acks_abandoned": acks.get(st.name, {}).get("abandoned", 0)}
                    for st in s.scalars(select(SourceState))]
     status = {"documents": counts, "sources": sources, "quickbooks": last_contact(rt.store)}
     if args.json:
@@ -246,6 +257,11 @@ def cmd_status(args) -> int:
         state = "OK" if not src["consecutive_failures"] else f"FAILING x{src['consecutive_failures']}"
         print(f"source {src['name']}: {state}, last poll {src['last_poll_at'] or 'never'}, "
               f"{src['files_fetched']} file(s) fetched" + (f"; last error: {src['last_error']}" if src["last_error"] else ""))
+        if src["acks_pending"]:
+            print(f"  {src['acks_pending']} 997 acknowledgment(s) waiting to be delivered (retried on every poll)")
+        if src["acks_abandoned"]:
+            print(f"  {src['acks_abandoned']} 997 acknowledgment(s) given up after {ACK_MAX_ATTEMPTS} tries: send them "
+                  "by hand (qbedi ack FILE writes one; the log's ack.abandoned names each)")
     for q in status["quickbooks"]:
         print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}"
               + (f" ({q['last_result']})" if q["last_result"] else ""))

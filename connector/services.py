@@ -24,6 +24,7 @@ from .store import (
     DocStatus,
     Document,
     FileSighting,
+    OutboundAck,
     QueuedRequest,
     ReceivedFile,
     RqState,
@@ -34,6 +35,8 @@ from .store import (
 from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
+
+ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is given up (audited, in `qbedi status`)
 
 
 @dataclass
@@ -62,6 +65,7 @@ class PollReport:
     fetched: list[IngestOutcome] = field(default_factory=list)
     skipped: int = 0  # seen before (same source, id and hash)
     errors: list[str] = field(default_factory=list)
+    acks_resent: int = 0  # 997s from earlier polls delivered this time
 
 
 def sha256_of(data: bytes) -> str:
@@ -276,6 +280,7 @@ class IngestService:
             report.errors.append(str(e))
             log.warning("source.unavailable", source=source.name, error=str(e))
             return report
+        report.acks_resent = self.retry_acks(source)  # 997s an earlier poll could not deliver
         while not should_stop():
             try:
                 remote = next(listing)
@@ -319,7 +324,11 @@ class IngestService:
         report.fetched.append(out)
 
     def _acknowledge_functional_groups(self, source: Source, out: IngestOutcome, remote: RemoteFile) -> None:
-        """Send the partner a 997 for every functional group of the file (when the source takes uploads)."""
+        """Owe the partner a 997 for every functional group of the file, and try to send it now.
+
+        The 997 is stored first (``outbound_ack``): one the source does not take now is sent again on
+        the next polls, with the same interchange control number, so a partner that got it twice
+        sees the same acknowledgment."""
         from edi.ack import build_997
 
         try:
@@ -329,23 +338,62 @@ class IngestService:
             return
         if not text:
             return
-        name = f"997_{out.file_id:08d}_{_safe(out.name)}"
-        payload = text.encode("latin-1", "replace")
-        alias = (remote.meta or {}).get("connection_alias")
+        with self.store.session() as s:
+            ack = OutboundAck(file_id=out.file_id, source=source.name, name=f"997_{out.file_id:08d}_{_safe(out.name)}",
+                              connection=(remote.meta or {}).get("connection_alias"),
+                              content=text.encode("latin-1", "replace"))
+            s.add(ack)
+            s.flush()
+            ack_id = ack.id
+        if self._send_ack(source, ack_id):
+            out.ack = f"997_{out.file_id:08d}_{_safe(out.name)}"
+
+    def retry_acks(self, source: Source) -> int:
+        """Send the 997s an earlier poll could not deliver (oldest first); returns how many went out."""
+        with self.store.session() as s:
+            ids = list(s.scalars(select(OutboundAck.id).where(OutboundAck.source == source.name,
+                                                              OutboundAck.state == "pending")
+                                 .order_by(OutboundAck.id)))
+        sent = 0
+        for ack_id in ids:
+            if not self._send_ack(source, ack_id):
+                break  # the source refuses uploads now: the rest waits for the next poll
+            sent += 1
+        return sent
+
+    def _send_ack(self, source: Source, ack_id: int) -> bool:
+        with self.store.session() as s:
+            ack = s.get(OutboundAck, ack_id)
+            name, connection, payload, file_id = ack.name, ack.connection, ack.content, ack.file_id
         upload_to = getattr(source, "upload_to", None)
         try:
-            if alias and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
-                upload_to(alias, name, payload)  # back to the partner connection the file came from
+            if connection and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
+                upload_to(connection, name, payload)  # back to the partner connection the file came from
             else:
                 source.upload(name, payload)
-        except SourceError as e:
+        except (SourceError, OSError) as e:  # OSError: a folder outbox on a share that went away
             with self.store.session() as s:
-                audit(s, "ack_failed", file=s.get(ReceivedFile, out.file_id), name=name, error=str(e))
-            log.warning("ack.upload_failed", file=out.name, ack=name, error=str(e))
-            return
-        out.ack = name
+                ack = s.get(OutboundAck, ack_id)
+                ack.attempts += 1
+                ack.last_error = str(e)
+                if ack.attempts >= ACK_MAX_ATTEMPTS:
+                    ack.state = "abandoned"
+                    audit(s, "ack_abandoned", file=s.get(ReceivedFile, file_id), name=name, attempts=ack.attempts,
+                          error=str(e), message="the source refused this 997 every time; send it to the partner "
+                                                "by hand (qbedi ack FILE writes it)")
+                    log.error("ack.abandoned", ack=name, attempts=ack.attempts, error=str(e))
+                else:
+                    audit(s, "ack_failed", file=s.get(ReceivedFile, file_id), name=name, attempt=ack.attempts,
+                          error=str(e), message="will be sent again on the next poll")
+                    log.warning("ack.upload_failed", ack=name, attempt=ack.attempts, error=str(e),
+                                detail="will be sent again on the next poll")
+            return False
         with self.store.session() as s:
-            audit(s, "ack_sent", file=s.get(ReceivedFile, out.file_id), name=name, source=source.name)
+            ack = s.get(OutboundAck, ack_id)
+            ack.state, ack.sent_at, ack.attempts = "sent", utcnow(), ack.attempts + 1
+            audit(s, "ack_sent", file=s.get(ReceivedFile, file_id), name=name, source=source.name,
+                  attempt=ack.attempts)
+        return True
 
     def _acknowledged(self, source: str, remote_id: str, sha256: str | None = None) -> bool:
         with self.store.session() as s:

@@ -103,6 +103,24 @@ class FileSighting(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class OutboundAck(Base):
+    """A 997 owed to a partner: kept until the source took it, retried on every poll until then."""
+
+    __tablename__ = "outbound_ack"
+    __table_args__ = (Index("ix_ack_pending", "source", "state"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("received_file.id"))
+    source: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(500))
+    connection: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the partner connection it goes to
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending / sent / abandoned
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Document(Base):
     __tablename__ = "edi_document"
     __table_args__ = (
