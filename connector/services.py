@@ -264,6 +264,23 @@ class IngestService:
                         f"file #{same_isa.file_id}; a resent interchange is not posted twice")
         return None
 
+    @staticmethod
+    def _superseded(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
+        """A purchase order change released after a later change of the same PO went ahead."""
+        if not t.mod_plan or not t.supplier_id:
+            return None
+        later = s.scalar(select(Document).where(
+            Document.id > doc.id, Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
+            Document.document_number == doc.document_number,
+            Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED))).order_by(Document.id.desc())
+            .limit(1))
+        if later is None:
+            return None
+        return ("superseded",
+                f"purchase order {doc.document_number} was changed again by document #{later.id} (received later, "
+                f"{later.status}); applying this older change now would undo it. Dismiss this document, or change "
+                f"the purchase order in QuickBooks by hand")
+
     # ------------------------------------------------------------ sources
     def poll(self, source: Source, *, should_stop=lambda: False) -> PollReport:
         """One poll: list -> fetch -> store (commit) -> acknowledge -> translate/queue.
@@ -432,7 +449,7 @@ class IngestService:
             t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
             audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason)
             if t.status == "ready":
-                dup = self._duplicate_of(s, doc, t)
+                dup = self._duplicate_of(s, doc, t) or self._superseded(s, doc, t)
                 if dup:
                     t.hold(*dup)
                     t.status = "held"

@@ -187,3 +187,23 @@ def test_a_later_change_waits_while_a_lost_change_is_reread(rt, qb):
     kinds = [k for _, _, k in trail(rt).values()]
     assert [k.count("posted") for k in kinds] == [1, 1]
     assert "answer_lost" in kinds[0] and "reread" in kinds[0]
+
+
+def test_releasing_a_change_after_a_later_change_went_ahead_holds_it_as_superseded(rt, qb):
+    from connector.store import DocStatus, QueuedRequest, RqState
+
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    rt.ingest.ingest(po850("05", [("AC-100", 12, "12.50")], 513), source="inbox", remote_id="f1", name="f1.edi")
+    with rt.store.session() as s:  # held for review (as an edit conflict would leave it)
+        doc = s.scalars(select(Document)).one()
+        doc.status, doc.reason_code, doc.reason = DocStatus.HELD, "edit_conflict", "kept changing"
+        s.scalars(select(QueuedRequest)).one().state = RqState.HELD
+        first = doc.id
+    drain(rt, qb, po850("05", [("AC-100", 20, "12.50")], 514))
+    assert qb.purchase_order(po_id).lines[0].quantity == Decimal("20")
+    out = rt.ingest.release(first)
+    assert out.status == "held" and out.translation.holds[0].code == "superseded"
+    assert "changed again by document" in out.translation.holds[0].message
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    assert qb.purchase_order(po_id).lines[0].quantity == Decimal("20")  # the newer change stays
