@@ -355,15 +355,16 @@ class IngestService:
             return
         if not text:
             return
+        name = f"997_{out.file_id:08d}_{_safe(out.name)}"
         with self.store.session() as s:
-            ack = OutboundAck(file_id=out.file_id, source=source.name, name=f"997_{out.file_id:08d}_{_safe(out.name)}",
+            ack = OutboundAck(file_id=out.file_id, source=source.name, name=name,
                               connection=(remote.meta or {}).get("connection_alias"),
                               content=text.encode("latin-1", "replace"))
             s.add(ack)
             s.flush()
             ack_id = ack.id
         if self._send_ack(source, ack_id):
-            out.ack = f"997_{out.file_id:08d}_{_safe(out.name)}"
+            out.ack = name
 
     def retry_acks(self, source: Source) -> int:
         """Send the 997s an earlier poll could not deliver (oldest first); returns how many went out."""

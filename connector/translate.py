@@ -498,10 +498,11 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
         if it.quantity is None or it.quantity <= 0:
             t.hold("invalid_value", f"item {it.line_number or '?'} ships quantity {it.quantity}")
             continue
-        per = item_units(it.unit, *rule_units(rule if item else None))
+        item_rule = rule if item else None  # matched by vendor part at send time: counted in EA
+        per = item_units(it.unit, *rule_units(item_rule))
         if per is None:
             hold_unit(t, f"item {it.line_number or '?'} for PO {it.po_number or '?'}", it.quantity, it.unit,
-                      item or f"vendor part {it.products.vendor_part}", rule if item else None)
+                      item or f"vendor part {it.products.vendor_part}", item_rule)
             continue
         plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity * per),
                      "shipped": f"{it.quantity} {it.unit}".strip(),

@@ -298,9 +298,10 @@ class QueueExchange:
                     break
                 meta = rq.meta or {}
                 if meta.get("mod_plan"):
-                    if _po_key(rq) in changing:
+                    key = _po_key(rq)
+                    if key in changing:
                         continue  # an earlier change of this purchase order goes first
-                    changing.add(_po_key(rq))
+                    changing.add(key)
                 if meta.get("not_before") and meta["not_before"] > now:
                     continue  # a transient QuickBooks error: wait before trying again
                 el = None
