@@ -68,6 +68,13 @@ class PollReport:
     acks_resent: int = 0  # 997s from earlier polls delivered this time
 
 
+def _taken():
+    """Documents whose transaction is (or may be) in QuickBooks: queued, sent, posted; closed by a person
+    (dismissed: e.g. entered by hand); or held because its answer was lost and it may already be there."""
+    return (Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED, DocStatus.DISMISSED)) |
+            ((Document.status == DocStatus.HELD) & Document.reason_code.in_(("unverifiable", "no_answer"))))
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -238,17 +245,13 @@ class IngestService:
         if not doc.document_number or not t.supplier_id:
             return None
         live = (DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
-        # also "taken": closed by a person (dismissed: e.g. entered by hand), or held because it may already be
-        # in QuickBooks (its answer was lost)
-        taken = (Document.status.in_((*live, DocStatus.DISMISSED)) |
-                 ((Document.status == DocStatus.HELD) & Document.reason_code.in_(("unverifiable", "no_answer"))))
         is_change = (t.request_type or "").endswith("Mod")  # a change reuses its PO's number by design
         same_supplier = (Document.supplier_id == t.supplier_id) | (  # or an earlier copy not yet mapped
             Document.supplier_id.is_(None) & (Document.sender_id == doc.sender_id))
         other = None if is_change else s.scalar(select(Document).where(
             Document.id != doc.id, same_supplier,
             Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
-            taken).limit(1))
+            _taken()).limit(1))
         if other is not None:
             return ("duplicate_document",
                     f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already {other.status} "
@@ -271,9 +274,7 @@ class IngestService:
             return None
         later = s.scalar(select(Document).where(
             Document.id > doc.id, Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
-            Document.document_number == doc.document_number,
-            Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED))).order_by(Document.id.desc())
-            .limit(1))
+            Document.document_number == doc.document_number, _taken()).order_by(Document.id.desc()).limit(1))
         if later is None:
             return None
         return ("superseded",
@@ -389,7 +390,9 @@ class IngestService:
                 upload_to(connection, name, payload)  # back to the partner connection the file came from
             else:
                 source.upload(name, payload)
-        except (SourceError, OSError) as e:  # OSError: a folder outbox on a share that went away
+        except Exception as e:  # noqa: BLE001 - a 997 that fails must never stop the polls that follow
+            if not isinstance(e, (SourceError, OSError)):  # OSError: a folder outbox on a share that went away
+                log.exception("ack.upload_error", ack=name)
             with self.store.session() as s:
                 ack = s.get(OutboundAck, ack_id)
                 ack.attempts += 1

@@ -505,7 +505,7 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
                       item or f"vendor part {it.products.vendor_part}", item_rule)
             continue
         plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity * per),
-                     "shipped": f"{it.quantity} {it.unit}".strip(),
+                     **({"shipped": f"{it.quantity} {it.unit}"} if per != 1 else {}),  # as the supplier counted
                      "po_number": it.po_number or (asn.po_numbers[0] if len(asn.po_numbers) == 1 else ""),
                      "description": it.description, "line": it.line_number})
     t.link_plan = {"po_numbers": list(dict.fromkeys([*asn.po_numbers, *(p["po_number"] for p in plan if p["po_number"])])),

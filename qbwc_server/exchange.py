@@ -812,8 +812,7 @@ class QueueExchange:
                 if need == 0:
                     break
             if need > 0:
-                converted = p.get("shipped") and not p["shipped"].startswith(f"{p['quantity']} ")
-                shipped = f" ({p['shipped']})" if converted else ""
+                shipped = f" ({p['shipped']})" if p.get("shipped") else ""  # converted from the supplier's unit
                 problems.append(("over_receipt", f"{p['quantity']}{shipped} x {p['item'] or p['vendor_part']} shipped but "
                                                  f"purchase order {p['po_number'] or '?'} has only "
                                                  f"{Decimal(p['quantity']) - need} open"))

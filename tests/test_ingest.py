@@ -215,6 +215,29 @@ def test_a_997_the_source_refuses_is_delivered_by_a_later_poll(tmp_path, db_url)
     assert rt.ingest.poll(src).acks_resent == 0 and len(list(outbox.iterdir())) == 1  # sent once
 
 
+def test_an_unexpected_upload_error_costs_one_try_and_never_stops_the_polls(tmp_path, db_url):
+    rt = runtime(tmp_path, db_url)
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+
+    class Broken(FolderSource):
+        broken = True
+
+        def upload(self, name, content):
+            if self.broken:
+                raise KeyError("id")  # e.g. an answer without the field we expected
+            super().upload(name, content)
+
+    src = Broken("inbox", inbox, outbox=outbox)
+    assert rt.ingest.poll(src).errors == []
+    (inbox / "b.edi").write_bytes(demo_bytes("acme_INV-10046.edi"))
+    second = rt.ingest.poll(src)  # the pending 997 fails again: b.edi is still fetched
+    assert [f.name for f in second.fetched] == ["b.edi"] and second.errors == []
+    assert [a for a in ack_events(rt)] == [("ack_failed", 1), ("ack_failed", 2), ("ack_failed", 1)]
+    src.broken = False
+    assert rt.ingest.poll(src).acks_resent == 2 and len(list(outbox.iterdir())) == 2
+
+
 def test_a_997_refused_every_time_is_given_up_and_shown(tmp_path, db_url, monkeypatch, capsys):
     import connector.services as services
     from connector.cli import main

@@ -122,3 +122,17 @@ def test_cases_are_received_as_their_count_when_the_rule_converts(tmp_path, db_u
         assert linked.detail["links"][0]["quantity"] == "24"
     finally:
         rt.close()
+
+
+def test_over_receipt_names_the_supplier_unit_only_when_converted(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 30, "12.50")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 3, "DZ")]))
+    doc, _ = the_doc(rt)
+    assert doc.reason_code == "over_receipt" and doc.reason.startswith("36 (3 DZ) x Hex Bolt 3/8 shipped")
+
+
+def test_over_receipt_of_a_line_without_a_unit_reads_plainly(rt, qb):
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 1, "12.50")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 2, "")]))  # SN103 left out
+    doc, _ = the_doc(rt)
+    assert doc.reason_code == "over_receipt" and doc.reason.startswith("2 x Hex Bolt 3/8 shipped"), doc.reason

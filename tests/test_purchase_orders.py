@@ -207,3 +207,20 @@ def test_releasing_a_change_after_a_later_change_went_ahead_holds_it_as_supersed
     with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
         QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
     assert qb.purchase_order(po_id).lines[0].quantity == Decimal("20")  # the newer change stays
+
+
+def test_releasing_a_change_after_a_later_change_was_entered_by_hand_holds_it_as_superseded(rt, qb):
+    from connector.store import DocStatus, QueuedRequest, RqState
+
+    qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 10, "12.50")])
+    for n, qty in enumerate((12, 20)):
+        rt.ingest.ingest(po850("05", [("AC-100", qty, "12.50")], 515 + n), source="inbox", remote_id=f"g{n}",
+                         name=f"g{n}.edi")
+    with rt.store.session() as s:  # the first is held; the second was dismissed: entered in QuickBooks by hand
+        first, second = s.scalars(select(Document).order_by(Document.id)).all()
+        first.status, first.reason_code, second.status = DocStatus.HELD, "edit_conflict", DocStatus.DISMISSED
+        for rq in s.scalars(select(QueuedRequest)):
+            rq.state = RqState.HELD
+        first_id = first.id
+    out = rt.ingest.release(first_id)
+    assert out.status == "held" and out.translation.holds[0].code == "superseded"
