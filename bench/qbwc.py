@@ -521,8 +521,8 @@ def run_one(kind: str, args, xsd_dir: str | None) -> dict:
     from connector.runtime import build_runtime
     from connector.settings import load_settings
     from connector.store import CostSample, Document, DocStatus, QueuedRequest
-    from qbwc_server.emulator import QuickBooksEmulator
-    from qbwc_server.simulator import QBWCSimulator
+    from fakes.qbwc_simulator import QBWCSimulator
+    from fakes.quickbooks import QuickBooksEmulator
     from sqlalchemy import func, select
 
     work = Path(tempfile.mkdtemp(prefix=f"qbedi-bench-{kind}-"))

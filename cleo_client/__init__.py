@@ -4,7 +4,9 @@
   assumption is listed and tagged there (see also shared/research/cleo.md).
 * :mod:`cleo_client.source` — :class:`CleoSource` (the qbedi Source) and
   :class:`CleoSettings`.
-* :mod:`cleo_client.emulator` — a local HTTP emulator for tests and demos.
+
+The Cleo emulator used by the tests and ``qbedi demo --source cleo`` is a fake and
+lives outside the product, in :mod:`fakes.cleo`.
 """
 from cleo_client.api import CleoApiPaths, CleoClient, ServerVersion, parse_server_header
 from cleo_client.errors import (

@@ -69,9 +69,9 @@ def write_demo_config(ws: Path, password: str, *, source: str = "folder", cleo: 
 
 
 def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder", out=None) -> int:
-    from qbwc_server.emulator import QuickBooksEmulator
+    from fakes.qbwc_simulator import QBWCSimulator
+    from fakes.quickbooks import QuickBooksEmulator
     from qbwc_server.server import start_in_thread
-    from qbwc_server.simulator import QBWCSimulator
 
     from .logs import configure_logging
     from .runtime import build_runtime
@@ -163,7 +163,7 @@ class _CleoDemo:
     """The Cleo emulator on 127.0.0.1 holding the sample files, and credentials for it in the workspace."""
 
     def __init__(self, ws: Path, files):
-        from cleo_client.emulator import CleoEmulator
+        from fakes.cleo import CleoEmulator
 
         from .credentials import CredentialStore, generate_key_file
 

@@ -63,7 +63,7 @@ def wait_for(predicate, timeout: float = 20.0) -> bool:
 
 def make_quickbooks(*, vendors=("Acme Industrial Supply",), accounts=(), classes=("Warehouse",), items=()):
     """A QuickBooks emulator company seeded with names (items: (name, cost) pairs, inventory items)."""
-    from qbwc_server.emulator import QuickBooksEmulator
+    from fakes.quickbooks import QuickBooksEmulator
 
     qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
     for v in vendors:

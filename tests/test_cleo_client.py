@@ -18,9 +18,9 @@ from cleo_client import (
     CleoUnavailableError,
     parse_server_header,
 )
-from cleo_client.emulator import CleoEmulator
 from connector.credentials import Credentials
 from connector.sources import SourceError
+from fakes.cleo import CleoEmulator
 
 USER, PW = "apiuser", "Harmony-pw-123"
 X810 = (b"ISA*00*          *00*          *ZZ*SUPPLIER       *ZZ*BUYER          *240101*1200*U*00401*000000001*0*P*>~"

@@ -7,15 +7,15 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from cleo_client.emulator import CleoEmulator
 from connector.cli import main
 from connector.credentials import CredentialStore, generate_key_file
 from connector.daemon import Poller, run_daemon
 from connector.runtime import build_runtime
 from connector.settings import ConfigError, load_settings
 from connector.store import Document, ReceivedFile, SourceState
-from qbwc_server.emulator import QuickBooksEmulator
-from qbwc_server.simulator import QBWCSimulator
+from fakes.cleo import CleoEmulator
+from fakes.qbwc_simulator import QBWCSimulator
+from fakes.quickbooks import QuickBooksEmulator
 from tests.helpers import wait_for, PASSWORD, SUPPLIERS, demo_bytes, ship_notice, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [

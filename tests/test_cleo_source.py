@@ -17,9 +17,9 @@ from cleo_client import (
     CleoUnavailableError,
     transaction_sets,
 )
-from cleo_client.emulator import CleoEmulator
 from connector.credentials import Credentials
 from connector.sources import RemoteFile, SourceError
+from fakes.cleo import CleoEmulator
 
 USER, PW = "apiuser", "Harmony-pw-123"
 

@@ -8,8 +8,8 @@ from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.sources import SourceError
 from connector.store import Document, SourceState
-from qbwc_server.emulator import QuickBooksEmulator
-from qbwc_server.simulator import QBWCSimulator
+from fakes.qbwc_simulator import QBWCSimulator
+from fakes.quickbooks import QuickBooksEmulator
 from tests.helpers import wait_for, PASSWORD, demo_bytes, write_config
 
 

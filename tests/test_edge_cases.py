@@ -9,8 +9,8 @@ from connector.runtime import build_runtime
 from connector.settings import ConfigError, Settings, load_settings
 from connector.store import Document, QueuedRequest, audit_trail
 from connector.translate import translate_set
+from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import PASSWORD, SUPPLIERS, demo_bytes, make_quickbooks, ship_notice, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [

@@ -7,9 +7,10 @@ from decimal import Decimal as D
 import pytest
 from lxml import etree
 
-from qbwc_server.emulator import (
+from fakes.quickbooks import (
     QuickBooksConnectionError, QuickBooksEmulator, QuickBooksParseError, SimClock,
 )
+from fakes.quickbooks.company import FIXED_START
 from qbxml_templates import (
     BillSpec, ExpenseLine, ItemLine, PurchaseOrderLineSpec, PurchaseOrderSpec, account_query,
     bill_add, bill_query, class_query, host_company_preferences, item_query, message_set,
@@ -17,7 +18,6 @@ from qbxml_templates import (
     vendor_add, vendor_credit_query, vendor_mod, vendor_query,
 )
 from qbxml_templates.schema import validate
-from qbwc_server.emulator.company import FIXED_START
 
 GUID = "{6B29FC40-CA47-1067-B31D-00DD010662DA}"
 
@@ -464,7 +464,7 @@ def test_default_clock_follows_local_time():
 
 
 def test_inject_failure_before_and_after_processing(qb):
-    from qbwc_server.emulator import QuickBooksError
+    from fakes.quickbooks import QuickBooksError
     doc = message_set([bill_add(bill(), "1")])
     qb.inject_failure()
     with pytest.raises(QuickBooksError) as ei:

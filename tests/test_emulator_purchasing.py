@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from qbwc_server.emulator import QuickBooksEmulator
-from qbwc_server.emulator.company import FIXED_START, SimClock
+from fakes.quickbooks import QuickBooksEmulator
+from fakes.quickbooks.company import FIXED_START, SimClock
 from qbxml_templates import (
     BillSpec, ItemLine, ItemReceiptSpec, bill_add, item_receipt_add, item_receipt_query,
     message_set, parse_response, purchase_order_query,

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from qbwc_server.emulator import QuickBooksEmulator
-from qbwc_server.emulator.company import FIXED_START, SimClock
+from fakes.quickbooks import QuickBooksEmulator
+from fakes.quickbooks.company import FIXED_START, SimClock
 from qbxml_templates import (
     BillSpec, ExpenseLine, bill_add, message_set, message_set_status, parse_response,
 )

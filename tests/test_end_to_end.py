@@ -14,9 +14,9 @@ from sqlalchemy.orm import selectinload
 from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, QueuedRequest, audit_trail
-from qbwc_server.emulator import QuickBooksEmulator
+from fakes.qbwc_simulator import QBWCSimulator
+from fakes.quickbooks import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
-from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import PASSWORD, demo_bytes, write_config
 
 DEMO = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi", "initech_88812.edi"]

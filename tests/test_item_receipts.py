@@ -7,8 +7,8 @@ from sqlalchemy import select
 from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, audit_trail
+from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, ship_notice, write_config
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],

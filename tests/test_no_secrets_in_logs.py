@@ -10,10 +10,10 @@ from connector.daemon import run_daemon
 from connector.logs import configure_logging
 from connector.runtime import build_runtime
 from connector.settings import load_settings
-from qbwc_server.simulator import QBWCSimulator
+from fakes.cleo import CleoEmulator
+from fakes.qbwc_simulator import QBWCSimulator
 from tests.helpers import PASSWORD, demo_bytes, make_quickbooks, wait_for
 from tests.test_cleo_end_to_end import cleo_workspace  # noqa: F401 - same workspace as the Cleo tests
-from cleo_client.emulator import CleoEmulator
 
 
 def test_full_run_never_writes_a_secret(tmp_path, db_url, xsd_dir, monkeypatch, capsys):

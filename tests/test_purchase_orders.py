@@ -7,8 +7,8 @@ from sqlalchemy import select
 from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, audit_trail
+from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
@@ -162,7 +162,7 @@ class LosesFirstChange:
         return self.qb.hcp_response()
 
     def process(self, xml):
-        from qbwc_server.simulator import QuickBooksError
+        from fakes.qbwc_simulator import QuickBooksError
 
         out = self.qb.process(xml)
         if "PurchaseOrderModRq" in xml and not self.lost:

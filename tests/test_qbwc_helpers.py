@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from connector.passwords import hash_password
+from fakes.qbwc_simulator import QuickBooksError
 from qbwc_server.contracts import QBSession, WebConnectorUser
 from qbwc_server.server import start_in_thread
 from qbwc_server.sessions import LoginThrottle, SessionManager
-from qbwc_server.simulator import QuickBooksError
 from qbwc_server.soap import make_wsgi_app
 
 PASSWORD = "s3cret-pw"

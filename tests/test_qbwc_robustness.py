@@ -8,7 +8,7 @@ import threading
 import requests
 from lxml import etree
 
-from qbwc_server.simulator import QBWCSimulator, build_envelope
+from fakes.qbwc_simulator import QBWCSimulator, build_envelope
 from test_qbwc_helpers import PASSWORD, FakeQuickBooks, InMemoryProvider, Live, bill_rq, live  # noqa: F401
 
 TNS = "http://developer.intuit.com/"

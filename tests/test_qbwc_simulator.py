@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from qbwc_server.simulator import PARAMS, QBWCSimulator, build_envelope, parse_result
+from fakes.qbwc_simulator import PARAMS, QBWCSimulator, build_envelope, parse_result
 from test_qbwc_helpers import PASSWORD, FakeQuickBooks, InMemoryProvider, bill_rq, live  # noqa: F401
 
 

@@ -86,7 +86,7 @@ def test_remaining_methods_via_zeep_raw(live):
     """Methods no reference WSDL declares (interactive mode) + connectionError."""
     prov = InMemoryProvider({"alice": [bill_rq(1)]})
     lv = live(provider=prov)
-    from qbwc_server.simulator import QBWCSimulator
+    from fakes.qbwc_simulator import QBWCSimulator
 
     sim = QBWCSimulator(lv.url, "alice", PASSWORD, None)
     t = sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[0]
@@ -315,7 +315,7 @@ def test_provider_exceptions_do_not_leak(live, where):
     prov = InMemoryProvider({"alice": [bill_rq(1)]})
     lv = live(provider=prov)
     prov.raise_in.add(where)
-    from qbwc_server.simulator import QBWCSimulator
+    from fakes.qbwc_simulator import QBWCSimulator
 
     sim = QBWCSimulator(lv.url, "alice", PASSWORD, None)
     bodies = []
@@ -389,7 +389,7 @@ def test_captured_envelope_stale_ticket_is_not_a_fault(live, qbwc_ref_dir):
 
 def test_response_envelope_shape(live):
     lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)]}))
-    from qbwc_server.simulator import build_envelope
+    from fakes.qbwc_simulator import build_envelope
 
     r = post_raw(lv.url, "authenticate", build_envelope("authenticate", {"strUserName": "alice", "strPassword": PASSWORD}))
     root = etree.fromstring(r.content)
@@ -423,7 +423,7 @@ def test_garbage_and_wsdl_and_health(live):
 
 def test_password_never_logged(live, capsys):
     lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)]}))
-    from qbwc_server.simulator import QBWCSimulator
+    from fakes.qbwc_simulator import QBWCSimulator
 
     sim = QBWCSimulator(lv.url, "alice", "wrong-" + PASSWORD, None)
     sim.call("authenticate", strUserName="alice", strPassword="wrong-" + PASSWORD)

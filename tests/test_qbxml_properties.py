@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbwc_server.emulator import QuickBooksEmulator
+from fakes.quickbooks import QuickBooksEmulator
 from qbxml_templates import (
     BillSpec, ExpenseLine, QbxmlValueError, bill_add, message_set, parse_response,
 )

@@ -580,7 +580,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m cleo_client.emulator --samples DIR``: serve until Ctrl-C (manual tests, demos)."""
+    """``python -m fakes.cleo --samples DIR``: serve until Ctrl-C (manual tests, demos)."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Local Cleo REST API emulator (127.0.0.1 only)")

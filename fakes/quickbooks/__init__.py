@@ -15,10 +15,10 @@ response validates against it too). Quick tour::
     qb.inject(3175, "BillAdd", times=1); qb.inject_failure(after_processing=True)
     qb.closed = True; qb.concurrent_edit(list_id, "Vendor"); qb.cost_of(xml_in)
 
-Fidelity notes and sources: see :mod:`qbwc_server.emulator.quickbooks`.
+Fidelity notes and sources: see :mod:`fakes.quickbooks.emulator`.
 """
 from .company import FIXED_START, PurchaseOrderView, SimClock, TxnView
-from .quickbooks import (
+from .emulator import (
     STATUS_TEXT, QuickBooksConnectionError, QuickBooksEmulator, QuickBooksError,
     QuickBooksParseError,
 )
