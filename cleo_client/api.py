@@ -402,7 +402,7 @@ class CleoClient:
             if time.monotonic() - at < self.auth_failure_cooldown:
                 raise type(err)(f"{err} (not retried: last login failure was "
                                 f"{int(time.monotonic() - at)}s ago; waiting {int(self.auth_failure_cooldown)}s "
-                                f"between attempts to avoid locking the account)", status=err.status, url=err.url)
+                                f"between attempts to avoid locking the account)", status=err.http_status, url=err.url)
         url = self.url(self.paths.authentication)
         self.token_requests += 1
         resp = self._send(

@@ -10,11 +10,11 @@ from connector.sources import SourceError
 
 
 class CleoError(SourceError):
-    """Base class; ``status`` is the HTTP status when there was one."""
+    """Base class; ``http_status`` is the HTTP status when there was one."""
 
     def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.url = url
 
 

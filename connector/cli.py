@@ -227,7 +227,7 @@ def cmd_poll(args) -> int:
 def cmd_status(args) -> int:
     from sqlalchemy import func, select
 
-    from qbwc_server.exchange import last_contact
+    from connector.delivery import last_contact
 
     from .runtime import build_runtime
     from .services import ACK_MAX_ATTEMPTS
@@ -374,7 +374,7 @@ def cmd_test_connection(args) -> int:
     from .runtime import build_runtime
     from .sources import SourceError
 
-    from qbwc_server.exchange import last_contact
+    from connector.delivery import last_contact
 
     settings = _settings(args)
     rt = build_runtime(settings)

@@ -27,9 +27,9 @@ class Runtime:
     @property
     def exchange(self):
         if self._exchange is None:
-            from qbwc_server.exchange import QueueExchange
+            from .delivery import DeliveryService
 
-            self._exchange = QueueExchange(self.store, self.settings)
+            self._exchange = DeliveryService(self.store, self.settings)
         return self._exchange
 
     def users(self):

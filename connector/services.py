@@ -18,20 +18,12 @@ from sqlalchemy.orm import Session
 
 import edi
 
+from . import lifecycle
+from .plans import RequestMeta
 from .settings import Settings
 from .sources import RemoteFile, Source, SourceError
-from .store import (
-    DocStatus,
-    Document,
-    FileSighting,
-    OutboundAck,
-    QueuedRequest,
-    ReceivedFile,
-    RqState,
-    Store,
-    audit,
-    utcnow,
-)
+from .status import MAYBE_IN_QUICKBOOKS, AckState, DocStatus, FileStatus, Hold
+from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
 from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
@@ -72,7 +64,7 @@ def _taken():
     """Documents whose transaction is (or may be) in QuickBooks: queued, sent, posted; closed by a person
     (dismissed: e.g. entered by hand); or held because its answer was lost and it may already be there."""
     return (Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED, DocStatus.DISMISSED)) |
-            ((Document.status == DocStatus.HELD) & Document.reason_code.in_(("unverifiable", "no_answer"))))
+            ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
 
 
 def sha256_of(data: bytes) -> str:
@@ -135,25 +127,23 @@ class IngestService:
         with self.store.session() as s:
             f = s.get(ReceivedFile, file_id)
             out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
-            if f.documents or f.status != "received":
+            if f.documents or f.status != FileStatus.RECEIVED:
                 out.duplicate = True
                 return out
             try:
                 result = edi.parse_bytes(f.content)
             except Exception as e:  # the parser promises not to raise; keep the file whatever happens
                 log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
-                f.status, f.error = "unreadable", f"internal parser error: {e!r}"
-                audit(s, "file_unreadable", file=f, error=f.error)
+                lifecycle.file_unreadable(s, f, f"internal parser error: {e!r}")
                 out.error = f.error
                 return out
             if not result.sets:
                 msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
-                f.status, f.error = "unreadable", msg
-                audit(s, "file_unreadable", file=f, error=msg)
+                lifecycle.file_unreadable(s, f, msg)
                 out.error = msg
                 log.warning("file.unreadable", file=f.name, file_id=f.id, reason=msg)
                 return out
-            f.status = "parsed"
+            lifecycle.file_parsed(f)
             out.result = result
             for w in result.warnings:
                 audit(s, "parse_warning", file=f, code=w.code, message=w.message)
@@ -183,62 +173,43 @@ class IngestService:
             interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
-            total=j.get("total"), currency=(j.get("currency") or "USD")[:3], status=DocStatus.TRANSLATED,
-            parsed=dict(j),
+            total=j.get("total"), currency=(j.get("currency") or "USD")[:3], parsed=dict(j),
         )
         s.add(doc)
         s.flush()
-        audit(s, "translated", document=doc, status=t.status, transaction_set=env.transaction_set,
-              document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
+        lifecycle.translated(s, doc, status=t.status, transaction_set=env.transaction_set,
+                             document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
         if t.status == "ready":
             dup = self._duplicate_of(s, doc, t)
             if dup is not None:
                 t.hold(*dup)
-                t.status = "held"
                 t.json = j = document_json(t, f.name)
-        if t.status == "rejected":
-            doc.status = DocStatus.REJECTED
-        elif t.status == "held":
-            doc.status = DocStatus.HELD
+        self._settle(s, doc, t)
         if t.holds:
-            doc.reason_code, doc.reason = t.holds[0].code, "; ".join(h.message for h in t.holds)
-            audit(s, doc.status, document=doc, holds=[h.as_dict() for h in t.holds])
             log.info(f"document.{doc.status}", file=f.name, document=doc.document_number, set=doc.transaction_set,
                      reasons=[h.code for h in t.holds])
-        if t.status == "ready":
-            self._queue(s, doc, t)
         doc.parsed = dict(j)
         return doc
+
+    def _settle(self, s: Session, doc: Document, t: Translation) -> None:
+        """Queue a ready translation, or hold / reject the document with its reasons."""
+        if t.status == "ready":
+            self._queue(s, doc, t)
+        else:
+            lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected")
 
     def _queue(self, s: Session, doc: Document, t: Translation) -> None:
         company = self._company_for(t)
         spec = t.spec
         lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \
             len(getattr(spec, "lines", []) or [])
-        rq = QueuedRequest(document_id=doc.id, company=company, request_type=t.request_type, qbxml=t.request_xml,
-                           ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
-                           external_guid=t.external_guid, line_count=max(1, lines),
-                           meta=self._request_meta(t))
-        s.add(rq)
-        doc.status, doc.company = DocStatus.QUEUED, company
-        s.flush()
-        audit(s, "queued", document=doc, request_id=rq.id, request_type=rq.request_type, company=company,
-              amount=doc.parsed.get("total"), external_guid=t.external_guid)
+        meta = RequestMeta(link_plan=t.link_plan) if t.link_plan else RequestMeta(mod_plan=t.mod_plan) \
+            if t.mod_plan else RequestMeta(refs=t.references)
+        rq = lifecycle.queue(s, doc, company=company, request_type=t.request_type, qbxml=t.request_xml,
+                             ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
+                             external_guid=t.external_guid, line_count=max(1, lines), meta=meta.to_json())
         log.info("document.queued", document=doc.document_number, set=doc.transaction_set, company=company,
                  request=rq.request_type, total=doc.parsed.get("total"))
-
-    @staticmethod
-    def _request_meta(t: Translation) -> dict:
-        from lxml import etree
-
-        from qbxml_templates.refs import references
-
-        if t.link_plan:
-            return {"link_plan": t.link_plan, "linked": False}
-        if t.mod_plan:
-            return {"mod_plan": t.mod_plan}
-        # the by-name references, found once here instead of on every send
-        return {"refs": [list(r) for r in references(etree.fromstring(t.request_xml))]}
 
     @staticmethod
     def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
@@ -253,7 +224,7 @@ class IngestService:
             Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
             _taken()).limit(1))
         if other is not None:
-            return ("duplicate_document",
+            return (Hold.DUPLICATE,
                     f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already {other.status} "
                     f"(document #{other.id}{', QuickBooks ' + other.qb_txn_id if other.qb_txn_id else ''})")
         if doc.interchange_control:
@@ -262,7 +233,7 @@ class IngestService:
                 Document.interchange_control == doc.interchange_control,
                 Document.status.in_(live)).limit(1))
             if same_isa is not None:
-                return ("duplicate_document",
+                return (Hold.DUPLICATE,
                         f"interchange {doc.interchange_control} from {doc.sender_id} was already received in "
                         f"file #{same_isa.file_id}; a resent interchange is not posted twice")
         return None
@@ -277,7 +248,7 @@ class IngestService:
             Document.document_number == doc.document_number, _taken()).order_by(Document.id.desc()).limit(1))
         if later is None:
             return None
-        return ("superseded",
+        return (Hold.SUPERSEDED,
                 f"purchase order {doc.document_number} was changed again by document #{later.id} (received later, "
                 f"{later.status}); applying this older change now would undo it. Dismiss this document, or change "
                 f"the purchase order in QuickBooks by hand")
@@ -371,7 +342,7 @@ class IngestService:
         """Send the 997s an earlier poll could not deliver (oldest first); returns how many went out."""
         with self.store.session() as s:
             ids = list(s.scalars(select(OutboundAck.id).where(OutboundAck.source == source.name,
-                                                              OutboundAck.state == "pending")
+                                                              OutboundAck.state == AckState.PENDING)
                                  .order_by(OutboundAck.id)))
         sent = 0
         for ack_id in ids:
@@ -383,7 +354,7 @@ class IngestService:
     def _send_ack(self, source: Source, ack_id: int) -> bool:
         with self.store.session() as s:
             ack = s.get(OutboundAck, ack_id)
-            name, connection, payload, file_id = ack.name, ack.connection, ack.content, ack.file_id
+            name, connection, payload = ack.name, ack.connection, ack.content
         upload_to = getattr(source, "upload_to", None)
         try:
             if connection and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
@@ -395,25 +366,14 @@ class IngestService:
                 log.exception("ack.upload_error", ack=name)
             with self.store.session() as s:
                 ack = s.get(OutboundAck, ack_id)
-                ack.attempts += 1
-                ack.last_error = str(e)
-                if ack.attempts >= ACK_MAX_ATTEMPTS:
-                    ack.state = "abandoned"
-                    audit(s, "ack_abandoned", file=s.get(ReceivedFile, file_id), name=name, attempts=ack.attempts,
-                          error=str(e), message="the source refused this 997 every time; send it to the partner "
-                                                "by hand (qbedi ack FILE writes it)")
+                if lifecycle.ack_failed(s, ack, str(e), max_attempts=ACK_MAX_ATTEMPTS):
                     log.error("ack.abandoned", ack=name, attempts=ack.attempts, error=str(e))
                 else:
-                    audit(s, "ack_failed", file=s.get(ReceivedFile, file_id), name=name, attempt=ack.attempts,
-                          error=str(e), message="will be sent again on the next poll")
                     log.warning("ack.upload_failed", ack=name, attempt=ack.attempts, error=str(e),
                                 detail="will be sent again on the next poll")
             return False
         with self.store.session() as s:
-            ack = s.get(OutboundAck, ack_id)
-            ack.state, ack.sent_at, ack.attempts = "sent", utcnow(), ack.attempts + 1
-            audit(s, "ack_sent", file=s.get(ReceivedFile, file_id), name=name, source=source.name,
-                  attempt=ack.attempts)
+            lifecycle.ack_sent(s, s.get(OutboundAck, ack_id), source=source.name)
         return True
 
     def _acknowledged(self, source: str, remote_id: str, sha256: str | None = None) -> bool:
@@ -445,28 +405,19 @@ class IngestService:
             doc = s.get(Document, document_id)
             if doc is None:
                 raise LookupError(f"no document #{document_id}")
-            if doc.status not in (DocStatus.HELD, DocStatus.FAILED):
-                raise ValueError(f"document #{document_id} is {doc.status}; only held or failed documents are released")
+            lifecycle.release(s, doc)
             f = doc.file
             result = edi.parse_bytes(f.content)
             ps = result.sets[doc.ordinal]
             t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
-            audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason)
             if t.status == "ready":
                 dup = self._duplicate_of(s, doc, t) or self._superseded(s, doc, t)
                 if dup:
                     t.hold(*dup)
-                    t.status = "held"
                     t.json = document_json(t, f.name)
             doc.supplier_id = t.supplier_id
             doc.parsed = t.json
-            if t.status == "ready":
-                doc.reason_code = doc.reason = None
-                self._queue(s, doc, t)
-            else:
-                doc.status = DocStatus.HELD if t.status == "held" else DocStatus.REJECTED
-                doc.reason_code, doc.reason = t.holds[0].code, "; ".join(h.message for h in t.holds)
-                audit(s, doc.status, document=doc, holds=[h.as_dict() for h in t.holds])
+            self._settle(s, doc, t)
             return DocOutcome(doc.id, t, doc.status)
 
 
@@ -478,15 +429,7 @@ class IngestService:
             doc = s.get(Document, document_id)
             if doc is None:
                 raise LookupError(f"no document #{document_id}")
-            if doc.status not in (DocStatus.HELD, DocStatus.FAILED, DocStatus.REJECTED):
-                raise ValueError(f"document #{document_id} is {doc.status}; only held, failed or rejected "
-                                 "documents can be dismissed")
-            for rq in doc.requests:
-                if rq.state in (RqState.QUEUED, RqState.HELD, RqState.FAILED):
-                    rq.state = RqState.CANCELLED
-            audit(s, "dismissed", document=doc, previous_status=doc.status, previous_reason=doc.reason,
-                  reason=reason, by=by)
-            doc.status, doc.reason_code, doc.reason = DocStatus.DISMISSED, "dismissed", reason
+            lifecycle.dismiss(s, doc, reason, by=by)
 
 
 def _safe(name: str) -> str:

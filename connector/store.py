@@ -3,11 +3,8 @@
 SQLAlchemy 2 models; the schema is created and upgraded by alembic
 (``connector/migrations``). SQLite by default, PostgreSQL by URL.
 
-Document states::
-
-    received -> translated -> queued -> sent -> posted
-                      \\-> held (waits for a person)   \\-> failed (QuickBooks said no)
-    rejected (broken envelope)   duplicate (already posted / queued)
+The states each row can be in are :mod:`connector.status`; every change of
+state goes through :mod:`connector.lifecycle`.
 """
 from __future__ import annotations
 
@@ -37,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from .status import AckState, DocStatus, FileStatus, RqState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -44,34 +43,6 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
-
-
-class DocStatus:
-    RECEIVED = "received"
-    TRANSLATED = "translated"
-    QUEUED = "queued"
-    SENT = "sent"
-    POSTED = "posted"
-    HELD = "held"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    DUPLICATE = "duplicate"
-    IGNORED = "ignored"  # a set we do not translate (997, 999): kept, not posted
-    DISMISSED = "dismissed"  # a person closed it (e.g. entered by hand in QuickBooks); kept with the reason
-
-    OPEN = (QUEUED, SENT)
-
-
-class RqState:
-    QUEUED = "queued"
-    SENT = "sent"  # handed to QBWC, answer not yet seen
-    UNKNOWN = "unknown"  # sent, answer lost: must be verified in QuickBooks before any re-send
-    DONE = "done"
-    FAILED = "failed"
-    HELD = "held"
-    CANCELLED = "cancelled"
-
-    PENDING = (QUEUED, UNKNOWN)
 
 
 class ReceivedFile(Base):
@@ -84,7 +55,7 @@ class ReceivedFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="received")  # received / parsed / unreadable
+    status: Mapped[str] = mapped_column(String(20), default=FileStatus.RECEIVED)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     documents: Mapped[list["Document"]] = relationship(back_populates="file", order_by="Document.id")
 
@@ -114,7 +85,7 @@ class OutboundAck(Base):
     name: Mapped[str] = mapped_column(String(500))
     connection: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the partner connection it goes to
     content: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending / sent / abandoned
+    state: Mapped[str] = mapped_column(String(20), default=AckState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -264,8 +235,8 @@ class Store:
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest alembic revision (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest (or the given) alembic revision (idempotent)."""
         from alembic import command
         from alembic.config import Config
 
@@ -274,7 +245,7 @@ class Store:
         cfg.attributes["connection"] = None
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

@@ -16,8 +16,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from lxml import etree
+
+import qbxml_templates as qx
 from edi.model import Charge, Invoice, Issue, ParsedSet, ProductIds, PurchaseOrder, ShipNotice
 from edi.totals import READINGS, charge_reading
+from qbxml_templates.refs import references
 from qbxml_templates.specs import (
     BillSpec,
     ExpenseLine,
@@ -27,6 +31,7 @@ from qbxml_templates.specs import (
     PurchaseOrderSpec,
 )
 
+from .plans import LinkPlan, ModLine, ModPlan, ReceiptLine, Reference
 from .settings import LineRule, Settings, SupplierSettings
 
 CENT = Decimal("0.01")
@@ -48,22 +53,30 @@ class Hold:
 
 @dataclass
 class Translation:
+    """One transaction set, translated. ``status`` follows from what was found: ``rejected`` once
+    :meth:`reject` was called, else ``held`` while any hold stands, else ``ready``."""
+
     ordinal: int
     parsed: ParsedSet
-    status: str  # ready | held | rejected
     holds: list[Hold] = field(default_factory=list)
+    rejected: bool = False
     supplier_id: str | None = None
     supplier: SupplierSettings | None = None
     request_type: str | None = None  # BillAdd, VendorCreditAdd, PurchaseOrderAdd, ItemReceiptAdd
     request_xml: str | None = None  # the single *Rq element (queued)
+    references: tuple[Reference, ...] = ()  # list entries request_xml names, found while building it
     qbxml: str | None = None  # a complete message set, for display / validation
     spec: Any = None
     external_guid: str = ""
     due_date: date | None = None
     json: dict = field(default_factory=dict)
-    link_plan: dict | None = None  # 856: PO numbers + lines to link at send time
+    link_plan: LinkPlan | None = None  # 856: PO numbers + lines to link at send time
     notes: list[str] = field(default_factory=list)  # decisions a reviewer may want to see
-    mod_plan: dict | None = None  # 850 change/cancel: what to modify once TxnID + EditSequence are read
+    mod_plan: ModPlan | None = None  # 850 change/cancel: what to modify once TxnID + EditSequence are read
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.rejected else "held" if self.holds else "ready"
 
     @property
     def document(self):
@@ -71,6 +84,11 @@ class Translation:
 
     def hold(self, code: str, message: str) -> None:
         self.holds.append(Hold(code, message))
+
+    def reject(self, code: str, message: str) -> None:
+        """Kept, never posted, whatever else is found."""
+        self.rejected = True
+        self.hold(code, message)
 
 
 def money(value: Decimal | None) -> str | None:
@@ -277,16 +295,14 @@ def _memo(ps: ParsedSet, kind: str, number: str) -> str:
 
 def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha256: str, file_name: str = "",
                   qbxml_version: str = "13.0") -> Translation:
-    t = Translation(ordinal=ordinal, parsed=ps, status="ready")
+    t = Translation(ordinal=ordinal, parsed=ps)
     t.external_guid = external_guid(file_sha256, ordinal)
     doc = ps.document
     if ps.rejected:
-        t.status = "rejected"
         for i in ps.rejected:
-            t.hold(i.code, i.message)
+            t.reject(i.code, i.message)
     elif doc is None:
-        t.status = "rejected"
-        t.hold("unsupported_transaction",
+        t.reject("unsupported_transaction",
                f"transaction set {ps.envelope.transaction_set or '?'} is not translated into QuickBooks "
                "(qbedi posts 810, 850 and 856); the file is kept")
     else:
@@ -307,14 +323,11 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
                        f"document currency {cur} but supplier {t.supplier_id} is configured for {t.supplier.currency}")
             builder = {Invoice: _bill, PurchaseOrder: _purchase_order, ShipNotice: _item_receipt}[type(doc)]
             if isinstance(doc, ShipNotice) and not t.supplier.item_receipts:
-                t.status = "rejected"
-                t.hold("receipts_disabled", f"item receipts are turned off for supplier {t.supplier_id} "
+                t.reject("receipts_disabled", f"item receipts are turned off for supplier {t.supplier_id} "
                                             "(item_receipts: false); the ship notice is kept, not posted")
                 builder = None
             if builder is not None:
                 builder(t, doc, t.supplier)
-        if t.holds and t.status != "rejected":
-            t.status = "held"
     if t.status == "ready" and t.spec is not None:
         _render(t, qbxml_version)
     if isinstance(doc, Invoice) and t.due_date is None:
@@ -324,12 +337,10 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
 
 
 def _render(t: Translation, version: str) -> None:
-    import qbxml_templates as qx
-    from lxml import etree
-
+    """The request, built once: its text is what is queued, its references are read off the element."""
     try:
         if t.mod_plan is not None:
-            el = purchase_order_mod_request(t.mod_plan, "(TxnID read at send time)", "0")
+            el = t.mod_plan.request("(TxnID read at send time)", "0")
         elif isinstance(t.spec, BillSpec):
             el = qx.bill_add(t.spec)
         elif isinstance(t.spec, PurchaseOrderSpec):
@@ -338,9 +349,9 @@ def _render(t: Translation, version: str) -> None:
             el = qx.item_receipt_add(t.spec)
     except qx.QbxmlValueError as e:
         t.hold("invalid_value", str(e))
-        t.status = "held"
         return
     t.request_xml = etree.tostring(el, encoding="unicode")
+    t.references = tuple(references(el))
     t.qbxml = qx.message_set([el], version=version)
 
 
@@ -352,32 +363,9 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
     t.request_type = "VendorCreditAdd" if inv.credit else "BillAdd"
     if not inv.lines:
         t.hold("missing_segment", "the invoice has no IT1 lines")
-    expense: list[ExpenseLine] = []
-    items: list[ItemLine] = []
     # a VendorCredit carries positive amounts; some senders send the credit memo's amounts negative
     sign = Decimal(-1) if inv.credit and _invoice_sum(inv) < 0 else Decimal(1)
-    for ln in inv.lines:
-        rule = match_rule(sup.line_rules, ln.products, ln.description)
-        memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
-        if rule and rule.item:
-            per = item_units(ln.unit, *rule_units(rule))
-            if per is None:
-                hold_unit(t, f"line {ln.line_number}", ln.quantity, ln.unit, rule.item, rule)
-                continue
-            # converted: quantity in QuickBooks' unit and the supplier's amount; QuickBooks derives the cost
-            items.append(ItemLine(item=rule.item, quantity=ln.quantity * per * sign,
-                                  cost=ln.unit_price if per == 1 else None, amount=ln.amount * sign,
-                                  description=ln.description, class_name=rule.class_ or sup.class_ or ""))
-        else:
-            account = (rule.account if rule else None) or sup.default_account
-            if not account:
-                t.hold("unmapped_line",
-                       f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, "
-                       f"{ln.description or 'no description'}) matches no line rule and supplier "
-                       f"{t.supplier_id} has no default_account")
-                continue
-            expense.append(ExpenseLine(account=account, amount=ln.amount * sign, memo=memo,
-                                       class_name=(rule.class_ if rule and rule.class_ else sup.class_) or ""))
+    expense, items = _bill_lines(t, inv, sup, sign)
     reading = charge_reading(inv, sup.total_tolerance)
     use_line, use_summary, use_tax = reading or READINGS[0]
     for ln in inv.lines:
@@ -409,6 +397,35 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
         memo=_memo(t.parsed, "credit memo" if inv.credit else "invoice", inv.number),
         external_guid=t.external_guid, expense_lines=expense, item_lines=items, credit=inv.credit,
     )
+
+
+def _bill_lines(t: Translation, inv: Invoice, sup: SupplierSettings, sign: Decimal):
+    """The IT1 lines: item lines for lines a rule maps to a QuickBooks item, expense lines for the rest."""
+    expense: list[ExpenseLine] = []
+    items: list[ItemLine] = []
+    for ln in inv.lines:
+        rule = match_rule(sup.line_rules, ln.products, ln.description)
+        memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
+        if rule and rule.item:
+            per = item_units(ln.unit, *rule_units(rule))
+            if per is None:
+                hold_unit(t, f"line {ln.line_number}", ln.quantity, ln.unit, rule.item, rule)
+                continue
+            # converted: quantity in QuickBooks' unit and the supplier's amount; QuickBooks derives the cost
+            items.append(ItemLine(item=rule.item, quantity=ln.quantity * per * sign,
+                                  cost=ln.unit_price if per == 1 else None, amount=ln.amount * sign,
+                                  description=ln.description, class_name=rule.class_ or sup.class_ or ""))
+        else:
+            account = (rule.account if rule else None) or sup.default_account
+            if not account:
+                t.hold("unmapped_line",
+                       f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, "
+                       f"{ln.description or 'no description'}) matches no line rule and supplier "
+                       f"{t.supplier_id} has no default_account")
+                continue
+            expense.append(ExpenseLine(account=account, amount=ln.amount * sign, memo=memo,
+                                       class_name=(rule.class_ if rule and rule.class_ else sup.class_) or ""))
+    return expense, items
 
 
 def _charge_line(t: Translation, sup: SupplierSettings, c: Charge, expense: list[ExpenseLine], sign: Decimal,
@@ -463,22 +480,19 @@ def _purchase_order(t: Translation, po: PurchaseOrder, sup: SupplierSettings) ->
                                lines=lines)
     if t.request_type == "PurchaseOrderMod":
         # a Mod needs the PO's TxnID and current EditSequence: read at send time, one round trip before
-        t.mod_plan = {"ref_number": po.number, "vendor": sup.vendor,
-                      "action": "close" if purpose in PO_CANCEL else "replace",
-                      "memo": _memo(t.parsed, "purchase order change" if purpose in PO_CHANGE else
-                                    "purchase order cancellation", po.number),
-                      "lines": [{"item": ln.item, "quantity": None if ln.quantity is None else str(ln.quantity),
-                                 "rate": None if ln.rate is None else str(ln.rate),
-                                 "amount": None if ln.amount is None else str(ln.amount),
-                                 "description": ln.description}
-                                for ln in lines]}
+        t.mod_plan = ModPlan(
+            ref_number=po.number, vendor=sup.vendor, action="close" if purpose in PO_CANCEL else "replace",
+            memo=_memo(t.parsed, "purchase order change" if purpose in PO_CHANGE else "purchase order cancellation",
+                       po.number),
+            lines=tuple(ModLine(item=ln.item, quantity=ln.quantity, rate=ln.rate, amount=ln.amount,
+                                description=ln.description) for ln in lines))
 
 
 def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> None:
     """856 -> an ItemReceipt *intent*: what arrived, for which PO, by item or vendor part.
 
-    The lines are linked to open PurchaseOrder lines at send time (the
-    exchange reads the POs from QuickBooks in the round trip before the add),
+    The lines are linked to open PurchaseOrder lines at send time (delivery
+    reads the POs from QuickBooks in the round trip before the add),
     so the PO's received quantities are never older than one round trip.
     """
     t.request_type = "ItemReceiptAdd"
@@ -504,44 +518,17 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
             hold_unit(t, f"item {it.line_number or '?'} for PO {it.po_number or '?'}", it.quantity, it.unit,
                       item or f"vendor part {it.products.vendor_part}", item_rule)
             continue
-        plan.append({"item": item, "vendor_part": it.products.vendor_part, "quantity": str(it.quantity * per),
-                     **({"shipped": f"{it.quantity} {it.unit}"} if per != 1 else {}),  # as the supplier counted
-                     "po_number": it.po_number or (asn.po_numbers[0] if len(asn.po_numbers) == 1 else ""),
-                     "description": it.description, "line": it.line_number})
-    t.link_plan = {"po_numbers": list(dict.fromkeys([*asn.po_numbers, *(p["po_number"] for p in plan if p["po_number"])])),
-                   "lines": plan}
+        plan.append(ReceiptLine(
+            item=item, vendor_part=it.products.vendor_part, quantity=it.quantity * per,
+            shipped=f"{it.quantity} {it.unit}" if per != 1 else "",  # as the supplier counted, when converted
+            po_number=it.po_number or (asn.po_numbers[0] if len(asn.po_numbers) == 1 else ""),
+            description=it.description, line=it.line_number))
     t.spec = ItemReceiptSpec(vendor=sup.vendor, txn_date=asn.date, ref_number=asn.number,
                              memo=_memo(t.parsed, "ship notice", asn.number) +
                              (f" PO {', '.join(asn.po_numbers)}" if asn.po_numbers else ""),
                              external_guid=t.external_guid,
-                             item_lines=[ItemLine(item=p["item"] or p["vendor_part"], quantity=Decimal(p["quantity"]),
-                                                  description=p["description"]) for p in plan])
-
-
-def purchase_order_mod_request(plan: dict, txn_id: str, edit_sequence: str, existing: list[dict] | None = None,
-                               request_id: str | None = None):
-    """PurchaseOrderModRq for a change/cancel plan.
-
-    ``existing`` = the PO's current lines (txn_line_id, item, received): a
-    replacement keeps each existing line's TxnLineID when the item matches
-    (received quantities stay linked) and never drops a line that has already
-    been received; other unlisted lines are removed, as QuickBooks does for a
-    Mod that lists lines.
-    """
-    import qbxml_templates as qx
-
-    if plan["action"] == "close":
-        return qx.purchase_order_mod(txn_id, edit_sequence, request_id, is_manually_closed=True, memo=plan["memo"])
-    existing = list(existing or [])
-    lines = []
-    for ln in plan["lines"]:
-        match = next((e for e in existing if e["item"].lower() == ln["item"].lower()), None)
-        if match is not None:
-            existing.remove(match)
-        lines.append({"txn_line_id": match["txn_line_id"] if match else "-1", "item": ln["item"],
-                      "description": ln.get("description") or None,
-                      "quantity": None if ln["quantity"] is None else Decimal(ln["quantity"]),
-                      "rate": None if ln["rate"] is None else Decimal(ln["rate"]),
-                      "amount": None if ln.get("amount") is None else Decimal(ln["amount"])})
-    lines += [{"txn_line_id": e["txn_line_id"]} for e in existing if Decimal(e.get("received") or 0) > 0]
-    return qx.purchase_order_mod(txn_id, edit_sequence, request_id, memo=plan["memo"], lines=lines)
+                             item_lines=[ItemLine(item=p.name, quantity=p.quantity, description=p.description)
+                                         for p in plan])
+    t.link_plan = LinkPlan(po_numbers=tuple(dict.fromkeys([*asn.po_numbers, *(p.po_number for p in plan
+                                                                                if p.po_number)])),
+                           lines=tuple(plan), receipt=t.spec)

@@ -3,13 +3,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-import qbwc_server.exchange as exchange
+import connector.delivery._lists as lists
 from connector.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import CompanyState, Document
-from qbwc_server.emulator import QuickBooksEmulator
+from fakes.qbwc_simulator import QBWCSimulator
+from fakes.quickbooks import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
-from qbwc_server.simulator import QBWCSimulator
 from tests.helpers import PASSWORD, demo_bytes, write_config
 
 
@@ -111,7 +111,7 @@ def test_auto_create_vendor_adds_it_right_before_the_bill(tmp_path, db_url, qb):
 
 
 def test_long_lists_are_read_with_iterators(tmp_path, db_url, qb, monkeypatch):
-    monkeypatch.setattr(exchange, "REF_PAGE", 2)
+    monkeypatch.setattr(lists, "REF_PAGE", 2)
     for n in range(5):
         qb.add_vendor(f"Vendor {n}")
     rt = make_rt(tmp_path, db_url)

@@ -1,0 +1,201 @@
+"""QuickBooks' answers to one message set, applied in one unit of work.
+
+Every answer is matched to what this batch sent by its :class:`RequestKey`; a request moves only
+from the state the batch left it in (an answer for anything else is logged and ignored).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+import structlog
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from .. import lifecycle
+from ..plans import RequestMeta
+from ..status import Hold, RqState
+from ..store import QueuedRequest, audit, utcnow
+from ._batch import Progress, RequestKey, RequestKind
+from ._lists import NameLists
+from ._purchasing import apply_po_read, link_receipt
+
+log = structlog.get_logger(__name__)
+
+TRANSIENT = {3170, 3175, 3176, 3180, 3231}  # record in use, ... and 3231 "not processed": tried again
+REFERENCE_ERRORS = {3140}  # a vendor/account/class/item QuickBooks does not have
+STALE_EDIT_SEQUENCE = 3200
+MAX_ATTEMPTS = 5
+MAX_MOD_ATTEMPTS = 3
+MAX_VERIFY_TRIES = 3
+_AMOUNT_FIELD = {"BillRet": "AmountDue", "VendorCreditRet": "CreditAmount", "PurchaseOrderRet": "TotalAmount",
+                 "ItemReceiptRet": "TotalAmount"}
+
+
+class Answers:
+    """Applies answers for one session's batch; :meth:`finish` writes what was posted in bulk."""
+
+    def __init__(self, s: Session, progress: Progress, lists: NameLists, *, company_file: str, username: str,
+                 ticket: str):
+        self.s, self.progress, self.lists = s, progress, lists
+        self.company_file, self.username, self.ticket = company_file, username, ticket
+        self.postings = lifecycle.Postings()
+
+    def apply(self, key: RequestKey, item) -> None:
+        if key.kind is RequestKind.LIST:
+            self.lists.read(key.target, item)
+            return
+        handler = {RequestKind.QUEUED: self._answered, RequestKind.VERIFY: self._verified,
+                   RequestKind.LINK_READ: self._receipt_pos_read, RequestKind.MOD_READ: self._change_po_read,
+                   RequestKind.VENDOR: self._vendor_added}[key.kind]
+        handler(key.request_id, item)
+
+    def finish(self) -> None:
+        self.postings.write(self.s)
+
+    def _hold(self, rq: QueuedRequest, code: str, message: str, **detail) -> None:
+        lifecycle.hold_request(self.s, rq, code, message, **detail)
+        self.progress.count("held")
+
+    # ------------------------------------------------------------ the queued request itself
+    def _answered(self, rid: int, item) -> None:
+        rq = self.s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.SENT:
+            log.warning("qbwc.stray_answer", request=rid, state=getattr(rq, "state", None))
+            return
+        if item.ret is not None and (item.status_code == 0 or (item.severity != "Error" and item.status_code < 1000)):
+            if item.status_code:
+                audit(self.s, "quickbooks_warning", document=rq.document, request_id=rq.id,
+                      status_code=item.status_code, message=item.message)
+            self._posted(rq, item.ret, verified=False)
+            return
+        rq.status_code, rq.status_message = item.status_code, item.message
+        meta = RequestMeta.from_json(rq.meta)
+        if item.status_code == STALE_EDIT_SEQUENCE and meta.mod_plan is not None:
+            self._stale(rq, meta, item)
+        elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
+            # the record is in use: give the other user time (5 s, 10 s, 20 s ... at most 5 min)
+            wait = min(300, 5 * 2 ** (rq.attempts - 1))
+            lifecycle.retry(self.s, rq, replace(meta, not_before=(utcnow() + timedelta(seconds=wait)).isoformat()),
+                            "retry", status_code=item.status_code, message=item.message, attempt=rq.attempts)
+        elif item.status_code in REFERENCE_ERRORS:
+            self._hold(rq, Hold.INVALID_REFERENCE, item.message, status_code=item.status_code)
+        else:
+            lifecycle.fail_request(self.s, rq, item.status_code, item.message)
+            self.progress.count("failed")
+
+    def _stale(self, rq: QueuedRequest, meta: RequestMeta, item) -> None:
+        """Someone changed the purchase order between our read and our change: read it again."""
+        if rq.attempts < MAX_MOD_ATTEMPTS:
+            lifecycle.retry(self.s, rq, replace(meta, po_read=None), "stale_edit_sequence", attempt=rq.attempts,
+                            message=item.message + " Someone changed it in QuickBooks; re-reading before trying again.")
+        else:
+            self._hold(rq, Hold.EDIT_CONFLICT,
+                       f"{item.message} The purchase order kept changing in QuickBooks while we tried "
+                       f"{rq.attempts} times; check it there, then release this document.",
+                       status_code=item.status_code)
+
+    def _posted(self, rq: QueuedRequest, ret, *, verified: bool) -> None:
+        """QuickBooks has it: request done, document posted, audit with TxnID and amount (in bulk)."""
+        txn_id = ret.findtext("TxnID") or ret.findtext("ListID") or ""
+        amount_text = ret.findtext(_AMOUNT_FIELD.get(etree.QName(ret).localname, "TotalAmount")) or ""
+        try:
+            amount = Decimal(amount_text) if amount_text else None
+        except InvalidOperation:
+            amount = None
+        self.progress.count("posted")
+        doc = rq.document
+        txn_type = rq.request_type.removesuffix("Add").removesuffix("Mod")
+        detail = {"request_id": rq.id, "txn_type": txn_type, "txn_id": txn_id,
+                  "amount": str(amount) if amount is not None else None,
+                  "expected": str(doc.total) if doc is not None and doc.total else None,
+                  "ref_number": ret.findtext("RefNumber"), "edit_sequence": ret.findtext("EditSequence"),
+                  "company": self.company_file, "verified": verified}
+        self.postings.posted(rq, txn_id=txn_id, txn_type=txn_type, amount=amount, detail=detail,
+                             notes=self._surprises(rq, ret, amount) if doc is not None else ())
+        if doc is not None:
+            log.debug("document.posted", document=doc.document_number, txn_type=txn_type, txn_id=txn_id,
+                      amount=str(amount) if amount is not None else None, user=self.username)
+
+    @staticmethod
+    def _surprises(rq: QueuedRequest, ret, amount: Decimal | None) -> list[tuple[str, dict]]:
+        """What QuickBooks recorded differently from what we sent: a dropped PO link, another amount."""
+        doc, notes = rq.document, []
+        expected_links = {ln.txn_id for ln in RequestMeta.from_json(rq.meta).links}
+        if expected_links:
+            got = {lt.findtext("TxnID") for lt in ret.findall("LinkedTxn")}
+            if not expected_links <= got:
+                notes.append(("link_dropped", {"expected": sorted(expected_links), "quickbooks": sorted(got)}))
+                log.warning("document.link_dropped", document=doc.document_number, expected=sorted(expected_links))
+        if amount is not None and doc.total is not None and abs(abs(amount) - abs(doc.total)) > Decimal("0.005") \
+                and doc.transaction_set == "810":
+            notes.append(("amount_differs", {"quickbooks": str(amount), "edi": str(doc.total)}))
+            log.warning("document.amount_differs", document=doc.document_number, quickbooks=str(amount),
+                        edi=str(doc.total))
+        return notes
+
+    # ------------------------------------------------------------ a lost answer, looked up
+    def _verified(self, rid: int, item) -> None:
+        rq = self.s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.UNKNOWN:
+            return
+        match = next((ret for ret in (item.rets or ([] if item.ret is None else [item.ret]))
+                      if (ret.findtext("ExternalGUID") or "").upper() == rq.external_guid.upper()), None)
+        if match is not None:
+            audit(self.s, "verified_present", document=rq.document, request_id=rq.id,
+                  message="QuickBooks already has this transaction; not sent again")
+            self._posted(rq, match, verified=True)
+        elif item.status_code in (0, 1) and rq.attempts >= MAX_ATTEMPTS:  # a poison request is not sent again
+            self._hold(rq, Hold.NO_ANSWER, f"sent {rq.attempts} times and QuickBooks never answered; it is not in "
+                                           "QuickBooks. Check the QuickBooks side (qbedi log), then release it")
+        elif item.status_code in (0, 1):
+            lifecycle.resend(self.s, rq, None, "verified_absent", "QuickBooks has no transaction with our "
+                                                                  "ExternalGUID; the request will be sent again")
+        else:  # the lookup itself failed: ask again next round, a bounded number of times
+            meta = RequestMeta.from_json(rq.meta)
+            tries = meta.verify_tries + 1
+            lifecycle.set_meta(rq, replace(meta, verify_tries=tries))
+            if tries >= MAX_VERIFY_TRIES:
+                self._hold(rq, Hold.UNVERIFIABLE, f"the answer to this request was lost and looking it up in "
+                                                  f"QuickBooks failed {tries} times ({item.status_code}: "
+                                                  f"{item.message}); check QuickBooks, then release or dismiss it")
+
+    # ------------------------------------------------------------ reads before a write
+    def _queued(self, rid: int) -> tuple[QueuedRequest | None, RequestMeta | None]:
+        rq = self.s.get(QueuedRequest, rid)
+        if rq is None or rq.state != RqState.QUEUED:
+            return None, None
+        return rq, RequestMeta.from_json(rq.meta)
+
+    def _receipt_pos_read(self, rid: int, item) -> None:
+        rq, meta = self._queued(rid)
+        if rq is None or meta.link_plan is None:
+            return
+        if item.status_code not in (0, 1):
+            if item.status_code not in TRANSIENT:  # transient: asked again next round
+                self._hold(rq, Hold.QB_ERROR, f"reading the purchase orders failed: {item.message}",
+                           status_code=item.status_code)
+            return
+        if link_receipt(self.s, rq, meta, item.rets or []):
+            self.progress.count("held")
+
+    def _change_po_read(self, rid: int, item) -> None:
+        rq, meta = self._queued(rid)
+        if rq is None or meta.mod_plan is None or item.status_code in TRANSIENT:
+            return
+        if apply_po_read(self.s, rq, meta, item.rets or [], self.ticket):
+            self.progress.count("held")
+
+    def _vendor_added(self, rid: int, item) -> None:
+        rq = self.s.get(QueuedRequest, rid)
+        name = item.ret_text("Name") if item.ret is not None else None
+        if item.status_code in (0, 3100):  # created, or it existed after all
+            if name or rq is not None:
+                self.lists.vendor_added(name or rq.vendor)
+            if rq is not None and item.status_code == 0:
+                audit(self.s, "vendor_created", document=rq.document, vendor=name or rq.vendor,
+                      list_id=item.ret_text("ListID"))
+        elif rq is not None:
+            audit(self.s, "vendor_create_failed", document=rq.document, status_code=item.status_code,
+                  message=item.message)

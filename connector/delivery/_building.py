@@ -1,0 +1,240 @@
+"""What goes to QuickBooks in the next message set.
+
+In this order, as much as fits the time budget (at least one element):
+
+0. pages of name lists that are due (:mod:`._lists`), in the same round trip as the writes;
+1. lost answers, looked up before anything is sent again (a change is simply re-read);
+2. queued work, oldest first: a change whose purchase order was not read in this session is read
+   first; a receipt reads its purchase orders first; everything else is checked against the name
+   lists (missing vendors created when allowed, else held) and sent.
+
+Requests that go are marked ``sent`` (and committed by the caller) before the message set leaves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import structlog
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+import qbxml_templates as qx
+from qbxml_templates.refs import references
+
+from .. import lifecycle
+from ..plans import RequestMeta
+from ..status import Hold, RqState
+from ..store import Document, QueuedRequest, utcnow
+from ._answers import MAX_VERIFY_TRIES
+from ._batch import Batch, Progress, RequestKey, RequestKind
+from ._cost import CostBook
+from ._lists import NameLists
+from ._purchasing import po_add_pending, receipt_in_flight
+
+log = structlog.get_logger(__name__)
+
+BUDGET_FILL = 0.97  # fill batches to this share of the budget: real QuickBooks times are noisy
+_QUERY_FOR = {  # Add type -> query builder for a lost answer
+    "BillAdd": "bill_query",
+    "VendorCreditAdd": "vendor_credit_query",
+    "PurchaseOrderAdd": "purchase_order_query",
+    "ItemReceiptAdd": "item_receipt_query",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    budget: float  # seconds of QuickBooks time per message set
+    max_requests: int
+    validate: bool  # check each request against the XSD before it goes
+    auto_create_vendors: bool
+
+
+class Full(Exception):
+    """The budget is spent: the batch is complete."""
+
+
+def queued(s: Session, company: str, page: int):
+    """Queued requests, oldest first, a page at a time (rows waiting for something don't block the rest)."""
+    last = 0
+    while True:
+        rows = list(s.scalars(select(QueuedRequest).where(
+            QueuedRequest.company == company, QueuedRequest.state == RqState.QUEUED, QueuedRequest.id > last)
+            .options(selectinload(QueuedRequest.document).load_only(Document.id, Document.file_id, Document.status))
+            .order_by(QueuedRequest.id).limit(page)))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+class BatchBuilder:
+    """Fills one :class:`Batch` for one session, in one unit of work."""
+
+    def __init__(self, s: Session, *, company: str, ticket: str, qbxml_version: str, progress: Progress,
+                 limits: Limits, costs: CostBook, lists: NameLists):
+        self.s, self.company, self.ticket, self.version = s, company, ticket, qbxml_version
+        self.progress, self.limits, self.costs, self.lists = progress, limits, costs, lists
+        self.limit = 1 if progress.solo else limits.max_requests
+        self.budget = limits.budget * BUDGET_FILL
+        self.batch = Batch()
+        self.elements: list[etree._Element] = []
+        self.reading: set[str] = set()  # name lists read in this batch
+        self.created: set[str] = set()  # vendors added in this batch
+        # purchase orders with an earlier change waiting or in this batch: a later change of the same PO
+        # waits its turn, or the older one (retried after it) would be applied last
+        self.changing: set[tuple[str, str]] = set()
+        self.sent: list[QueuedRequest] = []
+
+    def build(self) -> tuple[list, Batch]:
+        for list_name in self.lists.due():
+            self._read_list(list_name)
+        self.usable = self.lists.usable()
+        try:
+            self._verify_lost()
+            if len(self.elements) < self.limit:
+                self._fill()
+        except Full:
+            pass
+        lifecycle.mark_sent(self.s, self.sent, self.batch.id, self.ticket[:8])
+        for vid in self.batch.verify:
+            self.s.get(QueuedRequest, vid).batch_id = self.batch.id
+        return self.elements, self.batch
+
+    def _add(self, el, cost: float, *, bucket: list[int] | None = None, rid: int | None = None) -> None:
+        """Put ``el`` in the batch, or raise :class:`Full` when it would not fit (the first always fits)."""
+        if self.elements and self.batch.predicted + cost > self.budget:
+            raise Full
+        self.elements.append(el)
+        self.batch.predicted += cost
+        if bucket is not None:
+            bucket.append(rid)
+
+    def _read_list(self, list_name: str) -> None:
+        if list_name not in self.reading:
+            self.reading.add(list_name)
+            self.elements.append(self.lists.query(list_name))
+            self.batch.predicted += self.costs.predict(f"{list_name}Query", 1)
+
+    # ------------------------------------------------------------ 1. lost answers
+    def _verify_lost(self) -> None:
+        for rq in self.s.scalars(select(QueuedRequest).where(QueuedRequest.company == self.company,
+                                                             QueuedRequest.state == RqState.UNKNOWN)
+                                 .order_by(QueuedRequest.id).limit(self.limit)):
+            meta = RequestMeta.from_json(rq.meta)
+            if rq.request_type.endswith("Mod"):  # a Mod is re-read and re-applied; applying it twice is harmless
+                if meta.mod_plan is not None:
+                    self.changing.add(meta.mod_plan.po_key)
+                lifecycle.resend(self.s, rq, replace(meta, po_read=None), "reread", "the answer to a change was "
+                                 "lost; it will be re-read from QuickBooks and re-applied")
+                continue
+            el = self._verification_query(rq)
+            if el is None:  # nothing to look it up by: a person decides
+                lifecycle.hold_request(self.s, rq, Hold.UNVERIFIABLE, "the answer to this request was lost and it "
+                                       "cannot be looked up in QuickBooks; check QuickBooks, then release or cancel it")
+                self.progress.count("held")
+                continue
+            self._add(el, self.costs.predict(rq.request_type.replace("Add", "Query"), 1),
+                      bucket=self.batch.verify, rid=rq.id)
+
+    @staticmethod
+    def _verification_query(rq: QueuedRequest):
+        builder = _QUERY_FOR.get(rq.request_type)
+        if not builder or not rq.ref_number or not rq.vendor:
+            return None
+        key = str(RequestKey.of(RequestKind.VERIFY, rq.id))
+        if rq.request_type == "PurchaseOrderAdd":
+            return qx.purchase_order_query(vendor=rq.vendor, ref_number_range=(rq.ref_number, rq.ref_number),
+                                           request_id=key, include_line_items=False, include_linked_txns=False)
+        return getattr(qx, builder)(vendor=rq.vendor, ref_number=rq.ref_number, request_id=key)
+
+    # ------------------------------------------------------------ 2. queued work
+    def _fill(self) -> None:
+        now = utcnow().isoformat()
+        for rq in queued(self.s, self.company, page=self.limit + 10):
+            if self.batch.size >= self.limit:
+                return
+            meta = RequestMeta.from_json(rq.meta)
+            if meta.mod_plan is not None:
+                if meta.mod_plan.po_key in self.changing:
+                    continue  # an earlier change of this purchase order goes first
+                self.changing.add(meta.mod_plan.po_key)
+            if meta.not_before and meta.not_before > now:
+                continue  # a transient QuickBooks error: wait before trying again
+            if meta.mod_plan is not None:
+                self._change(rq, meta)
+            elif meta.waits_for_link:
+                self._receipt(rq, meta)
+            else:
+                self._send(rq, meta, etree.fromstring(rq.qbxml))
+
+    def _po_read(self, rq: QueuedRequest, kind: RequestKind, **query) -> None:
+        self._add(qx.purchase_order_query(request_id=str(RequestKey.of(kind, rq.id)), include_line_items=True,
+                                          include_linked_txns=False, **query),
+                  self.costs.predict("PurchaseOrderQuery", 1), bucket=self.batch.lookups, rid=rq.id)
+
+    def _change(self, rq: QueuedRequest, meta: RequestMeta) -> None:
+        """A purchase order change: read the PO in this session first, then send the Mod."""
+        plan, read = meta.mod_plan, meta.po_read
+        if read is None or read.ticket != self.ticket:
+            if not po_add_pending(self.s, self.company, [plan.ref_number]):
+                self._po_read(rq, RequestKind.MOD_READ, ref_numbers=[plan.ref_number])
+            return
+        self._send(rq, meta, plan.request(read.txn_id, read.edit_sequence, read.lines))
+
+    def _receipt(self, rq: QueuedRequest, meta: RequestMeta) -> None:
+        """An ItemReceipt: read its purchase orders first (this round), add it next round."""
+        plan = meta.link_plan
+        if po_add_pending(self.s, self.company, plan.po_numbers) or \
+                receipt_in_flight(self.s, self.company, rq, plan, self.batch.receipt_pos):
+            return  # its PO is still on its way, or another receipt is using its open quantities
+        self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(plan.po_numbers) or None,
+                      vendor=None if plan.po_numbers else rq.vendor)
+        self.batch.receipt_pos.update(plan.po_numbers)
+
+    def _send(self, rq: QueuedRequest, meta: RequestMeta, el) -> None:
+        cost = self.costs.predict(rq.request_type, rq.line_count)
+        if self.elements and self.batch.predicted + cost > self.budget:
+            raise Full
+        if self.usable and not self._names_known(rq, meta, el):
+            return
+        el.set("requestID", str(RequestKey.of(RequestKind.QUEUED, rq.id)))
+        if self.limits.validate:
+            errors = qx.validate(qx.message_set([el], version=self.version))
+            if errors:
+                lifecycle.fail_request(self.s, rq, None, "qbXML failed schema validation: " + "; ".join(errors[:3]))
+                self.progress.count("failed")
+                return
+        self._add(el, cost, bucket=self.batch.requests, rid=rq.id)
+        self.batch.carries(rq.request_type, rq.line_count)
+        self.sent.append(rq)
+
+    def _names_known(self, rq: QueuedRequest, meta: RequestMeta, el) -> bool:
+        """Does QuickBooks have every list entry the request names? Missing vendors are added first
+        when allowed; a missing name is re-read once before the request is held for a person."""
+        names = self.lists.names()
+        wanted = meta.refs if meta.refs is not None else references(el)  # a change: built just now
+        missing = [(kind, name) for kind, name in wanted if name.lower() not in names[kind]]
+        if missing and self.limits.auto_create_vendors and all(k == "Vendor" for k, _ in missing):
+            for _, name in missing:
+                if name.lower() not in self.created:
+                    self.created.add(name.lower())
+                    self.elements.append(qx.vendor_add(name, request_id=str(RequestKey.of(RequestKind.VENDOR,
+                                                                                           rq.id))))
+            return True
+        if not missing or meta.ref_rechecks >= MAX_VERIFY_TRIES:
+            return True  # (our lists could not settle it: QuickBooks decides, 3140 -> held)
+        kinds = {k for k, _ in missing}
+        if not meta.ref_recheck or kinds & self.reading:
+            # maybe just added in QuickBooks: re-read those lists now, decide next round
+            lifecycle.set_meta(rq, replace(meta, ref_rechecks=meta.ref_rechecks + 1, ref_recheck=True))
+            for k in sorted(kinds):
+                self._read_list(k)
+            return False
+        lifecycle.hold_request(self.s, rq, Hold.MISSING_REFERENCE, "; ".join(
+            f"{k} \"{n}\" does not exist in QuickBooks (add it there, or fix the supplier mapping), then release "
+            f"this document" for k, n in missing))
+        self.progress.count("held")
+        return False
+

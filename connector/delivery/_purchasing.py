@@ -1,0 +1,180 @@
+"""Purchase orders at send time: reading the PO a change (850 ``04``/``01``) applies to, and
+linking a receipt's (856) lines to the open lines of its purchase orders.
+
+Both read QuickBooks one round trip before they write, so an EditSequence or an open quantity is
+never older than one round trip. Receipts of one purchase order go one at a time, and two changes
+of one purchase order in the order they were received (see ``_building``).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qbxml_templates.refs import references
+from qbxml_templates.specs import ItemLine
+
+from .. import lifecycle
+from ..plans import Link, LinkPlan, ModPlan, PoLineRead, PoRead, ReceiptLine, RequestMeta
+from ..status import IN_FLIGHT_REQUEST, Hold, RqState
+from ..store import QueuedRequest, audit
+
+
+def dec(text: str | None) -> Decimal:
+    try:
+        return Decimal(text) if text else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _closed(ret) -> bool:
+    return ret.findtext("IsManuallyClosed") == "true" or ret.findtext("IsFullyReceived") == "true"
+
+
+# ---------------------------------------------------------------- changes
+
+def po_add_pending(s: Session, company: str, po_numbers) -> bool:
+    """Is a PurchaseOrderAdd for one of these numbers still on its way to QuickBooks?"""
+    if not po_numbers:
+        return False
+    return bool(s.scalars(select(QueuedRequest.id).where(
+        QueuedRequest.company == company, QueuedRequest.request_type == "PurchaseOrderAdd",
+        QueuedRequest.ref_number.in_(list(po_numbers)), QueuedRequest.state.in_(IN_FLIGHT_REQUEST))).all())
+
+
+def po_for_change(s: Session, rq: QueuedRequest, plan: ModPlan, rets: list):
+    """(the PO a change applies to, why none can be chosen). QuickBooks allows reused PO numbers:
+    the PO we added ourselves wins, else the only open one."""
+    mine = [r for r in rets if (r.findtext("VendorRef/FullName") or "").lower() == plan.vendor.lower()]
+    ours = s.scalars(select(QueuedRequest.result_txn_id).where(
+        QueuedRequest.company == rq.company, QueuedRequest.request_type == "PurchaseOrderAdd",
+        QueuedRequest.ref_number == plan.ref_number, QueuedRequest.state == RqState.DONE)).all()
+    for r in mine:
+        if r.findtext("TxnID") in ours:
+            return r, None
+    if len(mine) <= 1:
+        return (mine[0] if mine else None), None
+    open_ = [r for r in mine if not _closed(r)]
+    if len(open_) == 1:
+        return open_[0], None
+    return None, (f"{len(mine)} purchase orders numbered {plan.ref_number} for {plan.vendor} in QuickBooks "
+                  f"({len(open_)} open); change the right one by hand, then dismiss this document")
+
+
+def apply_po_read(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list, ticket: str) -> str | None:
+    """Remember TxnID + EditSequence + lines of the PO a change applies to (valid for this session).
+    Returns the hold code when the change was held instead."""
+    plan = meta.mod_plan
+    ret, why = po_for_change(s, rq, plan, rets)
+    if why:
+        lifecycle.hold_request(s, rq, Hold.AMBIGUOUS_PO, why)
+        return Hold.AMBIGUOUS_PO
+    if ret is None:
+        lifecycle.hold_request(s, rq, Hold.UNKNOWN_PO, f"purchase order {plan.ref_number} of {plan.vendor} is not "
+                                                       "in QuickBooks, so the change cannot be applied")
+        return Hold.UNKNOWN_PO
+    read = PoRead(txn_id=ret.findtext("TxnID"), edit_sequence=ret.findtext("EditSequence"), ticket=ticket,
+                  lines=tuple(PoLineRead(txn_line_id=ln.findtext("TxnLineID") or "",
+                                         item=ln.findtext("ItemRef/FullName") or "",
+                                         received=dec(ln.findtext("ReceivedQuantity")))
+                              for ln in ret.findall("PurchaseOrderLineRet")))
+    lifecycle.set_meta(rq, replace(meta, po_read=read))
+    audit(s, "read", document=rq.document, request_id=rq.id, txn_id=read.txn_id, edit_sequence=read.edit_sequence)
+    return None
+
+
+# ---------------------------------------------------------------- receipts
+
+def receipt_in_flight(s: Session, company: str, rq: QueuedRequest, plan: LinkPlan, batch_pos: set[str]) -> bool:
+    """Another receipt for one of these POs is being linked or posted: receipts of one PO go one at a
+    time, so each reads the open quantities the previous one left."""
+    pos = set(plan.po_numbers)
+    if pos & batch_pos:
+        return True
+    for other in s.scalars(select(QueuedRequest).where(
+            QueuedRequest.company == company, QueuedRequest.request_type == "ItemReceiptAdd",
+            QueuedRequest.id != rq.id, QueuedRequest.state.in_(IN_FLIGHT_REQUEST))):
+        meta = RequestMeta.from_json(other.meta)
+        busy = other.state != RqState.QUEUED or meta.linked
+        if busy and meta.link_plan is not None and pos & set(meta.link_plan.po_numbers):
+            return True
+    return False
+
+
+def _same_item(po_line, line: ReceiptLine) -> bool:
+    name = (po_line.findtext("ItemRef/FullName") or "").lower()
+    mpn = (po_line.findtext("ManufacturerPartNumber") or "").lower()
+    item, part = line.item.lower(), line.vendor_part.lower()
+    return bool((item and item == name) or (part and (part == mpn or part == name)))
+
+
+def _open_lines(pos: dict[str, list]) -> tuple[dict[tuple[str, str], Decimal], list]:
+    """Open quantity per (TxnID, TxnLineID), and every PO line as (PO number, key, element)."""
+    open_qty: dict[tuple[str, str], Decimal] = {}
+    po_lines = []
+    for ref_number, rets in pos.items():
+        for ret in rets:
+            for ln in ret.findall("PurchaseOrderLineRet"):
+                key = (ret.findtext("TxnID"), ln.findtext("TxnLineID"))
+                qty = dec(ln.findtext("Quantity")) - dec(ln.findtext("ReceivedQuantity"))
+                open_qty[key] = Decimal(0) if _closed(ret) or ln.findtext("IsManuallyClosed") == "true" \
+                    else max(qty, 0)
+                po_lines.append((ref_number, key, ln))
+    return open_qty, po_lines
+
+
+def _take(p: ReceiptLine, pos: dict, open_qty: dict, po_lines: list, lines: list, links: list):
+    """Take one receipt line's quantity from the open PO lines it matches; returns (code, message) when
+    it cannot be taken whole."""
+    need = p.quantity
+    cands = [(ref, key, ln) for ref, key, ln in po_lines if (not p.po_number or ref == p.po_number)
+             and _same_item(ln, p)]
+    if not cands:
+        return Hold.UNMAPPED_LINE, f"{p.name} (line {p.line or '?'}) is not on purchase order " \
+                                   f"{p.po_number or ', '.join(pos)}"
+    for ref, key, ln in cands:
+        take = min(need, open_qty[key])
+        if take <= 0:
+            continue
+        lines.append(ItemLine(item=ln.findtext("ItemRef/FullName") or p.item, quantity=take, description=p.description,
+                              link_txn_id=key[0], link_txn_line_id=key[1]))
+        links.append(Link(po=ref, txn_id=key[0], txn_line_id=key[1], quantity=take))
+        open_qty[key] -= take
+        need -= take
+        if need == 0:
+            return None
+    shipped = f" ({p.shipped})" if p.shipped else ""  # converted from the supplier's unit
+    return Hold.OVER_RECEIPT, f"{p.quantity}{shipped} x {p.name} shipped but purchase order {p.po_number or '?'} " \
+                              f"has only {p.quantity - need} open"
+
+
+def link_receipt(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -> str | None:
+    """Turn an ItemReceipt's link plan into ItemLineAdd/LinkToTxn against open PO lines. Returns the
+    hold code when the receipt was held instead."""
+    plan = meta.link_plan
+    pos: dict[str, list] = {}
+    for ret in rets:
+        if (ret.findtext("VendorRef/FullName") or "").lower() == rq.vendor.lower():
+            pos.setdefault(ret.findtext("RefNumber") or "", []).append(ret)
+    missing = [n for n in plan.po_numbers if n not in pos]
+    if missing:
+        lifecycle.hold_request(s, rq, Hold.UNKNOWN_PO, f"purchase order {', '.join(missing)} of {rq.vendor} is not "
+                                                       "in QuickBooks (or belongs to another vendor)")
+        return Hold.UNKNOWN_PO
+    open_qty, po_lines = _open_lines(pos)
+    lines: list[ItemLine] = []
+    links: list[Link] = []
+    problems = [p for p in (_take(x, pos, open_qty, po_lines, lines, links) for x in plan.lines) if p]
+    if problems:
+        lifecycle.hold_request(s, rq, problems[0][0], "; ".join(m for _, m in problems))
+        return problems[0][0]
+    el = plan.linked(lines)
+    rq.qbxml = etree.tostring(el, encoding="unicode")
+    rq.line_count = max(1, len(lines))
+    lifecycle.set_meta(rq, replace(meta, linked=True, links=tuple(links), refs=tuple(references(el))))
+    audit(s, "linked", document=rq.document, request_id=rq.id, links=[ln.to_json() for ln in links])
+    return None
+

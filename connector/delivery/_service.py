@@ -1,0 +1,244 @@
+"""The delivery service: the durable queue <-> QuickBooks, one Web Connector session at a time.
+
+It is the Web Connector adapter's ``WorkProvider`` (``qbwc_server.contracts``), satisfied by
+shape: the core imports no adapter. A session is anything with the attributes of
+:class:`Conversation`.
+
+Exactly-once rules:
+
+* A request is marked ``sent`` (and committed) *before* its qbXML leaves us.
+* An answer that never comes back (QBWC crash, timeout, connectionError, out-of-sequence call,
+  server restart) turns ``sent`` into ``unknown``.
+* An ``unknown`` Add is never re-sent blindly: the next batch first asks QuickBooks (a query by
+  vendor + RefNumber, matched on the ExternalGUID we wrote); only when QuickBooks has no such
+  transaction does the request go back to ``queued``.
+* Transient QuickBooks codes (record in use, 3170/3175/3176/3180, and 3231 "not processed") are
+  retried a bounded number of times; one failing document never blocks the others
+  (``continueOnError`` + per-request state).
+
+Batches fit a time budget: each request's QuickBooks time is predicted per type and learned from
+the time between our answer and QBWC's receiveResponseXML (:mod:`._cost`).
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+import qbxml_templates as qx
+
+from .. import lifecycle
+from ..settings import Settings
+from ..status import PENDING_REQUEST, RqState
+from ..store import CompanyState, Document, QueuedRequest, Store, utcnow
+from ._answers import Answers
+from ._batch import Batch, Progress, RequestKey
+from ._building import BatchBuilder, Limits
+from ._cost import CostBook
+from ._lists import NameLists
+
+log = structlog.get_logger(__name__)
+
+PROGRESS = "delivery"  # the key of this service's Progress in a session's state
+PARSE_ERROR_HRESULT = "0x80040400"  # QuickBooks could not parse the message set: nothing of it ran
+MAX_PARSE_RETRIES = 3
+
+
+class Conversation(Protocol):
+    """What delivery reads of one Web Connector session (``qbwc_server.contracts.QBSession``)."""
+
+    ticket: str
+    username: str  # the company whose queue this session drains
+    company_file: str
+    qbxml_version: str
+    company_info: dict
+    last_error: str
+    state: dict  # PROGRESS -> Progress; "summary" when the session closes
+
+
+class DeliveryService:
+    def __init__(self, store: Store, settings: Settings, *, clock=time.monotonic):
+        self.store = store
+        self.clock = clock
+        wc = settings.web_connector
+        self.limits = Limits(budget=wc.batch_budget_seconds, max_requests=wc.max_requests_per_batch,
+                             validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors)
+        self.refresh_after = wc.reference_refresh_minutes * 60
+
+    # ------------------------------------------------------------ WorkProvider
+    def has_work(self, user) -> bool:
+        with self.store.session() as s:
+            return _count(s, user.username, *PENDING_REQUEST) + _count(s, user.username, RqState.SENT) > 0
+
+    def next_request(self, session: Conversation) -> str | None:
+        progress = session.state.get(PROGRESS)
+        with self.store.session() as s:
+            if progress is None:
+                progress = session.state[PROGRESS] = Progress()
+                self._recover_stale(s, session.username)
+                self._remember_company(s, session)
+            elif progress.batch is not None:  # we answered sendRequestXML but no receiveResponseXML came
+                self._lost(s, progress.batch, "sendRequestXML called again before receiveResponseXML")
+                progress.batch = None
+            with s.no_autoflush:  # nothing below reads back what it wrote: flush once, at commit
+                elements, batch = BatchBuilder(
+                    s, company=session.username, ticket=session.ticket, qbxml_version=session.qbxml_version,
+                    progress=progress, limits=self.limits, costs=CostBook(s),
+                    lists=NameLists(s, session.username, self.refresh_after)).build()
+            if not elements:
+                return None
+            batch.sent_at = self.clock()
+            log.info("qbwc.batch", user=session.username, batch=batch.id, adds=len(batch.requests),
+                     verifications=len(batch.verify), lookups=len(batch.lookups),
+                     predicted_seconds=round(batch.predicted, 2), budget_seconds=self.limits.budget)
+            xml = qx.message_set(elements, on_error="continueOnError", version=session.qbxml_version)
+        progress.batch = batch
+        return xml
+
+    def handle_response(self, session: Conversation, response_xml: str) -> int:
+        progress: Progress | None = session.state.get(PROGRESS)
+        batch = progress.batch if progress else None
+        if batch is None:
+            log.warning("qbwc.unexpected_response", user=session.username,
+                        detail="receiveResponseXML without a batch in flight; ignored")
+            return self._percent(session)
+        progress.batch = None
+        try:
+            items = qx.parse_response(response_xml)
+        except Exception as e:  # unreadable answer: we cannot know what QuickBooks did
+            with self.store.session() as s:
+                self._lost(s, batch, f"QuickBooks response could not be read: {e}")
+            session.last_error = f"QuickBooks' response could not be read ({e}); the batch will be verified"
+            return -1
+        elapsed = self.clock() - batch.sent_at
+        before = (progress.posted, progress.held, progress.failed)
+        with self.store.session() as s, s.no_autoflush:
+            lost = self._apply(s, session, progress, batch, items)
+            CostBook(s).learn(batch.load, elapsed, batch.predicted)
+            percent = self._percent(session, s)  # in the same unit of work: one session per answer
+        log.info("qbwc.batch_done", user=session.username, batch=batch.id, seconds=round(elapsed, 2),
+                 predicted_seconds=round(batch.predicted, 2), answers=len(items), lost=lost,
+                 **{k: now - then for k, now, then in zip(("posted", "held", "failed"),
+                                                           (progress.posted, progress.held, progress.failed), before)})
+        return percent
+
+    def handle_failure(self, session: Conversation, hresult: str, message: str) -> None:
+        progress: Progress | None = session.state.get(PROGRESS)
+        batch = progress.batch if progress else None
+        if batch is None:
+            session.last_error = f"QuickBooks could not be reached: {message or hresult}".strip()
+            return
+        progress.batch = None
+        with self.store.session() as s:
+            if (hresult or "").lower() == PARSE_ERROR_HRESULT:
+                progress.solo = True  # one request at a time until the session ends
+                self._unparsed(s, batch, f"QuickBooks cannot parse this request ({hresult}: {message})")
+            else:
+                self._lost(s, batch, f"QuickBooks failed to run the request ({hresult}: {message})")
+        session.last_error = (f"QuickBooks could not process the last batch ({hresult}: {message}). "
+                              "Nothing is lost: the requests will be checked and sent again.")
+
+    def close(self, session: Conversation) -> None:
+        progress: Progress = session.state.get(PROGRESS) or Progress()
+        with self.store.session() as s:
+            if progress.batch is not None:
+                self._lost(s, progress.batch, "session closed before QuickBooks' answer arrived")
+                progress.batch = None
+            NameLists(s, session.username, self.refresh_after).end_session()
+            cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
+            summary = progress.summary(waiting=_count(s, session.username, *PENDING_REQUEST))
+            cs.last_contact, cs.last_result = utcnow(), summary
+            s.merge(cs)
+        session.state["summary"] = "OK: " + summary
+
+    # ------------------------------------------------------------ pieces
+    def _apply(self, s: Session, session: Conversation, progress: Progress, batch: Batch, items) -> int:
+        """Apply every answer of the batch; what QuickBooks did not answer is lost. Returns how many."""
+        ids = [*batch.requests, *batch.verify, *batch.lookups]
+        # one query for every request of the batch (and its document); held here so the identity map
+        # keeps them for the s.get() calls that follow
+        s.info["preloaded"] = list(s.scalars(
+            select(QueuedRequest).options(selectinload(QueuedRequest.document).defer(Document.parsed))
+            .where(QueuedRequest.id.in_(ids)))) if ids else []
+        lists = NameLists(s, session.username, self.refresh_after)
+        answers = Answers(s, progress, lists, company_file=session.company_file, username=session.username,
+                          ticket=session.ticket)
+        seen: set[str] = set()
+        for item in items:
+            seen.add(item.request_id or "")
+            key = RequestKey.parse(item.request_id)
+            if key is not None:
+                answers.apply(key, item)
+        missing = batch.unanswered(seen)
+        if missing.requests or missing.verify:
+            self._lost(s, missing, "QuickBooks returned no answer for the request")
+        answers.finish()
+        return len(missing.requests) + len(missing.verify)
+
+    @staticmethod
+    def _lost(s: Session, batch: Batch, why: str) -> None:
+        for rid in [*batch.requests, *batch.verify]:
+            rq = s.get(QueuedRequest, rid)
+            if rq is not None and rq.state in (RqState.SENT, RqState.UNKNOWN):
+                lifecycle.answer_lost(s, rq, why)
+        log.warning("qbwc.answer_lost", batch=batch.id, requests=len(batch.requests), reason=why)
+
+    @staticmethod
+    def _unparsed(s: Session, batch: Batch, why: str) -> None:
+        """QuickBooks rejected the whole message set unread: nothing of it ran. Each request goes again
+        (alone from now on); one that alone cannot be parsed after a few tries fails."""
+        for rid in batch.requests:
+            rq = s.get(QueuedRequest, rid)
+            if rq is None or rq.state != RqState.SENT:
+                continue
+            if len(batch.requests) == 1 and rq.attempts >= MAX_PARSE_RETRIES:
+                lifecycle.fail_request(s, rq, None, why)
+            else:
+                lifecycle.resend(s, rq, None, "requeued", f"{why}; nothing of the batch ran, it goes again")
+        # lost answers being looked up stay unknown: they are looked up again next round
+
+    @staticmethod
+    def _recover_stale(s: Session, company: str) -> None:
+        """``sent`` rows left by an earlier session (crash, restart) become ``unknown``."""
+        for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
+                                                        QueuedRequest.state == RqState.SENT)):
+            lifecycle.answer_lost(s, rq, "an earlier session ended without QuickBooks' answer; will verify "
+                                         "before re-sending")
+
+    @staticmethod
+    def _remember_company(s: Session, session: Conversation) -> None:
+        cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
+        info = dict(cs.info or {})
+        info.update({k: v for k, v in (session.company_info or {}).items() if isinstance(v, (str, int, float, list))})
+        info["company_file"] = session.company_file
+        info["qbxml_version"] = session.qbxml_version
+        cs.info, cs.last_contact = info, utcnow()
+        s.merge(cs)
+
+    def _percent(self, session: Conversation, s: Session | None = None) -> int:
+        if s is None:
+            with self.store.session() as s:
+                return self._percent(session, s)
+        s.flush()
+        remaining = _count(s, session.username, *PENDING_REQUEST)
+        if remaining == 0:  # finish a list read: its iterator dies with the session
+            return 99 if NameLists(s, session.username, 0).reading() else 100
+        progress: Progress = session.state.get(PROGRESS) or Progress()
+        done = progress.processed
+        return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+def _count(s: Session, company: str, *states: str) -> int:
+    return s.scalar(select(func.count()).select_from(QueuedRequest).where(
+        QueuedRequest.company == company, QueuedRequest.state.in_(states)))
+
+
+def last_contact(store: Store) -> list[dict]:
+    """Each company's last Web Connector session: when, and what it did."""
+    with store.session() as s:
+        return [{"company": c.company, "last_contact": c.last_contact.isoformat() if isinstance(c.last_contact, datetime)
+                 else None, "last_result": c.last_result, "info": c.info} for c in s.scalars(select(CompanyState))]

@@ -1,0 +1,293 @@
+"""Every change of state of a file, a document, a QuickBooks request or a 997.
+
+The one module that assigns ``status`` / ``state``. Each function below is one
+transition: it checks that the change is legal (:class:`IllegalTransition`
+otherwise: a bug, never a user error), makes it, and writes its audit event in
+the caller's unit of work (``Store.session()``), so the state and the trail
+that explains it commit together or not at all.
+
+Request and document move together where a request belongs to a document::
+
+    request   queued -> sent -> done                 document  queued -> sent -> posted
+                 \\        \\-> unknown (answer lost) -> queued (verified absent) | done (verified present)
+                  \\-> held | failed | cancelled                 held | failed
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from .plans import RequestMeta
+from .status import AckState, DocStatus, FileStatus, RqState
+from .store import AuditEvent, Document, OutboundAck, QueuedRequest, ReceivedFile, audit, utcnow
+
+log = structlog.get_logger(__name__)
+
+D, R = DocStatus, RqState
+
+DOC_NEXT: Mapping[str, frozenset[str]] = {
+    D.RECEIVED: frozenset({D.TRANSLATED}),
+    D.TRANSLATED: frozenset({D.QUEUED, D.HELD, D.REJECTED}),
+    D.QUEUED: frozenset({D.QUEUED, D.SENT, D.HELD, D.FAILED}),
+    D.SENT: frozenset({D.SENT, D.QUEUED, D.POSTED, D.HELD, D.FAILED}),
+    D.HELD: frozenset({D.QUEUED, D.HELD, D.REJECTED, D.DISMISSED}),  # release, dismiss
+    D.FAILED: frozenset({D.QUEUED, D.HELD, D.REJECTED, D.DISMISSED}),
+    D.REJECTED: frozenset({D.DISMISSED}),
+    D.POSTED: frozenset(),
+    D.DISMISSED: frozenset(),
+}
+RQ_NEXT: Mapping[str, frozenset[str]] = {
+    R.QUEUED: frozenset({R.SENT, R.HELD, R.FAILED, R.CANCELLED}),
+    R.SENT: frozenset({R.DONE, R.QUEUED, R.UNKNOWN, R.HELD, R.FAILED}),
+    R.UNKNOWN: frozenset({R.UNKNOWN, R.QUEUED, R.DONE, R.HELD}),
+    R.HELD: frozenset({R.CANCELLED}),
+    R.FAILED: frozenset({R.CANCELLED}),
+    R.DONE: frozenset(),
+    R.CANCELLED: frozenset(),
+}
+FILE_NEXT: Mapping[str, frozenset[str]] = {
+    FileStatus.RECEIVED: frozenset({FileStatus.PARSED, FileStatus.UNREADABLE}),
+    FileStatus.PARSED: frozenset(),
+    FileStatus.UNREADABLE: frozenset(),
+}
+ACK_NEXT: Mapping[str, frozenset[str]] = {
+    AckState.PENDING: frozenset({AckState.PENDING, AckState.SENT, AckState.ABANDONED}),
+    AckState.SENT: frozenset(),
+    AckState.ABANDONED: frozenset(),
+}
+
+RELEASABLE = (D.HELD, D.FAILED)
+DISMISSABLE = (D.HELD, D.FAILED, D.REJECTED)
+
+
+class IllegalTransition(ValueError):
+    """A change of state the lifecycle does not allow (a bug in the caller)."""
+
+
+def _check(table: Mapping[str, frozenset[str]], what: str, ident, old: str, new: str) -> None:
+    if new not in table.get(old, frozenset()):
+        raise IllegalTransition(f"{what} #{ident}: {old} -> {new} is not a legal transition")
+
+
+def _doc_to(doc: Document, new: DocStatus) -> None:
+    _check(DOC_NEXT, "document", doc.id, doc.status, new)
+    doc.status = new
+
+
+def _rq_to(rq: QueuedRequest, new: RqState) -> None:
+    _check(RQ_NEXT, "request", rq.id, rq.state, new)
+    rq.state = new
+
+
+def set_meta(rq: QueuedRequest, meta: RequestMeta) -> None:
+    """Write a request's working data back (not a change of state)."""
+    rq.meta = meta.to_json()
+
+
+# ---------------------------------------------------------------- files
+
+def file_parsed(f: ReceivedFile) -> None:
+    _check(FILE_NEXT, "file", f.id, f.status, FileStatus.PARSED)
+    f.status = FileStatus.PARSED
+
+
+def file_unreadable(s: Session, f: ReceivedFile, error: str) -> None:
+    _check(FILE_NEXT, "file", f.id, f.status, FileStatus.UNREADABLE)
+    f.status, f.error = FileStatus.UNREADABLE, error
+    audit(s, "file_unreadable", file=f, error=error)
+
+
+# ---------------------------------------------------------------- documents: ingest and review
+
+def translated(s: Session, doc: Document, **detail) -> None:
+    """A new document (already added and flushed) has been translated."""
+    _doc_to(doc, D.TRANSLATED)
+    audit(s, "translated", document=doc, **detail)
+
+
+def hold(s: Session, doc: Document, holds: list[dict], *, rejected: bool = False) -> None:
+    """Translation (or a duplicate check) says a person must look at it: held, or rejected for good."""
+    _doc_to(doc, D.REJECTED if rejected else D.HELD)
+    doc.reason_code, doc.reason = holds[0]["code"], "; ".join(h["message"] for h in holds)
+    audit(s, doc.status, document=doc, holds=holds)
+
+
+def queue(s: Session, doc: Document, *, company: str, **request) -> QueuedRequest:
+    """The document goes to QuickBooks: one queued request for ``company``'s Web Connector."""
+    _doc_to(doc, D.QUEUED)
+    doc.company, doc.reason_code, doc.reason = company, None, None
+    rq = QueuedRequest(document_id=doc.id, company=company, state=R.QUEUED, **request)
+    s.add(rq)
+    s.flush()
+    audit(s, "queued", document=doc, request_id=rq.id, request_type=rq.request_type, company=company,
+          amount=(doc.parsed or {}).get("total"), external_guid=rq.external_guid)
+    return rq
+
+
+def release(s: Session, doc: Document) -> None:
+    """A person asks for a held or failed document to be translated again (what follows is
+    :func:`queue` or :func:`hold`)."""
+    if doc.status not in RELEASABLE:
+        raise ValueError(f"document #{doc.id} is {doc.status}; only held or failed documents are released")
+    audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason)
+
+
+def dismiss(s: Session, doc: Document, reason: str, *, by: str = "") -> None:
+    """A person closes a document without posting it; what it still had queued is cancelled."""
+    if doc.status not in DISMISSABLE:
+        raise ValueError(f"document #{doc.id} is {doc.status}; only held, failed or rejected documents can be "
+                         "dismissed")
+    for rq in doc.requests:
+        if rq.state in (R.QUEUED, R.HELD, R.FAILED):
+            _rq_to(rq, R.CANCELLED)
+    audit(s, "dismissed", document=doc, previous_status=doc.status, previous_reason=doc.reason, reason=reason, by=by)
+    _doc_to(doc, D.DISMISSED)
+    doc.reason_code, doc.reason = "dismissed", reason
+
+
+# ---------------------------------------------------------------- requests: delivery
+
+def hold_request(s: Session, rq: QueuedRequest, code: str, message: str, **detail) -> None:
+    """Delivery cannot decide (a missing vendor, an ambiguous PO, a lost answer): a person does."""
+    _rq_to(rq, R.HELD)
+    doc = rq.document
+    if doc is not None:
+        _doc_to(doc, D.HELD)
+        doc.reason_code, doc.reason = code, message
+        audit(s, "held", document=doc, request_id=rq.id, holds=[{"code": code, "message": message}], **detail)
+    log.warning("document.held", document=getattr(doc, "document_number", None), code=code, reason=message)
+
+
+def fail_request(s: Session, rq: QueuedRequest, code: int | None, message: str) -> None:
+    """QuickBooks (or the schema) refused it for good."""
+    _rq_to(rq, R.FAILED)
+    rq.status_code, rq.status_message = code, message
+    doc = rq.document
+    if doc is not None:
+        _doc_to(doc, D.FAILED)
+        doc.reason_code = f"qb_{code}" if code is not None else "qb_error"
+        doc.reason = message
+        audit(s, "failed", document=doc, request_id=rq.id, status_code=code, message=message)
+    log.warning("document.failed", document=getattr(doc, "document_number", None), status_code=code, reason=message)
+
+
+def retry(s: Session, rq: QueuedRequest, meta: RequestMeta, kind: str, **detail) -> None:
+    """An answered request goes back to the queue (a transient error, a stale EditSequence)."""
+    _rq_to(rq, R.QUEUED)
+    set_meta(rq, meta)
+    if rq.document is not None:
+        _doc_to(rq.document, D.QUEUED)
+    audit(s, kind, document=rq.document, request_id=rq.id, **detail)
+
+
+def resend(s: Session, rq: QueuedRequest, meta: RequestMeta | None, kind: str, message: str) -> None:
+    """A request whose answer was lost goes back to the queue: QuickBooks does not have it
+    (``verified_absent``), it is a change that is re-read and re-applied (``reread``), or QuickBooks
+    refused the whole message set unread (``requeued``)."""
+    _rq_to(rq, R.QUEUED)
+    if meta is not None:
+        set_meta(rq, meta)
+    audit(s, kind, document=rq.document, request_id=rq.id, message=message)
+
+
+def answer_lost(s: Session, rq: QueuedRequest, why: str) -> None:
+    """Sent, and no answer came back: verified in QuickBooks before anything is sent again."""
+    _rq_to(rq, R.UNKNOWN)
+    audit(s, "answer_lost", document=rq.document, request_id=rq.id, message=why)
+
+
+def mark_sent(s: Session, rows: list[QueuedRequest], batch_id: str, ticket: str) -> None:
+    """``sent`` for a whole batch in three statements, committed before the qbXML leaves.
+
+    ``rows`` are queued requests loaded in this unit of work (documents with ``status``)."""
+    if not rows:
+        return
+    for rq in rows:
+        _check(RQ_NEXT, "request", rq.id, rq.state, R.SENT)
+        if rq.document is not None:
+            _check(DOC_NEXT, "document", rq.document_id, rq.document.status, D.SENT)
+    now = utcnow()
+    no_sync = {"synchronize_session": False}  # these rows are not touched again in this unit of work
+    s.execute(update(QueuedRequest).where(QueuedRequest.id.in_([r.id for r in rows])).values(
+        state=R.SENT, attempts=QueuedRequest.attempts + 1, batch_id=batch_id, sent_at=now, updated_at=now),
+        execution_options=no_sync)
+    docs = [r for r in rows if r.document_id is not None]
+    if docs:
+        s.execute(update(Document).where(Document.id.in_([r.document_id for r in docs])).values(
+            status=D.SENT, updated_at=now), execution_options=no_sync)
+        s.execute(insert(AuditEvent), [
+            {"kind": "sent", "document_id": r.document_id, "file_id": r.document.file_id, "at": now,
+             "detail": {"request_id": r.id, "attempt": r.attempts + 1, "batch": batch_id, "ticket": ticket}}
+            for r in docs])
+
+
+@dataclass
+class Postings:
+    """Requests QuickBooks has recorded, written in bulk when the answer is applied: one UPDATE per
+    table and one multi-row INSERT of audit events for a batch of ~40 answers."""
+
+    requests: list[dict] = field(default_factory=list)
+    documents: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    def posted(self, rq: QueuedRequest, *, txn_id: str, txn_type: str, amount: Decimal | None,
+               detail: dict, notes: Iterable[tuple[str, dict]] = ()) -> None:
+        """Request done; its document posted with QuickBooks' TxnID and amount; ``posted`` audited
+        with ``detail``, then each of ``notes`` (kind, detail)."""
+        _check(RQ_NEXT, "request", rq.id, rq.state, R.DONE)
+        now = utcnow()
+        self.requests.append({"id": rq.id, "state": R.DONE, "result_txn_id": txn_id, "status_code": 0,
+                              "updated_at": now})
+        doc = rq.document
+        if doc is None:
+            return
+        _check(DOC_NEXT, "document", doc.id, doc.status, D.POSTED)
+        self.documents.append({"id": doc.id, "status": D.POSTED, "qb_txn_id": txn_id, "qb_txn_type": txn_type,
+                               "qb_amount": amount, "posted_at": now, "reason_code": None, "reason": None,
+                               "updated_at": now})
+        for kind, d in (("posted", detail), *notes):
+            self.events.append({"kind": kind, "document_id": doc.id, "file_id": doc.file_id, "at": now,
+                                "detail": json.loads(json.dumps(d, default=str))})
+
+    def write(self, s: Session) -> None:
+        s.flush()  # what the unit of work holds (e.g. a verified_present audit) comes first in the trail
+        if self.requests:
+            s.execute(update(QueuedRequest), self.requests)
+        if self.documents:
+            s.execute(update(Document), self.documents)
+        if self.events:
+            s.execute(insert(AuditEvent), self.events)
+        self.requests, self.documents, self.events = [], [], []
+
+
+# ---------------------------------------------------------------- 997s
+
+def ack_sent(s: Session, ack: OutboundAck, *, source: str) -> None:
+    _check(ACK_NEXT, "997", ack.id, ack.state, AckState.SENT)
+    ack.state, ack.sent_at, ack.attempts = AckState.SENT, utcnow(), ack.attempts + 1
+    audit(s, "ack_sent", file=s.get(ReceivedFile, ack.file_id), name=ack.name, source=source, attempt=ack.attempts)
+
+
+def ack_failed(s: Session, ack: OutboundAck, error: str, *, max_attempts: int) -> bool:
+    """The source refused the 997: tried again on the next poll, or given up after ``max_attempts``.
+    Returns True when it was given up."""
+    ack.attempts += 1
+    ack.last_error = error
+    f = s.get(ReceivedFile, ack.file_id)
+    if ack.attempts >= max_attempts:
+        _check(ACK_NEXT, "997", ack.id, ack.state, AckState.ABANDONED)
+        ack.state = AckState.ABANDONED
+        audit(s, "ack_abandoned", file=f, name=ack.name, attempts=ack.attempts, error=error,
+              message="the source refused this 997 every time; send it to the partner by hand (qbedi ack FILE "
+                      "writes it)")
+        return True
+    audit(s, "ack_failed", file=f, name=ack.name, attempt=ack.attempts, error=error,
+          message="will be sent again on the next poll")
+    return False
+

@@ -1,0 +1,77 @@
+"""The states a received file, a document, a QuickBooks request and a 997 can be in.
+
+Plain vocabulary (``StrEnum``: the values are what the database stores). Which
+state may follow which, and the audit event each change writes, is
+:mod:`connector.lifecycle`'s alone.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FileStatus(StrEnum):
+    RECEIVED = "received"  # bytes stored, not parsed yet (a crash here is resumed)
+    PARSED = "parsed"
+    UNREADABLE = "unreadable"  # no X12 in it, or the parser failed: kept with the reason
+
+
+class DocStatus(StrEnum):
+    """Document states::
+
+        translated -> queued -> sent -> posted
+             |          \\-> held (waits for a person) <-/ \\-> failed (QuickBooks said no)
+             \\-> rejected (broken envelope, unsupported set)
+        held / failed -> (release) queued | held | rejected;  held / failed / rejected -> dismissed
+    """
+
+    RECEIVED = "received"
+    TRANSLATED = "translated"
+    QUEUED = "queued"
+    SENT = "sent"
+    POSTED = "posted"
+    HELD = "held"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    DISMISSED = "dismissed"  # a person closed it (e.g. entered by hand in QuickBooks); kept with the reason
+
+
+class RqState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"  # handed to QBWC, answer not yet seen
+    UNKNOWN = "unknown"  # sent, answer lost: must be verified in QuickBooks before any re-send
+    DONE = "done"
+    FAILED = "failed"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+PENDING_REQUEST = (RqState.QUEUED, RqState.UNKNOWN)  # work a Web Connector session still has to do
+IN_FLIGHT_REQUEST = (RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)  # may still reach QuickBooks
+
+
+class AckState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    ABANDONED = "abandoned"
+
+
+class Hold(StrEnum):
+    """Reason codes a person acts on (README: "Reviewing held documents"). Translation adds its own
+    (``unknown_supplier``, ``unmapped_line``, ...); these are the ones delivery decides."""
+
+    UNVERIFIABLE = "unverifiable"
+    NO_ANSWER = "no_answer"
+    MISSING_REFERENCE = "qb_missing_reference"
+    INVALID_REFERENCE = "qb_invalid_reference"
+    EDIT_CONFLICT = "edit_conflict"
+    UNKNOWN_PO = "unknown_po"
+    AMBIGUOUS_PO = "ambiguous_po"
+    OVER_RECEIPT = "over_receipt"
+    UNMAPPED_LINE = "unmapped_line"
+    QB_ERROR = "qb_error"
+    DUPLICATE = "duplicate_document"
+    SUPERSEDED = "superseded"
+
+
+# held for one of these, the transaction may already be in QuickBooks
+MAYBE_IN_QUICKBOOKS = (Hold.UNVERIFIABLE, Hold.NO_ANSWER)

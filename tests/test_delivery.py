@@ -1,0 +1,192 @@
+"""The delivery service on its own: the durable queue against the QuickBooks emulator, with no
+HTTP and no SOAP. A session is a plain object; QuickBooks' transport is ``emulator.process``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from connector import lifecycle
+from connector.delivery import (
+    Batch, Cost, DeliveryService, Load, RequestKey, RequestKind,
+)
+from connector.delivery._cost import fit
+from connector.services import IngestService
+from connector.settings import load_settings
+from connector.status import DocStatus, RqState
+from connector.store import Document, QueuedRequest, Store, audit_trail
+from tests.helpers import demo_bytes, make_quickbooks, write_config
+
+INVOICES = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"]
+ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery", "Discounts Received")
+
+
+@dataclass
+class Session:
+    """What a Web Connector session is to the core (qbwc_server.contracts.QBSession has these too)."""
+
+    username: str = "clerk"
+    ticket: str = "T-1"
+    company_file: str = r"C:\QB\Northwind.qbw"
+    qbxml_version: str = "13.0"
+    company_info: dict = field(default_factory=dict)
+    last_error: str = ""
+    state: dict = field(default_factory=dict)
+    created_at: datetime = field(default_factory=datetime.now)
+    expires_at: datetime = field(default_factory=lambda: datetime.now() + timedelta(hours=1))
+
+
+@pytest.fixture
+def world(tmp_path, db_url):
+    settings = load_settings(write_config(tmp_path, db_url))
+    store = Store(settings.database_url)
+    store.migrate()
+    ingest = IngestService(store, settings)
+    for name in INVOICES:
+        ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+    qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
+    yield store, DeliveryService(store, settings), qb
+    store.dispose()
+
+
+def drain(service: DeliveryService, qb, session: Session, *, rounds: int = 20) -> list[int]:
+    """One Web Connector session, the way QBWC runs it: send, process in QuickBooks, receive, until done."""
+    percents = []
+    for _ in range(rounds):
+        xml = service.next_request(session)
+        if xml is None:
+            break
+        percents.append(service.handle_response(session, qb.process(xml)))
+    service.close(session)
+    return percents
+
+
+def documents(store) -> dict[str, Document]:
+    with store.session() as s:
+        return {d.document_number: d for d in s.scalars(select(Document))}
+
+
+def test_queued_invoices_become_bills_exactly_once(world):
+    store, service, qb = world
+    assert service.has_work(Session())
+    percents = drain(service, qb, Session())
+    assert percents[-1] == 100
+    docs = documents(store)
+    assert {n: d.status for n, d in docs.items()} == {"INV-10045": DocStatus.POSTED, "INV-10046": DocStatus.POSTED,
+                                                      "G-2026-0311": DocStatus.POSTED}
+    bills = {b.ref_number: b for b in qb.bills}
+    assert len(qb.bills) == 3
+    for number, doc in docs.items():
+        assert bills[number].txn_id == doc.qb_txn_id and bills[number].amount_due == doc.total == doc.qb_amount
+    with store.session() as s:
+        kinds = [e.kind for e in audit_trail(s, docs["INV-10045"].id)]
+    assert kinds == ["translated", "queued", "sent", "posted"]
+    assert not service.has_work(Session()) and drain(service, qb, Session(ticket="T-2")) == []
+    assert len(qb.bills) == 3
+
+
+def test_a_lost_answer_is_looked_up_not_sent_again(world):
+    store, service, qb = world
+    first = Session()
+    qb.process(service.next_request(first))  # QuickBooks records the bills; the answer never reaches us
+    service.close(first)
+    with store.session() as s:
+        assert set(s.scalars(select(QueuedRequest.state))) == {RqState.UNKNOWN}
+    drain(service, qb, Session(ticket="T-2"))
+    assert len(qb.bills) == 3  # not one more
+    docs = documents(store)
+    assert {d.status for d in docs.values()} == {DocStatus.POSTED}
+    with store.session() as s:
+        kinds = [e.kind for e in audit_trail(s, docs["INV-10046"].id)]
+    assert kinds == ["translated", "queued", "sent", "answer_lost", "verified_present", "posted"]
+
+
+def test_another_companys_session_sees_none_of_this_work(world):
+    store, service, qb = world
+    other = Session(username="someone-else", ticket="T-9")
+    assert not service.has_work(other)
+    drain(service, qb, other)  # it reads its own QuickBooks' name lists, and that is all
+    assert qb.bills == [] and {d.status for d in documents(store).values()} == {DocStatus.QUEUED}
+
+
+def test_record_in_use_is_retried_later_and_then_posted(world):
+    store, service, qb = world
+    qb.inject(3175, "BillAdd", times=1)
+    session = Session()
+    service.handle_response(session, qb.process(service.next_request(session)))
+    with store.session() as s:
+        retried = s.scalars(select(QueuedRequest).where(QueuedRequest.state == RqState.QUEUED)).one()
+        assert retried.meta["not_before"] > datetime.now().isoformat()[:10]
+        assert [e.kind for e in audit_trail(s, retried.document_id)][-1] == "retry"
+        s.execute(QueuedRequest.__table__.update().values(meta={}))  # the wait is over
+    drain(service, qb, session)
+    assert len(qb.bills) == 3 and {d.status for d in documents(store).values()} == {DocStatus.POSTED}
+
+
+def test_an_answer_for_a_request_that_was_not_sent_changes_nothing(world):
+    store, service, qb = world
+    session = Session()
+    xml = service.next_request(session)
+    answer = qb.process(xml).replace('requestID="1"', 'requestID="999"')
+    service.handle_response(session, answer)
+    with store.session() as s:
+        states = dict(s.execute(select(QueuedRequest.id, QueuedRequest.state)).all())
+    assert states[1] == RqState.UNKNOWN and states[2] == states[3] == RqState.DONE
+
+
+# ---------------------------------------------------------------- the lifecycle refuses what is not legal
+
+def test_a_posted_document_cannot_be_held_dismissed_or_released(world):
+    store, service, qb = world
+    drain(service, qb, Session())
+    with store.session() as s:
+        doc = s.scalars(select(Document)).first()
+        rq = doc.requests[0]
+        with pytest.raises(lifecycle.IllegalTransition):
+            lifecycle.hold_request(s, rq, "qb_error", "too late")
+        with pytest.raises(ValueError, match="only held, failed or rejected"):
+            lifecycle.dismiss(s, doc, "entered by hand")
+        with pytest.raises(ValueError, match="only held or failed"):
+            lifecycle.release(s, doc)
+        s.rollback()
+
+
+# ---------------------------------------------------------------- typed values and pure math
+
+@pytest.mark.parametrize("text,kind,target", [
+    ("42", RequestKind.QUEUED, "42"), ("v7", RequestKind.VERIFY, "7"), ("p3", RequestKind.LINK_READ, "3"),
+    ("q3", RequestKind.MOD_READ, "3"), ("a12", RequestKind.VENDOR, "12"), ("r:Vendor", RequestKind.LIST, "Vendor"),
+])
+def test_request_keys_round_trip(text, kind, target):
+    key = RequestKey.parse(text)
+    assert (key.kind, key.target, str(key)) == (kind, target, text)
+
+
+@pytest.mark.parametrize("text", [None, "", "v", "vX", "x1", "r:", "-1", "1.5"])
+def test_request_ids_we_never_send_are_not_keys(text):
+    assert RequestKey.parse(text) is None
+
+
+def test_unanswered_is_what_quickbooks_did_not_answer():
+    b = Batch(requests=[1, 2, 3], verify=[7, 8], lookups=[9])
+    left = b.unanswered({"1", "3", "v8", "p9"})
+    assert (left.requests, left.verify) == ([2], [7])
+
+
+def test_the_cost_fit_learns_both_costs_from_batches_that_differ():
+    true = Cost(per_request=0.25, per_line=0.08)
+    cost, sums = Cost(1.5, 0.25), [0.0] * 5
+    for n, lines in [(10, 40), (30, 300), (5, 90), (40, 120), (20, 400)] * 3:
+        load = Load(requests=n, lines=lines)
+        cost, sums = fit(cost, sums, load, true.of(load))
+    assert cost.per_request == pytest.approx(0.25, rel=1e-6) and cost.per_line == pytest.approx(0.08, rel=1e-6)
+
+
+def test_the_cost_fit_scales_both_while_batches_are_alike():
+    cost, sums = fit(Cost(1.0, 0.1), [0.0] * 5, Load(10, 20), 36.0)  # predicted 12 s, took 36 s
+    assert cost.per_request / cost.per_line == pytest.approx(10.0)  # one factor for both
+    assert cost.per_request == pytest.approx(1.0 * (0.7 + 0.3 * 3))
+    assert Decimal(str(round(cost.of(Load(10, 20)), 6))) > Decimal(12)

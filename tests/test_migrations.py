@@ -1,0 +1,39 @@
+"""Upgrades keep what a running deployment has queued."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from connector.plans import RequestMeta
+from connector.store import QueuedRequest, Store
+
+OLD_RECEIPT = ('<ItemReceiptAddRq><ItemReceiptAdd><VendorRef><FullName>Acme Supply</FullName></VendorRef><TxnDate>2024-03-01</TxnDate>'
+               '<RefNumber>ASN-7</RefNumber><Memo>EDI 856 ship notice ASN-7</Memo>'
+               '<ExternalGUID>{6F1C7F43-2B0E-4C55-9A55-6B1D0C6A9E21}</ExternalGUID>'
+               '<ItemLineAdd><ItemRef><FullName>W-1</FullName></ItemRef><Quantity>2</Quantity></ItemLineAdd>'
+               '</ItemReceiptAdd></ItemReceiptAddRq>')
+OLD_PLAN = {"po_numbers": ["PO-1"], "lines": [{"item": "W-1", "vendor_part": "", "quantity": "2", "po_number": "PO-1",
+                                               "description": "", "line": "1"}]}
+
+
+def test_a_receipt_queued_before_0005_gets_its_header_from_its_qbxml(db_url):
+    store = Store(db_url)
+    store.migrate("0004")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO qb_request (company, request_type, qbxml, ref_number, vendor, external_guid, "
+                          "line_count, state, attempts, meta, created_at, updated_at) VALUES ('northwind', "
+                          "'ItemReceiptAdd', :x, 'ASN-7', 'Acme Supply', '', 1, 'queued', 0, :m, "
+                          "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                     {"x": OLD_RECEIPT, "m": json.dumps({"link_plan": OLD_PLAN, "linked": False})})
+    store.migrate()
+    with store.session() as s:
+        meta = RequestMeta.from_json(s.query(QueuedRequest).one().meta)
+    receipt = meta.link_plan.receipt
+    assert (receipt.vendor, str(receipt.txn_date), receipt.ref_number) == ("Acme Supply", "2024-03-01", "ASN-7")
+    assert receipt.external_guid == "{6F1C7F43-2B0E-4C55-9A55-6B1D0C6A9E21}"
+    assert meta.link_plan.lines[0].quantity == 2 and not meta.linked
+    linked = meta.link_plan.linked([])
+    assert linked.findtext("ItemReceiptAdd/RefNumber") == "ASN-7"
+    assert linked.findtext("ItemReceiptAdd/Memo") == "EDI 856 ship notice ASN-7"
+    store.dispose()
