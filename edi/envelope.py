@@ -45,8 +45,10 @@ def _env_error(message: str, segment: str | None = None, element: int | None = N
 
 
 def _int(text: str) -> int | None:
+    """A count or control number; None when it is not one (not digits, or more than 18 of them: a
+    count that long is corruption, and Python refuses to convert 4,300 digits or more)."""
     text = text.strip()
-    return int(text) if text.isdigit() and text.isascii() else None
+    return int(text) if text.isdigit() and text.isascii() and len(text.lstrip("0")) <= 18 else None
 
 
 class _Interchange:

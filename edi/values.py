@@ -5,13 +5,16 @@ built; the caller gets ``None`` back.
 """
 from __future__ import annotations
 
+import re
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from .model import Issue
 
 CENT = Decimal("0.01")
 MAX_MAGNITUDE = Decimal(10) ** 15  # data elements R/Nn are at most 15 digits; beyond is corruption
+MAX_R_LENGTH = 40  # characters of an R value read at all (15 digits, sign, point and generous zeros)
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)\Z", re.ASCII)
 
 
 def money(value: Decimal) -> Decimal:
@@ -66,16 +69,12 @@ class Values:
         text = seg.get(n)
         if not text:
             return None
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            self._bad(seg, n, f"{text!r} is not a decimal number", x12_code="6")
+        if not _DECIMAL.match(text):  # X12 R: sign, digits, one decimal point; no exponent, never expanded
+            self._bad(seg, n, f"{text[:40]!r} is not a decimal number", x12_code="6")
             return None
-        if not value.is_finite():
-            self._bad(seg, n, f"{text!r} is not a finite number", x12_code="6")
-            return None
-        if abs(value) >= MAX_MAGNITUDE:
-            self._bad(seg, n, f"{text!r} is too large (X12 numbers carry at most 15 digits)", x12_code="5")
+        value = Decimal(text) if len(text) <= MAX_R_LENGTH else None
+        if value is None or value.copy_abs() >= MAX_MAGNITUDE:
+            self._bad(seg, n, f"{text[:40]!r} is too large (X12 numbers carry at most 15 digits)", x12_code="5")
             return None
         return value
 
@@ -99,17 +98,19 @@ class Values:
         return Decimal(int(text)) / 100
 
     def n0(self, seg: SegmentView, n: int) -> int | None:
+        """An integer: optional sign and at most 15 digits. Linear in the text's length whatever it
+        holds (an exponent such as ``1E9999999`` is never expanded)."""
         text = seg.get(n)
         if not text:
             return None
-        try:
-            d = Decimal(text)
-            if not d.is_finite() or d != d.to_integral_value():
-                raise InvalidOperation
-            return int(d)
-        except InvalidOperation:
-            self._bad(seg, n, f"{text!r} is not an integer", x12_code="6")
+        body = text[1:] if text[:1] in "+-" else text
+        if not (body.isdigit() and body.isascii()):
+            self._bad(seg, n, f"{text[:40]!r} is not an integer", x12_code="6")
             return None
+        if len(body.lstrip("0")) > 15:
+            self._bad(seg, n, f"{text[:40]!r} is too large (X12 numbers carry at most 15 digits)", x12_code="5")
+            return None
+        return int(text)
 
     def dt(self, seg: SegmentView, n: int) -> date | None:
         """CCYYMMDD or YYMMDD (YY < 70 -> 20YY)."""
