@@ -11,7 +11,7 @@ from connector.passwords import hash_password
 
 SUPPLIERS = DEMO_SUPPLIERS  # the demo's mappings (acme / globex) are the tests' too
 PASSWORD = "correct horse battery staple"
-_HASH = hash_password(PASSWORD, n=2**10)  # cheap for tests; production uses 2**14
+PASSWORD_HASH = _HASH = hash_password(PASSWORD, n=2**10)  # cheap for tests; production uses 2**14
 
 
 def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra) -> Path:

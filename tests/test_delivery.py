@@ -17,7 +17,7 @@ from connector.delivery._cost import fit
 from connector.services import IngestService
 from connector.settings import load_settings
 from connector.status import DocStatus, RqState
-from connector.store import Document, QueuedRequest, Store, audit_trail
+from connector.store import AuditEvent, Document, QueuedRequest, Store, audit_trail
 from tests.helpers import demo_bytes, make_quickbooks, write_config
 
 INVOICES = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"]
@@ -190,3 +190,81 @@ def test_the_cost_fit_scales_both_while_batches_are_alike():
     assert cost.per_request / cost.per_line == pytest.approx(10.0)  # one factor for both
     assert cost.per_request == pytest.approx(1.0 * (0.7 + 0.3 * 3))
     assert Decimal(str(round(cost.of(Load(10, 20)), 6))) > Decimal(12)
+
+
+# ---------------------------------------------------------------- one company's Web Connector, another's work
+
+@pytest.fixture
+def two_companies(tmp_path, db_url):
+    from tests.helpers import PASSWORD_HASH, SUPPLIERS
+
+    suppliers = {sid: {**sup, "company": "clerk" if sid == "ACMESUPPLY" else "rival"} for sid, sup in SUPPLIERS.items()}
+    users = [{"username": u, "password_hash": PASSWORD_HASH} for u in ("clerk", "rival")]
+    settings = load_settings(write_config(tmp_path, db_url, suppliers=suppliers, users=users))
+    store = Store(settings.database_url)
+    store.migrate()
+    ingest = IngestService(store, settings)
+    for name in INVOICES:
+        ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+    yield store, DeliveryService(store, settings)
+    store.dispose()
+
+
+def test_an_answer_may_touch_only_what_its_own_batch_sent(two_companies):
+    store, service = two_companies
+    qb_rival = make_quickbooks(vendors=("Globex Corporation",), accounts=ACCOUNTS)
+    rival, clerk = Session(username="rival", ticket="R-1"), Session(username="clerk", ticket="C-1")
+    rival_xml = service.next_request(rival)  # the rival's bill is in flight (sent, answer pending)
+    assert service.next_request(clerk) is not None
+    with store.session() as s:
+        (theirs,) = s.scalars(select(QueuedRequest).where(QueuedRequest.company == "rival"))
+    forged = qb_rival.process(rival_xml)  # a real BillAddRs for the rival's request id...
+    forged = forged.replace("</QBXMLMsgsRs>", f'<BillQueryRs requestID="v{theirs.id}" statusCode="1" '
+                                              'statusSeverity="Info" statusMessage="none"/></QBXMLMsgsRs>')
+    service.handle_response(clerk, forged)  # ...answered by the other company's Web Connector
+    with store.session() as s:
+        theirs = s.get(QueuedRequest, theirs.id)
+        assert theirs.state == RqState.SENT and theirs.result_txn_id is None  # untouched
+        assert theirs.document.status == DocStatus.SENT and theirs.document.qb_txn_id is None
+        refused = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.kind == "answer_refused"))]
+        mine = list(s.scalars(select(QueuedRequest).where(QueuedRequest.company == "clerk")))
+    assert {d["request_id"] for d in refused} == {str(theirs.id), f"v{theirs.id}"}
+    assert {d["company"] for d in refused} == {"clerk"}
+    assert {rq.state for rq in mine} == {RqState.UNKNOWN}  # its own batch got no answer: verified next time
+
+
+def test_companies_learning_the_first_cost_at_the_same_moment_both_succeed(tmp_path, db_url):
+    """Two answers at once both find no cost row for BillAdd: neither is rolled back (issue 11, defect 6)."""
+    import threading
+
+    from connector.delivery import CostBook
+    from connector.store import CostSample
+
+    store = Store(db_url)
+    store.migrate()
+    inside, release, errors = threading.Event(), threading.Event(), []
+
+    def learn(hold_open: bool):
+        try:
+            with store.session() as s:
+                CostBook(s).learn({"BillAdd": Load(requests=10, lines=40)}, elapsed=9.0, predicted=25.0)
+                s.flush()
+                if hold_open:  # the first transaction has inserted the row and not committed yet
+                    inside.set()
+                    release.wait(10)
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            errors.append(e)
+
+    first = threading.Thread(target=learn, args=(True,))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=learn, args=(False,))
+    second.start()
+    second.join(0.5)  # it waits for the first (row lock / write lock) ...
+    release.set()
+    first.join(10)
+    second.join(30)
+    assert errors == []
+    with store.session() as s:
+        assert s.get(CostSample, "BillAdd").samples == 2
+    store.dispose()

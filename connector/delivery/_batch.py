@@ -68,10 +68,22 @@ class Batch:
     sent_at: float | None = None  # the service's clock when the message set was handed over
     load: dict[str, Load] = field(default_factory=dict)
     receipt_pos: set[str] = field(default_factory=set)  # purchase orders a receipt of this batch reads
+    vendors: list[int] = field(default_factory=list)  # requests whose missing vendor is added first
+    lists: list[str] = field(default_factory=list)  # name lists read
 
     @property
     def size(self) -> int:
         return len(self.requests) + len(self.verify) + len(self.lookups)
+
+    def expects(self, key: RequestKey) -> bool:
+        """Did this batch send a request with this key? An answer may touch only what its own batch
+        sent: a Web Connector cannot name another company's (or another batch's) requests."""
+        if key.kind is RequestKind.LIST:
+            return key.target in self.lists
+        sent = {RequestKind.QUEUED: self.requests, RequestKind.VERIFY: self.verify,
+                RequestKind.LINK_READ: self.lookups, RequestKind.MOD_READ: self.lookups,
+                RequestKind.VENDOR: self.vendors}[key.kind]
+        return key.request_id in sent
 
     def carries(self, request_type: str, lines: int) -> None:
         load = self.load.setdefault(request_type, Load())

@@ -114,6 +114,7 @@ class BatchBuilder:
     def _read_list(self, list_name: str) -> None:
         if list_name not in self.reading:
             self.reading.add(list_name)
+            self.batch.lists.append(list_name)
             self.elements.append(self.lists.query(list_name))
             self.batch.predicted += self.costs.predict(f"{list_name}Query", 1)
 
@@ -222,6 +223,7 @@ class BatchBuilder:
                     self.created.add(name.lower())
                     self.elements.append(qx.vendor_add(name, request_id=str(RequestKey.of(RequestKind.VENDOR,
                                                                                            rq.id))))
+                    self.batch.vendors.append(rq.id)
             return True
         if not missing or meta.ref_rechecks >= MAX_VERIFY_TRIES:
             return True  # (our lists could not settle it: QuickBooks decides, 3140 -> held)

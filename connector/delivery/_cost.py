@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..store import CostSample
@@ -70,6 +72,16 @@ class CostBook:
             self._rows[rq_type] = self.s.get(CostSample, rq_type)
         return self._rows[rq_type]
 
+    def _first_row(self, rq_type: str) -> CostSample:
+        """The type's row, created if need be without ever failing: companies answering at the same
+        moment may all find it missing (INSERT ... ON CONFLICT DO NOTHING, then read what is there)."""
+        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[self.s.get_bind().dialect.name]
+        self.s.execute(insert(CostSample).values(
+            request_type=rq_type, per_request=DEFAULT.per_request, per_line=DEFAULT.per_line, samples=0, stats=None)
+            .on_conflict_do_nothing(index_elements=["request_type"]))
+        row = self._rows[rq_type] = self.s.get(CostSample, rq_type, populate_existing=True)
+        return row
+
     def cost(self, rq_type: str) -> Cost:
         row = self._row(rq_type)
         return DEFAULT if row is None else Cost(float(row.per_request), float(row.per_line))
@@ -83,12 +95,7 @@ class CostBook:
             return
         seconds = shares(elapsed, load, {t: self.cost(t) for t in load})
         for rq_type, n in load.items():
-            row = self._row(rq_type)
-            if row is None:
-                row = CostSample(request_type=rq_type, per_request=DEFAULT.per_request, per_line=DEFAULT.per_line,
-                                 samples=0, stats=None)
-                self.s.add(row)
-                self._rows[rq_type] = row
+            row = self._row(rq_type) or self._first_row(rq_type)
             cost, sums = fit(Cost(float(row.per_request), float(row.per_line)),
                              list((row.stats or {}).get("sums") or [0.0] * 5), n, seconds[rq_type])
             row.stats = {"sums": sums}

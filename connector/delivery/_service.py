@@ -34,7 +34,7 @@ import qbxml_templates as qx
 from .. import lifecycle
 from ..settings import Settings
 from ..status import PENDING_REQUEST, RqState
-from ..store import CompanyState, Document, QueuedRequest, Store, utcnow
+from ..store import CompanyState, Document, QueuedRequest, Store, audit, utcnow
 from ._answers import Answers
 from ._batch import Batch, Progress, RequestKey
 from ._building import BatchBuilder, Limits
@@ -169,15 +169,26 @@ class DeliveryService:
                           ticket=session.ticket)
         seen: set[str] = set()
         for item in items:
-            seen.add(item.request_id or "")
             key = RequestKey.parse(item.request_id)
-            if key is not None:
-                answers.apply(key, item)
+            if key is None or not batch.expects(key):
+                self._refused(s, session, batch, item)
+                continue
+            seen.add(str(key))
+            answers.apply(key, item)
         missing = batch.unanswered(seen)
         if missing.requests or missing.verify:
             self._lost(s, missing, "QuickBooks returned no answer for the request")
         answers.finish()
         return len(missing.requests) + len(missing.verify)
+
+    @staticmethod
+    def _refused(s: Session, session: Conversation, batch: Batch, item) -> None:
+        """An answer for something this batch did not send: nothing is touched; the attempt is audited."""
+        audit(s, "answer_refused", company=session.username, ticket=session.ticket[:8], batch=batch.id,
+              request_id=(item.request_id or "")[:60], status_code=item.status_code,
+              message="an answer for a request this session's batch did not send was ignored")
+        log.warning("qbwc.answer_refused", user=session.username, batch=batch.id,
+                    request_id=(item.request_id or "")[:60])
 
     @staticmethod
     def _lost(s: Session, batch: Batch, why: str) -> None:
