@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import html
+import ipaddress
 import threading
 from dataclasses import dataclass
 
@@ -22,20 +23,51 @@ log = structlog.get_logger(__name__)
 SOAP_PATH = "/qbwc"
 
 
+CLIENT_ADDR = "qbedi.client_addr"  # the WSGI environ key the SOAP layer reads the caller's address from
+
+
+def _networks(trusted) -> list:
+    return [ipaddress.ip_network(str(t).strip(), strict=False) for t in trusted or ()]
+
+
+def _within(addr: str | None, nets: list) -> bool:
+    try:
+        ip = ipaddress.ip_address((addr or "").strip())
+    except ValueError:
+        return False
+    return any(ip in n for n in nets)
+
+
+def client_address(environ, trusted: list) -> str | None:
+    """The caller's address. ``X-Forwarded-For`` is believed only when the connection comes from a
+    trusted proxy (``web_connector.trusted_proxies``), and then read from the right: the first hop that
+    is not itself a trusted proxy is the client (anything left of it is what the client claimed)."""
+    addr = environ.get("REMOTE_ADDR")
+    if not trusted or not _within(addr, trusted):
+        return addr
+    hops = [h.strip() for h in (environ.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else addr
+
+
 class QBWCRouter:
     """Small WSGI dispatcher in front of the spyne WSGI application."""
 
-    def __init__(self, soap_app, handler, *, support_text: str = "qbedi"):
+    def __init__(self, soap_app, handler, *, support_text: str = "qbedi", trusted_proxies=()):
         self.soap_app = soap_app
         self.handler = handler
         self.sessions = handler.sessions
         self.support_text = support_text
+        self.trusted = _networks(trusted_proxies)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
         try:
             if path.rstrip("/") == SOAP_PATH:
+                environ[CLIENT_ADDR] = client_address(environ, self.trusted)
                 return self.soap_app(environ, start_response)
             if path in ("/health", "/healthz") and method in ("GET", "HEAD"):
                 return self._text(start_response, "200 OK", "ok\n")
@@ -73,13 +105,28 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+CONNECTION_LIMIT = 1000  # waitress' default of 100 let 100 idle sockets starve the real Web Connector
+CHANNEL_TIMEOUT = 60  # seconds a connection may sit idle before it is closed
+
+
+def _defaults(waitress_kw: dict) -> None:
+    """Serving defaults. A request is read whole by waitress' event loop before a worker thread sees
+    it, so slow senders cost a connection slot, not a thread: enough slots, and idle ones closed,
+    keep idle and slow clients from starving real calls (README: "Running in production")."""
+    waitress_kw.setdefault("expose_tracebacks", False)
+    waitress_kw.setdefault("connection_limit", CONNECTION_LIMIT)
+    waitress_kw.setdefault("channel_timeout", CHANNEL_TIMEOUT)
+    # X-Forwarded-For reaches the app, which believes it only from a trusted proxy (client_address)
+    waitress_kw.setdefault("clear_untrusted_proxy_headers", False)
+
+
 def serve(app, host: str = "127.0.0.1", port: int = 8080, **waitress_kw) -> None:
     """Serve forever (blocking) with waitress."""
     import waitress
 
     settle_heap()
     waitress_kw.setdefault("threads", 8)
-    waitress_kw.setdefault("expose_tracebacks", False)
+    _defaults(waitress_kw)
     log.info("qbwc.serve", host=host, port=port, path=SOAP_PATH)
     waitress.serve(app, host=host, port=port, **waitress_kw)
 
@@ -123,7 +170,7 @@ def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, **waitress_kw) 
     from waitress.server import create_server
 
     waitress_kw.setdefault("threads", 4)
-    waitress_kw.setdefault("expose_tracebacks", False)
+    _defaults(waitress_kw)
     server = create_server(app, host=host, port=port, **waitress_kw)
     real_port = server.socket.getsockname()[1]
     stop = threading.Event()

@@ -61,13 +61,15 @@ class _Failures:
 
 
 class LoginThrottle:
-    """Failed-login accounting per user name and per remote address.
+    """Failed-login accounting per (user name, remote address).
 
-    After ``max_failures`` failures (within ``window``) on one key, that key
-    is locked for ``base_lockout`` * 2**(lockouts so far), capped at
-    ``max_lockout``. While locked, attempts are refused *without* checking
-    the password (fast "nvu", no sleeping). A successful login clears the
-    user's and the address's counters.
+    After ``max_failures_per_user`` wrong passwords (within ``window``) for a *known* user from one
+    address, that user is locked *at that address* for ``base_lockout`` * 2**(lockouts so far), capped
+    at ``max_lockout``. While locked, attempts are refused without checking the password (fast "nvu",
+    no sleeping). So a guesser slows only himself: the real Web Connector, at its own address, keeps
+    logging in; unknown user names lock nobody (each still costs the guesser a full password hash).
+    Behind a reverse proxy the address is the client's, read from the proxy's header only when the
+    proxy is trusted (``qbwc_server.soap``). A successful login clears that pair's counter.
     """
 
     def __init__(
@@ -75,7 +77,6 @@ class LoginThrottle:
         *,
         clock: Clock = utcnow,
         max_failures_per_user: int = 5,
-        max_failures_per_address: int = 20,
         window: timedelta = timedelta(minutes=15),
         base_lockout: timedelta = timedelta(minutes=1),
         max_lockout: timedelta = timedelta(hours=1),
@@ -84,7 +85,6 @@ class LoginThrottle:
         self.clock = clock
         self.max_tracked = max_tracked
         self.max_user = max_failures_per_user
-        self.max_addr = max_failures_per_address
         self.window = window
         self.base_lockout = base_lockout
         self.max_lockout = max_lockout
@@ -92,43 +92,32 @@ class LoginThrottle:
         self._f: dict[str, _Failures] = {}
 
     @staticmethod
-    def _keys(username: str, remote_addr: str | None) -> list[str]:
-        keys = ["user:" + (username or "").lower()]
-        if remote_addr:
-            keys.append("addr:" + remote_addr)
-        return keys
+    def _key(username: str, remote_addr: str | None) -> str:
+        return f"{(username or '').lower()}|{remote_addr or ''}"
 
     def locked_until(self, username: str, remote_addr: str | None = None) -> datetime | None:
         """When the lockout covering this attempt ends, or None if not locked."""
         now = self.clock()
-        latest = None
         with self._lock:
-            for k in self._keys(username, remote_addr):
-                f = self._f.get(k)
-                if f and f.locked_until and f.locked_until > now:
-                    latest = max(latest, f.locked_until) if latest else f.locked_until
-        return latest
+            f = self._f.get(self._key(username, remote_addr))
+            return f.locked_until if f and f.locked_until and f.locked_until > now else None
 
     def record_failure(self, username: str, remote_addr: str | None = None) -> datetime | None:
-        """Count a failure; return the lockout end if this failure triggered one."""
+        """Count a wrong password for a known user; return the lockout end if this failure triggered one."""
         now = self.clock()
-        triggered = None
         with self._lock:
             if len(self._f) > self.max_tracked:
                 self._prune(now)
-            for k in self._keys(username, remote_addr):
-                limit = self.max_user if k.startswith("user:") else self.max_addr
-                f = self._f.setdefault(k, _Failures())
-                if f.first_at is None or now - f.first_at > self.window:
-                    f.count, f.first_at = 0, now
-                f.count += 1
-                if f.count >= limit:
-                    span = min(self.base_lockout * (2**f.lockouts), self.max_lockout)
-                    f.locked_until = now + span
-                    f.lockouts += 1
-                    f.count, f.first_at = 0, None
-                    triggered = max(triggered, f.locked_until) if triggered else f.locked_until
-        return triggered
+            f = self._f.setdefault(self._key(username, remote_addr), _Failures())
+            if f.first_at is None or now - f.first_at > self.window:
+                f.count, f.first_at = 0, now
+            f.count += 1
+            if f.count < self.max_user:
+                return None
+            f.locked_until = now + min(self.base_lockout * (2**f.lockouts), self.max_lockout)
+            f.lockouts += 1
+            f.count, f.first_at = 0, None
+            return f.locked_until
 
     def _prune(self, now: datetime) -> None:
         """Forget counters that can no longer matter (bounded memory under guessing)."""
@@ -140,8 +129,7 @@ class LoginThrottle:
 
     def record_success(self, username: str, remote_addr: str | None = None) -> None:
         with self._lock:
-            for k in self._keys(username, remote_addr):
-                self._f.pop(k, None)
+            self._f.pop(self._key(username, remote_addr), None)
 
 
 class SessionManager:
@@ -188,7 +176,9 @@ class SessionManager:
         if user is not None and ok:
             self.throttle.record_success(username, remote_addr)
             return user, ""
-        until = self.throttle.record_failure(username, remote_addr)
+        if user is None:  # an unknown name locks nobody out: the guess cost its maker a full hash
+            return None, "bad"
+        until = self.throttle.record_failure(user.username, remote_addr)
         if until:
             log.warning("qbwc.login_locked", user=username, remote=remote_addr, until=until.isoformat())
         return None, "bad"

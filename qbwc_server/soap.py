@@ -473,7 +473,7 @@ def _handler(ctx) -> QBWCHandler:
 
 def _remote(ctx) -> str | None:
     env = getattr(ctx.transport, "req_env", None) or {}
-    return env.get("REMOTE_ADDR")
+    return env.get("qbedi.client_addr") or env.get("REMOTE_ADDR")  # see qbwc_server.server.client_address
 
 
 def _safe(default, fn):
@@ -605,12 +605,14 @@ def make_wsgi_app(
     session_ttl: timedelta | None = None,
     support_text: str | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    trusted_proxies=(),
 ):
     """WSGI app: the SOAP service at ``/qbwc`` (``GET /qbwc?wsdl`` = WSDL),
     ``GET /health`` (200 "ok") and ``GET /`` / ``/support`` (AppSupport page).
 
     The returned callable has ``.handler`` (:class:`QBWCHandler`) and
-    ``.sessions`` attributes for the caller/tests.
+    ``.sessions`` attributes for the caller/tests. ``trusted_proxies`` (addresses or networks) are the
+    reverse proxies whose ``X-Forwarded-For`` names the real caller (login throttling is per caller).
     """
     # spyne runs a full gc.collect() inside a request about once a second (to close file
     # attachments promptly); we take none, and it cost 60-180 ms at p99 (bench/qbwc.py)
@@ -632,4 +634,4 @@ def make_wsgi_app(
     soap = WsgiApplication(make_application(handler), max_content_length=max_request_bytes)
     from qbwc_server.server import QBWCRouter
 
-    return QBWCRouter(soap, handler, support_text=support_text or server_version)
+    return QBWCRouter(soap, handler, support_text=support_text or server_version, trusted_proxies=trusted_proxies)

@@ -155,7 +155,7 @@ class Live:
         self.clock = clock or Clock()
         self.provider = provider or InMemoryProvider()
         self.users = users or make_users()
-        throttle = LoginThrottle(clock=self.clock, max_failures_per_user=3, max_failures_per_address=10)
+        throttle = LoginThrottle(clock=self.clock, max_failures_per_user=3)
         self.sessions = SessionManager(ttl=timedelta(minutes=30), clock=self.clock, throttle=throttle)
         kw.setdefault("server_version", "qbedi test")
         self.app = make_wsgi_app(self.provider, self.users, sessions=self.sessions, **kw)

@@ -123,3 +123,39 @@ def test_two_companies_concurrently(live):
         th.join(60)
     assert runs["alice"].posted == 7 and runs["bob"].posted == 7
     assert runs["alice"].percents[-1] == runs["bob"].percents[-1] == 100
+
+
+def test_idle_and_slow_connections_do_not_starve_the_web_connector(live):
+    """150 idle sockets and 150 that drip a request body (slowloris): the Web Connector still gets in
+    (issue 11, defect 5; with waitress' default 100 connections every call timed out)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)]}))
+    host, port = urlsplit(lv.url).hostname, urlsplit(lv.url).port
+    idle = [socket.create_connection((host, port)) for _ in range(150)]
+    slow = [socket.create_connection((host, port)) for _ in range(150)]
+    stop = threading.Event()
+    try:
+        for s in slow:
+            s.sendall(b"POST /qbwc HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 100000\r\n\r\n<")
+
+        def drip():
+            while not stop.is_set():
+                for s in slow:
+                    try:
+                        s.send(b" ")
+                    except OSError:
+                        pass
+                stop.wait(0.5)
+
+        threading.Thread(target=drip, daemon=True).start()
+        time.sleep(0.3)
+        sim = QBWCSimulator(lv.url, "alice", PASSWORD, None, timeout=5)
+        ticket, company = sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[:2]
+        assert ticket and company != "nvu"
+    finally:
+        stop.set()
+        for s in idle + slow:
+            s.close()

@@ -36,7 +36,23 @@ def test_locked_attempts_skip_the_hash(monkeypatch):
         sm.check_credentials(users, "alice", "x", "10.0.0.1")
     monkeypatch.setattr(sessions_mod, "verify_password", lambda *a: pytest.fail("hash checked while locked"))
     assert sm.check_credentials(users, "alice", PASSWORD, "10.0.0.1") == (None, "locked")
-    assert sm.check_credentials(users, "ALICE", PASSWORD, "10.0.0.2") == (None, "locked")  # user key, any case
+    assert sm.check_credentials(users, "ALICE", PASSWORD, "10.0.0.1") == (None, "locked")  # user key, any case
+
+
+def test_a_guesser_locks_out_only_himself():
+    """1,000 wrong passwords for alice from one address, and 25 unknown names from another: the real
+    Web Connector (its own address) logs in as alice, and bob from the guessers' address too."""
+    clock = Clock()
+    sm = SessionManager(clock=clock, throttle=LoginThrottle(clock=clock, max_failures_per_user=5))
+    users = make_users()
+    for _ in range(1000):
+        sm.check_credentials(users, "alice", "guess", "203.0.113.7")
+    for i in range(25):
+        sm.check_credentials(users, f"nobody{i}", "guess", "198.51.100.9")
+    assert sm.check_credentials(users, "alice", PASSWORD, "203.0.113.7") == (None, "locked")
+    assert sm.check_credentials(users, "alice", PASSWORD, "10.0.0.5")[1] == ""  # the real one, elsewhere
+    assert sm.check_credentials(users, "bob", PASSWORD, "198.51.100.9")[1] == ""
+    assert sm.check_credentials(users, "bob", PASSWORD, "203.0.113.7")[1] == ""
 
 
 def test_throttle_window_and_backoff():

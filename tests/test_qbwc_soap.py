@@ -209,15 +209,42 @@ def test_login_throttling(live, qbwc_ref_dir):
     assert auth(svc)[1] == ""
 
 
-def test_throttle_other_user_unaffected_but_address_limit(live, qbwc_ref_dir):
+def test_throttle_other_user_unaffected_and_unknown_names_lock_nobody(live, qbwc_ref_dir):
     lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)], "bob": [bill_rq(2)]}))
     svc = zclient(qbwc_ref_dir, "QBWebConnectorSvc.wsdl", lv.url)
     for _ in range(3):
         auth(svc, pw="nope")
-    assert auth(svc, user="bob")[1] == r"C:\QB\Bob.qbw"  # per-user lockout only hits alice
-    for i in range(10):  # address limit is 10 in the fixture; spread over user names
+    assert auth(svc)[1] == "nvu"  # alice, from this address, is locked
+    ticket, company = auth(svc, user="bob")[:2]
+    assert company == r"C:\QB\Bob.qbw"  # per-user lockout only hits alice
+    svc.closeConnection(ticket=ticket)
+    for i in range(25):  # guessing user names from the same address
         auth(svc, user=f"guess{i}", pw="nope")
-    assert auth(svc, user="bob")[1] == "nvu"  # this address is now locked out
+    assert auth(svc, user="bob")[1] == r"C:\QB\Bob.qbw"  # nobody was locked out by unknown names
+
+
+def _behind_proxy(qbwc_ref_dir, url, forwarded_for: str):
+    """A zeep client whose calls arrive through a reverse proxy that says who the caller is."""
+    client = zeep.Client(str(qbwc_ref_dir / "QBWebConnectorSvc.wsdl"), transport=Transport(timeout=10))
+    client.transport.session.headers["X-Forwarded-For"] = forwarded_for
+    return client.create_service(WSDLS["QBWebConnectorSvc.wsdl"], url)
+
+
+def test_behind_a_trusted_proxy_each_caller_is_throttled_on_its_own(live, qbwc_ref_dir):
+    lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)]}), trusted_proxies=["127.0.0.1/32"])
+    attacker = _behind_proxy(qbwc_ref_dir, lv.url, "203.0.113.7")
+    for _ in range(5):
+        auth(attacker, pw="nope")
+    assert auth(attacker)[1] == "nvu"  # locked, even with the right password
+    real = _behind_proxy(qbwc_ref_dir, lv.url, "198.51.100.20, 127.0.0.1")  # the client, then a trusted hop
+    assert auth(real)[1] == ""  # in: alice works on whatever company QuickBooks has open
+
+
+def test_an_untrusted_caller_cannot_pick_its_address(live, qbwc_ref_dir):
+    lv = live(provider=InMemoryProvider({"alice": [bill_rq(1)]}))  # no trusted proxy: the header is ignored
+    for n in range(5):
+        auth(_behind_proxy(qbwc_ref_dir, lv.url, f"203.0.113.{n}"), pw="nope")
+    assert auth(_behind_proxy(qbwc_ref_dir, lv.url, "198.51.100.20"))[1] == "nvu"
 
 
 def test_client_version_minimum(live, qbwc_ref_dir):
