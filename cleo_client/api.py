@@ -10,8 +10,9 @@ field. The public record is thin (see ``/work/shared/research/cleo.md``,
 * ``EVIDENCED`` one old public source (2015-16 Cleo QA code),
 * ``ASSUMED``   nothing public shows it; confirm on a real tenant,
 
-and every path is a field of :class:`CleoApiPaths`, so a wrong guess is
-fixed in configuration, not code.
+and every path is a field of :class:`CleoApiPaths` (a setting, kept with
+:class:`~cleo_client.settings.CleoSettings`), so a wrong guess is fixed in
+configuration, not code.
 
 Assumptions (numbered; the code refers to them as A1..A14):
 
@@ -91,33 +92,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from cleo_client import errors as E
+from cleo_client.settings import CleoApiPaths
 from connector import redact
 
 log = structlog.get_logger("qbedi.cleo")
 
 # --------------------------------------------------------------------------- knobs
-
-
-@dataclass(frozen=True)
-class CleoApiPaths:
-    """Every route the adapter uses, relative to the API root (``.../api``).
-
-    Templates use ``{connection_id}``, ``{file_id}``, ``{action_id}``.
-    """
-
-    authentication: str = "/authentication"  # A1
-    connections: str = "/connections"  # A6
-    actions: str = "/actions"  # A7
-    action_run: str = "/actions/{action_id}/run"  # A7
-    incoming: str = "/connections/{connection_id}/incoming"  # A8
-    incoming_file: str = "/connections/{connection_id}/incoming/{file_id}"  # A9 download / A10 delete
-    outgoing: str = "/connections/{connection_id}/outgoing"  # A12
-    alias_filter: str = 'alias eq "{alias}"'  # A6/A7
-    content_link_names: tuple[str, ...] = ("content", "download")  # A9
-    version_header: str = "Server"  # A13
-    token_field: str = "access_token"  # A1
-    expires_field: str = "expires_in"  # A2
-
 
 DEFAULT_PATHS = CleoApiPaths()
 

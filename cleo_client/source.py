@@ -18,91 +18,28 @@ import os
 import tempfile
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cleo_client import errors as E
-from cleo_client.api import CleoApiPaths, CleoClient, Download, ServerVersion
+from cleo_client.api import CleoClient, Download, ServerVersion
+from cleo_client.settings import CleoSettings
 from cleo_client.x12 import transaction_sets
 from connector.sources import RemoteFile, SourceError
 
 log = structlog.get_logger("qbedi.cleo")
 
-AckMode = Literal["delete", "archive", "none"]
 
-
-class CleoSettings(BaseModel):
-    """Settings for one Cleo source (a ``sources:`` entry with ``type: cleo``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # where: either base_url (API root, e.g. https://tenant.example.com/api) or scheme/host/port
-    base_url: str | None = None
-    scheme: Literal["http", "https"] = "https"
-    host: str | None = None
-    port: int = Field(6080, ge=1, le=65535)  # cleo.md §3: 6080 https, 5080 http on-prem
-    api_path: str = "/api"
-    tenant: str | None = None  # CIC tenant label, for logs/reports only (URL pattern unknown)
-
-    # what
-    connections: list[str] = Field(default_factory=list)  # partner connection aliases to poll
-    receive_action: str | None = None  # admin-defined action run before listing (e.g. SFTP "GET *")
-    receive_action_timeout: int | None = None  # seconds, passed to the action run
-    acknowledge: AckMode = "none"  # after the bytes are stored: delete | archive (action) | none
-    archive_action: str | None = None  # action alias when acknowledge == "archive"
-    upload_acks: bool = False  # send our 997s back through Cleo
-    upload_connection: str | None = None  # alias to upload to (default: first of connections)
-    send_action: str | None = None  # optional action run after an upload (e.g. "PUT -DEL *")
-
-    # how
-    paths: CleoApiPaths = Field(default_factory=CleoApiPaths)
-    auth_mode: Literal["token", "basic"] = "token"
-    page_size: int = Field(100, ge=1, le=1000)
-    connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(60.0, gt=0)
-    retries: int = Field(4, ge=0, le=20)
-    backoff_factor: float = Field(1.0, ge=0)
-    backoff_max: float = Field(60.0, ge=0)
-    backoff_jitter: float = Field(1.0, ge=0)
-    verify: bool = True
-    ca_bundle: str | None = None
-    token_refresh_skew: float = 60.0
-    auth_failure_cooldown: float = 300.0  # don't retry a rejected password sooner (account lockout)
-    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    download_timeout: float = Field(600.0, gt=0)  # whole-download deadline (read_timeout is per read)
-    temp_dir: str | None = None
-    credentials_name: str = "cleo"  # name in the CredentialStore
-
-    @model_validator(mode="after")
-    def _check(self) -> "CleoSettings":
-        if not self.base_url and not self.host:
-            raise ValueError("Cleo source needs base_url (API root) or host (+ scheme/port)")
-        if self.acknowledge == "archive" and not self.archive_action:
-            raise ValueError("acknowledge: archive needs archive_action (the Cleo action alias that archives a file)")
-        if self.ca_bundle and not self.verify:
-            raise ValueError("ca_bundle is set but verify is false; remove verify: false")
-        return self
-
-    def api_base_url(self) -> str:
-        if self.base_url:
-            return self.base_url
-        path = "/" + self.api_path.strip("/") if self.api_path.strip("/") else ""
-        return f"{self.scheme}://{self.host}:{self.port}{path}"
-
-    def tls_verify(self) -> bool | str:
-        return self.ca_bundle if self.ca_bundle else self.verify
-
-    def make_client(self, username: str, password: Any) -> CleoClient:
-        return CleoClient(
-            self.api_base_url(), username, password,
-            paths=self.paths, page_size=self.page_size,
-            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-            verify=self.tls_verify(), retries=self.retries, backoff_factor=self.backoff_factor,
-            backoff_max=self.backoff_max, backoff_jitter=self.backoff_jitter, auth_mode=self.auth_mode,
-            token_refresh_skew=self.token_refresh_skew, auth_failure_cooldown=self.auth_failure_cooldown,
-        )
+def _make_client(s: CleoSettings, username: str, password: Any) -> CleoClient:
+    return CleoClient(
+        s.api_base_url(), username, password,
+        paths=s.paths, page_size=s.page_size,
+        connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+        verify=s.tls_verify(), retries=s.retries, backoff_factor=s.backoff_factor,
+        backoff_max=s.backoff_max, backoff_jitter=s.backoff_jitter, auth_mode=s.auth_mode,
+        token_refresh_skew=s.token_refresh_skew, auth_failure_cooldown=s.auth_failure_cooldown,
+    )
 
 
 @dataclass
@@ -186,7 +123,7 @@ class CleoSource:
                 except Exception as exc:  # CredentialError & co: admin-readable already
                     raise E.CleoConfigError(f"Cleo source {self.name!r}: cannot load its credentials: {exc}") from None
                 self._credentials = creds
-            self._client = self.settings.make_client(creds.username, creds.password)
+            self._client = _make_client(self.settings, creds.username, creds.password)
         return self._client
 
     @property

@@ -227,6 +227,12 @@ class CredentialStore:
              env: Mapping[str, str] | None = None, generate_key: bool = False) -> "CredentialStore":
         return cls(path, load_key(key_file, env=env, generate=generate_key))
 
+    @classmethod
+    def for_settings(cls, settings, *, generate_key: bool = False) -> "CredentialStore":
+        """The store a qbedi config names (``credentials.file`` / ``key_file``, relative to the config)."""
+        return cls.open(settings.resolve(settings.credentials.file),
+                        key_file=settings.resolve(settings.credentials.key_file), generate_key=generate_key)
+
     # -- reading
     def _load(self) -> dict[str, dict[str, str]]:
         if not self.path.exists():

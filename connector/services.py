@@ -7,7 +7,6 @@ bytes arriving again are recognised by their sha256.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,7 +23,7 @@ from .settings import Settings
 from .sources import RemoteFile, Source, SourceError
 from .status import MAYBE_IN_QUICKBOOKS, AckState, DocStatus, FileStatus, Hold
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
-from .translate import Translation, document_json, translate_set
+from .translate import Translation, document_json, sha256_of, translate_set
 
 log = structlog.get_logger(__name__)
 
@@ -65,10 +64,6 @@ def _taken():
     (dismissed: e.g. entered by hand); or held because its answer was lost and it may already be there."""
     return (Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED, DocStatus.DISMISSED)) |
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class IngestService:

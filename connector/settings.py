@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
+
+from .sources import BUILTIN_SOURCE_TYPE, source_type, source_type_names
 
 DEFAULT_DB_URL = "sqlite:///./qbedi.db"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -40,7 +43,7 @@ def parse_duration(value: Any) -> int:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class PollSettings(_Model):
@@ -81,16 +84,43 @@ class FolderSourceSettings(_Model):
     poll: PollSettings = Field(default_factory=PollSettings)
 
 
-class CleoSourceSettings(_Model):
-    """Cleo Integration Cloud / Harmony / VLTrader. Details live in cleo_client; kept open here."""
+class AdapterSourceSettings(_Model):
+    """A source an adapter provides (``type: cleo`` ...). The core reads its name, type and poll; the
+    other keys are the adapter's, checked by the model it registered (:func:`register_source_type`)."""
 
     model_config = ConfigDict(extra="allow")
-    name: str = "cleo"
-    type: Literal["cleo"] = "cleo"
+    name: str = ""  # default: the type
+    type: str
     poll: PollSettings = Field(default_factory=PollSettings)
 
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, v):
+        if source_type(v) is None:
+            raise ValueError(f"unknown source type {v!r} (known types: {', '.join(source_type_names())})")
+        return v
 
-SourceSettings = Annotated[FolderSourceSettings | CleoSourceSettings, Field(discriminator="type")]
+    @model_validator(mode="after")
+    def _default_name(self):
+        self.name = self.name or self.type
+        return self
+
+    def options(self) -> dict:
+        """The adapter's own keys, as written."""
+        return dict(self.model_extra or {})
+
+
+def _source_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind is None:
+        return None  # not a mapping, or no type: the "source_type" error below
+    return "folder" if kind == BUILTIN_SOURCE_TYPE else "adapter"
+
+
+_SOURCE_TAGS = ("folder", "adapter")  # pydantic puts the tag in an error's location; messages leave it out
+SourceSettings = Annotated[
+    Annotated[FolderSourceSettings, Tag("folder")] | Annotated[AdapterSourceSettings, Tag("adapter")],
+    Discriminator(_source_tag, custom_error_type="source_type", custom_error_message="no type")]
 
 
 class ListenSettings(_Model):
@@ -332,7 +362,7 @@ def _read_yaml(path: Path) -> tuple[Any, str]:
 def _raise_validation(path: Path, err: ValidationError, text: str, prefix: tuple = ()) -> None:
     index = _line_index(text)
     first = err.errors()[0]
-    loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and x in ("folder", "cleo")))
+    loc = tuple(x for x in first["loc"] if not (isinstance(x, str) and x in _SOURCE_TAGS))
     full = (*prefix, *loc)
     line = None
     for n in range(len(full), 0, -1):
@@ -345,6 +375,8 @@ def _raise_validation(path: Path, err: ValidationError, text: str, prefix: tuple
         msg = "unknown key (check the spelling; see config/qbedi.example.yaml)"
     elif first["type"] == "missing":
         msg = "required key is missing"
+    elif first["type"] == "source_type":
+        msg = f"a source is a mapping with a type: key (known types: {', '.join(source_type_names())})"
     msg = msg.removeprefix("Value error, ")
     more = len(err.errors()) - 1
     if more:
@@ -366,7 +398,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings.model_validate({**data, "base_dir": path.parent, "source_file": str(path)})
     except ValidationError as e:
         _raise_validation(path, e, text)
-    _check_cleo_sources(path, text, data, settings)
+    _check_adapter_sources(path, text, settings)
     if settings.suppliers_file:
         sup_path = settings.resolve(settings.suppliers_file)
         sup_data, sup_text = _read_yaml(sup_path)
@@ -395,21 +427,14 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return settings
 
 
-def _check_cleo_sources(path: Path, text: str, data: dict, settings: Settings) -> None:
-    """Cleo source keys belong to cleo_client; check them here so errors name the line."""
+def _check_adapter_sources(path: Path, text: str, settings: Settings) -> None:
+    """An adapter source's own keys, checked with the model its adapter registered, so errors name the line."""
     for i, src in enumerate(settings.sources):
-        if not isinstance(src, CleoSourceSettings):
-            continue
-        from cleo_client.source import CleoSettings  # the adapter owns its settings
-
-        try:
-            CleoSettings.model_validate(cleo_settings_dict(src))
-        except ValidationError as e:
-            _raise_validation(path, e, text, ("sources", i))
-
-
-def cleo_settings_dict(src: CleoSourceSettings) -> dict:
-    return {k: v for k, v in src.model_dump().items() if k not in ("name", "type", "poll")}
+        if isinstance(src, AdapterSourceSettings):
+            try:
+                source_type(src.type).settings_model.model_validate(src.options())
+            except ValidationError as e:
+                _raise_validation(path, e, text, ("sources", i))
 
 
 def _invalid(value) -> bool:

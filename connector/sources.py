@@ -5,6 +5,10 @@ implements :class:`Source`. The ingest service drives one poll as
 list -> fetch (raw bytes stored + committed) -> acknowledge -> translate, and
 deduplicates on (source, remote id, sha256), so a crash between any two steps
 neither loses nor doubles a file.
+
+The ``folder`` type is built in; an adapter adds its own ``type:`` with
+:func:`register_source_type` when it is imported (``cleo_client`` registers
+``cleo``), so the core never imports an adapter.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 
 @dataclass(frozen=True)
@@ -94,3 +98,47 @@ class FolderSource:
         tmp = self.outbox / (name + ".part")
         tmp.write_bytes(content)
         tmp.replace(self.outbox / name)
+
+
+# ---------------------------------------------------------------- source types
+
+BUILTIN_SOURCE_TYPE = "folder"
+
+
+@dataclass(frozen=True)
+class SourceType:
+    """A ``sources:`` entry type an adapter provides."""
+
+    name: str
+    settings_model: type  # pydantic model of the entry's own keys (all but name, type and poll)
+    build: Callable[[Any, Any], Source]  # (Settings, the sources: entry) -> Source
+
+
+_SOURCE_TYPES: dict[str, SourceType] = {}
+
+
+def register_source_type(type_name: str, settings_model: type, build: Callable[[Any, Any], Source]) -> None:
+    """Make ``type: <type_name>`` a valid source; called by an adapter when it is imported."""
+    if type_name == BUILTIN_SOURCE_TYPE:
+        raise ValueError(f"source type {type_name!r} is built in")
+    _SOURCE_TYPES[type_name] = SourceType(type_name, settings_model, build)
+
+
+def source_type(type_name: str) -> SourceType | None:
+    return _SOURCE_TYPES.get(type_name)
+
+
+def source_type_names() -> list[str]:
+    return [BUILTIN_SOURCE_TYPE, *sorted(_SOURCE_TYPES)]
+
+
+def build_source(settings, cfg) -> Source:
+    """The Source for one validated ``sources:`` entry of ``settings``."""
+    if cfg.type == BUILTIN_SOURCE_TYPE:
+        return FolderSource(cfg.name, settings.resolve(cfg.path), on_consume=cfg.on_consume,
+                            outbox=settings.resolve(cfg.outbox) if cfg.outbox else None)
+    registered = source_type(cfg.type)
+    if registered is None:
+        raise SourceError(f"source {cfg.name!r}: unknown type {cfg.type!r} (known types: "
+                          f"{', '.join(source_type_names())})")
+    return registered.build(settings, cfg)

@@ -9,6 +9,7 @@ need the database (duplicates) are done by the ingest service.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -93,6 +94,11 @@ class Translation:
 
 def money(value: Decimal | None) -> str | None:
     return None if value is None else str(Decimal(value).quantize(CENT))
+
+
+def sha256_of(data: bytes) -> str:
+    """A file's identity: its dedup key on receipt and the seed of its documents' ExternalGUIDs."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def external_guid(file_sha256: str, ordinal: int) -> str:

@@ -11,10 +11,10 @@
 
 They are test doubles, shipped with the product only because ``qbedi demo``
 runs on them. The dependency points one way: a fake may use the domain
-packages (``edi``, ``qbxml_templates``) and an adapter's public pieces, but
-product code (``edi``, ``qbxml_templates``, ``connector``, ``cleo_client``,
-``qbwc_server``) never imports ``fakes`` — except ``connector.demo``, inside
-its functions.
+packages (``edi``, ``qbxml_templates``), the core and an adapter's public
+pieces, but product code (``edi``, ``qbxml_templates``, ``connector``,
+``cleo_client``, ``qbwc_server``) never imports ``fakes``; only the entry
+points above them do (:mod:`qbedi.demo`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from connector.demo import DEMO_SUPPLIERS
+from qbedi.demo import DEMO_SUPPLIERS
 from connector.passwords import hash_password
 
 SUPPLIERS = DEMO_SUPPLIERS  # the demo's mappings (acme / globex) are the tests' too
@@ -30,7 +30,7 @@ def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra)
 
 
 def demo_bytes(name: str) -> bytes:
-    return (Path(__file__).resolve().parents[1] / "connector" / "data" / "demo" / name).read_bytes()
+    return (Path(__file__).resolve().parents[1] / "qbedi" / "data" / "demo" / name).read_bytes()
 
 
 def x12(functional_id: str, st: str, body: list[str], *, sender="ACMESUPPLY", receiver="NORTHWIND", ctrl=301) -> bytes:

@@ -7,10 +7,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from connector.cli import main
+from qbedi.cli import main
 from connector.credentials import CredentialStore, generate_key_file
-from connector.daemon import Poller, run_daemon
-from connector.runtime import build_runtime
+from qbedi.daemon import Poller, run_daemon
+from qbedi.runtime import build_runtime
 from connector.settings import ConfigError, load_settings
 from connector.store import Document, ReceivedFile, SourceState
 from fakes.cleo import CleoEmulator

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from connector.cli import main
+from qbedi.cli import main
 from connector.settings import load_settings
 from tests.helpers import demo_bytes, write_config
 

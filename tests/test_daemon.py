@@ -3,8 +3,8 @@ import threading
 
 from sqlalchemy import select
 
-from connector.daemon import Poller, run_daemon
-from connector.runtime import build_runtime
+from qbedi.daemon import Poller, run_daemon
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.sources import SourceError
 from connector.store import Document, SourceState

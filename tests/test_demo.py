@@ -2,7 +2,7 @@
 import io
 import json
 
-from connector.demo import run_demo
+from qbedi.demo import run_demo
 
 
 def test_demo_posts_bills_holds_one_and_ignores_the_redelivery(xsd_dir, monkeypatch):

@@ -5,7 +5,7 @@ from lxml import etree
 from sqlalchemy import select
 
 import edi
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import ConfigError, Settings, load_settings
 from connector.store import Document, QueuedRequest, audit_trail
 from connector.translate import translate_set

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, QueuedRequest, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator

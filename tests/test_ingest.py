@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.sources import FolderSource, RemoteFile, SourceError
 from connector.store import AuditEvent, DocStatus, Document, FileSighting, QueuedRequest, ReceivedFile, audit_trail
@@ -240,7 +240,7 @@ def test_an_unexpected_upload_error_costs_one_try_and_never_stops_the_polls(tmp_
 
 def test_a_997_refused_every_time_is_given_up_and_shown(tmp_path, db_url, monkeypatch, capsys):
     import connector.services as services
-    from connector.cli import main
+    from qbedi.cli import main
 
     monkeypatch.setattr(services, "ACK_MAX_ATTEMPTS", 3)
     cfg = write_config(tmp_path, db_url)

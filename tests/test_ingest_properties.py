@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, ReceivedFile
 from tests.helpers import demo_bytes, write_config

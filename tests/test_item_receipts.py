@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator

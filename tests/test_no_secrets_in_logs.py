@@ -5,10 +5,10 @@ import threading
 
 from sqlalchemy import text
 
-from connector.cli import main
-from connector.daemon import run_daemon
+from qbedi.cli import main
+from qbedi.daemon import run_daemon
 from connector.logs import configure_logging
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from fakes.cleo import CleoEmulator
 from fakes.qbwc_simulator import QBWCSimulator

@@ -4,7 +4,7 @@ import yaml
 from sqlalchemy import select
 
 import connector.delivery._lists as lists
-from connector.runtime import build_runtime
+from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import CompanyState, Document
 from fakes.qbwc_simulator import QBWCSimulator

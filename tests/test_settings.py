@@ -1,9 +1,11 @@
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from connector.cli import main
-from connector.settings import ConfigError, Settings, load_settings, parse_duration
+from connector import sources
+from connector.settings import AdapterSourceSettings, ConfigError, Settings, load_settings, parse_duration
+from qbedi.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,7 @@ def test_example_config_loads_with_its_suppliers_file():
 
 def test_packaged_example_is_the_documented_one():
     assert (REPO / "config" / "qbedi.example.yaml").read_bytes() == \
-        (REPO / "connector" / "data" / "qbedi.example.yaml").read_bytes()
+        (REPO / "qbedi" / "data" / "qbedi.example.yaml").read_bytes()
 
 
 @pytest.mark.parametrize("text, key, line, words", [
@@ -90,3 +92,44 @@ def test_sqlite_url_is_relative_to_config(tmp_path):
     path = tmp_path / "q.yaml"
     path.write_text("database:\n  url: sqlite:///./data/q.db\n")
     assert load_settings(path).database_url == f"sqlite:///{tmp_path}/data/q.db"
+
+
+@pytest.mark.parametrize("entry, key, line, words", [
+    ("  - name: x\n    type: nosuch\n", "sources.1.type", 5, "unknown source type 'nosuch' (known types: folder, cleo)"),
+    ("  - name: x\n    path: ./in\n", "sources.1", 4, "a mapping with a type: key (known types: folder, cleo)"),
+    ("  - x\n", "sources.1", 4, "a mapping with a type: key"),
+    ("  - type: cleo\n    host: h\n    acknowlege: delete\n", "sources.1.acknowlege", 6, "unknown key"),
+])
+def test_source_type_errors_name_the_line(tmp_path, entry, key, line, words):
+    path = tmp_path / "q.yaml"
+    path.write_text("sources:\n  - type: folder\n    path: ./in\n" + entry)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert (exc.value.key, exc.value.line) == (key, line) and words in str(exc.value)
+
+
+class DropSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    retries: int = 1
+
+
+def test_an_adapter_registers_its_source_type(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "_SOURCE_TYPES", {})
+    built = []
+    sources.register_source_type("drop", DropSettings, lambda settings, cfg: built.append((settings, cfg)) or cfg.name)
+    assert sources.source_type_names() == ["folder", "drop"]
+    path = tmp_path / "q.yaml"
+    path.write_text("sources:\n  - type: drop\n    url: x\n    retries: many\n")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert (exc.value.key, exc.value.line) == ("sources.0.retries", 4) and "integer" in str(exc.value)
+
+    path.write_text("sources:\n  - type: drop\n    url: x\n    poll: {every: 1m}\n")
+    settings = load_settings(path)
+    cfg = settings.sources[0]
+    assert isinstance(cfg, AdapterSourceSettings) and cfg.name == "drop" and cfg.poll.every_seconds == 60
+    assert cfg.options() == {"url": "x"}
+    assert sources.build_source(settings, cfg) == "drop" and built == [(settings, cfg)]
+    with pytest.raises(ValueError):
+        sources.register_source_type("folder", DropSettings, lambda settings, cfg: None)

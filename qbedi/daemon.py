@@ -19,10 +19,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector.services import PollReport
+from connector.sources import Source
+from connector.store import SourceState, utcnow
+
 from .runtime import Runtime
-from .services import PollReport
-from .sources import Source
-from .store import SourceState, utcnow
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import yaml
 
-from .passwords import hash_password
+from connector.credentials import CredentialStore, generate_key_file
+from connector.logs import configure_logging
+from connector.passwords import hash_password
+from connector.services import document_rows
+from connector.settings import load_settings
+from fakes.cleo import CleoEmulator
+from fakes.qbwc_simulator import QBWCSimulator
+from fakes.quickbooks import QuickBooksEmulator
+from qbwc_server.server import start_in_thread
+
+from .runtime import build_runtime
 
 DEMO_USER = "demo"
 DEMO_COMPANY = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\Northwind Distributing.qbw"
@@ -38,7 +48,7 @@ DEMO_ACCOUNTS = ["Job Materials", "Janitorial Supplies", "Equipment Repairs", "F
 
 
 def demo_files() -> list[tuple[str, bytes]]:
-    folder = resources.files("connector").joinpath("data/demo")
+    folder = resources.files("qbedi").joinpath("data/demo")
     return sorted((p.name, p.read_bytes()) for p in folder.iterdir() if p.name.endswith(".edi"))
 
 
@@ -69,29 +79,14 @@ def write_demo_config(ws: Path, password: str, *, source: str = "folder", cleo: 
 
 
 def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder", out=None) -> int:
-    from fakes.qbwc_simulator import QBWCSimulator
-    from fakes.quickbooks import QuickBooksEmulator
-    from qbwc_server.server import start_in_thread
-
-    from .logs import configure_logging
-    from .runtime import build_runtime
-    from .services import document_rows
-    from .settings import load_settings
-
     out = out or sys.stdout
     say = (lambda *a: None) if as_json else (lambda *a: print(*a, file=out))
     ws = Path(tempfile.mkdtemp(prefix="qbedi-demo-"))
     cleo = None
     try:
-        (ws / "inbox").mkdir()
-        files = demo_files()
-        if source == "cleo":
-            cleo = _start_cleo(ws, files)
-            cfg_path = write_demo_config(ws, pw := secrets.token_urlsafe(16), source="cleo", cleo=cleo.config)
-        else:
-            for name, data in files:
-                (ws / "inbox" / name).write_bytes(data)
-            cfg_path = write_demo_config(ws, pw := secrets.token_urlsafe(16))
+        files, pw = demo_files(), secrets.token_urlsafe(16)
+        cleo = _start_cleo(ws, files) if source == "cleo" else None
+        cfg_path = _prepare_workspace(ws, files, pw, cleo)
         settings = load_settings(cfg_path)
         configure_logging(settings.logging.level, settings.logging.format, settings.logging.file)
         rt = build_runtime(settings)
@@ -125,22 +120,7 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
                                        "new_documents": len(again.documents)},
                   "second_session_calls": len(run2.calls)}
         say("4. results:")
-        for d in docs:
-            bill = by_ref.get(d["document_number"])
-            entry = {**d, "quickbooks": None}
-            if d["qb_txn_id"] and bill is not None:
-                entry["quickbooks"] = {"txn_id": bill.txn_id, "vendor": bill.vendor, "amount": str(bill.amount_due),
-                                       "due_date": bill.due_date.isoformat() if bill.due_date else None,
-                                       "ref_number": bill.ref_number}
-                say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total']:>9}  -> posted: Bill "
-                    f"{bill.txn_id} for {bill.vendor}, {bill.amount_due} due {entry['quickbooks']['due_date']}")
-            elif d["status"] == "posted":
-                say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total']:>9}  -> posted: "
-                    f"{d['qb_txn_type']} {d['qb_txn_id']}")
-            else:
-                say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total'] or '':>9}  -> "
-                    f"{d['status'].upper()} ({d['reason_code']}): {d['reason']}")
-            result["documents"].append(entry)
+        result["documents"].extend(_result(d, by_ref.get(d["document_number"]), say) for d in docs)
         say(f"5. {again_name} delivered again: {'recognised as already received' if again.duplicate else 'NEW?'}, "
             f"{len(again.documents)} new documents; QuickBooks holds {len(qb.bills)} bills "
             f"({len({b.ref_number for b in qb.bills})} distinct invoice numbers)")
@@ -159,14 +139,38 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
             shutil.rmtree(ws, ignore_errors=True)
 
 
+def _prepare_workspace(ws: Path, files, password: str, cleo: "_CleoDemo | None") -> Path:
+    """The inbox (holding the sample files unless they wait in the Cleo emulator) and the config."""
+    (ws / "inbox").mkdir()
+    if cleo is not None:
+        return write_demo_config(ws, password, source="cleo", cleo=cleo.config)
+    for name, data in files:
+        (ws / "inbox" / name).write_bytes(data)
+    return write_demo_config(ws, password)
+
+
+def _result(d: dict, bill, say) -> dict:
+    """One document's line of the results, with the QuickBooks bill it became (if any)."""
+    entry = {**d, "quickbooks": None}
+    if d["qb_txn_id"] and bill is not None:
+        entry["quickbooks"] = {"txn_id": bill.txn_id, "vendor": bill.vendor, "amount": str(bill.amount_due),
+                               "due_date": bill.due_date.isoformat() if bill.due_date else None,
+                               "ref_number": bill.ref_number}
+        say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total']:>9}  -> posted: Bill "
+            f"{bill.txn_id} for {bill.vendor}, {bill.amount_due} due {entry['quickbooks']['due_date']}")
+    elif d["status"] == "posted":
+        say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total']:>9}  -> posted: "
+            f"{d['qb_txn_type']} {d['qb_txn_id']}")
+    else:
+        say(f"   {d['file']:<26} invoice {d['document_number']:<12} {d['total'] or '':>9}  -> "
+            f"{d['status'].upper()} ({d['reason_code']}): {d['reason']}")
+    return entry
+
+
 class _CleoDemo:
     """The Cleo emulator on 127.0.0.1 holding the sample files, and credentials for it in the workspace."""
 
     def __init__(self, ws: Path, files):
-        from fakes.cleo import CleoEmulator
-
-        from .credentials import CredentialStore, generate_key_file
-
         password = secrets.token_urlsafe(16)
         self.emulator = CleoEmulator(users={"qbedi-demo": password}).start()
         for name, data in files:

@@ -6,13 +6,22 @@ Exit codes: 0 success (held documents are a success: they wait for a person),
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from . import __version__
-from .settings import ConfigError, Settings, load_settings
+from connector import __version__
+from connector.passwords import hash_password
+from connector.settings import ConfigError, Settings, load_settings
+from connector.sources import SourceError
+
+from .runtime import build_runtime  # also registers the adapters' source types: import it before loading a config
+from .workspace import init_workspace
+
+# Lazy imports: what is slow to load and only some commands need stays inside them, so `--help` stays fast.
 
 
 def _config_path(arg: str | None) -> str | None:
@@ -28,7 +37,7 @@ def _settings(args) -> Settings:
 
 
 def _setup_logging(settings: Settings, args) -> None:
-    from .logs import configure_logging
+    from connector.logs import configure_logging  # structlog
 
     level = "DEBUG" if getattr(args, "verbose", False) else settings.logging.level
     if getattr(args, "quiet_logs", False):
@@ -44,10 +53,8 @@ def _print_json(obj) -> None:
 # ---------------------------------------------------------------- commands
 
 def cmd_translate(args) -> int:
-    import edi
-
-    from .translate import translate_set
-    from .services import sha256_of
+    import edi  # the X12 parser
+    from connector.translate import sha256_of, translate_set  # lxml
 
     settings = _settings(args)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))
@@ -85,7 +92,7 @@ def cmd_translate(args) -> int:
 
 
 def cmd_ack(args) -> int:
-    import edi
+    import edi  # the X12 parser
     from edi.ack import build_997
 
     code = 0
@@ -113,10 +120,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_hash_password(args) -> int:
-    import getpass
-
-    from .passwords import hash_password
-
     pw = os.environ.get("QBEDI_QBWC_PASSWORD") or getpass.getpass("Web Connector password: ")
     if not pw:
         print("empty password refused", file=sys.stderr)
@@ -126,13 +129,11 @@ def cmd_hash_password(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from .workspace import init_workspace
-
     return init_workspace(Path(args.dir), user=args.user, port=args.port, url=args.url)
 
 
 def cmd_qwc(args) -> int:
-    from qbwc_server.qwc import build_qwc, QwcError
+    from qbwc_server.qwc import QwcError, build_qwc  # lxml
 
     settings = _settings(args) if _config_path(args.config) else Settings()
     url = args.url or settings.web_connector.public_url
@@ -156,16 +157,12 @@ def cmd_qwc(args) -> int:
 
 
 def _support(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
     p = urlsplit(url)
     return urlunsplit((p.scheme, p.netloc, "/support", "", ""))
 
 
 def cmd_serve(args) -> int:
-    from qbwc_server.server import serve
-
-    from .runtime import build_runtime
+    from qbwc_server.server import serve  # spyne, waitress
 
     settings = _settings(args)
     _setup_logging(settings, args)
@@ -176,8 +173,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .daemon import run_daemon
-    from .runtime import build_runtime
+    from .daemon import run_daemon  # apscheduler
 
     settings = _settings(args)
     _setup_logging(settings, args)
@@ -186,7 +182,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_poll(args) -> int:
-    from .runtime import build_runtime
+    from .daemon import Poller  # apscheduler
 
     settings = _settings(args)
     _setup_logging(settings, args)
@@ -195,8 +191,6 @@ def cmd_poll(args) -> int:
     for src in rt.sources:
         if args.source and src.name != args.source:
             continue
-        from .daemon import Poller
-
         reports.append(Poller(rt, src)(force=True))
     out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
             "acks_resent": r.acks_resent,
@@ -227,11 +221,9 @@ def cmd_poll(args) -> int:
 def cmd_status(args) -> int:
     from sqlalchemy import func, select
 
-    from connector.delivery import last_contact
-
-    from .runtime import build_runtime
-    from .services import ACK_MAX_ATTEMPTS
-    from .store import Document, OutboundAck, SourceState
+    from connector.delivery import last_contact  # sqlalchemy, like the rest
+    from connector.services import ACK_MAX_ATTEMPTS
+    from connector.store import Document, OutboundAck, SourceState
 
     settings = _settings(args)
     rt = build_runtime(settings, with_sources=False)
@@ -271,8 +263,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_documents(args) -> int:
-    from .runtime import build_runtime
-    from .services import document_rows
+    from connector.services import document_rows  # sqlalchemy
 
     rt = build_runtime(_settings(args), with_sources=False)
     rows = document_rows(rt.store, status=args.status)
@@ -289,8 +280,7 @@ def cmd_documents(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .runtime import build_runtime
-    from .store import Document, audit_trail
+    from connector.store import Document, audit_trail  # sqlalchemy
 
     rt = build_runtime(_settings(args), with_sources=False)
     with rt.store.session() as s:
@@ -320,8 +310,6 @@ def cmd_show(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .runtime import build_runtime
-
     rt = build_runtime(_settings(args), with_sources=False)
     try:
         out = rt.ingest.release(args.id)
@@ -334,10 +322,6 @@ def cmd_release(args) -> int:
 
 
 def cmd_dismiss(args) -> int:
-    import getpass
-
-    from .runtime import build_runtime
-
     rt = build_runtime(_settings(args), with_sources=False)
     try:
         rt.ingest.dismiss(args.id, args.reason, by=getpass.getuser())
@@ -349,18 +333,17 @@ def cmd_dismiss(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .demo import run_demo  # the fakes, spyne, waitress
 
     return run_demo(keep=args.keep, as_json=args.json, source=args.source)
 
 
 def cmd_credentials(args) -> int:
-    from .credentials import CredentialError, prompt_and_store
-    from .runtime import credential_store
+    from connector.credentials import CredentialError, CredentialStore, prompt_and_store  # cryptography
 
     settings = _settings(args)
     try:
-        store = credential_store(settings, generate_key=True)
+        store = CredentialStore.for_settings(settings, generate_key=True)
         prompt_and_store(args.name, store)
     except CredentialError as e:
         print(f"credentials not stored: {e}", file=sys.stderr)
@@ -371,10 +354,7 @@ def cmd_credentials(args) -> int:
 
 
 def cmd_test_connection(args) -> int:
-    from .runtime import build_runtime
-    from .sources import SourceError
-
-    from connector.delivery import last_contact
+    from connector.delivery import last_contact  # sqlalchemy
 
     settings = _settings(args)
     rt = build_runtime(settings)
@@ -424,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--config", "-c", help="config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
         return sp
 
+    for commands in (_service_commands, _file_commands, _review_commands, _setup_commands):
+        commands(add)
+    return p
+
+
+def _service_commands(add) -> None:
     sp = add("demo", cmd_demo, "run the whole flow on sample invoices with an emulated QuickBooks", config=False)
     sp.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     sp.add_argument("--json", action="store_true")
@@ -444,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8080)
     sp.add_argument("--url", help="URL the Web Connector will call (default http://localhost:PORT/qbwc)")
 
+
+def _file_commands(add) -> None:
     sp = add("translate", cmd_translate, "parse and translate EDI files without posting anything")
     sp.add_argument("files", nargs="+")
     sp.add_argument("--json", action="store_true")
@@ -466,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--source", help="only this source")
     sp.add_argument("--json", action="store_true")
 
+
+def _review_commands(add) -> None:
     sp = add("status", cmd_status, "documents by status, source health, last Web Connector contact")
     sp.add_argument("--json", action="store_true")
 
@@ -484,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", type=int)
     sp.add_argument("--reason", required=True)
 
+
+def _setup_commands(add) -> None:
     add("check", cmd_check, "validate the configuration file")
     add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False)
 
@@ -493,7 +485,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
     sp.add_argument("--json", action="store_true")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

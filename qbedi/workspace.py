@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .passwords import hash_password
+from connector.passwords import hash_password
 
 
 def _password() -> str | None:
@@ -70,7 +70,7 @@ def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, ur
     (directory / "outbox").mkdir(exist_ok=True)
     suppliers = directory / "suppliers.yaml"
     if not suppliers.exists():
-        suppliers.write_text(resources.files("connector").joinpath("data/suppliers.yaml").read_text("utf-8"), "utf-8")
+        suppliers.write_text(resources.files("qbedi").joinpath("data/suppliers.yaml").read_text("utf-8"), "utf-8")
     write_config(config, user=user, password_hash=hash_password(password), port=port, url=url,
                  db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox")
     qwc = directory / f"{user}.qwc"

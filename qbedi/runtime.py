@@ -1,0 +1,75 @@
+"""Composition root: wires settings -> store -> services -> adapters.
+
+Importing it registers the adapters' source types (``import cleo_client``), so every
+entry point that reads a config imports this module first. Sources are built through
+the core's registry (:func:`connector.sources.build_source`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cleo_client  # noqa: F401 - registers the "cleo" source type before any config is loaded
+from connector import __version__
+from connector.settings import Settings
+from connector.sources import Source, build_source
+
+if TYPE_CHECKING:
+    from connector.services import IngestService
+    from connector.store import Store
+
+# Lazy imports: sqlalchemy (store, services) and spyne (qbwc_server) load only when a command uses them.
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    ingest: IngestService
+    sources: list[Source] = field(default_factory=list)
+    _exchange: object = None
+
+    @property
+    def exchange(self):
+        if self._exchange is None:
+            from connector.delivery import DeliveryService
+
+            self._exchange = DeliveryService(self.store, self.settings)
+        return self._exchange
+
+    def users(self):
+        from qbwc_server.contracts import WebConnectorUser
+
+        return {u.username: WebConnectorUser(username=u.username, password_hash=u.password_hash,
+                                             company_file=u.company_file, qbxml_version=u.qbxml_version)
+                for u in self.settings.web_connector.users}
+
+    def wsgi_app(self, **kw):
+        from datetime import timedelta
+
+        from qbwc_server.sessions import SessionManager
+        from qbwc_server.soap import make_wsgi_app
+
+        sessions = kw.pop("sessions", None) or SessionManager(
+            ttl=timedelta(minutes=self.settings.web_connector.session_ttl_minutes))
+        wc = self.settings.web_connector
+        kw.setdefault("min_client_version", wc.min_client_version)
+        kw.setdefault("none_wait_seconds", wc.idle_wait_seconds)
+        return make_wsgi_app(self.exchange, self.users(), sessions=sessions,
+                             server_version=f"qbedi {__version__}", **kw)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True) -> Runtime:
+    from connector.services import IngestService
+    from connector.store import Store
+
+    store = Store(settings.database_url)
+    if migrate:
+        store.migrate()
+    rt = Runtime(settings=settings, store=store, ingest=IngestService(store, settings))
+    if with_sources:
+        rt.sources = [build_source(settings, s) for s in settings.sources]
+    return rt
