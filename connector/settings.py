@@ -165,6 +165,20 @@ class WebConnectorSettings(_Model):
     auto_create_vendors: bool = False  # VendorAdd a missing vendor right before its first bill
     min_client_version: str | None = None  # refuse older Web Connectors (clientVersion answers "O:<version>")
     idle_wait_seconds: int = Field(0, ge=0)  # authenticate "none": ask QBWC to postpone the next run this long
+    # reverse proxies (addresses or networks) whose X-Forwarded-For names the real caller
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in v:
+            try:
+                ipaddress.ip_network(str(item).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return v
 
     @model_validator(mode="after")
     def _unique_users(self):

@@ -27,15 +27,16 @@ class Runtime:
     store: Store
     ingest: IngestService
     sources: list[Source] = field(default_factory=list)
-    _exchange: object = None
+    _delivery: object = None
 
     @property
-    def exchange(self):
-        if self._exchange is None:
+    def delivery(self):
+        """The delivery service (the Web Connector's WorkProvider), built on first use."""
+        if self._delivery is None:
             from connector.delivery import DeliveryService
 
-            self._exchange = DeliveryService(self.store, self.settings)
-        return self._exchange
+            self._delivery = DeliveryService(self.store, self.settings)
+        return self._delivery
 
     def users(self):
         from qbwc_server.contracts import WebConnectorUser
@@ -55,7 +56,8 @@ class Runtime:
         wc = self.settings.web_connector
         kw.setdefault("min_client_version", wc.min_client_version)
         kw.setdefault("none_wait_seconds", wc.idle_wait_seconds)
-        return make_wsgi_app(self.exchange, self.users(), sessions=sessions,
+        kw.setdefault("trusted_proxies", wc.trusted_proxies)
+        return make_wsgi_app(self.delivery, self.users(), sessions=sessions,
                              server_version=f"qbedi {__version__}", **kw)
 
     def close(self) -> None:

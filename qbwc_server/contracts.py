@@ -2,7 +2,7 @@
 
 ``qbwc_server.soap`` speaks Intuit's Web Connector contract (envelopes,
 tickets, return conventions) and delegates every decision about *work* to a
-:class:`WorkProvider`. The real provider (``qbwc_server.exchange``) reads the
+:class:`WorkProvider`. The real provider (``connector.delivery.DeliveryService``) reads the
 durable queue; tests may use a small in-memory one.
 """
 from __future__ import annotations
