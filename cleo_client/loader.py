@@ -32,6 +32,10 @@ class CleoSourceLoader:
                                   f"{cleo.credentials_name}`)") from None
         return self._source
 
+    @property
+    def sends_acks(self) -> bool:  # read from the entry: no credentials needed to know it
+        return CleoSettings.model_validate(self._cfg.options()).upload_acks
+
     def list_new(self):
         return self._get().list_new()
 

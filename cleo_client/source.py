@@ -296,6 +296,10 @@ class CleoSource:
         self.log.info("cleo_acknowledged", mode=mode, file=remote.name, remote_id=remote.remote_id,
                       action=action.get("alias"))
 
+    @property
+    def sends_acks(self) -> bool:
+        return self.settings.upload_acks
+
     def upload(self, name: str, content: bytes) -> None:
         """Send a 997 (or any file) to the partner when ``upload_acks`` is on; otherwise do nothing."""
         if not self.settings.upload_acks:

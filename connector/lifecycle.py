@@ -57,9 +57,10 @@ FILE_NEXT: Mapping[str, frozenset[str]] = {
     FileStatus.UNREADABLE: frozenset(),
 }
 ACK_NEXT: Mapping[str, frozenset[str]] = {
-    AckState.PENDING: frozenset({AckState.PENDING, AckState.SENT, AckState.ABANDONED}),
+    AckState.PENDING: frozenset({AckState.PENDING, AckState.SENT, AckState.ABANDONED, AckState.KEPT}),
     AckState.SENT: frozenset(),
     AckState.ABANDONED: frozenset(),
+    AckState.KEPT: frozenset(),
 }
 
 RELEASABLE = (D.HELD, D.FAILED)
@@ -272,6 +273,13 @@ def ack_sent(s: Session, ack: OutboundAck, *, source: str) -> None:
     _check(ACK_NEXT, "997", ack.id, ack.state, AckState.SENT)
     ack.state, ack.sent_at, ack.attempts = AckState.SENT, utcnow(), ack.attempts + 1
     audit(s, "ack_sent", file=s.get(ReceivedFile, ack.file_id), name=ack.name, source=source, attempt=ack.attempts)
+
+
+def ack_kept(s: Session, ack: OutboundAck, why: str) -> None:
+    """The source cannot send 997s: the acknowledgment is kept (never recorded as sent)."""
+    _check(ACK_NEXT, "997", ack.id, ack.state, AckState.KEPT)
+    ack.state = AckState.KEPT
+    audit(s, "ack_kept", file=s.get(ReceivedFile, ack.file_id), name=ack.name, message=why)
 
 
 def ack_failed(s: Session, ack: OutboundAck, error: str, *, max_attempts: int) -> bool:

@@ -330,6 +330,11 @@ class IngestService:
             s.add(ack)
             s.flush()
             ack_id = ack.id
+            if not getattr(source, "sends_acks", True):
+                lifecycle.ack_kept(s, ack, f"source {source.name!r} has nowhere to send 997s (a folder source's "
+                                           "outbox:, a Cleo source's upload_acks: true); kept: qbedi ack FILE "
+                                           "writes it")
+                return
         if self._send_ack(source, ack_id):
             out.ack = name
 

@@ -43,6 +43,10 @@ class Source(Protocol):
     def upload(self, name: str, content: bytes) -> None:
         """Send a file back to the partner (997 acknowledgments); optional."""
 
+    @property
+    def sends_acks(self) -> bool:
+        """Does :meth:`upload` deliver 997s anywhere? (False: they are kept, never reported as sent.)"""
+
 
 class SourceError(Exception):
     """A source could not be read (outage, credentials, permissions). Carries a message an admin can act on."""
@@ -90,6 +94,10 @@ class FolderSource:
             dest = self.processed / f"{remote.remote_id}.{n}"
             n += 1
         shutil.move(str(src), str(dest))
+
+    @property
+    def sends_acks(self) -> bool:
+        return self.outbox is not None
 
     def upload(self, name: str, content: bytes) -> None:
         if self.outbox is None:

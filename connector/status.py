@@ -52,7 +52,8 @@ IN_FLIGHT_REQUEST = (RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)  # may still
 class AckState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
-    ABANDONED = "abandoned"
+    ABANDONED = "abandoned"  # the source refused it every time
+    KEPT = "kept"  # the source has nowhere to send 997s (no outbox): kept for `qbedi ack`
 
 
 class Hold(StrEnum):

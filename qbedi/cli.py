@@ -238,7 +238,8 @@ def cmd_status(args) -> int:
                     "consecutive_failures": st.consecutive_failures, "last_error": st.last_error,
                     "next_poll_at": st.next_poll_at, "files_fetched": st.files_fetched,
                     "acks_pending": acks.get(st.name, {}).get("pending", 0),
-                    "acks_abandoned": acks.get(st.name, {}).get("abandoned", 0)}
+                    "acks_abandoned": acks.get(st.name, {}).get("abandoned", 0),
+                    "acks_kept": acks.get(st.name, {}).get("kept", 0)}
                    for st in s.scalars(select(SourceState))]
     status = {"documents": counts, "sources": sources, "quickbooks": last_contact(rt.store)}
     if args.json:
@@ -251,6 +252,9 @@ def cmd_status(args) -> int:
               f"{src['files_fetched']} file(s) fetched" + (f"; last error: {src['last_error']}" if src["last_error"] else ""))
         if src["acks_pending"]:
             print(f"  {src['acks_pending']} 997 acknowledgment(s) waiting to be delivered (retried on every poll)")
+        if src["acks_kept"]:
+            print(f"  {src['acks_kept']} 997 acknowledgment(s) kept, not sent: this source has no outbox (folder "
+                  "outbox:, Cleo upload_acks: true); qbedi ack FILE writes one")
         if src["acks_abandoned"]:
             print(f"  {src['acks_abandoned']} 997 acknowledgment(s) given up after {ACK_MAX_ATTEMPTS} tries: send them "
                   "by hand (qbedi ack FILE writes one; the log's ack.abandoned names each)")
