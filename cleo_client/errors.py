@@ -6,7 +6,7 @@ administrator can do about it.
 """
 from __future__ import annotations
 
-from connector.sources import SourceError
+from connector.sources import SourceError, SourceUnavailable
 
 
 class CleoError(SourceError):
@@ -38,8 +38,8 @@ class CleoNotFoundError(CleoError):
     """A connection alias, action or file does not exist (or is not visible to the user)."""
 
 
-class CleoUnavailableError(CleoError):
-    """Cleo could not be reached or kept failing (DNS, refused, TLS, 5xx after retries)."""
+class CleoUnavailableError(CleoError, SourceUnavailable):
+    """Cleo could not be reached or kept failing (DNS, refused, TLS, 5xx after retries): an outage."""
 
 
 class CleoTimeoutError(CleoUnavailableError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import structlog
@@ -52,7 +53,8 @@ RQ_NEXT: Mapping[str, frozenset[str]] = {
     R.CANCELLED: frozenset(),
 }
 FILE_NEXT: Mapping[str, frozenset[str]] = {
-    FileStatus.RECEIVED: frozenset({FileStatus.PARSED, FileStatus.UNREADABLE}),
+    FileStatus.RECEIVED: frozenset({FileStatus.PARSED, FileStatus.UNREADABLE, FileStatus.FAILED}),
+    FileStatus.FAILED: frozenset({FileStatus.PARSED, FileStatus.UNREADABLE, FileStatus.FAILED}),  # retried
     FileStatus.PARSED: frozenset(),
     FileStatus.UNREADABLE: frozenset(),
 }
@@ -98,10 +100,21 @@ def file_parsed(f: ReceivedFile) -> None:
     f.status = FileStatus.PARSED
 
 
-def file_unreadable(s: Session, f: ReceivedFile, error: str) -> None:
+def file_unreadable(s: Session, f: ReceivedFile, verdict: str, error: str) -> None:
+    """No document can come of it (empty, not X12, ...): kept, with the verdict and the reason."""
     _check(FILE_NEXT, "file", f.id, f.status, FileStatus.UNREADABLE)
-    f.status, f.error = FileStatus.UNREADABLE, error
-    audit(s, "file_unreadable", file=f, error=error)
+    f.status, f.reason_code, f.error = FileStatus.UNREADABLE, verdict, error
+    audit(s, "file_unreadable", file=f, verdict=verdict, error=error)
+
+
+def file_failed(s: Session, f: ReceivedFile, error: str, *, retry: bool) -> None:
+    """Translating it raised (a bug, or a database that went away): visible at once, with the error;
+    ``retry``: the next polls try it again."""
+    _check(FILE_NEXT, "file", f.id, f.status, FileStatus.FAILED)
+    f.status, f.reason_code, f.error = FileStatus.FAILED, "translate_error", error
+    f.attempts = (f.attempts or 0) + 1
+    audit(s, "file_failed", file=f, error=error, attempt=f.attempts,
+          message="will be tried again on the next poll" if retry else "given up: a developer should look at it")
 
 
 # ---------------------------------------------------------------- documents: ingest and review
@@ -269,9 +282,25 @@ class Postings:
 
 # ---------------------------------------------------------------- 997s
 
+def claim_ack(s: Session, ack: OutboundAck, *, seconds: int) -> bool:
+    """Take a pending 997 for sending, for ``seconds`` at most: one process at a time sends it (a claim
+    left by a crashed process runs out). False when it is not pending or another process holds it."""
+    now = utcnow()
+    taken = s.execute(update(OutboundAck).where(
+        OutboundAck.id == ack.id, OutboundAck.state == AckState.PENDING,
+        OutboundAck.claimed_until.is_(None) | (OutboundAck.claimed_until < now))
+        .values(claimed_until=now + timedelta(seconds=seconds)), execution_options={"synchronize_session": False})
+    return taken.rowcount == 1
+
+
+def release_ack(ack: OutboundAck) -> None:
+    ack.claimed_until = None
+
+
 def ack_sent(s: Session, ack: OutboundAck, *, source: str) -> None:
     _check(ACK_NEXT, "997", ack.id, ack.state, AckState.SENT)
     ack.state, ack.sent_at, ack.attempts = AckState.SENT, utcnow(), ack.attempts + 1
+    ack.claimed_until = None
     audit(s, "ack_sent", file=s.get(ReceivedFile, ack.file_id), name=ack.name, source=source, attempt=ack.attempts)
 
 
@@ -287,6 +316,7 @@ def ack_failed(s: Session, ack: OutboundAck, error: str, *, max_attempts: int) -
     Returns True when it was given up."""
     ack.attempts += 1
     ack.last_error = error
+    ack.claimed_until = None
     f = s.get(ReceivedFile, ack.file_id)
     if ack.attempts >= max_attempts:
         _check(ACK_NEXT, "997", ack.id, ack.state, AckState.ABANDONED)

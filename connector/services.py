@@ -13,21 +13,23 @@ from datetime import datetime
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, selectinload
 
 import edi
 
 from . import lifecycle
 from .plans import RequestMeta
 from .settings import Settings
-from .sources import RemoteFile, Source, SourceError
-from .status import MAYBE_IN_QUICKBOOKS, AckState, DocStatus, FileStatus, Hold
+from .sources import RemoteFile, Source, SourceError, SourceUnavailable
+from .status import MAYBE_IN_QUICKBOOKS, AckState, DocStatus, FileStatus, FileVerdict, Hold
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
 from .translate import Translation, document_json, sha256_of, translate_set
 
 log = structlog.get_logger(__name__)
 
 ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is given up (audited, in `qbedi status`)
+ACK_CLAIM_SECONDS = 300  # a process sending a 997 holds it this long at most (a crash mid-send frees it after)
+MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
 
 
 @dataclass
@@ -47,6 +49,7 @@ class IngestOutcome:
     error: str | None = None
     result: object = field(default=None, repr=False)  # the edi ParseResult (in memory only)
     ack: str | None = None  # name of the 997 sent back, if any
+    ack_id: int | None = None  # the 997 owed for it (stored when the file was translated)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class PollReport:
     skipped: int = 0  # seen before (same source, id and hash)
     errors: list[str] = field(default_factory=list)
     acks_resent: int = 0  # 997s from earlier polls delivered this time
+    settling: list[str] = field(default_factory=list)  # files still being written, left for the next poll
 
 
 def _taken():
@@ -117,26 +121,32 @@ class IngestService:
                 FileSighting.source == source, FileSighting.remote_id == remote_id)) > 0
 
     # ------------------------------------------------------------ translate
-    def process(self, file_id: int) -> IngestOutcome:
-        """Parse + translate + queue a stored file whose documents are not created yet."""
+    def process(self, file_id: int, *, connection: str | None = None) -> IngestOutcome:
+        """Parse + translate + queue a stored file whose documents are not created yet, and store the
+        997 owed for it (``connection``: the partner connection it came in on, when known).
+
+        Whatever happens the file ends visible: with its documents, with a verdict (``unreadable``:
+        empty, not X12, ...), or ``failed`` with the error, tried again by :meth:`resume` on the next
+        polls (``MAX_PROCESS_ATTEMPTS`` in all). One file never blocks the files behind it."""
+        try:
+            return self._process(file_id, connection)
+        except Exception as e:  # noqa: BLE001 - a bug in one file's translation must not hide it or stop the rest
+            log.exception("file.translate_failed", file_id=file_id)
+            with self.store.session() as s:
+                f = s.get(ReceivedFile, file_id)
+                lifecycle.file_failed(s, f, f"{type(e).__name__}: {e}"[:2000],
+                                      retry=(f.attempts or 0) + 1 < MAX_PROCESS_ATTEMPTS)
+                return IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256, error=f.error)
+
+    def _process(self, file_id: int, connection: str | None) -> IngestOutcome:
         with self.store.session() as s:
             f = s.get(ReceivedFile, file_id)
             out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
-            if f.documents or f.status != FileStatus.RECEIVED:
+            if f.documents or f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
                 out.duplicate = True
                 return out
-            try:
-                result = edi.parse_bytes(f.content)
-            except Exception as e:  # the parser promises not to raise; keep the file whatever happens
-                log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
-                lifecycle.file_unreadable(s, f, f"internal parser error: {e!r}")
-                out.error = f.error
-                return out
-            if not result.sets:
-                msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
-                lifecycle.file_unreadable(s, f, msg)
-                out.error = msg
-                log.warning("file.unreadable", file=f.name, file_id=f.id, reason=msg)
+            result = self._parse(s, f, out)
+            if result is None:
                 return out
             lifecycle.file_parsed(f)
             out.result = result
@@ -146,7 +156,50 @@ class IngestService:
                 t = translate_set(self.settings, ps, ordinal=ordinal, file_sha256=f.sha256, file_name=f.name)
                 doc = self._record(s, f, t)
                 out.documents.append(DocOutcome(doc.id, t, doc.status))
+            out.ack_id = self._owe_997(s, f, result, connection)
             return out
+
+    @staticmethod
+    def _parse(s: Session, f: ReceivedFile, out: IngestOutcome):
+        """The parse result, or None with the file's verdict recorded (nothing in it to translate)."""
+        if not f.content.strip():
+            verdict, msg = FileVerdict.EMPTY, "the file is empty"
+        else:
+            try:
+                result = edi.parse_bytes(f.content)
+            except Exception as e:  # the parser promises not to raise; keep the file whatever happens
+                log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
+                verdict, msg, result = FileVerdict.PARSER_ERROR, f"internal parser error: {e!r}", None
+            if result is not None and result.sets:
+                return result
+            if result is not None and b"ISA" not in f.content:
+                verdict, msg = FileVerdict.NOT_X12, "not an X12 file (no ISA segment): " + _looks_like(f.content)
+            elif result is not None:
+                verdict = FileVerdict.UNREADABLE
+                msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
+        lifecycle.file_unreadable(s, f, verdict, msg)
+        out.error = msg
+        log.warning("file.unreadable", file=f.name, file_id=f.id, verdict=verdict, reason=msg)
+        return None
+
+    @staticmethod
+    def _owe_997(s: Session, f: ReceivedFile, result, connection: str | None) -> int | None:
+        """Store the 997 owed to the partner for every functional group of the file (sent by the poll that
+        fetched it, or a later one; the same interchange control number every time)."""
+        from edi.ack import build_997
+
+        try:
+            text = build_997(result, control_number=f.id)
+        except Exception:  # an ack we cannot build must not lose the file we already stored
+            log.exception("ack.build_failed", file=f.name, file_id=f.id)
+            return None
+        if not text:
+            return None
+        ack = OutboundAck(file_id=f.id, source=f.source, name=f"997_{f.id:08d}_{_safe(f.name)}",
+                          connection=connection, content=text.encode("latin-1", "replace"))
+        s.add(ack)
+        s.flush()
+        return ack.id
 
     def ingest(self, data: bytes, *, source: str, remote_id: str, name: str) -> IngestOutcome:
         file_id, known = self.receive(data, source=source, remote_id=remote_id, name=name)
@@ -208,30 +261,33 @@ class IngestService:
 
     @staticmethod
     def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
-        if not doc.document_number or not t.supplier_id:
-            return None
-        live = (DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
-        is_change = (t.request_type or "").endswith("Mod")  # a change reuses its PO's number by design
+        """Is this document one that is (or may be) in QuickBooks already? Decided by what it is: the
+        supplier, the transaction set and the document number; never by the interchange control number,
+        which senders reuse and restart. The message names the earlier document, says where the two
+        differ, and how to post a different document that reuses the number."""
+        if not doc.document_number or not t.supplier_id or (t.request_type or "").endswith("Mod"):
+            return None  # (a change reuses its PO's number by design)
         same_supplier = (Document.supplier_id == t.supplier_id) | (  # or an earlier copy not yet mapped
             Document.supplier_id.is_(None) & (Document.sender_id == doc.sender_id))
-        other = None if is_change else s.scalar(select(Document).where(
-            Document.id != doc.id, same_supplier,
-            Document.transaction_set == doc.transaction_set, Document.document_number == doc.document_number,
-            _taken()).limit(1))
-        if other is not None:
-            return (Hold.DUPLICATE,
-                    f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already {other.status} "
-                    f"(document #{other.id}{', QuickBooks ' + other.qb_txn_id if other.qb_txn_id else ''})")
-        if doc.interchange_control:
-            same_isa = s.scalar(select(Document).where(
-                Document.id != doc.id, Document.file_id != doc.file_id, Document.sender_id == doc.sender_id,
-                Document.interchange_control == doc.interchange_control,
-                Document.status.in_(live)).limit(1))
-            if same_isa is not None:
-                return (Hold.DUPLICATE,
-                        f"interchange {doc.interchange_control} from {doc.sender_id} was already received in "
-                        f"file #{same_isa.file_id}; a resent interchange is not posted twice")
-        return None
+        other = s.scalar(select(Document).where(
+            Document.id != doc.id, same_supplier, Document.transaction_set == doc.transaction_set,
+            Document.document_number == doc.document_number, _taken()).order_by(Document.id).limit(1))
+        if other is None:
+            return None
+        where = f"document #{other.id}" + (f", QuickBooks {other.qb_txn_type or 'transaction'} {other.qb_txn_id}"
+                                           if other.qb_txn_id else "")
+        mine = {"date": (t.json or {}).get("document_date") or doc.document_date, "total": (t.json or {}).get("total")}
+        theirs = {"date": other.document_date, "total": None if other.total is None else str(other.total)}
+        differ = [f"{k} {mine[k]} here, {theirs[k]} there" for k in ("date", "total")
+                  if mine[k] and theirs[k] and str(mine[k]) != str(theirs[k])]
+        if not differ:
+            return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
+                                    f"{other.status} ({where}) with the same date and total: a copy, not posted "
+                                    "again; nothing to do")
+        return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
+                                f"{other.status} ({where}), but {'; '.join(differ)}: if it is a different document "
+                                f"that reuses the number, post it with `qbedi release {doc.id} --not-duplicate "
+                                "--reason ...`; if it is a corrected copy, dismiss one of them")
 
     @staticmethod
     def _superseded(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
@@ -283,6 +339,7 @@ class IngestService:
             except Exception as e:  # noqa: BLE001 - one bad file must not block the others
                 report.errors.append(f"{remote.name}: {type(e).__name__}: {e}")
                 log.exception("source.file_failed", source=source.name, file=remote.name)
+        report.settling = list(getattr(source, "settling", None) or [])
         return report
 
     def _poll_one(self, source: Source, remote: RemoteFile, report: PollReport) -> None:
@@ -301,80 +358,74 @@ class IngestService:
         file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name)
         source.acknowledge(remote)
         self._mark_acknowledged(source.name, remote.remote_id, file_id)
-        out = self.process(file_id)
+        out = self.process(file_id, connection=(remote.meta or {}).get("connection_alias"))
         out.duplicate = out.duplicate or known
-        if not out.duplicate and out.result is not None:
-            self._acknowledge_functional_groups(source, out, remote)
+        if out.ack_id is not None and self._deliver_ack(source, out.ack_id) is True:
+            out.ack = f"997_{out.file_id:08d}_{_safe(out.name)}"
         report.fetched.append(out)
 
-    def _acknowledge_functional_groups(self, source: Source, out: IngestOutcome, remote: RemoteFile) -> None:
-        """Owe the partner a 997 for every functional group of the file, and try to send it now.
-
-        The 997 is stored first (``outbound_ack``): one the source does not take now is sent again on
-        the next polls, with the same interchange control number, so a partner that got it twice
-        sees the same acknowledgment."""
-        from edi.ack import build_997
-
-        try:
-            text = build_997(out.result, control_number=out.file_id)
-        except Exception:  # an ack we cannot build must not lose the file we already stored
-            log.exception("ack.build_failed", file=out.name, file_id=out.file_id)
-            return
-        if not text:
-            return
-        name = f"997_{out.file_id:08d}_{_safe(out.name)}"
-        with self.store.session() as s:
-            ack = OutboundAck(file_id=out.file_id, source=source.name, name=name,
-                              connection=(remote.meta or {}).get("connection_alias"),
-                              content=text.encode("latin-1", "replace"))
-            s.add(ack)
-            s.flush()
-            ack_id = ack.id
-            if not getattr(source, "sends_acks", True):
-                lifecycle.ack_kept(s, ack, f"source {source.name!r} has nowhere to send 997s (a folder source's "
-                                           "outbox:, a Cleo source's upload_acks: true); kept: qbedi ack FILE "
-                                           "writes it")
-                return
-        if self._send_ack(source, ack_id):
-            out.ack = name
-
     def retry_acks(self, source: Source) -> int:
-        """Send the 997s an earlier poll could not deliver (oldest first); returns how many went out."""
+        """Send the 997s owed through this source (oldest first): those an earlier poll could not deliver,
+        and those of files translated after a crash. Returns how many went out."""
         with self.store.session() as s:
             ids = list(s.scalars(select(OutboundAck.id).where(OutboundAck.source == source.name,
                                                               OutboundAck.state == AckState.PENDING)
                                  .order_by(OutboundAck.id)))
         sent = 0
         for ack_id in ids:
-            if not self._send_ack(source, ack_id):
-                break  # the source refuses uploads now: the rest waits for the next poll
+            done = self._deliver_ack(source, ack_id)
+            if done is None:
+                continue  # another process is sending this one
+            if not done:
+                break  # the source refuses uploads or is out now: the rest waits for the next poll
             sent += 1
         return sent
 
-    def _send_ack(self, source: Source, ack_id: int) -> bool:
+    def _deliver_ack(self, source: Source, ack_id: int) -> bool | None:
+        """Send one stored 997: True when the source took it, False when it did not (kept, refused: a
+        try counted, or an outage: no try counted), None when another process holds it."""
         with self.store.session() as s:
             ack = s.get(OutboundAck, ack_id)
+            if not getattr(source, "sends_acks", True):
+                lifecycle.ack_kept(s, ack, f"source {source.name!r} has nowhere to send 997s (a folder source's "
+                                           "outbox:, a Cleo source's upload_acks: true); kept: qbedi ack FILE "
+                                           "writes it")
+                return False
+            if not lifecycle.claim_ack(s, ack, seconds=ACK_CLAIM_SECONDS):
+                return None
             name, connection, payload = ack.name, ack.connection, ack.content
-        upload_to = getattr(source, "upload_to", None)
         try:
-            if connection and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
-                upload_to(connection, name, payload)  # back to the partner connection the file came from
-            else:
-                source.upload(name, payload)
+            self._upload_ack(source, name, connection, payload)
         except Exception as e:  # noqa: BLE001 - a 997 that fails must never stop the polls that follow
-            if not isinstance(e, (SourceError, OSError)):  # OSError: a folder outbox on a share that went away
-                log.exception("ack.upload_error", ack=name)
-            with self.store.session() as s:
-                ack = s.get(OutboundAck, ack_id)
-                if lifecycle.ack_failed(s, ack, str(e), max_attempts=ACK_MAX_ATTEMPTS):
-                    log.error("ack.abandoned", ack=name, attempts=ack.attempts, error=str(e))
-                else:
-                    log.warning("ack.upload_failed", ack=name, attempt=ack.attempts, error=str(e),
-                                detail="will be sent again on the next poll")
+            self._ack_not_taken(ack_id, name, e)
             return False
         with self.store.session() as s:
             lifecycle.ack_sent(s, s.get(OutboundAck, ack_id), source=source.name)
         return True
+
+    @staticmethod
+    def _upload_ack(source: Source, name: str, connection: str | None, payload: bytes) -> None:
+        upload_to = getattr(source, "upload_to", None)
+        if connection and upload_to is not None and getattr(getattr(source, "settings", None), "upload_acks", False):
+            upload_to(connection, name, payload)  # back to the partner connection the file came from
+        else:
+            source.upload(name, payload)
+
+    def _ack_not_taken(self, ack_id: int, name: str, e: Exception) -> None:
+        """An outage (the source unreachable, a folder share gone) costs no try; a refusal does."""
+        outage = isinstance(e, (SourceUnavailable, OSError))
+        if not isinstance(e, (SourceError, OSError)):
+            log.exception("ack.upload_error", ack=name)
+        with self.store.session() as s:
+            ack = s.get(OutboundAck, ack_id)
+            if outage:
+                lifecycle.release_ack(ack)
+                log.warning("ack.source_unavailable", ack=name, error=str(e), detail="sent when the source is back")
+            elif lifecycle.ack_failed(s, ack, str(e), max_attempts=ACK_MAX_ATTEMPTS):
+                log.error("ack.abandoned", ack=name, attempts=ack.attempts, error=str(e))
+            else:
+                log.warning("ack.upload_failed", ack=name, attempt=ack.attempts, error=str(e),
+                            detail="will be sent again on the next poll")
 
     def _acknowledged(self, source: str, remote_id: str, sha256: str | None = None) -> bool:
         with self.store.session() as s:
@@ -393,25 +444,40 @@ class IngestService:
                 sg.acknowledged_at = utcnow()
 
     def resume(self) -> list[IngestOutcome]:
-        """Translate files stored but not yet processed (a crash between store and translate)."""
+        """Translate files stored but not yet processed (a crash between store and translate), and try
+        again those whose translation raised (a bounded number of times)."""
         with self.store.session() as s:
-            ids = list(s.scalars(select(ReceivedFile.id).where(ReceivedFile.status == "received")))
+            ids = list(s.scalars(select(ReceivedFile.id).where(
+                (ReceivedFile.status == FileStatus.RECEIVED) |
+                ((ReceivedFile.status == FileStatus.FAILED) & (ReceivedFile.attempts < MAX_PROCESS_ATTEMPTS)))
+                .order_by(ReceivedFile.id)))
         return [self.process(i) for i in ids]
 
     # ------------------------------------------------------------ review
-    def release(self, document_id: int) -> DocOutcome:
-        """Translate a held document again with the current mappings (after an admin fixed them)."""
+    def release(self, document_id: int, *, not_duplicate: str | None = None, by: str = "") -> DocOutcome:
+        """Translate a held document again with the current mappings (after an admin fixed them).
+
+        ``not_duplicate``: a person's reason why a document held as ``duplicate_document`` is a different
+        document that reuses the number; it then goes ahead without the duplicate check (audited)."""
+        if not_duplicate is not None and not not_duplicate.strip():
+            raise ValueError("say why it is not a duplicate (--reason)")
         with self.store.session() as s:
             doc = s.get(Document, document_id)
             if doc is None:
                 raise LookupError(f"no document #{document_id}")
+            if not_duplicate is not None and doc.reason_code != Hold.DUPLICATE:
+                raise ValueError(f"document #{document_id} is not held as a duplicate ({doc.reason_code or doc.status})")
             lifecycle.release(s, doc)
+            if not_duplicate is not None:
+                audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
+                      previous_reason=doc.reason)
             f = doc.file
             result = edi.parse_bytes(f.content)
             ps = result.sets[doc.ordinal]
             t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
             if t.status == "ready":
-                dup = self._duplicate_of(s, doc, t) or self._superseded(s, doc, t)
+                dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
+                    self._superseded(s, doc, t)
                 if dup:
                     t.hold(*dup)
                     t.json = document_json(t, f.name)
@@ -432,16 +498,94 @@ class IngestService:
             lifecycle.dismiss(s, doc, reason, by=by)
 
 
+_MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (e.g. a spreadsheet)"), (b"\xd0\xcf\x11\xe0", "an Office file"),
+          (b"<?xml", "an XML file"), (b"{", "JSON"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8", "a JPEG image"))
+
+
+def _looks_like(data: bytes) -> str:
+    head = data.lstrip()[:8]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    text = sum(32 <= b < 127 or b in (9, 10, 13) for b in data[:512])
+    return "it is text" if text >= 0.95 * len(data[:512]) else "it is binary data"
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
 
 
-def document_rows(store: Store, *, status: str | None = None, limit: int = 200) -> list[dict]:
+@dataclass
+class Page:
+    """Rows of a listing and how many there are in all (a listing never cuts rows off without saying)."""
+
+    rows: list[dict]
+    total: int
+    limit: int | None
+    offset: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == 0 and len(self.rows) == self.total
+
+
+def _page(s: Session, q, count_q, convert, limit: int | None, offset: int) -> Page:
+    total = s.scalar(count_q)
+    q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return Page([convert(x) for x in s.scalars(q)], total, limit, offset)
+
+
+def document_page(store: Store, *, status: str | None = None, limit: int | None = 200, offset: int = 0) -> Page:
+    """Documents, oldest first (``status``: one of :class:`DocStatus`; ValueError names them otherwise)."""
+    if status and status not in set(DocStatus):
+        raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
     with store.session() as s:
-        q = select(Document).order_by(Document.id)
+        q = select(Document).order_by(Document.id).options(
+            selectinload(Document.file).load_only(ReceivedFile.id, ReceivedFile.name))
+        n = select(func.count()).select_from(Document)
         if status:
-            q = q.where(Document.status == status)
-        return [_row(d) for d in s.scalars(q.limit(limit))]
+            q, n = q.where(Document.status == status), n.where(Document.status == status)
+        return _page(s, q, n, _row, limit, offset)
+
+
+def document_rows(store: Store, *, status: str | None = None, limit: int | None = 200) -> list[dict]:
+    return document_page(store, status=status, limit=limit).rows
+
+
+def file_page(store: Store, *, verdict: str | None = None, limit: int | None = 200, offset: int = 0) -> Page:
+    """Every received file with its verdict: ``parsed`` (with its documents), a :class:`FileVerdict`
+    (empty, not_x12, ...) or ``failed``; ``verdict`` filters on either."""
+    with store.session() as s:
+        q, n = select(ReceivedFile).order_by(ReceivedFile.id), select(func.count()).select_from(ReceivedFile)
+        if verdict:
+            cond = (ReceivedFile.status == verdict) | (ReceivedFile.reason_code == verdict)
+            q, n = q.where(cond), n.where(cond)
+        return _page(s, q.options(selectinload(ReceivedFile.documents).load_only(
+            Document.id, Document.status, Document.transaction_set, Document.document_number)).options(
+            defer(ReceivedFile.content)), n, _file_row, limit, offset)
+
+
+def file_counts(store: Store) -> dict[str, int]:
+    """Received files by verdict (``parsed``, ``empty``, ``not_x12``, ..., ``failed``, ``received``)."""
+    with store.session() as s:
+        rows = s.execute(select(ReceivedFile.status, ReceivedFile.reason_code, func.count())
+                         .group_by(ReceivedFile.status, ReceivedFile.reason_code)).all()
+    out: dict[str, int] = {}
+    for status, code, n in rows:
+        key = status if status in (FileStatus.PARSED, FileStatus.RECEIVED, FileStatus.FAILED) else (code or status)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def _file_row(f: ReceivedFile) -> dict:
+    verdict = f.reason_code if f.status == FileStatus.UNREADABLE else f.status
+    return {"id": f.id, "name": f.name, "source": f.source, "size": f.size, "sha256": f.sha256,
+            "received_at": f.received_at.isoformat() if isinstance(f.received_at, datetime) else None,
+            "verdict": verdict, "reason": f.error, "attempts": f.attempts,
+            "documents": [{"id": d.id, "transaction_set": d.transaction_set, "document_number": d.document_number,
+                           "status": d.status} for d in f.documents]}
 
 
 def _row(d: Document) -> dict:

@@ -64,6 +64,13 @@ class PollSettings(_Model):
     def _cron(cls, v):
         if v is not None and len(v.split()) != 5:
             raise ValueError(f"cron needs 5 fields (minute hour day month weekday), got {v!r}")
+        if v is not None:  # what the scheduler will read, checked now rather than when qbedi run starts
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(v)
+            except ValueError as e:
+                raise ValueError(f"cron {v!r}: {e}") from None
         return v
 
     @property
@@ -81,6 +88,7 @@ class FolderSourceSettings(_Model):
     path: str = "./inbox"
     on_consume: Literal["move", "keep"] = "move"
     outbox: str | None = None  # where 997 acknowledgments are written (optional)
+    settle_seconds: float = Field(2.0, ge=0, le=3600)  # a file modified more recently is still being written
     poll: PollSettings = Field(default_factory=PollSettings)
 
 
@@ -223,6 +231,8 @@ class LineRule(_Model):
                 raise ValueError(f"units: {code!r} is not an X12 unit code (two letters or digits, e.g. CA)")
             if not factor > 0:
                 raise ValueError(f"units: {code} must hold a positive number of the rule's unit, not {factor}")
+            if key in out:
+                raise ValueError(f"units: {key} is given twice (unit codes are read in capitals): keep one")
             out[key] = factor
         return out
 
@@ -234,6 +244,9 @@ class LineRule(_Model):
             raise ValueError("a line rule needs an account or an item")
         if self.units and not self.item:
             raise ValueError("units convert quantities of a QuickBooks item: this rule has no item")
+        if "unit" in self.model_fields_set and not self.item:
+            raise ValueError("unit is the unit QuickBooks counts an item in: this rule has no item (remove unit:, "
+                             "or add item:)")
         if self.description:
             try:
                 re.compile(self.description)
@@ -357,6 +370,18 @@ def _line_index(text: str) -> dict[tuple, int]:
     return index
 
 
+class _TextLoader(yaml.SafeLoader):
+    """YAML as the admin typed it: numbers and yes/no stay text (ids such as DUNS numbers, phone numbers,
+    ``0012345`` or ``12:30`` are never turned into 12345, 750 or an octal reading); the settings models
+    convert the values that are numbers or switches, and say so when one is not."""
+
+
+_AS_TEXT = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"}
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _AS_TEXT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _read_yaml(path: Path) -> tuple[Any, str]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -365,7 +390,7 @@ def _read_yaml(path: Path) -> tuple[Any, str]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, "", f"cannot read the file: {e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_TextLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise ConfigError(path, "", f"not valid YAML: {getattr(e, 'problem', e)}",

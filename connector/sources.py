@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -52,34 +53,53 @@ class SourceError(Exception):
     """A source could not be read (outage, credentials, permissions). Carries a message an admin can act on."""
 
 
+class SourceUnavailable(SourceError):
+    """The source cannot be reached now (down, timing out, rate limiting): nothing it was asked was
+    refused; the same request goes again later without counting as a failed try."""
+
+
 class FolderSource:
     """A local (or mounted / SFTP-dropped) folder.
 
     Files are consumed by moving them to ``processed/`` under the folder (or
     left in place with ``on_consume="keep"``). Hidden files and partial
-    uploads (``*.part``, ``*.tmp``) are skipped.
+    uploads (``*.part``, ``*.tmp``) are skipped, and so is a file modified less
+    than ``settle_seconds`` ago (still being written: read on a later poll);
+    one that changes between listing and reading is not stored.
     """
 
     SKIP_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload")
 
     def __init__(self, name: str, path: str | os.PathLike, *, on_consume: str = "move", processed_dir: str = "processed",
-                 outbox: str | os.PathLike | None = None):
+                 outbox: str | os.PathLike | None = None, settle_seconds: float = 0.0):
         self.name = name
+        self.settle_seconds = settle_seconds
         self.path = Path(path)
         self.on_consume = on_consume
         self.processed = self.path / processed_dir
         self.outbox = Path(outbox) if outbox else None
+        self.settling: list[str] = []
 
     def list_new(self) -> Iterable[RemoteFile]:
         if not self.path.is_dir():
             raise SourceError(f"inbox folder {self.path} does not exist or is not a folder")
+        now = time.time()
+        self.settling = []  # names left for a later poll, for the poll's report
         for entry in sorted(self.path.iterdir()):
             if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(self.SKIP_SUFFIXES):
                 continue
-            yield RemoteFile(self.name, entry.name, entry.name, entry.stat().st_size)
+            st = entry.stat()
+            if now - st.st_mtime < self.settle_seconds:
+                self.settling.append(entry.name)  # still being written (or just finished): next poll
+                continue
+            yield RemoteFile(self.name, entry.name, entry.name, st.st_size, meta={"mtime_ns": st.st_mtime_ns})
 
     def fetch(self, remote: RemoteFile) -> bytes:
-        return (self.path / remote.remote_id).read_bytes()
+        path = self.path / remote.remote_id
+        data = path.read_bytes()
+        if remote.meta.get("mtime_ns") not in (None, path.stat().st_mtime_ns):
+            raise SourceError(f"{remote.name} changed while it was read (still being written); read on a later poll")
+        return data
 
     def acknowledge(self, remote: RemoteFile) -> None:
         if self.on_consume != "move":
@@ -144,6 +164,7 @@ def build_source(settings, cfg) -> Source:
     """The Source for one validated ``sources:`` entry of ``settings``."""
     if cfg.type == BUILTIN_SOURCE_TYPE:
         return FolderSource(cfg.name, settings.resolve(cfg.path), on_consume=cfg.on_consume,
+                            settle_seconds=cfg.settle_seconds,
                             outbox=settings.resolve(cfg.outbox) if cfg.outbox else None)
     registered = source_type(cfg.type)
     if registered is None:

@@ -13,6 +13,17 @@ class FileStatus(StrEnum):
     RECEIVED = "received"  # bytes stored, not parsed yet (a crash here is resumed)
     PARSED = "parsed"
     UNREADABLE = "unreadable"  # no X12 in it, or the parser failed: kept with the reason
+    FAILED = "failed"  # translating it raised: tried again on the next polls, a bounded number of times
+
+
+class FileVerdict(StrEnum):
+    """Why a received file made no documents (``ReceivedFile.reason_code``)."""
+
+    EMPTY = "empty"  # no bytes, or only white space
+    NOT_X12 = "not_x12"  # no ISA: a PDF, a spreadsheet, text, junk
+    UNREADABLE = "unreadable"  # an interchange, but not one transaction set could be read
+    PARSER_ERROR = "parser_error"  # the reader itself failed (a bug: kept for a developer)
+    TRANSLATE_ERROR = "translate_error"  # translating a set raised (a bug: kept, retried)
 
 
 class DocStatus(StrEnum):

@@ -56,7 +56,9 @@ class ReceivedFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default=FileStatus.RECEIVED)
+    reason_code: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the verdict: empty, not_x12, ...
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # translations that raised
     documents: Mapped[list["Document"]] = relationship(back_populates="file", order_by="Document.id")
 
 
@@ -90,6 +92,7 @@ class OutboundAck(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # a process is sending it
 
 
 class Document(Base):

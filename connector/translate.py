@@ -170,12 +170,20 @@ def rule_units(rule: LineRule | None) -> tuple[str, dict[str, Decimal]]:
     return (rule.unit, rule.units) if rule else ("EA", {})
 
 
-def hold_unit(t: "Translation", where: str, quantity: Decimal, unit: str, what: str, rule: LineRule | None) -> None:
+def hold_unit(t: "Translation", where: str, quantity: Decimal, unit: str, what: str, rule: LineRule | None,
+              matched: LineRule | None = None) -> None:
+    """Held as unit_mismatch, with the fix in words. ``matched``: an account-only rule that matches the
+    line first (a new rule below it would never be reached, so the fix goes into that one)."""
     counted_in, _ = rule_units(rule)
     unit = unit.strip().upper()
-    fix = (f"add units: {{{unit}: <{counted_in} per {unit}>}} (or unit: {unit}) to the line rule for "
-           f"{_rule_key(rule)}" if rule else
-           f"add a line rule for it with its item and units: {{{unit}: <{counted_in} per {unit}>}}")
+    units = f"units: {{{unit}: <{counted_in} per {unit}>}}"
+    if rule:
+        fix = f"add {units} (or unit: {unit}) to the line rule for {_rule_key(rule)}"
+    elif matched is not None:
+        fix = (f"the line rule for {_rule_key(matched)} matches it first and names no item: add item: <the "
+               f"QuickBooks item> and {units} to that rule (a rule added below it is never reached)")
+    else:
+        fix = f"add a line rule for it with its item and {units}"
     t.hold("unit_mismatch", f"{where} comes as {quantity} {unit} of {what}, which QuickBooks counts in "
                             f"{counted_in}; {fix}, then release this document")
 
@@ -522,7 +530,7 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
         per = item_units(it.unit, *rule_units(item_rule))
         if per is None:
             hold_unit(t, f"item {it.line_number or '?'} for PO {it.po_number or '?'}", it.quantity, it.unit,
-                      item or f"vendor part {it.products.vendor_part}", item_rule)
+                      item or f"vendor part {it.products.vendor_part}", item_rule, matched=rule)
             continue
         plan.append(ReceiptLine(
             item=item, vendor_part=it.products.vendor_part, quantity=it.quantity * per,

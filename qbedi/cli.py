@@ -9,7 +9,9 @@ import argparse
 import getpass
 import json
 import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +20,7 @@ from connector.passwords import hash_password
 from connector.settings import ConfigError, Settings, load_settings
 from connector.sources import SourceError
 
-from .runtime import build_runtime  # also registers the adapters' source types: import it before loading a config
+from .runtime import DatabaseUnavailable, build_runtime  # also registers the adapters' source types: import it before loading a config
 from .workspace import init_workspace
 
 # Lazy imports: what is slow to load and only some commands need stays inside them, so `--help` stays fast.
@@ -32,8 +34,21 @@ def _config_path(arg: str | None) -> str | None:
     return "qbedi.yaml" if Path("qbedi.yaml").is_file() else None
 
 
-def _settings(args) -> Settings:
-    return load_settings(_config_path(getattr(args, "config", None)))
+class NoConfig(Exception):
+    """A command that works on a workspace found none: says where it looked (never an empty ./qbedi.db)."""
+
+    def __str__(self) -> str:
+        return (f"no configuration found: no --config, no $QBEDI_CONFIG, no qbedi.yaml in {Path.cwd()}. "
+                "Pass --config FILE, or make a workspace with `qbedi init DIR`")
+
+
+def _settings(args, *, required: bool = True) -> Settings:
+    """The workspace's settings. ``required=False``: the embedded defaults when no config is found
+    (translate, qwc); otherwise :class:`NoConfig`."""
+    path = _config_path(getattr(args, "config", None))
+    if path is None and required:
+        raise NoConfig()
+    return load_settings(path)
 
 
 def _setup_logging(settings: Settings, args) -> None:
@@ -56,7 +71,7 @@ def cmd_translate(args) -> int:
     import edi  # the X12 parser
     from connector.translate import sha256_of, translate_set  # lxml
 
-    settings = _settings(args)
+    settings = _settings(args, required=False)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))
     out = {"documents": [], "errors": []}
     unreadable = False
@@ -114,6 +129,7 @@ def cmd_ack(args) -> int:
 
 def cmd_check(args) -> int:
     settings = _settings(args)
+    build_runtime(settings, migrate=False, with_sources=False).check_database()
     print(f"{settings.source_file}: OK ({len(settings.sources)} source(s), "
           f"{len(settings.web_connector.users)} Web Connector user(s), {len(settings.suppliers)} supplier(s))")
     return 0
@@ -135,7 +151,12 @@ def cmd_init(args) -> int:
 def cmd_qwc(args) -> int:
     from qbwc_server.qwc import QwcError, build_qwc  # lxml
 
-    settings = _settings(args) if _config_path(args.config) else Settings()
+    settings = _settings(args, required=False)
+    if settings.web_connector.users and settings.user(args.user) is None:
+        print(f"{args.user!r} is not a Web Connector user of {settings.source_file} (users: "
+              f"{', '.join(u.username for u in settings.web_connector.users)}): QBWC would be refused; give one of "
+              "them with --user, or add the user to web_connector.users first", file=sys.stderr)
+        return 2
     url = args.url or settings.web_connector.public_url
     if not url:
         print("give --url (the address QBWC will call) or set web_connector.public_url", file=sys.stderr)
@@ -193,7 +214,7 @@ def cmd_poll(args) -> int:
             continue
         reports.append(Poller(rt, src)(force=True))
     out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
-            "acks_resent": r.acks_resent,
+            "acks_resent": r.acks_resent, "still_being_written": r.settling,
             "fetched": [{"file": f.name, "file_id": f.file_id, "duplicate": f.duplicate, "error": f.error,
                          "ack": f.ack,
                          "documents": [{"id": d.document_id, "transaction_set": d.translation.json["transaction_set"],
@@ -213,6 +234,8 @@ def cmd_poll(args) -> int:
                 for d in f["documents"]:
                     print(f"    #{d['id']} {d['transaction_set']} {d['document_number']}: {d['status']}" +
                           "".join(f"\n      {h['code']}: {h['message']}" for h in d["holds"]))
+            for name in r["still_being_written"]:
+                print(f"  {name}: still being written (changed in the last seconds); read on the next poll")
             for e in r["errors"]:
                 print(f"  error: {e}")
     return 1 if any(r["errors"] and not r["fetched"] for r in out) else 0
@@ -222,7 +245,7 @@ def cmd_status(args) -> int:
     from sqlalchemy import func, select
 
     from connector.delivery import last_contact  # sqlalchemy, like the rest
-    from connector.services import ACK_MAX_ATTEMPTS
+    from connector.services import ACK_MAX_ATTEMPTS, file_counts
     from connector.store import Document, OutboundAck, SourceState
 
     settings = _settings(args)
@@ -241,11 +264,15 @@ def cmd_status(args) -> int:
                     "acks_abandoned": acks.get(st.name, {}).get("abandoned", 0),
                     "acks_kept": acks.get(st.name, {}).get("kept", 0)}
                    for st in s.scalars(select(SourceState))]
-    status = {"documents": counts, "sources": sources, "quickbooks": last_contact(rt.store)}
+    status = {"documents": counts, "files": file_counts(rt.store), "sources": sources,
+              "quickbooks": last_contact(rt.store)}
     if args.json:
         _print_json(status)
         return 0
     print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet"))
+    files = status["files"]
+    print("files received: " + (", ".join(f"{k} {v}" for k, v in sorted(files.items())) or "none yet")
+          + ("  (qbedi files --verdict ... lists them)" if set(files) - {"parsed"} else ""))
     for src in sources:
         state = "OK" if not src["consecutive_failures"] else f"FAILING x{src['consecutive_failures']}"
         print(f"source {src['name']}: {state}, last poll {src['last_poll_at'] or 'never'}, "
@@ -261,30 +288,68 @@ def cmd_status(args) -> int:
     for q in status["quickbooks"]:
         print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}"
               + (f" ({q['last_result']})" if q["last_result"] else ""))
+        refused = q.get("last_refused_login")
+        if refused and (not q["last_contact"] or refused["at"] > q["last_contact"]):
+            print(f"  its last login was REFUSED at {refused['at']} ({refused['reason']}, from "
+                  f"{refused.get('remote') or '?'}): check the password typed in the Web Connector")
     if not status["quickbooks"]:
         print("QuickBooks: the Web Connector has not called yet")
     return 0
 
 
+def _limit(args) -> int | None:
+    return None if args.all else args.limit
+
+
+def _more(page, what: str) -> None:
+    if not page.complete:
+        print(f"(showing {len(page.rows)} of {page.total} {what}: --limit N or --all for more)")
+
+
 def cmd_documents(args) -> int:
-    from connector.services import document_rows  # sqlalchemy
+    from connector.services import document_page  # sqlalchemy
 
     rt = build_runtime(_settings(args), with_sources=False)
-    rows = document_rows(rt.store, status=args.status)
+    try:
+        page = document_page(rt.store, status=args.status, limit=_limit(args))
+    except ValueError as e:
+        print(f"qbedi: {e}", file=sys.stderr)
+        return 2
     if args.json:
-        _print_json({"documents": rows})
+        _print_json({"documents": page.rows, "total": page.total, "limit": page.limit})
         return 0
-    if not rows:
+    if not page.rows:
         print("no documents" + (f" with status {args.status}" if args.status else ""))
-    for r in rows:
+    for r in page.rows:
         print(f"#{r['id']:<5} {r['transaction_set']} {r['document_number'] or '-':<16} {r['supplier'] or '?':<14} "
               f"{r['total'] or '':>12} {r['status']:<9} "
               + (f"{r['qb_txn_type']} {r['qb_txn_id']}" if r["qb_txn_id"] else (r["reason"] or "")))
+    _more(page, "documents")
+    return 0
+
+
+def cmd_files(args) -> int:
+    from connector.services import file_page  # sqlalchemy
+
+    rt = build_runtime(_settings(args), with_sources=False)
+    page = file_page(rt.store, verdict=args.verdict, limit=_limit(args))
+    if args.json:
+        _print_json({"files": page.rows, "total": page.total, "limit": page.limit})
+        return 0
+    if not page.rows:
+        print("no files received" + (f" with verdict {args.verdict}" if args.verdict else ""))
+    for f in page.rows:
+        docs = ", ".join(f"#{d['id']} {d['transaction_set']} {d['document_number'] or '-'} {d['status']}"
+                         for d in f["documents"])
+        print(f"file {f['id']:<5} {f['received_at'][:19] if f['received_at'] else '':<19}  {f['name'][:40]:<40} "
+              f"{f['verdict']:<12} " + (docs or f["reason"] or ""))
+    _more(page, "files")
     return 0
 
 
 def cmd_show(args) -> int:
-    from connector.store import Document, audit_trail  # sqlalchemy
+    from connector.delivery import why_waiting  # sqlalchemy
+    from connector.store import Document, audit_trail
 
     rt = build_runtime(_settings(args), with_sources=False)
     with rt.store.session() as s:
@@ -296,7 +361,9 @@ def cmd_show(args) -> int:
         info = {"id": d.id, "file": d.file.name, "status": d.status, "reason_code": d.reason_code,
                 "reason": d.reason, "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
                 "qb_amount": None if d.qb_amount is None else str(d.qb_amount), "document": d.parsed,
-                "audit": trail}
+                "waiting": why_waiting(s, d),
+                "audit": [{"at": d.file.received_at.isoformat(), "kind": "received", "file": d.file.name,
+                           "source": d.file.source, "size": d.file.size}] + trail}
     if args.json:
         _print_json(info)
         return 0
@@ -305,18 +372,49 @@ def cmd_show(args) -> int:
           f"total {doc.get('total')} -> {info['status']}")
     if info["reason"]:
         print(f"  reason ({info['reason_code']}): {info['reason']}")
+    if info["waiting"]:
+        print(f"  waiting: {info['waiting']}")
     if info["qb_txn_id"]:
         print(f"  QuickBooks {info['qb_txn_type']} {info['qb_txn_id']} amount {info['qb_amount']}")
-    for e in trail:
-        detail = {k: v for k, v in e.items() if k not in ("at", "kind")}
-        print(f"  {e['at']}  {e['kind']:<16} {json.dumps(detail, default=str)[:200]}")
+    _print_document_body(doc)
+    print("  audit trail:")
+    for e in info["audit"]:
+        detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("at", "kind") and v not in (None, "", [], {}))
+        print(textwrap.fill(f"{e['at'][:19]}  {e['kind']:<18} {detail}", width=_width(), initial_indent="    ",
+                            subsequent_indent=" " * 26, break_long_words=False, break_on_hyphens=False))
     return 0
+
+
+def _width() -> int:
+    return max(80, min(160, shutil.get_terminal_size((120, 24)).columns))
+
+
+def _print_document_body(doc: dict) -> None:
+    """Supplier, dates, lines and charges, totals: what a clerk compares with the paper invoice."""
+    sup = doc.get("supplier") or {}
+    print(f"  supplier: {sup.get('name') or '?'} ({sup.get('id') or 'not mapped'}); dated {doc.get('document_date')}"
+          + (f", due {doc['due_date']}" if doc.get("due_date") else "") + f"; {doc.get('currency') or 'USD'}")
+    lines = doc.get("lines") or []
+    if lines:
+        print("  lines:")
+    for ln in lines:
+        desc = " ".join(x for x in (ln.get("vendor_part"), ln.get("description")) if x)
+        print(textwrap.fill(f"{ln.get('line_number') or '-':>4}  {ln.get('quantity')} {ln.get('unit') or ''} x "
+                            f"{ln.get('unit_price') or '-'} = {ln.get('amount') or '-'}  {desc}", width=_width(),
+                            initial_indent="    ", subsequent_indent=" " * 10, break_long_words=False))
+    for c in doc.get("charges") or []:
+        print(f"    charge {c.get('code')} {c.get('description') or ''}: {c.get('amount')}")
+    if doc.get("total") is not None:
+        print(f"  total: {doc['total']}")
 
 
 def cmd_release(args) -> int:
     rt = build_runtime(_settings(args), with_sources=False)
     try:
-        out = rt.ingest.release(args.id)
+        if args.not_duplicate and not args.reason:
+            raise ValueError("--not-duplicate needs --reason: why is it a different document?")
+        out = rt.ingest.release(args.id, not_duplicate=args.reason if args.not_duplicate else None,
+                                by=getpass.getuser())
     except (LookupError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 1
@@ -464,8 +562,18 @@ def _review_commands(add) -> None:
     sp.add_argument("--json", action="store_true")
 
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
-    sp.add_argument("--status")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--status", help="only documents in this state: received, translated, queued, sent, posted, "
+                                     "held, failed, rejected, dismissed")
+    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
+    sp.add_argument("--all", action="store_true", help="list every one")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = add("files", cmd_files, "every received file with its verdict (parsed, empty, not_x12, failed, ...)")
+    sp.add_argument("--verdict", help="only files with this verdict (parsed, empty, not_x12, unreadable, "
+                                      "parser_error, failed, received)")
+    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
+    sp.add_argument("--all", action="store_true", help="list every one")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     sp = add("show", cmd_show, "one document with its full audit trail")
     sp.add_argument("id", type=int)
@@ -473,6 +581,10 @@ def _review_commands(add) -> None:
 
     sp = add("release", cmd_release, "translate a held document again with the current mappings")
     sp.add_argument("id", type=int)
+    sp.add_argument("--not-duplicate", action="store_true",
+                    help="it is held as duplicate_document but is a different document that reuses the number: "
+                         "post it (needs --reason; audited)")
+    sp.add_argument("--reason", help="why (with --not-duplicate)")
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
     sp.add_argument("id", type=int)
@@ -498,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    except (NoConfig, DatabaseUnavailable) as e:
+        print(f"qbedi: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

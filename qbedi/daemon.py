@@ -92,7 +92,8 @@ def make_scheduler(runtime: Runtime, stop_event: threading.Event | None = None
     for cfg, source in zip(runtime.settings.sources, runtime.sources):
         poll = cfg.poll
         if poll.cron:
-            trigger = CronTrigger.from_crontab(poll.cron, jitter=poll.jitter_seconds or None)
+            trigger = CronTrigger.from_crontab(poll.cron)  # from_crontab() takes no jitter (APScheduler 3)
+            trigger.jitter = poll.jitter_seconds or None
             base = 300
         else:
             base = poll.every_seconds or 300

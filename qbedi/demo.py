@@ -62,7 +62,7 @@ def seed_quickbooks(qb) -> None:
 
 def write_demo_config(ws: Path, password: str, *, source: str = "folder", cleo: dict | None = None) -> Path:
     src: dict = {"name": "inbox", "type": "folder", "path": str(ws / "inbox"), "outbox": str(ws / "outbox"),
-                 "poll": {"every": "1m"}}
+                 "settle_seconds": 0, "poll": {"every": "1m"}}  # the demo writes each file whole before it polls
     if source == "cleo":
         src = {"name": "cleo", "type": "cleo", **(cleo or {})}
     config = {

@@ -6,6 +6,7 @@ the core's registry (:func:`connector.sources.build_source`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
     from connector.store import Store
 
 # Lazy imports: sqlalchemy (store, services) and spyne (qbwc_server) load only when a command uses them.
+
+
+class DatabaseUnavailable(Exception):
+    """The configured database cannot be opened: one line naming it (password hidden) and why."""
+
+    def __init__(self, url: str, error: BaseException):
+        reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
+        super().__init__(f"cannot open the database {_hide_password(url)}: {reason} (check database.url)")
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 @dataclass
@@ -60,17 +73,33 @@ class Runtime:
         return make_wsgi_app(self.delivery, self.users(), sessions=sessions,
                              server_version=f"qbedi {__version__}", **kw)
 
+    def check_database(self) -> None:
+        """Connect and ask the database one question; :class:`DatabaseUnavailable` when it cannot answer."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            raise DatabaseUnavailable(self.settings.database_url, e) from None
+
     def close(self) -> None:
         self.store.dispose()
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True) -> Runtime:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from connector.services import IngestService
     from connector.store import Store
 
-    store = Store(settings.database_url)
-    if migrate:
-        store.migrate()
+    try:
+        store = Store(settings.database_url)
+        if migrate:
+            store.migrate()
+    except (SQLAlchemyError, ImportError) as e:  # a bad URL, an unknown driver, nobody listening
+        raise DatabaseUnavailable(settings.database_url, e) from None
     rt = Runtime(settings=settings, store=store, ingest=IngestService(store, settings))
     if with_sources:
         rt.sources = [build_source(settings, s) for s in settings.sources]

@@ -1,7 +1,7 @@
 """``qbedi init DIR``: a ready-to-run workspace.
 
 Writes DIR/qbedi.yaml (inbox DIR/inbox, SQLite DIR/qbedi.db, one Web
-Connector user), DIR/suppliers.yaml (the documented example), the folders,
+Connector user), DIR/suppliers.yaml (a commented template), the folders,
 and DIR/<user>.qwc for QuickBooks Web Connector. The password comes from
 ``QBEDI_QBWC_PASSWORD`` or a prompt (asked twice, never echoed) and only its
 scrypt hash is written.
@@ -31,6 +31,17 @@ def _password() -> str | None:
         print("the two passwords differ", file=sys.stderr)
         return None
     return first
+
+
+def suppliers_template() -> str:
+    """A new workspace's suppliers.yaml: no live mappings, the documented example commented out (every
+    document is held as unknown_supplier until the admin maps its supplier)."""
+    example = resources.files("qbedi").joinpath("data/suppliers.yaml").read_text("utf-8")
+    body = "\n".join(("# " + line) if line.strip() and not line.startswith("#") else line
+                     for line in example.splitlines())
+    return ("# Your suppliers -> QuickBooks. None is mapped yet: documents from unmapped suppliers are held\n"
+            "# (unknown_supplier) with the ids they came with; add the supplier here, then `qbedi release ID`.\n"
+            "# An example to copy from (uncomment and edit):\n#\n" + body + "\n")
 
 
 def write_config(path: Path, *, user: str, password_hash: str, port: int, url: str, db_path: Path,
@@ -70,7 +81,7 @@ def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, ur
     (directory / "outbox").mkdir(exist_ok=True)
     suppliers = directory / "suppliers.yaml"
     if not suppliers.exists():
-        suppliers.write_text(resources.files("qbedi").joinpath("data/suppliers.yaml").read_text("utf-8"), "utf-8")
+        suppliers.write_text(suppliers_template(), "utf-8")
     write_config(config, user=user, password_hash=hash_password(password), port=port, url=url,
                  db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox")
     qwc = directory / f"{user}.qwc"

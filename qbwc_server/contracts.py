@@ -54,3 +54,6 @@ class WorkProvider(Protocol):
 
     def close(self, session: QBSession) -> None:
         """Session over: in-flight work whose answer never came stays recoverable."""
+
+    # optional: ``login_refused(username, reason, remote_addr)`` - a configured user's login was refused
+    # ("bad" password, or "locked" by throttling); a provider may record it for its admin

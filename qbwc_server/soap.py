@@ -211,6 +211,9 @@ class QBWCHandler:
             )
             self.sessions.note(t, msg)
             log.warning("qbwc.auth_failed", user=username, remote=remote_addr, reason=why)
+            refused = getattr(self.provider, "login_refused", None)  # optional: providers that keep a record
+            if refused is not None and username in self.users:  # unknown names are not anybody's record
+                self._provider_call("login_refused", None, lambda: refused(username, why, remote_addr))
             return [t, "nvu"]
         with self._auth_lock:
             old = self.sessions.open_for_company(user)

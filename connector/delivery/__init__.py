@@ -10,7 +10,7 @@ Every change of state goes through :mod:`connector.lifecycle`.
 from ._batch import Batch, Load, Progress, RequestKey, RequestKind
 from ._cost import DEFAULT as DEFAULT_COST, Cost, CostBook
 from ._lists import REF_LISTS, REF_PAGE
-from ._service import Conversation, DeliveryService, last_contact
+from ._service import Conversation, DeliveryService, last_contact, why_waiting
 
 __all__ = ["Batch", "Conversation", "Cost", "CostBook", "DEFAULT_COST", "DeliveryService", "Load", "Progress",
-           "REF_LISTS", "REF_PAGE", "RequestKey", "RequestKind", "last_contact"]
+           "REF_LISTS", "REF_PAGE", "RequestKey", "RequestKind", "last_contact", "why_waiting"]

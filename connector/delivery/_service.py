@@ -33,7 +33,8 @@ import qbxml_templates as qx
 
 from .. import lifecycle
 from ..settings import Settings
-from ..status import PENDING_REQUEST, RqState
+from ..plans import RequestMeta
+from ..status import PENDING_REQUEST, DocStatus, RqState
 from ..store import CompanyState, Document, QueuedRequest, Store, audit, utcnow
 from ._answers import Answers
 from ._batch import Batch, Progress, RequestKey
@@ -155,6 +156,18 @@ class DeliveryService:
             s.merge(cs)
         session.state["summary"] = "OK: " + summary
 
+    def login_refused(self, username: str, reason: str, remote_addr: str | None) -> None:
+        """A configured user's Web Connector login was refused: kept for `qbedi status` and `show`."""
+        with self.store.session() as s:
+            cs = s.get(CompanyState, username) or CompanyState(company=username, info={})
+            info = dict(cs.info or {})
+            info["last_refused_login"] = {"at": utcnow().isoformat(timespec="seconds"), "remote": remote_addr,
+                                          "reason": "too many failed logins (locked for a while)" if reason == "locked"
+                                          else "the password did not match"}
+            info["refused_logins"] = int(info.get("refused_logins") or 0) + 1
+            cs.info = info
+            s.merge(cs)
+
     # ------------------------------------------------------------ pieces
     def _apply(self, s: Session, session: Conversation, progress: Progress, batch: Batch, items) -> int:
         """Apply every answer of the batch; what QuickBooks did not answer is lost. Returns how many."""
@@ -249,7 +262,37 @@ def _count(s: Session, company: str, *states: str) -> int:
 
 
 def last_contact(store: Store) -> list[dict]:
-    """Each company's last Web Connector session: when, and what it did."""
+    """Each company's last Web Connector session: when, what it did, the last refused login, and what
+    QuickBooks told us about itself (not the name lists: those are qbedi's working copy)."""
     with store.session() as s:
         return [{"company": c.company, "last_contact": c.last_contact.isoformat() if isinstance(c.last_contact, datetime)
-                 else None, "last_result": c.last_result, "info": c.info} for c in s.scalars(select(CompanyState))]
+                 else None, "last_result": c.last_result,
+                 "last_refused_login": (c.info or {}).get("last_refused_login"),
+                 "info": {k: v for k, v in (c.info or {}).items() if k not in ("refs", "last_refused_login")}}
+                for c in s.scalars(select(CompanyState))]
+
+
+def why_waiting(s: Session, doc: Document) -> str | None:
+    """In words, why a queued or sent document has not reached QuickBooks yet (None for the others)."""
+    if doc.status not in (DocStatus.QUEUED, DocStatus.SENT):
+        return None
+    rq = next((r for r in reversed(doc.requests) if r.state in (*PENDING_REQUEST, RqState.SENT)), None)
+    if rq is not None:
+        meta = RequestMeta.from_json(rq.meta)
+        if meta.not_before and meta.not_before > utcnow().isoformat():
+            return (f"QuickBooks said the record was in use ({rq.status_code}); it is tried again after "
+                    f"{meta.not_before[:19]} UTC")
+        if rq.state == RqState.UNKNOWN:
+            return "QuickBooks' answer was lost; the next Web Connector run checks QuickBooks before sending again"
+        if meta.waits_for_link:
+            return f"waiting to read purchase order(s) {', '.join(meta.link_plan.po_numbers) or '?'} from QuickBooks"
+    cs = s.get(CompanyState, doc.company) if doc.company else None
+    if cs is None or cs.last_contact is None:
+        return (f"no Web Connector has connected for company {doc.company!r} yet: add its .qwc file in QuickBooks "
+                "Web Connector (qbedi qwc) and run it")
+    refused = (cs.info or {}).get("last_refused_login")
+    if refused and refused["at"] > cs.last_contact.isoformat():
+        return (f"the Web Connector's last login for {doc.company!r} was refused at {refused['at']} UTC "
+                f"({refused['reason']}, from {refused.get('remote') or '?'}): check its password")
+    return (f"waiting for the next Web Connector run for {doc.company!r} (last contact "
+            f"{cs.last_contact.isoformat(timespec='seconds')} UTC: {cs.last_result or 'no summary'})")
