@@ -8,7 +8,6 @@ import yaml
 from sqlalchemy import func, select
 
 from qbedi.cli import main
-from connector.credentials import CredentialStore, generate_key_file
 from qbedi.daemon import Poller, run_daemon
 from qbedi.runtime import build_runtime
 from connector.settings import ConfigError, load_settings
@@ -16,10 +15,8 @@ from connector.store import Document, ReceivedFile, SourceState
 from fakes.cleo import CleoEmulator
 from fakes.qbwc_simulator import QBWCSimulator
 from fakes.quickbooks import QuickBooksEmulator
-from tests.helpers import wait_for, PASSWORD, SUPPLIERS, demo_bytes, ship_notice, write_config, x12
-
-SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
-    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}}
+from tests.support.builders import wait_for, PASSWORD, x12_file, ship_notice, x12
+from tests.support.cleo import cleo_workspace
 
 PO_850 = x12("PO", "850", ["BEG*00*SA*PO-7781**20261115", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
                            "PO1*1*10*EA*12.50**VN*AC-100", "PID*F****HEX BOLT 3/8 BOX OF 100",
@@ -34,8 +31,7 @@ def cleo():
 
 
 @pytest.fixture
-def qb(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def qb(xsd_checks):
     qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
     qb.add_vendor("Acme Industrial Supply")
     for a in ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery"):
@@ -46,26 +42,10 @@ def qb(xsd_dir, monkeypatch):
     return qb
 
 
-def cleo_workspace(tmp_path, db_url, cleo, monkeypatch, **cleo_extra):
-    monkeypatch.delenv("QBEDI_SECRET_KEY", raising=False)
-    path = write_config(tmp_path, db_url, suppliers=SUP)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["sources"] = [{"name": "cleo", "type": "cleo", "poll": {"every": "1m", "jitter": 0},
-                       **cleo.client_settings(connections=["ACME"], **{
-                           "acknowledge": "delete", "retries": 1, "backoff_factor": 0, "backoff_jitter": 0,
-                           **cleo_extra})}]
-    path.write_text(yaml.safe_dump(cfg))
-    key = generate_key_file(tmp_path / "qbedi.key")
-    CredentialStore(tmp_path / "credentials.enc", key).set("cleo", "qbedi-api", "cleo-pass-123")
-    return path
-
-
-
-
 def test_qbedi_run_takes_cleo_files_into_quickbooks_exactly_once(tmp_path, db_url, cleo, qb, monkeypatch):
     cleo.add_file("ACME", "po.x12", PO_850)
     cleo.add_file("ACME", "asn.x12", ship_notice("PO-7781", [("AC-100", 10, "EA"), ("AC-220", 4, "CA")]))
-    inv_id = cleo.add_file("ACME", "inv.x12", demo_bytes("acme_INV-10045.edi"))
+    inv_id = cleo.add_file("ACME", "inv.x12", x12_file("acme_INV-10045.edi"))
     cleo.list_twice(inv_id)  # Cleo lists the same file twice
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
     stop, ready = threading.Event(), {}
@@ -101,7 +81,7 @@ def test_qbedi_run_takes_cleo_files_into_quickbooks_exactly_once(tmp_path, db_ur
 
 
 def test_cleo_outage_backs_off_then_recovers_without_loss(tmp_path, db_url, cleo, monkeypatch):
-    cleo.add_file("ACME", "inv.x12", demo_bytes("acme_INV-10045.edi"))
+    cleo.add_file("ACME", "inv.x12", x12_file("acme_INV-10045.edi"))
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
     cleo.fail_next(500, times=10)
     poller = Poller(rt, rt.sources[0], base_interval=60)
@@ -120,7 +100,7 @@ def test_cleo_outage_backs_off_then_recovers_without_loss(tmp_path, db_url, cleo
 
 
 def test_truncated_download_is_not_stored_nor_consumed(tmp_path, db_url, cleo, monkeypatch):
-    fid = cleo.add_file("ACME", "inv.x12", demo_bytes("acme_INV-10045.edi"))
+    fid = cleo.add_file("ACME", "inv.x12", x12_file("acme_INV-10045.edi"))
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
     cleo.truncate_next_download(keep_bytes=100, file_id=fid)
     report = rt.ingest.poll(rt.sources[0])
@@ -151,7 +131,7 @@ def test_bad_cleo_key_in_config_names_the_line(tmp_path, db_url, cleo, monkeypat
 
 
 def test_test_connection_reads_only(tmp_path, db_url, cleo, monkeypatch, capsys):
-    cleo.add_file("ACME", "inv.x12", demo_bytes("acme_INV-10045.edi"))
+    cleo.add_file("ACME", "inv.x12", x12_file("acme_INV-10045.edi"))
     path = cleo_workspace(tmp_path, db_url, cleo, monkeypatch)
     before = cleo.snapshot()
     assert main(["test-connection", "--config", str(path)]) == 0
@@ -166,11 +146,11 @@ def _stored(rt):
 
 
 def test_token_expiring_mid_run_loses_and_doubles_nothing(tmp_path, db_url, cleo, monkeypatch):
-    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    cleo.add_file("ACME", "a.x12", x12_file("acme_INV-10045.edi"))
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
     rt.ingest.poll(rt.sources[0])
     cleo.expire_token_now()  # every token issued so far is now refused (401)
-    cleo.add_file("ACME", "b.x12", demo_bytes("acme_INV-10046.edi"))
+    cleo.add_file("ACME", "b.x12", x12_file("acme_INV-10046.edi"))
     report = rt.ingest.poll(rt.sources[0])
     assert not report.errors and len(report.fetched) == 1
     assert _stored(rt) == ["INV-10045", "INV-10046"] and cleo.files("ACME") == []
@@ -179,7 +159,7 @@ def test_token_expiring_mid_run_loses_and_doubles_nothing(tmp_path, db_url, cleo
 
 
 def test_rate_limited_poll_honours_retry_after(tmp_path, db_url, cleo, monkeypatch):
-    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    cleo.add_file("ACME", "a.x12", x12_file("acme_INV-10045.edi"))
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch)))
     cleo.fail_next(429, times=1, path_contains="incoming", retry_after=1)
     t0 = time.monotonic()
@@ -190,7 +170,7 @@ def test_rate_limited_poll_honours_retry_after(tmp_path, db_url, cleo, monkeypat
 
 
 def test_slow_cleo_times_out_then_recovers(tmp_path, db_url, cleo, monkeypatch):
-    cleo.add_file("ACME", "a.x12", demo_bytes("acme_INV-10045.edi"))
+    cleo.add_file("ACME", "a.x12", x12_file("acme_INV-10045.edi"))
     rt = build_runtime(load_settings(cleo_workspace(tmp_path, db_url, cleo, monkeypatch, read_timeout=0.5,
                                                     retries=0)))
     cleo.set_delay(2.0, path_contains="incoming")

@@ -9,7 +9,8 @@ from lxml import etree
 
 from qbedi.cli import main
 from connector.settings import load_settings
-from tests.helpers import demo_bytes, write_config
+from tests.support import own_x12_files
+from tests.support.builders import x12_file, write_config
 
 DOC_KEYS = {"file", "transaction_set", "version", "interchange_control", "group_control", "set_control",
             "sender_id", "document_number", "document_date", "due_date", "supplier", "currency", "total", "credit",
@@ -23,7 +24,14 @@ def run_json(capsys, argv):
 
 
 def test_translate_json_contract_over_the_whole_corpus(samples_dir, capsys):
-    files = sorted(str(p) for p in samples_dir.glob("*.edi"))
+    check_translate_json_contract(capsys, sorted(str(p) for p in samples_dir.glob("*.edi")))
+
+
+def test_translate_json_contract_over_the_tests_own_files(capsys):
+    check_translate_json_contract(capsys, [str(p) for p in own_x12_files()])
+
+
+def check_translate_json_contract(capsys, files):
     code, out = run_json(capsys, ["translate", "--json", *files])
     assert code == 0
     assert set(out) == {"documents", "errors"}
@@ -44,7 +52,7 @@ def test_translate_json_contract_over_the_whole_corpus(samples_dir, capsys):
 def test_translate_json_pins_one_document(tmp_path, capsys):
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'x.db'}")
     f = tmp_path / "inv.edi"
-    f.write_bytes(demo_bytes("globex_G-2026-0311.edi"))
+    f.write_bytes(x12_file("globex_G-2026-0311.edi"))
     code, out = run_json(capsys, ["translate", "--json", "--config", str(cfg), str(f)])
     [d] = out["documents"]
     assert code == 0 and out["errors"] == []
@@ -62,7 +70,7 @@ def test_translate_json_pins_one_document(tmp_path, capsys):
 
 def test_translate_unreadable_file_exits_1_but_reports_the_rest(tmp_path, capsys):
     good = tmp_path / "good.edi"
-    good.write_bytes(demo_bytes("initech_88812.edi"))
+    good.write_bytes(x12_file("initech_88812.edi"))
     code, out = run_json(capsys, ["translate", "--json", str(good), str(tmp_path / "missing.edi")])
     assert code == 1
     assert out["errors"] == [{"file": str(tmp_path / "missing.edi"), "code": "unreadable",
@@ -79,15 +87,16 @@ def test_translate_garbage_is_an_error_entry_not_a_crash(tmp_path, capsys):
 
 def test_review_commands_show_held_documents_and_audit(tmp_path, capsys):
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
-    (tmp_path / "inbox" / "i.edi").write_bytes(demo_bytes("initech_88812.edi"))
-    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     code, out = run_json(capsys, ["poll", "--once", "--json", "--config", str(cfg)])
     assert code == 0 and out["polls"][0]["listed"] == 2
     code, out = run_json(capsys, ["documents", "--status", "held", "--json", "--config", str(cfg)])
     [held] = out["documents"]
     assert held["reason_code"] == "unknown_supplier" and held["document_number"] == "88812"
     code, out = run_json(capsys, ["show", str(held["id"]), "--json", "--config", str(cfg)])
-    assert [e["kind"] for e in out["audit"]] == ["translated", "held"]
+    assert [e["kind"] for e in out["audit"]] == ["received", "translated", "held"]  # from the file on
+    assert out["audit"][0]["file"] == "i.edi" and out["waiting"] is None  # held: not waiting on QuickBooks
     code, out = run_json(capsys, ["status", "--json", "--config", str(cfg)])
     assert out["documents"] == {"held": 1, "queued": 1}
     assert out["sources"][0]["name"] == "inbox" and out["sources"][0]["consecutive_failures"] == 0
@@ -142,8 +151,8 @@ def test_qwc_command_writes_a_file_qbwc_accepts(tmp_path, capsys):
 
 def test_dismiss_closes_a_held_document_with_its_reason(tmp_path, capsys):
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
-    (tmp_path / "inbox" / "i.edi").write_bytes(demo_bytes("initech_88812.edi"))
-    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     run_json(capsys, ["poll", "--once", "--json", "--config", str(cfg)])
     _, out = run_json(capsys, ["documents", "--json", "--config", str(cfg)])
     ids = {d["document_number"]: d["id"] for d in out["documents"]}

@@ -5,8 +5,7 @@ import json
 from qbedi.demo import run_demo
 
 
-def test_demo_posts_bills_holds_one_and_ignores_the_redelivery(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))  # the emulator checks every request against the XSD
+def test_demo_posts_bills_holds_one_and_ignores_the_redelivery(xsd_checks):  # the emulator checks requests
     out = io.StringIO()
     assert run_demo(as_json=True, out=out) == 0
     result = json.loads(out.getvalue())

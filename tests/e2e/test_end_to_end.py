@@ -17,14 +17,13 @@ from connector.store import Document, QueuedRequest, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from fakes.quickbooks import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
-from tests.helpers import PASSWORD, demo_bytes, write_config
+from tests.support.builders import PASSWORD, x12_file, write_config
 
 DEMO = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi", "initech_88812.edi"]
 
 
 @pytest.fixture
-def qb(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def qb(xsd_checks):
     qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
     for v in ("Acme Industrial Supply", "Globex Corporation"):
         qb.add_vendor(v)
@@ -44,7 +43,7 @@ def rt(tmp_path, db_url):
 
 def ingest(rt, *names):
     for n in names:
-        rt.ingest.ingest(demo_bytes(n), source="inbox", remote_id=n, name=n)
+        rt.ingest.ingest(x12_file(n), source="inbox", remote_id=n, name=n)
 
 
 def docs(rt):
@@ -97,8 +96,7 @@ def test_same_file_twice_gives_one_bill(rt, qb):
     assert auth.result[1] == "none"  # nothing to do: QBWC is told so at once
 
 
-def test_missing_vendor_in_quickbooks_holds_with_quickbooks_message(rt, xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def test_missing_vendor_in_quickbooks_holds_with_quickbooks_message(rt, xsd_checks):
     qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
     qb.add_vendor("Acme Industrial Supply")
     for a in ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery"):

@@ -9,7 +9,7 @@ from connector.settings import load_settings
 from connector.store import Document, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, ship_notice, write_config
+from tests.support.builders import make_quickbooks, PASSWORD, SUPPLIERS, ship_notice, write_config
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],
                       "line_rules": [{"vendor_part": "AC-100", "item": "Hex Bolt 3/8"},
@@ -17,8 +17,7 @@ SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"],
 
 
 @pytest.fixture
-def qb(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def qb(xsd_checks):
     qb = make_quickbooks(classes=(), items=[("Hex Bolt 3/8", "12.50")])
     qb.add_item("Shop Towels", "ItemInventory", cost="37.25", manufacturer_part="AC-220")
     return qb

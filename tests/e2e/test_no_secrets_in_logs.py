@@ -12,16 +12,15 @@ from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from fakes.cleo import CleoEmulator
 from fakes.qbwc_simulator import QBWCSimulator
-from tests.helpers import PASSWORD, demo_bytes, make_quickbooks, wait_for
-from tests.test_cleo_end_to_end import cleo_workspace  # noqa: F401 - same workspace as the Cleo tests
+from tests.support.builders import PASSWORD, x12_file, make_quickbooks, wait_for
+from tests.support.cleo import cleo_workspace  # the same workspace as the Cleo end-to-end tests
 
 
-def test_full_run_never_writes_a_secret(tmp_path, db_url, xsd_dir, monkeypatch, capsys):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def test_full_run_never_writes_a_secret(tmp_path, db_url, xsd_checks, monkeypatch, capsys):
     cleo = CleoEmulator(users={"qbedi-api": "cleo-pass-123"}).start()
     log_file = tmp_path / "qbedi.log"
     try:
-        cleo.add_file("ACME", "inv.x12", demo_bytes("acme_INV-10045.edi"))
+        cleo.add_file("ACME", "inv.x12", x12_file("acme_INV-10045.edi"))
         cleo.add_file("ACME", "bad.x12", b"ISA*garbage")
         path = cleo_workspace(tmp_path, db_url, cleo, monkeypatch)
         configure_logging("DEBUG", "json", str(log_file))

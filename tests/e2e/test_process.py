@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import demo_bytes, wait_for, write_config
+from tests.support.builders import x12_file, wait_for, write_config
 
 
 def free_port() -> int:
@@ -20,7 +20,7 @@ def free_port() -> int:
 
 def test_qbedi_run_serves_polls_and_stops_on_sigterm(tmp_path, db_url):
     cfg = write_config(tmp_path, db_url)
-    (tmp_path / "inbox" / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     port = free_port()
     exe = Path(sys.executable).with_name("qbedi")
     proc = subprocess.Popen([str(exe), "run", "--config", str(cfg), "--port", str(port)],

@@ -9,7 +9,7 @@ from connector.settings import load_settings
 from connector.store import Document, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from tests.helpers import make_quickbooks, PASSWORD, SUPPLIERS, write_config, x12
+from tests.support.builders import make_quickbooks, PASSWORD, SUPPLIERS, write_config, x12
 
 SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
     {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels"},
@@ -24,8 +24,7 @@ def po850(purpose: str, lines: list[tuple[str, int, str]], ctrl: int, number="PO
 
 
 @pytest.fixture
-def qb(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def qb(xsd_checks):
     return make_quickbooks(items=[("Hex Bolt 3/8", "12.50"), ("Shop Towels", "37.25"), ("Nitrile Gloves", "1.15")])
 
 

@@ -9,7 +9,7 @@ import requests
 from lxml import etree
 
 from fakes.qbwc_simulator import QBWCSimulator, build_envelope
-from test_qbwc_helpers import PASSWORD, FakeQuickBooks, InMemoryProvider, Live, bill_rq, live  # noqa: F401
+from tests.support.qbwc import PASSWORD, FakeQuickBooks, InMemoryProvider, Live, bill_rq
 
 TNS = "http://developer.intuit.com/"
 HDRS = {"Content-Type": "text/xml; charset=utf-8"}

@@ -1,35 +1,11 @@
-"""QBWCSimulator end to end against the live service + in-memory provider."""
+"""QBWCSimulator end to end against the live service + in-memory provider (its envelopes on their own:
+tests/unit/test_qbwc_messages.py)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from lxml import etree
-
-from fakes.qbwc_simulator import PARAMS, QBWCSimulator, build_envelope, parse_result
-from test_qbwc_helpers import PASSWORD, FakeQuickBooks, InMemoryProvider, bill_rq, live  # noqa: F401
-
-
-def test_envelope_matches_captured_style(qbwc_ref_dir: Path):
-    captured = (qbwc_ref_dir / "envelopes" / "receiveResponseXML.invoice_add_rs.xml").read_bytes()
-    root = etree.fromstring(captured)
-    body = root[0][0]
-    args = {c.tag.split("}")[1]: (c.text or "") for c in body}
-    ours = build_envelope("receiveResponseXML", args)
-    # byte-identical apart from the line breaks the capture keeps inside <response>
-    assert ours == captured.rstrip(b"\r\n")
-    assert list(args) == list(PARAMS["receiveResponseXML"])
-
-
-def test_parse_result_fault():
-    fault = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-             b"<s:Fault><faultcode>s:Server</faultcode><faultstring>x</faultstring></s:Fault></s:Body></s:Envelope>")
-    try:
-        parse_result("getLastError", fault)
-    except ValueError as e:
-        assert "SOAP fault" in str(e)
-    else:  # pragma: no cover
-        raise AssertionError("fault not detected")
+from fakes.qbwc_simulator import QBWCSimulator
+from tests.support.qbwc import PASSWORD, FakeQuickBooks, InMemoryProvider, bill_rq
 
 
 def test_happy_path(live):

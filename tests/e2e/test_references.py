@@ -10,7 +10,7 @@ from connector.store import CompanyState, Document
 from fakes.qbwc_simulator import QBWCSimulator
 from fakes.quickbooks import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
-from tests.helpers import PASSWORD, demo_bytes, write_config
+from tests.support.builders import PASSWORD, x12_file, write_config
 
 
 class Recording:
@@ -26,8 +26,7 @@ class Recording:
 
 
 @pytest.fixture
-def qb(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+def qb(xsd_checks):
     qb = QuickBooksEmulator(company_file=r"C:\QB\Northwind.qbw")
     qb.add_vendor("Acme Industrial Supply")
     for a in ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery",
@@ -53,7 +52,7 @@ def session(rt, qb):
 
 
 def ingest(rt, name):
-    rt.ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+    rt.ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
 
 
 def status(rt):

@@ -8,14 +8,14 @@ from connector.sources import FolderSource
 from connector.status import AckState
 from connector.store import AuditEvent, OutboundAck
 from qbedi.runtime import build_runtime
-from tests.helpers import demo_bytes, write_config
+from tests.support.builders import x12_file, write_config
 
 
 def test_a_folder_source_without_an_outbox_keeps_its_997s(tmp_path, db_url):
     rt = build_runtime(load_settings(write_config(tmp_path, db_url)), with_sources=False)
     try:
         inbox = tmp_path / "inbox"
-        (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+        (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
         report = rt.ingest.poll(FolderSource("inbox", inbox))  # no outbox
         assert report.fetched[0].ack is None and report.acks_resent == 0
         with rt.store.session() as s:
@@ -28,13 +28,3 @@ def test_a_folder_source_without_an_outbox_keeps_its_997s(tmp_path, db_url):
             assert [a.state for a in s.scalars(select(OutboundAck))] == [AckState.KEPT]
     finally:
         rt.close()
-
-
-def test_a_cleo_source_with_upload_acks_off_says_so_without_credentials(tmp_path):
-    from cleo_client.loader import CleoSourceLoader
-    from connector.settings import AdapterSourceSettings
-
-    off = CleoSourceLoader(None, AdapterSourceSettings.model_validate({"type": "cleo", "base_url": "https://x/api"}))
-    on = CleoSourceLoader(None, AdapterSourceSettings.model_validate({"type": "cleo", "base_url": "https://x/api",
-                                                                      "upload_acks": True}))
-    assert (off.sends_acks, on.sends_acks) == (False, True)

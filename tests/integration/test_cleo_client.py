@@ -1,4 +1,5 @@
-"""Cleo adapter against the live emulator on 127.0.0.1: auth, retries, errors, timeouts."""
+"""Cleo adapter against the live emulator on 127.0.0.1: auth, retries, errors, timeouts (the Server header
+check on its own: tests/unit/test_cleo_offline.py)."""
 from __future__ import annotations
 
 import socket
@@ -16,7 +17,6 @@ from cleo_client import (
     CleoSource,
     CleoTimeoutError,
     CleoUnavailableError,
-    parse_server_header,
 )
 from connector.credentials import Credentials
 from connector.sources import SourceError
@@ -220,19 +220,6 @@ def test_no_version_warning_for_fixed_server(emu):  # default emulator: 5.8.0.24
         list(src.list_new())
     assert not [e for e in logs if e["event"] == "cleo_server_vulnerable"]
     assert src.server_version().version == "5.8.0.24"
-
-
-@pytest.mark.parametrize("header,vulnerable", [
-    ("Cleo Harmony/5.8.0.21 (Linux)", True),
-    ("Cleo VLTrader/5.7.0.0 (Windows Server 2019)", True),
-    ("Cleo LexiCom/5.8.0.23", True),
-    ("Cleo Harmony/5.8.0.24 (Linux)", False),
-    ("Cleo Harmony/5.8.1 (Linux)", False),
-    ("Cleo Harmony/5.9.0.0", False),
-    ("nginx", False),
-])
-def test_parse_server_header(header, vulnerable):
-    assert parse_server_header(header).vulnerable is vulnerable
 
 
 def test_password_and_token_never_logged(emu):

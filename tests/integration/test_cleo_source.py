@@ -1,10 +1,10 @@
-"""CleoSource as a qbedi Source against the live emulator: paging, downloads, acknowledge, upload, test_connection."""
+"""CleoSource as a qbedi Source against the live emulator: paging, downloads, acknowledge, upload, test_connection
+(its settings and the ST classifier on their own: tests/unit/test_cleo_offline.py)."""
 from __future__ import annotations
 
 import os
 
 import pytest
-from pydantic import ValidationError
 
 from cleo_client import (
     CleoActionError,
@@ -15,22 +15,11 @@ from cleo_client import (
     CleoSource,
     CleoTruncatedDownloadError,
     CleoUnavailableError,
-    transaction_sets,
 )
 from connector.credentials import Credentials
 from connector.sources import RemoteFile, SourceError
 from fakes.cleo import CleoEmulator
-
-USER, PW = "apiuser", "Harmony-pw-123"
-
-
-def x12(st: str, sep: str = "*", term: str = "~", control: str = "000000001") -> bytes:
-    isa = (f"ISA{sep}00{sep}          {sep}00{sep}          {sep}ZZ{sep}SUPPLIER       {sep}ZZ{sep}BUYER          "
-           f"{sep}240101{sep}1200{sep}U{sep}00401{sep}{control}{sep}0{sep}P{sep}>{term}")
-    assert len(isa) == 106
-    body = [f"GS{sep}IN{sep}S{sep}R{sep}20240101{sep}1200{sep}1{sep}X{sep}004010", f"ST{sep}{st}{sep}0001",
-            f"BIG{sep}20240101{sep}INV1", f"SE{sep}3{sep}0001", f"GE{sep}1{sep}1", f"IEA{sep}1{sep}{control}"]
-    return (isa + term.join(body) + term).encode()
+from tests.support.cleo import PW, USER, x12_with as x12
 
 
 @pytest.fixture
@@ -163,11 +152,6 @@ def test_acknowledge_none_leaves_files(emu):
     assert emu.consumed == [] and len(emu.files("ACME")) == 1
 
 
-def test_archive_needs_action_alias():
-    with pytest.raises(ValidationError, match="archive_action"):
-        CleoSettings(host="h", acknowledge="archive")
-
-
 def test_receive_action_runs_before_listing(emu):
     emu.add_action("poll-partner", "ACME", kind="receive")
     emu.add_pending("ACME", "new.edi", x12("856"))
@@ -271,63 +255,10 @@ def test_test_connection_vulnerable_version():
     assert any("CVE-2024-55956" in w for w in rep.warnings)
 
 
-def test_settings_host_port_and_tls():
-    s = CleoSettings(host="harmony.local", port=6080, connections=["A"], ca_bundle="/etc/ssl/cleo.pem")
-    assert s.api_base_url() == "https://harmony.local:6080/api"
-    assert s.tls_verify() == "/etc/ssl/cleo.pem"
-    src = CleoSource("c", s, Credentials("u", "p"))
-    assert src.client.session.verify == "/etc/ssl/cleo.pem"
-    assert src.client.api == "https://harmony.local:6080/api"
-    assert CleoSettings(base_url="https://t.example.com").api_base_url() == "https://t.example.com"
-    assert CleoSource("c", {"base_url": "https://t.example.com"}, Credentials("u", "p")).client.api == \
-        "https://t.example.com/api"
-    with pytest.raises(ValidationError):
-        CleoSettings()
-    with pytest.raises(ValidationError):
-        CleoSettings(host="h", unknown_key=1)
-    with pytest.raises(ValidationError):
-        CleoSettings(host="h", verify=False, ca_bundle="/x.pem")
-
-
 def test_no_connections_configured(emu):
     src = make_source(emu, connections=[])
     with pytest.raises(SourceError, match="no connections configured"):
         list(src.list_new())
-
-
-@pytest.mark.parametrize("st", ["810", "850", "856"])
-def test_transaction_sets_helper(st):
-    assert transaction_sets(x12(st)) == [st]
-    assert transaction_sets(x12(st, sep="|", term="\n")) == [st]
-    assert transaction_sets(b"\xef\xbb\xbf" + x12(st, sep="^", term="'")) == [st]
-    assert transaction_sets(b"not edi at all") == []
-
-
-@pytest.mark.parametrize("st", ["810", "850", "856"])
-def test_own_st_reader_without_edi_package(st):
-    from cleo_client.x12 import _own_detect
-
-    assert _own_detect(x12(st)) == [st]
-    assert _own_detect(x12(st, sep="|", term="\n")) == [st]
-    assert _own_detect(x12(st) + x12("997")) == [st, "997"]
-    assert _own_detect(b"ST*810*0001~BIG*1~SE*2*0001~") == ["810"]  # bare ST, no envelope
-    assert _own_detect(b"# MANIFEST\nnot X12 STORE*123") == []
-
-
-def test_classifier_on_shared_samples(samples_dir):
-    """Every sample is classified by content: its ST01 codes match the set named in the file name."""
-    checked = 0
-    for p in sorted(samples_dir.iterdir()):
-        if not p.is_file():
-            continue
-        codes = transaction_sets(p.read_bytes())
-        if p.suffix != ".edi":
-            assert codes == [], p.name  # e.g. MANIFEST.md: not X12, and returns (no hang)
-            continue
-        named = p.name.split("_")[0].split("-")
-        assert codes == named, (p.name, codes)
-        checked += 1
-    assert checked >= 80
 
 
 def test_fetch_to_file_streams_atomically(emu, tmp_path):

@@ -1,24 +1,21 @@
 """The delivery service on its own: the durable queue against the QuickBooks emulator, with no
-HTTP and no SOAP. A session is a plain object; QuickBooks' transport is ``emulator.process``."""
+HTTP and no SOAP. A session is a plain object; QuickBooks' transport is ``emulator.process``.
+(Its typed values and pure math: tests/unit/test_delivery_math.py.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from connector import lifecycle
-from connector.delivery import (
-    Batch, Cost, DeliveryService, Load, RequestKey, RequestKind,
-)
-from connector.delivery._cost import fit
+from connector.delivery import DeliveryService, Load
 from connector.services import IngestService
 from connector.settings import load_settings
 from connector.status import DocStatus, RqState
 from connector.store import AuditEvent, Document, QueuedRequest, Store, audit_trail
-from tests.helpers import demo_bytes, make_quickbooks, write_config
+from tests.support.builders import PASSWORD_HASH, SUPPLIERS, x12_file, make_quickbooks, write_config
 
 INVOICES = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"]
 ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery", "Discounts Received")
@@ -46,7 +43,7 @@ def world(tmp_path, db_url):
     store.migrate()
     ingest = IngestService(store, settings)
     for name in INVOICES:
-        ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+        ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
     qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
     yield store, DeliveryService(store, settings), qb
     store.dispose()
@@ -154,50 +151,10 @@ def test_a_posted_document_cannot_be_held_dismissed_or_released(world):
         s.rollback()
 
 
-# ---------------------------------------------------------------- typed values and pure math
-
-@pytest.mark.parametrize("text,kind,target", [
-    ("42", RequestKind.QUEUED, "42"), ("v7", RequestKind.VERIFY, "7"), ("p3", RequestKind.LINK_READ, "3"),
-    ("q3", RequestKind.MOD_READ, "3"), ("a12", RequestKind.VENDOR, "12"), ("r:Vendor", RequestKind.LIST, "Vendor"),
-])
-def test_request_keys_round_trip(text, kind, target):
-    key = RequestKey.parse(text)
-    assert (key.kind, key.target, str(key)) == (kind, target, text)
-
-
-@pytest.mark.parametrize("text", [None, "", "v", "vX", "x1", "r:", "-1", "1.5"])
-def test_request_ids_we_never_send_are_not_keys(text):
-    assert RequestKey.parse(text) is None
-
-
-def test_unanswered_is_what_quickbooks_did_not_answer():
-    b = Batch(requests=[1, 2, 3], verify=[7, 8], lookups=[9])
-    left = b.unanswered({"1", "3", "v8", "p9"})
-    assert (left.requests, left.verify) == ([2], [7])
-
-
-def test_the_cost_fit_learns_both_costs_from_batches_that_differ():
-    true = Cost(per_request=0.25, per_line=0.08)
-    cost, sums = Cost(1.5, 0.25), [0.0] * 5
-    for n, lines in [(10, 40), (30, 300), (5, 90), (40, 120), (20, 400)] * 3:
-        load = Load(requests=n, lines=lines)
-        cost, sums = fit(cost, sums, load, true.of(load))
-    assert cost.per_request == pytest.approx(0.25, rel=1e-6) and cost.per_line == pytest.approx(0.08, rel=1e-6)
-
-
-def test_the_cost_fit_scales_both_while_batches_are_alike():
-    cost, sums = fit(Cost(1.0, 0.1), [0.0] * 5, Load(10, 20), 36.0)  # predicted 12 s, took 36 s
-    assert cost.per_request / cost.per_line == pytest.approx(10.0)  # one factor for both
-    assert cost.per_request == pytest.approx(1.0 * (0.7 + 0.3 * 3))
-    assert Decimal(str(round(cost.of(Load(10, 20)), 6))) > Decimal(12)
-
-
 # ---------------------------------------------------------------- one company's Web Connector, another's work
 
 @pytest.fixture
 def two_companies(tmp_path, db_url):
-    from tests.helpers import PASSWORD_HASH, SUPPLIERS
-
     suppliers = {sid: {**sup, "company": "clerk" if sid == "ACMESUPPLY" else "rival"} for sid, sup in SUPPLIERS.items()}
     users = [{"username": u, "password_hash": PASSWORD_HASH} for u in ("clerk", "rival")]
     settings = load_settings(write_config(tmp_path, db_url, suppliers=suppliers, users=users))
@@ -205,7 +162,7 @@ def two_companies(tmp_path, db_url):
     store.migrate()
     ingest = IngestService(store, settings)
     for name in INVOICES:
-        ingest.ingest(demo_bytes(name), source="inbox", remote_id=name, name=name)
+        ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
     yield store, DeliveryService(store, settings)
     store.dispose()
 

@@ -1,13 +1,15 @@
 """Durable store + ingest: raw bytes kept, states, dedup, crash safety (SQLite and PostgreSQL)."""
 from decimal import Decimal
 
+import pytest
+
 from sqlalchemy import func, select
 
 from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.sources import FolderSource, RemoteFile, SourceError
 from connector.store import AuditEvent, DocStatus, Document, FileSighting, QueuedRequest, ReceivedFile, audit_trail
-from tests.helpers import demo_bytes, write_config
+from tests.support.builders import x12_file, write_config
 
 
 def runtime(tmp_path, db_url, **kw):
@@ -27,7 +29,7 @@ def test_migrations_are_idempotent(tmp_path, db_url):
 
 def test_ingest_keeps_raw_bytes_and_queues_a_bill(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
-    data = demo_bytes("acme_INV-10045.edi")
+    data = x12_file("acme_INV-10045.edi")
     out = rt.ingest.ingest(data, source="inbox", remote_id="a.edi", name="a.edi")
     assert not out.duplicate and [d.status for d in out.documents] == ["queued"]
     with rt.store.session() as s:
@@ -45,7 +47,7 @@ def test_ingest_keeps_raw_bytes_and_queues_a_bill(tmp_path, db_url):
 
 def test_same_bytes_again_is_a_no_op(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
-    data = demo_bytes("acme_INV-10045.edi")
+    data = x12_file("acme_INV-10045.edi")
     rt.ingest.ingest(data, source="inbox", remote_id="a.edi", name="a.edi")
     again = rt.ingest.ingest(data, source="other", remote_id="copy.edi", name="copy.edi")
     assert again.duplicate and again.documents == []
@@ -56,7 +58,7 @@ def test_same_bytes_again_is_a_no_op(tmp_path, db_url):
 
 def test_same_invoice_in_different_bytes_is_held_as_duplicate(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
-    data = demo_bytes("acme_INV-10045.edi")
+    data = x12_file("acme_INV-10045.edi")
     rt.ingest.ingest(data, source="inbox", remote_id="a.edi", name="a.edi")
     resent = data.replace(b"000000101", b"000000901").replace(b"*101*X*", b"*901*X*").replace(b"GE*1*101", b"GE*1*901")
     out = rt.ingest.ingest(resent, source="inbox", remote_id="b.edi", name="b.edi")
@@ -69,7 +71,7 @@ def test_same_invoice_in_different_bytes_is_held_as_duplicate(tmp_path, db_url):
 
 def test_unknown_supplier_is_held_and_visible(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
-    out = rt.ingest.ingest(demo_bytes("initech_88812.edi"), source="inbox", remote_id="i.edi", name="i.edi")
+    out = rt.ingest.ingest(x12_file("initech_88812.edi"), source="inbox", remote_id="i.edi", name="i.edi")
     assert [d.status for d in out.documents] == ["held"]
     with rt.store.session() as s:
         doc = s.scalars(select(Document)).one()
@@ -80,7 +82,7 @@ def test_unknown_supplier_is_held_and_visible(tmp_path, db_url):
 
 def test_release_after_mapping_fix_queues_the_held_document(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
-    rt.ingest.ingest(demo_bytes("initech_88812.edi"), source="inbox", remote_id="i.edi", name="i.edi")
+    rt.ingest.ingest(x12_file("initech_88812.edi"), source="inbox", remote_id="i.edi", name="i.edi")
     rt2 = runtime(tmp_path, db_url, suppliers={"INITECHEDI": {"vendor": "Initech", "default_account": "Repairs"}})
     with rt2.store.session() as s:
         doc_id = s.scalars(select(Document.id)).one()
@@ -104,8 +106,8 @@ def test_unreadable_file_is_kept_with_a_reason(tmp_path, db_url):
 def test_folder_poll_moves_consumed_files_and_survives_a_crash(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
     inbox = tmp_path / "inbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
-    (inbox / "b.edi").write_bytes(demo_bytes("initech_88812.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    (inbox / "b.edi").write_bytes(x12_file("initech_88812.edi"))
     (inbox / "c.edi.part").write_bytes(b"partial upload")
 
     # crash after the raw bytes were stored, before the source was told: nothing lost, nothing doubled
@@ -138,7 +140,7 @@ def test_short_download_stores_nothing(tmp_path, db_url):
             return [RemoteFile("cleo", "m1", "m1.edi", size=10_000)]
 
         def fetch(self, remote):
-            return demo_bytes("acme_INV-10045.edi")
+            return x12_file("acme_INV-10045.edi")
 
         def acknowledge(self, remote):
             raise AssertionError("must not acknowledge a file that was not stored")
@@ -166,7 +168,7 @@ def test_poll_writes_a_997_for_each_file_to_the_outbox(tmp_path, db_url):
 
     rt = runtime(tmp_path, db_url)
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     report = rt.ingest.poll(FolderSource("inbox", inbox, outbox=outbox))
     [ack] = list(outbox.iterdir())
     assert report.fetched[0].ack == ack.name
@@ -201,7 +203,7 @@ def ack_events(rt):
 def test_a_997_the_source_refuses_is_delivered_by_a_later_poll(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     src = RefusingOutbox("inbox", inbox, outbox=outbox, refusals=2)
     first = rt.ingest.poll(src)
     assert first.fetched[0].ack is None and first.fetched[0].documents  # the invoice goes on regardless
@@ -218,7 +220,7 @@ def test_a_997_the_source_refuses_is_delivered_by_a_later_poll(tmp_path, db_url)
 def test_an_unexpected_upload_error_costs_one_try_and_never_stops_the_polls(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
 
     class Broken(FolderSource):
         broken = True
@@ -230,7 +232,7 @@ def test_an_unexpected_upload_error_costs_one_try_and_never_stops_the_polls(tmp_
 
     src = Broken("inbox", inbox, outbox=outbox)
     assert rt.ingest.poll(src).errors == []
-    (inbox / "b.edi").write_bytes(demo_bytes("acme_INV-10046.edi"))
+    (inbox / "b.edi").write_bytes(x12_file("acme_INV-10046.edi"))
     second = rt.ingest.poll(src)  # the pending 997 fails again: b.edi is still fetched
     assert [f.name for f in second.fetched] == ["b.edi"] and second.errors == []
     assert [a for a in ack_events(rt)] == [("ack_failed", 1), ("ack_failed", 2), ("ack_failed", 1)]
@@ -246,7 +248,7 @@ def test_a_997_refused_every_time_is_given_up_and_shown(tmp_path, db_url, monkey
     cfg = write_config(tmp_path, db_url)
     rt = build_runtime(load_settings(cfg))
     inbox = tmp_path / "inbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     src = RefusingOutbox("inbox", inbox, outbox=tmp_path / "outbox", refusals=99)
     for _ in range(5):
         rt.ingest.poll(src)
@@ -259,25 +261,57 @@ def test_a_997_refused_every_time_is_given_up_and_shown(tmp_path, db_url, monkey
     assert "1 997 acknowledgment(s) given up after 3 tries" in capsys.readouterr().out
 
 
-def test_resent_interchange_with_other_content_is_held(tmp_path, db_url):
+def test_a_reused_interchange_number_is_not_a_duplicate(tmp_path, db_url):
+    """Senders reuse and restart ISA13: a different invoice under an old control number is new business
+    (issue 10; before, it was held as a 'resent interchange' and release could never clear it)."""
     rt = runtime(tmp_path, db_url)
-    rt.ingest.ingest(demo_bytes("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
-    # same sender + ISA13 (000000101) again, but a different invoice inside: a resend, not new business
-    other = demo_bytes("acme_INV-10046.edi").replace(b"000000102", b"000000101")
+    rt.ingest.ingest(x12_file("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    other = x12_file("acme_INV-10046.edi").replace(b"000000102", b"000000101")  # same sender + ISA13
     out = rt.ingest.ingest(other, source="inbox", remote_id="b.edi", name="b.edi")
     [d] = out.documents
-    assert d.status == "held" and d.translation.holds[0].code == "duplicate_document"
-    assert "interchange 000000101 from ACMESUPPLY" in d.translation.holds[0].message
+    assert d.status == "queued" and not d.translation.holds
+    assert count(rt, QueuedRequest) == 2
+
+
+def test_a_resend_with_a_new_control_number_is_still_caught(tmp_path, db_url):
+    rt = runtime(tmp_path, db_url)
+    rt.ingest.ingest(x12_file("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    again = x12_file("acme_INV-10045.edi").replace(b"000000101", b"000000777")  # new ISA13, same invoice
+    [d] = rt.ingest.ingest(again, source="inbox", remote_id="c.edi", name="c.edi").documents
+    hold = d.translation.holds[0]
+    assert d.status == "held" and hold.code == "duplicate_document"
+    assert "document #1" in hold.message and "same date and total" in hold.message and "nothing to do" in hold.message
     assert count(rt, QueuedRequest) == 1
+
+
+def test_a_reused_invoice_number_is_held_with_the_difference_and_can_be_posted_by_a_person(tmp_path, db_url):
+    rt = runtime(tmp_path, db_url)
+    rt.ingest.ingest(x12_file("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    reused = x12_file("acme_INV-10045.edi").replace(b"000000101", b"000000778").replace(b"TDS*28900", b"TDS*30400")
+    reused = reused.replace(b"SAC*C*D240***1500", b"SAC*C*D240***3000")  # freight 30.00: total 304.00
+    [d] = rt.ingest.ingest(reused, source="inbox", remote_id="d.edi", name="d.edi").documents
+    hold = d.translation.holds[0]
+    assert d.status == "held" and hold.code == "duplicate_document", d.translation.holds
+    assert "total 304.00 here, 289.00 there" in hold.message and f"qbedi release {d.document_id} --not-duplicate" \
+        in hold.message
+    with pytest.raises(ValueError, match="say why"):
+        rt.ingest.release(d.document_id, not_duplicate=" ")
+    out = rt.ingest.release(d.document_id, not_duplicate="new invoice, the supplier restarted its numbers", by="ap")
+    assert out.status == "queued" and count(rt, QueuedRequest) == 2
+    with rt.store.session() as s:
+        kinds = [(e.kind, e.detail.get("reason"), e.detail.get("by")) for e in audit_trail(s, d.document_id)]
+    assert ("duplicate_overridden", "new invoice, the supplier restarted its numbers", "ap") in kinds
+    with pytest.raises(ValueError, match="not held as a duplicate"):
+        rt.ingest.release(d.document_id, not_duplicate="again")
 
 
 def test_a_new_file_with_a_reused_name_is_stored(tmp_path, db_url):
     """Partners reuse fixed names (INVOICE.EDI): name + content decide, not the name alone."""
     rt = runtime(tmp_path, db_url)
     inbox = tmp_path / "inbox"
-    (inbox / "INVOICE.EDI").write_bytes(demo_bytes("acme_INV-10045.edi"))
+    (inbox / "INVOICE.EDI").write_bytes(x12_file("acme_INV-10045.edi"))
     rt.ingest.poll(FolderSource("inbox", inbox))
-    (inbox / "INVOICE.EDI").write_bytes(demo_bytes("acme_INV-10046.edi"))
+    (inbox / "INVOICE.EDI").write_bytes(x12_file("acme_INV-10046.edi"))
     report = rt.ingest.poll(FolderSource("inbox", inbox))
     assert len(report.fetched) == 1 and report.skipped == 0
     with rt.store.session() as s:
@@ -287,7 +321,7 @@ def test_a_new_file_with_a_reused_name_is_stored(tmp_path, db_url):
 def test_partial_listing_keeps_what_was_listed(tmp_path, db_url):
     """One Cleo connection failing must not throw away the files of the healthy ones."""
     rt = runtime(tmp_path, db_url)
-    data = demo_bytes("acme_INV-10045.edi")
+    data = x12_file("acme_INV-10045.edi")
 
     class HalfDown:
         name = "cleo"
@@ -315,8 +349,8 @@ def test_partial_listing_keeps_what_was_listed(tmp_path, db_url):
 def test_an_unexpected_error_on_one_file_does_not_block_the_others(tmp_path, db_url):
     rt = runtime(tmp_path, db_url)
     inbox = tmp_path / "inbox"
-    (inbox / "a.edi").write_bytes(demo_bytes("acme_INV-10045.edi"))
-    (inbox / "b.edi").write_bytes(demo_bytes("acme_INV-10046.edi"))
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    (inbox / "b.edi").write_bytes(x12_file("acme_INV-10046.edi"))
 
     class Locked(FolderSource):
         def acknowledge(self, remote):

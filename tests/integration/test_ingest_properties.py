@@ -9,9 +9,9 @@ from sqlalchemy import select
 from qbedi.runtime import build_runtime
 from connector.settings import load_settings
 from connector.store import Document, ReceivedFile
-from tests.helpers import demo_bytes, write_config
+from tests.support.builders import x12_file, write_config
 
-SEEDS = [demo_bytes(n) for n in ("acme_INV-10045.edi", "globex_G-2026-0311.edi")]
+SEEDS = [x12_file(n) for n in ("acme_INV-10045.edi", "globex_G-2026-0311.edi")]
 _counter = itertools.count()
 
 

@@ -1,4 +1,4 @@
-"""Builders shared by the connector tests."""
+"""Builders shared by the test layers: configs, X12 interchanges, QuickBooks emulator companies."""
 from __future__ import annotations
 
 import time
@@ -6,10 +6,14 @@ from pathlib import Path
 
 import yaml
 
-from qbedi.demo import DEMO_SUPPLIERS
 from connector.passwords import hash_password
+from tests.support import DATA, x12_file  # noqa: F401 - x12_file: the tests' own X12 files
 
-SUPPLIERS = DEMO_SUPPLIERS  # the demo's mappings (acme / globex) are the tests' too
+# the tests' supplier mappings (acme / globex), owned by the tests: tests/data/suppliers.yaml
+SUPPLIERS = yaml.safe_load((DATA / "suppliers.yaml").read_text(encoding="utf-8"))
+# Acme with item lines (purchase orders and receipts need items)
+ITEM_SUPPLIERS = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
+    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}}
 PASSWORD = "correct horse battery staple"
 PASSWORD_HASH = _HASH = hash_password(PASSWORD, n=2**10)  # cheap for tests; production uses 2**14
 
@@ -18,7 +22,8 @@ def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra)
     (tmp / "inbox").mkdir(exist_ok=True)
     cfg = {
         "database": {"url": db_url},
-        "sources": [{"name": "inbox", "type": "folder", "path": str(tmp / "inbox")}],
+        # settle_seconds 0: tests write each file whole before polling (the default waits 2 s for writers)
+        "sources": [{"name": "inbox", "type": "folder", "path": str(tmp / "inbox"), "settle_seconds": 0}],
         "web_connector": {"users": users if users is not None else [
             {"username": "clerk", "password_hash": _HASH, "company_file": r"C:\QB\Northwind.qbw"}]},
         "suppliers": SUPPLIERS if suppliers is None else suppliers,
@@ -27,10 +32,6 @@ def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra)
     path = tmp / "qbedi.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
-
-
-def demo_bytes(name: str) -> bytes:
-    return (Path(__file__).resolve().parents[1] / "qbedi" / "data" / "demo" / name).read_bytes()
 
 
 def x12(functional_id: str, st: str, body: list[str], *, sender="ACMESUPPLY", receiver="NORTHWIND", ctrl=301) -> bytes:

@@ -1,4 +1,5 @@
-"""Pinned values from the public sample corpus (810 / 850 / 856, odd delimiters)."""
+"""Pinned values from the public sample corpus (810 / 850 / 856, odd delimiters); every corpus file and
+every one of the tests' own X12 files parses to a verdict."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,6 +10,7 @@ import pytest
 
 import edi
 from edi.model import Invoice, PurchaseOrder, ShipNotice
+from tests.support import NO_SAMPLES, corpus_files, own_x12_files
 
 D = Decimal
 
@@ -31,16 +33,19 @@ def errors(doc):
     return [i for i in doc.issues if i.severity == "error"]
 
 
-ALL_SAMPLES = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "shared" / "edi-samples").glob("*.edi"))
+# every file of the public corpus when it is there (../shared), and always the tests' own (tests/data/x12)
+ALL_SAMPLES = [pytest.param(p, id=p.name) for p in corpus_files()] + \
+              [pytest.param(p, id=f"own-{p.name}") for p in own_x12_files()]
 
 
 def test_corpus_is_there(samples_dir):
     assert len(list(samples_dir.glob("*.edi"))) >= 80
 
 
-@pytest.mark.parametrize("name", ALL_SAMPLES)
-def test_every_sample_parses_to_a_verdict(samples_dir, name):
-    result = load(samples_dir, name)
+@pytest.mark.parametrize("path", ALL_SAMPLES)
+def test_every_sample_parses_to_a_verdict(path):
+    name = path.name
+    result = edi.parse_bytes(path.read_bytes())
     assert result.sets, f"{name}: no transaction set found ({codes(result.errors)})"
     for ps in result.sets:
         assert ps.envelope.transaction_set
@@ -57,11 +62,11 @@ def test_every_sample_parses_to_a_verdict(samples_dir, name):
             assert "unsupported_transaction" in codes(ps.warnings)
 
 
-@pytest.mark.parametrize("name", ALL_SAMPLES)
-def test_streaming_in_tiny_chunks_gives_the_same_result(samples_dir, name):
+@pytest.mark.parametrize("path", ALL_SAMPLES)
+def test_streaming_in_tiny_chunks_gives_the_same_result(path):
     import io
 
-    data = (samples_dir / name).read_bytes()
+    data = path.read_bytes()
     whole = edi.parse_bytes(data)
     res = edi.ParseResult()
     streamed = list(edi.iter_sets(io.BytesIO(data), result=res, chunk_size=7))
@@ -391,12 +396,24 @@ def test_detect_transaction_sets(samples_dir):
     assert edi.detect_transaction_sets(b"hello world") == []
 
 
-@pytest.mark.parametrize("name", ALL_SAMPLES)
+@pytest.mark.parametrize("name", [p.name for p in corpus_files()] or [pytest.param(None, marks=pytest.mark.skip(
+    NO_SAMPLES))])
 def test_detect_agrees_with_the_parser(samples_dir, name):
     data = (samples_dir / name).read_bytes()
     parsed = list(dict.fromkeys(ps.envelope.transaction_set for ps in edi.parse_bytes(data).sets))
     assert edi.detect_transaction_sets(data) == parsed
     assert name.split("_")[0].split("-") == parsed or name.startswith("810-850")
+
+
+OWN_SETS = {"acme_ASN-5001.edi": ["856"], "acme_PO-7781.edi": ["850"], "acme_INV-10045.edi": ["810"],
+            "acme_INV-10046.edi": ["810"], "globex_G-2026-0311.edi": ["810"], "initech_88812.edi": ["810"]}
+
+
+@pytest.mark.parametrize("path", own_x12_files(), ids=lambda p: f"own-{p.name}")
+def test_detect_agrees_with_the_parser_on_the_tests_own_files(path):
+    data = path.read_bytes()
+    parsed = list(dict.fromkeys(ps.envelope.transaction_set for ps in edi.parse_bytes(data).sets))
+    assert edi.detect_transaction_sets(data) == parsed == OWN_SETS[path.name]
 
 
 def test_detect_ignores_st_as_an_element_value():

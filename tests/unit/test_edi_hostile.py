@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 
 import edi
-from tests.helpers import x12
+from tests.support.builders import x12
 
 INVOICE = ["BIG*20261121*INV-1", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY", "ITD*01*3*2**10**30",
            "IT1*1*2*EA*10.00**VN*W-1", "TDS*2000", "CTT*1"]

@@ -12,12 +12,12 @@ from fakes.quickbooks.company import FIXED_START, SimClock
 from qbxml_templates import (
     BillSpec, ExpenseLine, bill_add, message_set, message_set_status, parse_response,
 )
-from qbxml_templates.schema import validate
+from tests.support.xsd import validate
 
 
-@pytest.fixture(autouse=True)
-def _xsd_env(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+# Intuit's XSD for the product and the emulator when it is there; a test that validates against it
+# (tests.support.xsd.validate) is skipped when it is not
+pytestmark = pytest.mark.usefixtures("xsd_checks")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import qbwc_server.sessions as sessions_mod
 from qbwc_server.contracts import WebConnectorUser
 from qbwc_server.sessions import Busy, LoginThrottle, SessionManager, company_key
-from test_qbwc_helpers import PASSWORD, Clock, make_users
+from tests.support.qbwc import PASSWORD, Clock, make_users
 
 
 def test_unknown_user_still_runs_a_password_check(monkeypatch):

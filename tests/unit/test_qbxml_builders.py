@@ -15,12 +15,12 @@ from qbxml_templates import (
     purchase_order_mod, purchase_order_query, terms_query, vendor_add, vendor_credit_add,
     vendor_credit_query, vendor_mod, vendor_query,
 )
-from qbxml_templates.schema import validate
+from tests.support.xsd import validate
 
 
-@pytest.fixture(autouse=True)
-def _xsd_env(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+# Intuit's XSD for the product and the emulator when it is there; a test that validates against it
+# (tests.support.xsd.validate) is skipped when it is not
+pytestmark = pytest.mark.usefixtures("xsd_checks")
 
 
 def _bill(**kw) -> BillSpec:

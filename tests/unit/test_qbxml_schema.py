@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 
 from qbxml_templates import schema
-from qbxml_templates.schema import SchemaUnavailable, find_xsd_dir, qbxml_pi_version, validate
+from qbxml_templates.schema import SchemaUnavailable, find_xsd_dir, qbxml_pi_version
+from tests.support.xsd import validate  # the product's, or a skip when the XSD is absent
 
 
-@pytest.fixture(autouse=True)
-def _xsd_env(xsd_dir, monkeypatch):
-    monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
+# Intuit's XSD for the product and the emulator when it is there; a test that validates against it
+# (tests.support.xsd.validate) is skipped when it is not
+pytestmark = pytest.mark.usefixtures("xsd_checks")
 
 
 def _selftest(xsd_dir: Path, prefix: str):

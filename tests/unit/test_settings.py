@@ -1,13 +1,10 @@
-from pathlib import Path
-
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from connector import sources
 from connector.settings import AdapterSourceSettings, ConfigError, Settings, load_settings, parse_duration
 from qbedi.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
 
 
 def test_defaults_are_usable():
@@ -133,19 +130,3 @@ def test_an_adapter_registers_its_source_type(tmp_path, monkeypatch):
     assert sources.build_source(settings, cfg) == "drop" and built == [(settings, cfg)]
     with pytest.raises(ValueError):
         sources.register_source_type("folder", DropSettings, lambda settings, cfg: None)
-
-
-def test_trusted_proxies_reach_the_soap_service(tmp_path):
-    from qbedi.runtime import build_runtime
-
-    cfg = tmp_path / "qbedi.yaml"
-    cfg.write_text(f"database: {{url: 'sqlite:///{tmp_path / 'q.db'}'}}\n"
-                   "web_connector: {trusted_proxies: [127.0.0.1, 10.0.0.0/24]}\n")
-    rt = build_runtime(load_settings(cfg), with_sources=False)
-    try:
-        assert [str(n) for n in rt.wsgi_app().trusted] == ["127.0.0.1/32", "10.0.0.0/24"]
-    finally:
-        rt.close()
-    cfg.write_text("web_connector: {trusted_proxies: [my-proxy]}\n")
-    with pytest.raises(ConfigError, match="'my-proxy' is not an IP address or network"):
-        load_settings(cfg)

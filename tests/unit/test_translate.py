@@ -9,7 +9,7 @@ import edi
 import qbxml_templates as qx
 from connector.settings import Settings, SupplierSettings
 from connector.translate import translate_set
-from tests.helpers import SUPPLIERS, demo_bytes
+from tests.support.builders import SUPPLIERS, x12_file
 
 
 def settings(**overrides) -> Settings:
@@ -27,7 +27,7 @@ def translate(data: bytes, s: Settings | None = None):
 
 def test_acme_invoice_becomes_a_bill_to_the_cent(xsd_dir, monkeypatch):
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
-    [t] = translate(demo_bytes("acme_INV-10045.edi"))
+    [t] = translate(x12_file("acme_INV-10045.edi"))
     assert t.status == "ready", t.holds
     j = t.json
     assert j["total"] == "289.00" and j["document_number"] == "INV-10045"
@@ -51,7 +51,7 @@ def test_acme_invoice_becomes_a_bill_to_the_cent(xsd_dir, monkeypatch):
 
 
 def test_explicit_net_due_date_and_rule_by_description():
-    [t] = translate(demo_bytes("acme_INV-10046.edi"))
+    [t] = translate(x12_file("acme_INV-10046.edi"))
     assert t.json["due_date"] == "2026-12-19"
     b = etree.fromstring(t.request_xml).find("BillAdd")
     assert [e.findtext("AccountRef/FullName") for e in b.findall("ExpenseLineAdd")] == ["Equipment Repairs"]
@@ -59,7 +59,7 @@ def test_explicit_net_due_date_and_rule_by_description():
 
 
 def test_allowance_is_a_negative_line_and_default_terms_apply():
-    [t] = translate(demo_bytes("globex_G-2026-0311.edi"))
+    [t] = translate(x12_file("globex_G-2026-0311.edi"))
     assert t.status == "ready" and t.supplier_id == "GLOBEX-77"  # matched by ISA sender via `match`
     assert t.json["total"] == "202.00"
     assert t.json["charges"] == [{"code": "C310", "description": "PROMPT PAY DISCOUNT", "amount": "-5.00"}]
@@ -69,7 +69,7 @@ def test_allowance_is_a_negative_line_and_default_terms_apply():
 
 
 def test_unknown_supplier_is_held_with_the_ids_seen():
-    [t] = translate(demo_bytes("initech_88812.edi"))
+    [t] = translate(x12_file("initech_88812.edi"))
     assert t.status == "held" and t.qbxml is None
     assert [h.code for h in t.holds] == ["unknown_supplier"]
     assert "INITECHEDI" in t.holds[0].message
@@ -80,14 +80,14 @@ def test_unmapped_line_names_the_line():
     s = settings(ACMESUPPLY={"default_account": None, "line_rules": [
         {"vendor_part": "AC-220", "account": "Janitorial Supplies"}]})
     s.suppliers["ACMESUPPLY"].charge_account = "Freight and Delivery"
-    [t] = translate(demo_bytes("acme_INV-10045.edi"), s)
+    [t] = translate(x12_file("acme_INV-10045.edi"), s)
     assert t.status == "held"
     assert [h.code for h in t.holds] == ["unmapped_line"]
     assert "line 1" in t.holds[0].message and "AC-100" in t.holds[0].message
 
 
 def test_total_mismatch_beyond_tolerance_holds():
-    data = demo_bytes("acme_INV-10046.edi").replace(b"TDS*59997", b"TDS*59990")
+    data = x12_file("acme_INV-10046.edi").replace(b"TDS*59997", b"TDS*59990")
     [t] = translate(data)
     assert t.status == "held" and t.holds[0].code == "total_mismatch"
     assert "599.97" in t.holds[0].message and "599.90" in t.holds[0].message
@@ -96,14 +96,14 @@ def test_total_mismatch_beyond_tolerance_holds():
 
 
 def test_other_currency_is_held():
-    data = demo_bytes("acme_INV-10046.edi").replace(b"CUR*SE*USD", b"CUR*SE*CAD")
+    data = x12_file("acme_INV-10046.edi").replace(b"CUR*SE*USD", b"CUR*SE*CAD")
     [t] = translate(data)
     assert [h.code for h in t.holds] == ["unsupported_currency"]
 
 
 def test_credit_memo_becomes_vendor_credit(xsd_dir, monkeypatch):
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
-    data = demo_bytes("acme_INV-10046.edi").replace(b"BIG*20261119*INV-10046**PO-7790",
+    data = x12_file("acme_INV-10046.edi").replace(b"BIG*20261119*INV-10046**PO-7790",
                                                   b"BIG*20261119*CM-10046**PO-7790***CR")
     [t] = translate(data)
     assert t.status == "ready" and t.json["credit"] is True
@@ -115,15 +115,15 @@ def test_credit_memo_becomes_vendor_credit(xsd_dir, monkeypatch):
 
 
 def test_ref_number_too_long_is_held_not_truncated():
-    data = demo_bytes("acme_INV-10046.edi").replace(b"INV-10046", b"INV-10046-XXXXXXXXXXXXXXX")
+    data = x12_file("acme_INV-10046.edi").replace(b"INV-10046", b"INV-10046-XXXXXXXXXXXXXXX")
     [t] = translate(data)
     assert t.status == "held" and t.holds[0].code == "invalid_value"
     assert "RefNumber" in t.holds[0].message
 
 
 def test_external_guid_is_stable_per_document():
-    a = translate(demo_bytes("acme_INV-10045.edi"))[0].external_guid
-    b = translate(demo_bytes("acme_INV-10045.edi"))[0].external_guid
+    a = translate(x12_file("acme_INV-10045.edi"))[0].external_guid
+    b = translate(x12_file("acme_INV-10045.edi"))[0].external_guid
     assert a == b and a.startswith("{") and a.endswith("}") and len(a) == 38
 
 
@@ -140,7 +140,7 @@ def test_every_corpus_sample_ends_ready_held_or_rejected_with_reason(samples_dir
 
 
 def test_line_charges_that_repeat_the_summary_are_not_posted_twice():
-    data = demo_bytes("acme_INV-10045.edi").replace(
+    data = x12_file("acme_INV-10045.edi").replace(
         b"PID*F****SHOP TOWELS CASE~", b"PID*F****SHOP TOWELS CASE~\nSAC*C*D240***1500**********FREIGHT~")
     data = data.replace(b"SE*16*0001", b"SE*17*0001")
     [t] = translate(data)
@@ -151,7 +151,7 @@ def test_line_charges_that_repeat_the_summary_are_not_posted_twice():
 
 
 def test_no_reading_of_the_charges_fits_tds_holds():
-    data = demo_bytes("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*30000")
+    data = x12_file("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*30000")
     [t] = translate(data)
     assert [h.code for h in t.holds] == ["total_mismatch"] and "289.00" in t.holds[0].message
 
@@ -163,7 +163,7 @@ CASE_RULES = {"default_account": "Job Materials", "line_rules": [
 
 def test_a_case_on_an_invoice_becomes_its_count_in_each_at_the_same_amount(xsd_dir, monkeypatch):
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
-    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=CASE_RULES))  # IT1*2*4*CA*37.25
+    [t] = translate(x12_file("acme_INV-10045.edi"), settings(ACMESUPPLY=CASE_RULES))  # IT1*2*4*CA*37.25
     assert t.status == "ready", t.holds
     lines = etree.fromstring(t.request_xml).findall("BillAdd/ItemLineAdd")
     assert [(ln.findtext("ItemRef/FullName"), ln.findtext("Quantity"), ln.findtext("Cost"), ln.findtext("Amount"))
@@ -173,18 +173,18 @@ def test_a_case_on_an_invoice_becomes_its_count_in_each_at_the_same_amount(xsd_d
 
 def test_a_case_without_a_conversion_holds_the_invoice_and_says_what_to_add():
     rules = {"line_rules": [{"vendor_part": "AC-220", "item": "Shop Towels"}], "default_account": "Job Materials"}
-    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
+    [t] = translate(x12_file("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
     assert t.status == "held" and [h.code for h in t.holds] == ["unit_mismatch"]
     assert t.holds[0].message.startswith("line 2 comes as 4 CA of Shop Towels, which QuickBooks counts in EA; "
                                          "add units: {CA: <EA per CA>} (or unit: CA) to the line rule for "
                                          "vendor_part AC-220")
     rules["line_rules"][0]["unit"] = "CA"  # QuickBooks counts towels by the case: nothing to convert
-    [t] = translate(demo_bytes("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
+    [t] = translate(x12_file("acme_INV-10045.edi"), settings(ACMESUPPLY=rules))
     assert t.status == "ready", t.holds
 
 
 def test_a_purchase_order_in_cases_keeps_its_amount_to_the_cent(xsd_dir, monkeypatch):
-    from tests.helpers import x12
+    from tests.support.builders import x12
 
     monkeypatch.setenv("QBEDI_QBXML_XSD_DIR", str(xsd_dir))
     data = x12("PO", "850", ["BEG*00*SA*PO-7781**20261115", "N1*SE*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
