@@ -43,3 +43,30 @@ def test_qbedi_run_serves_polls_and_stops_on_sigterm(tmp_path, db_url):
             proc.kill()
     assert proc.returncode == 0
     assert "qbedi.stopped" in out and "Traceback" not in out
+
+
+def test_qbedi_run_with_a_cron_schedule_starts_and_stops(tmp_path, db_url):
+    """poll: {cron: ...} passed check and then crashed qbedi run (from_crontab() takes no jitter)."""
+    cfg = write_config(tmp_path, db_url)
+    cfg.write_text(cfg.read_text().replace("settle_seconds: 0", "settle_seconds: 0\n  poll: {cron: '*/5 * * * *', "
+                                                                  "jitter: 5s}"))
+    assert "cron" in cfg.read_text()
+    port = free_port()
+    exe = Path(sys.executable).with_name("qbedi")
+    assert subprocess.run([str(exe), "check", "--config", str(cfg)], capture_output=True).returncode == 0
+    proc = subprocess.Popen([str(exe), "run", "--config", str(cfg), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def healthy():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return proc.poll() is not None  # it died: stop waiting
+
+        assert wait_for(healthy, 30) and proc.poll() is None, "qbedi run should be serving"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in out, out

@@ -130,3 +130,40 @@ def test_an_adapter_registers_its_source_type(tmp_path, monkeypatch):
     assert sources.build_source(settings, cfg) == "drop" and built == [(settings, cfg)]
     with pytest.raises(ValueError):
         sources.register_source_type("folder", DropSettings, lambda settings, cfg: None)
+
+
+def test_ids_are_read_as_the_text_typed(tmp_path):
+    """DUNS and phone numbers, leading zeros, YAML 1.1 octal and sexagesimal look-alikes: all stay text
+    (issue 10: a key like 5141231234 passed check, then translation died on int.upper())."""
+    cfg = tmp_path / "qbedi.yaml"
+    cfg.write_text("suppliers:\n"
+                   "  5141231234: {vendor: Phone Co, match: [0012345, 12:30, 0o17, 1e3, yes], terms_days: 30,\n"
+                   "               total_tolerance: 0.05, item_receipts: no}\n"
+                   "  0012345: {vendor: Zeros Inc}\n")
+    s = load_settings(cfg)
+    assert set(s.suppliers) == {"5141231234", "0012345"}
+    sup = s.suppliers["5141231234"]
+    assert sup.match == ["0012345", "12:30", "0o17", "1e3", "yes"]
+    assert sup.terms_days == 30 and str(sup.total_tolerance) == "0.05" and sup.item_receipts is False
+
+
+def test_a_numeric_supplier_id_translates(tmp_path):
+    from connector.translate import translate_set
+    import edi
+    from tests.support.builders import x12
+
+    cfg = tmp_path / "qbedi.yaml"
+    cfg.write_text("suppliers:\n  5141231234: {vendor: Phone Co, default_account: Supplies}\n")
+    data = x12("IN", "810", ["BIG*20261121*INV-1", "IT1*1*2*EA*10.00**VN*W-1", "TDS*2000", "CTT*1"],
+               sender="5141231234")
+    [ps] = edi.parse_bytes(data).sets
+    t = translate_set(load_settings(cfg), ps, ordinal=0, file_sha256="0" * 64)
+    assert t.status == "ready" and t.supplier_id == "5141231234", t.holds
+
+
+@pytest.mark.parametrize("cron", ["61 * * * *", "* * * * mon-xyz"])
+def test_a_cron_the_scheduler_would_refuse_is_refused_by_check(tmp_path, cron):
+    cfg = tmp_path / "qbedi.yaml"
+    cfg.write_text(f"sources:\n  - type: folder\n    poll: {{cron: '{cron}'}}\n")
+    with pytest.raises(ConfigError, match="cron"):
+        load_settings(cfg)

@@ -200,8 +200,23 @@ def test_a_purchase_order_in_cases_keeps_its_amount_to_the_cent(xsd_dir, monkeyp
     ({"vendor_part": "X", "item": "I", "unit": "each"}, "not an X12 unit code"),
     ({"vendor_part": "X", "item": "I", "units": {"CA": 0}}, "positive"),
     ({"vendor_part": "X", "account": "A", "units": {"CA": 12}}, "has no item"),
+    ({"vendor_part": "X", "account": "A", "unit": "CA"}, "unit is the unit QuickBooks counts an item in"),
+    ({"vendor_part": "X", "item": "I", "units": {"ca": 12, "CA": 24}}, "CA is given twice"),
 ])
 def test_unit_settings_are_checked(rule, error):
     with pytest.raises(Exception) as e:
         settings(ACMESUPPLY={"line_rules": [rule]})
     assert error in str(e.value)
+
+
+def test_the_receipt_unit_advice_names_the_account_only_rule_that_matches_first():
+    """A rule below an account-only rule for the same part is never reached: say so, name that rule."""
+    from tests.support.builders import ship_notice
+
+    rules = {"line_rules": [{"vendor_part": "AC-310", "account": "Janitorial Supplies"},
+                            {"vendor_part": "AC-310", "item": "Wing Nut", "units": {"CA": 24}}]}
+    [t] = translate(ship_notice("PO-7781", [("AC-310", 2, "CA")]), settings(ACMESUPPLY=rules))
+    assert [h.code for h in t.holds] == ["unit_mismatch"]
+    msg = t.holds[0].message
+    assert "the line rule for vendor_part AC-310 matches it first and names no item" in msg
+    assert "add item:" in msg and "a rule added below it is never reached" in msg

@@ -1,0 +1,186 @@
+"""Every file accounted for (issue 10): a verdict for every received file, failures visible at once and
+retried, 997s for resumed files, sent once, never burned by an outage; half-written files left alone."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+import connector.services as services_mod
+from connector import lifecycle
+from connector.services import file_counts, file_page
+from connector.settings import load_settings
+from connector.sources import FolderSource, SourceError, SourceUnavailable
+from connector.status import AckState, FileStatus
+from connector.store import AuditEvent, OutboundAck, ReceivedFile
+from qbedi.runtime import build_runtime
+from tests.support.builders import write_config, x12_file
+
+JUNK = {
+    "empty.edi": b"",
+    "blank.edi": b"  \r\n\t ",
+    "scan.pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj",
+    "notes.txt": b"Please find attached our invoice 123. Regards, Acme",
+    "sheet.xlsx": b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(200)),
+    "noise.bin": bytes((i * 37) % 256 for i in range(300)),
+}
+
+
+@pytest.fixture
+def rt(tmp_path, db_url):
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url)), with_sources=False)
+    yield rt
+    rt.close()
+
+
+class Outbox(FolderSource):
+    """A folder source with an outbox whose uploads can fail on demand."""
+
+    def __init__(self, path, *, failures=(), **kw):
+        super().__init__("inbox", path, outbox=path.parent / "outbox", **kw)
+        self.failures, self.uploads = list(failures), []
+
+    def upload(self, name, content):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.uploads.append(name)
+        super().upload(name, content)
+
+
+def test_every_file_ends_with_a_verdict_a_person_can_read(rt, tmp_path):
+    inbox = tmp_path / "inbox"
+    for name, data in JUNK.items():
+        (inbox / name).write_bytes(data)
+    (inbox / "good.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    report = rt.ingest.poll(FolderSource("inbox", inbox))
+    assert report.listed == 7 and not report.errors
+    page = file_page(rt.store)
+    verdicts = {f["name"]: f["verdict"] for f in page.rows}
+    assert verdicts == {"empty.edi": "empty", "blank.edi": "empty", "scan.pdf": "not_x12", "notes.txt": "not_x12",
+                        "sheet.xlsx": "not_x12", "noise.bin": "not_x12", "good.edi": "parsed"}
+    reasons = {f["name"]: f["reason"] for f in page.rows}
+    assert "a PDF" in reasons["scan.pdf"] and "spreadsheet" in reasons["sheet.xlsx"] and "text" in reasons["notes.txt"]
+    assert page.total == 7 and file_counts(rt.store) == {"empty": 2, "not_x12": 4, "parsed": 1}
+    assert [f["name"] for f in file_page(rt.store, verdict="not_x12").rows] == \
+        ["noise.bin", "notes.txt", "scan.pdf", "sheet.xlsx"]  # read in name order
+    first = file_page(rt.store, limit=2)
+    assert len(first.rows) == 2 and first.total == 7 and not first.complete
+
+
+def test_a_file_whose_translation_raises_is_failed_at_once_and_retried_a_bounded_number_of_times(
+        rt, tmp_path, monkeypatch):
+    real, calls = services_mod.translate_set, []
+
+    def flaky(*a, **kw):
+        calls.append(1)
+        if len(calls) <= 4:
+            raise RuntimeError("mapping service hiccup")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(services_mod, "translate_set", flaky)
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    (inbox / "b.edi").write_bytes(x12_file("acme_INV-10046.edi"))
+    report = rt.ingest.poll(FolderSource("inbox", inbox))
+    assert [f.error for f in report.fetched] == ["RuntimeError: mapping service hiccup"] * 2  # b not blocked by a
+    rows = {f["name"]: f for f in file_page(rt.store).rows}
+    assert rows["a.edi"]["verdict"] == "failed" and rows["a.edi"]["attempts"] == 1  # visible now, no restart
+    rt.ingest.poll(FolderSource("inbox", inbox))  # the next poll tries both again: both fail again
+    rt.ingest.poll(FolderSource("inbox", inbox))  # third try: translation works now
+    rows = {f["name"]: f for f in file_page(rt.store).rows}
+    assert rows["a.edi"]["verdict"] == "parsed" and rows["b.edi"]["verdict"] == "parsed"
+    assert [d["status"] for d in rows["a.edi"]["documents"]] == ["queued"]
+
+
+def test_a_file_that_keeps_failing_is_given_up_after_three_tries(rt, tmp_path, monkeypatch):
+    monkeypatch.setattr(services_mod, "translate_set", lambda *a, **kw: 1 / 0)
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    for _ in range(5):
+        rt.ingest.poll(FolderSource("inbox", inbox))
+    with rt.store.session() as s:
+        f = s.scalars(select(ReceivedFile)).one()
+        events = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.kind == "file_failed"))]
+    assert f.status == FileStatus.FAILED and f.attempts == 3 and "ZeroDivisionError" in f.error
+    assert len(events) == 3 and events[-1]["message"].startswith("given up")
+
+
+def test_a_file_translated_after_a_crash_gets_its_997(rt, tmp_path):
+    """Stored, then the process died before translating it: the next poll translates it and sends its 997
+    (before: the 997 row was made only by the poll that fetched the file, so it never came)."""
+    rt.ingest.receive(x12_file("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    src = Outbox(tmp_path / "inbox")
+    report = rt.ingest.poll(src)
+    assert report.acks_resent == 1 and len(src.uploads) == 1
+    assert (tmp_path / "outbox" / src.uploads[0]).read_bytes().startswith(b"ISA")
+
+
+def test_a_997_another_process_is_sending_is_not_sent_twice(rt, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    src = Outbox(inbox, failures=[SourceError("partner connection busy")])
+    rt.ingest.poll(src)  # refused once: pending
+    with rt.store.session() as s:
+        ack = s.scalars(select(OutboundAck)).one()
+        assert lifecycle.claim_ack(s, ack, seconds=300)  # another process (poll --once beside run) takes it
+    assert rt.ingest.retry_acks(src) == 0 and src.uploads == []
+    with rt.store.session() as s:
+        ack = s.scalars(select(OutboundAck)).one()
+        assert not lifecycle.claim_ack(s, ack, seconds=300)  # still held
+        lifecycle.release_ack(ack)  # ... until the other one lets go (or its claim runs out)
+    assert rt.ingest.retry_acks(src) == 1 and len(src.uploads) == 1
+
+
+def test_an_outage_costs_a_997_no_try_but_a_refusal_does(rt, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    src = Outbox(inbox, failures=[SourceUnavailable("Cleo down"), OSError("share gone"), SourceUnavailable("down"),
+                                  SourceError("refused: no such partner")])
+    rt.ingest.poll(src)
+    for _ in range(3):
+        rt.ingest.retry_acks(src)
+    with rt.store.session() as s:
+        ack = s.scalars(select(OutboundAck)).one()
+        assert ack.state == AckState.PENDING and ack.attempts == 1 and "refused" in ack.last_error
+    assert rt.ingest.retry_acks(src) == 1
+
+
+def test_a_half_written_file_is_read_only_once_complete(rt, tmp_path):
+    inbox = tmp_path / "inbox"
+    data = x12_file("acme_INV-10045.edi")
+    done = threading.Event()
+
+    def slow_writer():  # a partner's upload arriving in pieces over ~1.2 s
+        with open(inbox / "slow.edi", "wb") as f:
+            for i in range(0, len(data), 50):
+                f.write(data[i:i + 50])
+                f.flush()
+                time.sleep(0.1)
+        done.set()
+
+    src = FolderSource("inbox", inbox, settle_seconds=0.6)
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    while not done.is_set():
+        report = rt.ingest.poll(src)
+        assert report.fetched == [] and report.settling in ([], ["slow.edi"])
+        time.sleep(0.05)
+    writer.join()
+    assert rt.ingest.poll(src).settling == ["slow.edi"]  # just finished: not yet
+    time.sleep(0.7)
+    report = rt.ingest.poll(src)
+    [out] = report.fetched
+    assert out.error is None and [d.status for d in out.documents] == ["queued"]
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_stored(rt, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi")[:200])
+    src = FolderSource("inbox", inbox)
+    [remote] = list(src.list_new())
+    time.sleep(0.01)
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    with pytest.raises(SourceError, match="changed while it was read"):
+        src.fetch(remote)
