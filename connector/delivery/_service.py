@@ -287,12 +287,12 @@ def why_waiting(s: Session, doc: Document) -> str | None:
         if meta.waits_for_link:
             return f"waiting to read purchase order(s) {', '.join(meta.link_plan.po_numbers) or '?'} from QuickBooks"
     cs = s.get(CompanyState, doc.company) if doc.company else None
+    refused = ((cs.info or {}) if cs else {}).get("last_refused_login")
+    if refused and (cs.last_contact is None or refused["at"] > cs.last_contact.isoformat()):
+        return (f"the Web Connector's last login for {doc.company!r} was refused at {refused['at']} UTC "
+                f"({refused['reason']}, from {refused.get('remote') or '?'}): check its password")
     if cs is None or cs.last_contact is None:
         return (f"no Web Connector has connected for company {doc.company!r} yet: add its .qwc file in QuickBooks "
                 "Web Connector (qbedi qwc) and run it")
-    refused = (cs.info or {}).get("last_refused_login")
-    if refused and refused["at"] > cs.last_contact.isoformat():
-        return (f"the Web Connector's last login for {doc.company!r} was refused at {refused['at']} UTC "
-                f"({refused['reason']}, from {refused.get('remote') or '?'}): check its password")
     return (f"waiting for the next Web Connector run for {doc.company!r} (last contact "
             f"{cs.last_contact.isoformat(timespec='seconds')} UTC: {cs.last_result or 'no summary'})")
