@@ -15,7 +15,7 @@ What runs (everything real except QuickBooks and the Web Connector):
   (``--queue direct``, the default). The queue therefore holds the real BillAdd
   qbXML the translator produces. ``--queue ingest`` goes through
   ``IngestService.ingest`` file by file instead (realistic, much slower).
-* **Serve.** ``Runtime.wsgi_app()`` (spyne + ``QueueExchange``) in waitress via
+* **Serve.** ``Runtime.wsgi_app()`` (spyne + ``DeliveryService``) in waitress via
   ``start_in_thread`` on 127.0.0.1, in a separate (spawned) process by default so
   the server's heap is its own (``--server thread`` runs it beside the emulator,
   as the tests do; spyne's full ``gc.collect()`` then also walks the emulator's
@@ -32,9 +32,9 @@ What runs (everything real except QuickBooks and the Web Connector):
   is found: ``QBEDI_QBXML_XSD_DIR`` or ../shared/reference/qbxml).
 * **Simulated QuickBooks time.** The emulator's cost model
   (``--per-request`` s + ``--per-line`` s per line; default 0.25 + 0.08) advances
-  its simulated time; ``QueueExchange(clock=...)`` reads that simulated time, so
-  the exchange measures "QuickBooks time" between its answer and the response
-  and learns the cost (EWMA in ``qb_cost``) exactly as in production - starting
+  its simulated time; ``DeliveryService(clock=...)`` reads that simulated time, so
+  the service measures "QuickBooks time" between its answer and the response
+  and learns the cost (least squares in ``qb_cost``) exactly as in production - starting
   from its conservative default - and nothing ever sleeps.
 
 Figures (targets from the issue):
@@ -42,7 +42,7 @@ Figures (targets from the issue):
 * round trips vs ideal (<= 1.1x). ``ideal = max(ceil(S / budget), ceil(N / max_requests_per_batch))``
   where S is the total true QuickBooks seconds of the N BillAdds under the
   emulator's cost model (sum of per_request + per_line * lines). The same with
-  S' = the total the exchange's *learned* model predicts at the end is printed
+  S' = the total the service's *learned* model predicts at the end is printed
   too. Both are lower bounds (requests are indivisible), so 1.0x is unreachable.
 * qbXML requests sent per posted document (<= 1.05): every *Rq element the
   emulator received / documents in state ``posted``.
@@ -51,12 +51,7 @@ Figures (targets from the issue):
   the slowest 1 % of calls with the server thread's CPU time in each (CPU close
   to wall: computing; far below: waiting on the database or the disk).
 
-``--what-if`` (repeatable) applies a *proposed* fix from outside, bench-only, to
-show what it would buy: ``no-spyne-gc`` (no gc.collect() in spyne's request
-path), ``batched-db`` (no autoflush, the cost row kept referenced, answered rows
-and their documents loaded in one query each), ``fit`` (learn per-request and
-per-line cost separately by weighted least squares instead of one EWMA scale
-factor). ``--profile PATH`` writes a cProfile of the server side of the drain.
+``--profile PATH`` writes a cProfile of the server side of the drain.
 
 Timing figures depend on the machine's load (other processes share the cores);
 the header prints the load average. Speed targets live here, printed with their
@@ -146,9 +141,9 @@ def make_810(i: int, rng: random.Random) -> tuple[bytes, int]:
 def queue_direct(rt, n: int, seed: int) -> dict:
     """Parse + translate each generated 810 (as IngestService does), insert the rows in bulk."""
     import edi
-    from connector.services import IngestService, sha256_of
+    from connector.plans import RequestMeta
     from connector.store import AuditEvent, Document, DocStatus, QueuedRequest, ReceivedFile
-    from connector.translate import translate_set
+    from connector.translate import sha256_of, translate_set
 
     rng = random.Random(seed)
     settings = rt.settings
@@ -183,7 +178,7 @@ def queue_direct(rt, n: int, seed: int) -> dict:
                 rq = QueuedRequest(document=doc, company=company, request_type=t.request_type,
                                    qbxml=t.request_xml, ref_number=spec.ref_number[:40], vendor=spec.vendor[:100],
                                    external_guid=t.external_guid, line_count=max(1, nlines),
-                                   meta=IngestService._request_meta(t))  # what the ingest service writes
+                                   meta=RequestMeta(refs=t.references).to_json())  # what the ingest service writes
                 batch.append((f, doc, rq, t))
                 info["lines"].append(nlines)
             s.add_all([x[0] for x in batch])
@@ -249,7 +244,7 @@ class CostedQuickBooks:
 
     def __init__(self, qb, clock):
         self.qb = qb
-        self.clock = clock  # shared with the server: QueueExchange's clock reads it
+        self.clock = clock  # shared with the server: DeliveryService's clock reads it
         self.company_file = qb.company_file
         self.sets: list[tuple[float, int, dict]] = []  # (seconds, requests, per-type counts)
 
@@ -295,120 +290,25 @@ def pct(values: list[float], p: float) -> float:
     return v[k]
 
 
-# ---------------------------------------------------------------- what-ifs (proposed fixes, bench-only)
-
-class _WhatIfStore:
-    """Store stand-in for the ``--what-if-batched-db`` run: what QueueExchange would do with
-    ``with s.no_autoflush:``, one query for the answered requests (+ their documents) and the
-    documents loaded with the queued rows (selectinload) instead of one lazy load per row."""
-
-    def __init__(self, store):
-        self._store = store
-        self.preload: list[int] = []
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    def session(self):
-        import contextlib
-
-        from sqlalchemy import event, select
-        from sqlalchemy.orm import selectinload
-
-        from connector.store import QueuedRequest
-
-        @contextlib.contextmanager
-        def cm():
-            with self._store.session() as s:
-                s.autoflush = False
-
-                @event.listens_for(s, "do_orm_execute")
-                def _with_documents(state):
-                    if state.is_select and not state.is_relationship_load and any(
-                            d.get("entity") is QueuedRequest for d in state.statement.column_descriptions):
-                        state.statement = state.statement.options(selectinload(QueuedRequest.document))
-
-                if self.preload:
-                    ids, self.preload = self.preload, []
-                    s.info["preloaded"] = list(s.scalars(select(QueuedRequest).where(QueuedRequest.id.in_(ids))))
-                yield s
-        return cm()
-
-
-def what_if_exchange(store, settings, clock, *, batched_db: bool, fit: bool):
-    """QueueExchange with the proposed fixes applied from outside (bench-only, for the what-if figures)."""
-    from connector.store import CostSample
-    from qbwc_server.exchange import DEFAULT_COST, QueueExchange
-
-    class WhatIf(QueueExchange):
-        fits: dict = {}
-
-        def _cost(self, s, rq_type):
-            # keep the row referenced: the session's identity map is weak, so a bare s.get() re-SELECTs
-            # (and autoflushes) for every request
-            cache = s.info.setdefault("cost_rows", {})
-            if rq_type not in cache:
-                cache[rq_type] = s.get(CostSample, rq_type)
-            row = cache[rq_type]
-            if row is None:
-                return DEFAULT_COST["per_request"], DEFAULT_COST["per_line"]
-            return float(row.per_request), float(row.per_line)
-
-        def handle_response(self, session, response_xml):
-            if batched_db and session.state.get("batch"):
-                b = session.state["batch"]
-                self.store.preload = list(b.get("requests", [])) + list(b.get("verify", []))
-            return super().handle_response(session, response_xml)
-
-        def _learn(self, s, batch, elapsed):
-            types = batch.get("types") or {}
-            if not fit or len(types) != 1 or not batch.get("requests"):
-                return super()._learn(s, batch, elapsed)
-            # exponentially weighted least squares of elapsed = a * requests + b * lines
-            (rq_type, lines), = types.items()
-            k, lam = len(batch["requests"]), 0.9
-            f = self.fits.setdefault(rq_type, [0.0] * 5)  # Skk, SkL, SLL, SkE, SLE
-            for i, v in enumerate((k * k, k * lines, lines * lines, k * elapsed, lines * elapsed)):
-                f[i] = lam * f[i] + v
-            det = f[0] * f[2] - f[1] * f[1]
-            if det <= 1e-6 * f[0] * f[2]:  # all batches alike so far: the scalar correction
-                return super()._learn(s, batch, elapsed)
-            a, b = (f[3] * f[2] - f[1] * f[4]) / det, (f[0] * f[4] - f[1] * f[3]) / det
-            if a <= 0 or b <= 0:
-                return super()._learn(s, batch, elapsed)
-            row = s.get(CostSample, rq_type) or CostSample(request_type=rq_type, samples=0)
-            row.per_request, row.per_line, row.samples = a, b, (row.samples or 0) + 1
-            s.merge(row)
-
-    return WhatIf(_WhatIfStore(store) if batched_db else store, settings, clock=clock)
-
-
 # ---------------------------------------------------------------- the service under test
 
-def _serve(config: str, clock, profile: str | None, what_if: tuple, log_level: str, conn=None):
+def _serve(config: str, clock, profile: str | None, log_level: str, conn=None):
     """Build the runtime from the bench config and serve it (start_in_thread) until told to stop.
 
     In its own process by default, so the server's heap is the server's alone (the emulator with
     thousands of bills lives in the bench process; spyne runs a full gc.collect() at most once a
     second inside a request, whose cost grows with the heap)."""
+    from connector.delivery import DeliveryService
     from connector.logs import configure_logging
-    from connector.runtime import build_runtime
     from connector.settings import load_settings
-    from qbwc_server.exchange import QueueExchange
+    from qbedi.runtime import build_runtime
     from qbwc_server.server import settle_heap, start_in_thread
 
     if conn is not None:
         configure_logging(log_level, "json", file=os.devnull)
-    if "no-spyne-gc" in what_if:  # what-if only: the proposed fix, applied from outside
-        import spyne.const
-        spyne.const.MIN_GC_INTERVAL = float("inf")
     rt = build_runtime(load_settings(config), migrate=False, with_sources=False)
-    # QuickBooks' simulated time is the exchange's clock: it learns the cost from history (EWMA)
-    if "batched-db" in what_if or "fit" in what_if:
-        rt._exchange = what_if_exchange(rt.store, rt.settings, lambda: clock.value,
-                                        batched_db="batched-db" in what_if, fit="fit" in what_if)
-    else:
-        rt._exchange = QueueExchange(rt.store, rt.settings, clock=lambda: clock.value)
+    # QuickBooks' simulated time is the delivery service's clock: it learns the cost from history
+    rt._delivery = DeliveryService(rt.store, rt.settings, clock=lambda: clock.value)
     app = TimedApp(rt.wsgi_app())
     if profile:
         import cProfile
@@ -435,8 +335,8 @@ def _serve(config: str, clock, profile: str | None, what_if: tuple, log_level: s
 class start_server:
     """Context manager: ``.url``, ``.clock`` (shared double) and, after exit, ``.times``."""
 
-    def __init__(self, mode: str, config: Path, profile: str | None, what_if: tuple, log_level: str):
-        self.mode, self.config, self.profile, self.what_if = mode, str(config), profile, tuple(what_if)
+    def __init__(self, mode: str, config: Path, profile: str | None, log_level: str):
+        self.mode, self.config, self.profile = mode, str(config), profile
         self.log_level = log_level
 
     def __enter__(self):
@@ -446,12 +346,11 @@ class start_server:
         self.clock = ctx.RawValue("d", 0.0)
         self.times, self.cpu = {}, {}
         if self.mode == "thread":
-            self.url, self._finish = _serve(self.config, self.clock, self.profile, self.what_if,
-                                            self.log_level)
+            self.url, self._finish = _serve(self.config, self.clock, self.profile, self.log_level)
             return self
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(self.config, self.clock, self.profile, self.what_if,
-                                                      self.log_level, child), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(self.config, self.clock, self.profile, self.log_level,
+                                                      child), daemon=True)
         self._proc.start()
         if not self._conn.poll(120):
             raise SystemExit("the server process did not start")
@@ -516,9 +415,9 @@ def database(kind: str, pg_url: str, work: Path):
 
 
 def run_one(kind: str, args, xsd_dir: str | None) -> dict:
-    from connector.demo import DEMO_SUPPLIERS, seed_quickbooks
     from connector.passwords import hash_password
-    from connector.runtime import build_runtime
+    from qbedi.demo import DEMO_SUPPLIERS, seed_quickbooks
+    from qbedi.runtime import build_runtime
     from connector.settings import load_settings
     from connector.store import CostSample, Document, DocStatus, QueuedRequest
     from fakes.qbwc_simulator import QBWCSimulator
@@ -560,8 +459,7 @@ def run_one(kind: str, args, xsd_dir: str | None) -> dict:
 
         sessions = []
         profile = args.profile + f".{kind}" if args.profile else None
-        with start_server(args.server, work / "qbedi.yaml", profile, tuple(args.what_if),
-                          args.log_level) as server:
+        with start_server(args.server, work / "qbedi.yaml", profile, args.log_level) as server:
             costed = CostedQuickBooks(qb, server.clock)
             sim = QBWCSimulator(server.url, USER, PASSWORD, costed, max_rounds=10 * args.n + 100, noop_wait=0)
             client = TimedSimulator(sim)
@@ -701,11 +599,6 @@ def main(argv=None) -> int:
     ap.add_argument("--server", choices=("process", "thread"), default="process",
                     help="process: the service runs in its own process (default); thread: in this process, "
                          "beside the emulator, as the tests do")
-    ap.add_argument("--what-if", action="append", default=[], choices=("no-spyne-gc", "batched-db", "fit"),
-                    help="apply a proposed fix from outside (bench-only; repeatable): no-spyne-gc = no "
-                         "gc.collect() in spyne's request path; batched-db = no autoflush, cost row kept, "
-                         "rows+documents loaded in one query; fit = learn per-request and per-line cost "
-                         "separately (weighted least squares) instead of one scale factor")
     ap.add_argument("--profile", metavar="PATH", help="cProfile the server side (WSGI calls) into PATH.<db>")
     args = ap.parse_args(argv)
 
