@@ -16,7 +16,9 @@
   message.
 
 CLI hook: ``qbedi credentials set <name>`` calls
-``prompt_and_store(name, CredentialStore(path, key_from_environment(base_dir, generate=True)))``.
+``prompt_and_store(name, CredentialStore(path, key_from_environment(base_dir, generate=True)))`` on a
+terminal, and :func:`read_piped` (two lines: the user name, then the password) when standard input is not
+one (a pipe, a file, a script).
 """
 from __future__ import annotations
 
@@ -47,6 +49,11 @@ class CredentialError(Exception):
 
 class CredentialKeyError(CredentialError):
     """The encryption key is missing, malformed, wrong, or its file is too open."""
+
+
+class CredentialInputError(CredentialError):
+    """What was typed or piped in cannot be stored (nothing given, the two passwords differ): the
+    person's to correct, not a fault of the store."""
 
 
 class CredentialNotFound(CredentialError, KeyError):
@@ -320,6 +327,24 @@ class CredentialStore:
                 pass
 
 
+PIPED_FORMAT = "two lines on standard input: the user name, then the password"
+
+
+def read_piped(stream) -> tuple[str, str]:
+    """The user name and password from a non-interactive standard input: the first line is the user
+    name (surrounding spaces dropped), the second the password (only its line ending dropped).
+
+    Raises :class:`CredentialInputError` when either is missing."""
+    lines = [] if stream is None else [stream.readline() for _ in range(2)]
+    username = lines[0].strip() if lines else ""
+    password = lines[1].rstrip("\r\n") if len(lines) > 1 else ""
+    if not username:
+        raise CredentialInputError(f"no user name on standard input: give {PIPED_FORMAT}")
+    if not password:
+        raise CredentialInputError(f"no password on standard input after the user name: give {PIPED_FORMAT}")
+    return username, password
+
+
 def prompt_and_store(
     name: str,
     store: CredentialStore,
@@ -330,23 +355,27 @@ def prompt_and_store(
 ) -> Credentials:
     """Ask for a username (echoed) and a password twice (not echoed), then store them.
 
-    Raises :class:`CredentialError` on an empty username/password or a mismatch.
+    Raises :class:`CredentialInputError` (a :class:`CredentialError`) on an empty username/password, a
+    mismatch, or the end of input (Ctrl-D) at a prompt.
     """
-    if username is None:
-        default = None
-        try:
-            default = store.get(name).username
-        except CredentialError:
-            pass
-        prompt = f"Username for {name}" + (f" [{default}]" if default else "") + ": "
-        username = input(prompt).strip() or (default or "")
-    if not username:
-        raise CredentialError("username must not be empty")
-    pw1 = getpass(f"Password for {username} ({name}): ")
-    if not pw1:
-        raise CredentialError("password must not be empty")
-    pw2 = getpass("Repeat password: ")
+    try:
+        if username is None:
+            default = None
+            try:
+                default = store.get(name).username
+            except CredentialError:
+                pass
+            prompt = f"Username for {name}" + (f" [{default}]" if default else "") + ": "
+            username = input(prompt).strip() or (default or "")
+        if not username:
+            raise CredentialInputError("username must not be empty")
+        pw1 = getpass(f"Password for {username} ({name}): ")
+        if not pw1:
+            raise CredentialInputError("password must not be empty")
+        pw2 = getpass("Repeat password: ")
+    except EOFError:
+        raise CredentialInputError("nothing typed (end of input); nothing stored") from None
     if not hmac.compare_digest(pw1.encode("utf-8"), pw2.encode("utf-8")):
-        raise CredentialError("passwords do not match; nothing stored")
+        raise CredentialInputError("passwords do not match; nothing stored")
     store.set(name, username, pw1)
     return Credentials(username, Secret(pw1))

@@ -110,21 +110,28 @@ def cmd_ack(args) -> int:
     import edi  # the X12 parser
     from edi.ack import build_997
 
-    code = 0
+    out = {"acks": [], "errors": []}
     for n, name in enumerate(args.files, 1):
         try:
             data = Path(name).read_bytes()
         except OSError as e:
-            print(f"{name}: cannot read the file: {e.strerror or e}", file=sys.stderr)
-            code = 1
+            out["errors"].append({"file": name, "message": f"cannot read the file: {e.strerror or e}"})
             continue
         result = edi.parse_bytes(data, keep_segments=True)
         if not result.groups:
-            print(f"{name}: no functional group to acknowledge", file=sys.stderr)
-            code = 1
+            out["errors"].append({"file": name, "message": "no functional group to acknowledge"})
             continue
-        sys.stdout.write(build_997(result, control_number=args.control_number + n - 1))
-    return code
+        control = args.control_number + n - 1
+        text = build_997(result, control_number=control)
+        out["acks"].append({"file": name, "control_number": control, "x12": text})
+        if not args.json:
+            sys.stdout.write(text)
+    if args.json:
+        _print_json(out)
+    else:
+        for e in out["errors"]:
+            print(f"{e['file']}: {e['message']}", file=sys.stderr)
+    return 1 if out["errors"] else 0
 
 
 def cmd_check(args) -> int:
@@ -135,11 +142,28 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _interactive() -> bool:
+    """Is a person at a terminal on standard input (prompt, without echo for secrets), or is it a pipe,
+    a file or nothing (read the answers from it, print no prompt)?"""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 def cmd_hash_password(args) -> int:
-    pw = os.environ.get("QBEDI_QBWC_PASSWORD") or getpass.getpass("Web Connector password: ")
-    if not pw:
-        print("empty password refused", file=sys.stderr)
-        return 2
+    pw = os.environ.get("QBEDI_QBWC_PASSWORD")
+    if not pw and _interactive():
+        try:
+            pw = getpass.getpass("Web Connector password: ")
+        except EOFError:
+            pw = ""
+        if not pw:
+            print("qbedi: no password typed: run it again and type the Web Connector password", file=sys.stderr)
+            return 2
+    elif not pw:
+        pw = sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None else ""
+        if not pw:
+            print("qbedi: no password on standard input: give it on one line (or set $QBEDI_QBWC_PASSWORD)",
+                  file=sys.stderr)
+            return 2
     print(hash_password(pw))
     return 0
 
@@ -182,24 +206,53 @@ def _support(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc, "/support", "", ""))
 
 
+def _cannot_listen(e) -> int:
+    """One line for a port the service cannot have (qbwc_server.server.CannotListen), exit code 2."""
+    where = "--port N or web_connector.listen.port in the config"
+    if e.reason == "in_use":
+        msg = (f"port {e.port} on {e.host} is already in use: is another qbedi (run or serve) already running? "
+               f"Stop it, or choose another port with {where}")
+    elif e.reason == "not_allowed":
+        msg = (f"not allowed to listen on port {e.port} (ports below 1024 need administrator rights): "
+               f"choose a port above 1024 with {where}")
+    elif e.reason == "not_here":
+        msg = (f"cannot listen on {e.host}: it is not an address of this machine ({e.detail}); "
+               "set web_connector.listen.host in the config, or --host with qbedi serve (127.0.0.1: this "
+               "machine only)")
+    else:
+        msg = f"cannot listen on {e.host} port {e.port} ({e.detail}): choose another port with {where}"
+    print(f"qbedi: {msg}", file=sys.stderr)
+    return 2
+
+
 def cmd_serve(args) -> int:
-    from qbwc_server.server import serve  # spyne, waitress
+    from qbwc_server.server import CannotListen, serve  # spyne, waitress
 
     settings = _settings(args)
     _setup_logging(settings, args)
     rt = build_runtime(settings, with_sources=False)
     wc = settings.web_connector
-    serve(rt.wsgi_app(), args.host or wc.listen.host, args.port if args.port is not None else wc.listen.port)
+    try:
+        serve(rt.wsgi_app(), args.host or wc.listen.host, args.port if args.port is not None else wc.listen.port)
+    except CannotListen as e:
+        return _cannot_listen(e)
+    finally:
+        rt.close()
     return 0
 
 
 def cmd_run(args) -> int:
+    from qbwc_server.server import CannotListen
+
     from .daemon import run_daemon  # apscheduler
 
     settings = _settings(args)
     _setup_logging(settings, args)
     rt = build_runtime(settings)
-    return run_daemon(rt, port=args.port)
+    try:
+        return run_daemon(rt, port=args.port)
+    except CannotListen as e:
+        return _cannot_listen(e)
 
 
 def cmd_poll(args) -> int:
@@ -441,12 +494,21 @@ def cmd_demo(args) -> int:
 
 
 def cmd_credentials(args) -> int:
-    from connector.credentials import CredentialError, CredentialStore, prompt_and_store  # cryptography
+    from connector.credentials import (  # cryptography
+        CredentialError, CredentialInputError, CredentialStore, prompt_and_store, read_piped)
 
     settings = _settings(args)
     try:
-        store = CredentialStore.for_settings(settings, generate_key=True)
-        prompt_and_store(args.name, store)
+        if _interactive():  # a person at a terminal: prompts, the password without echo (twice)
+            store = CredentialStore.for_settings(settings, generate_key=True)
+            prompt_and_store(args.name, store)
+        else:  # a pipe or a file: two lines, read before anything is created
+            username, password = read_piped(sys.stdin)
+            store = CredentialStore.for_settings(settings, generate_key=True)
+            store.set(args.name, username, password)
+    except CredentialInputError as e:
+        print(f"credentials not stored: {e}", file=sys.stderr)
+        return 2
     except CredentialError as e:
         print(f"credentials not stored: {e}", file=sys.stderr)
         return 1
@@ -455,55 +517,112 @@ def cmd_credentials(args) -> int:
     return 0
 
 
+def _source_address(settings: Settings, cfg) -> str | None:
+    """Where a ``sources:`` entry reads from, for a person: the folder, or the adapter's address."""
+    from connector.sources import source_type
+
+    if cfg.type == "folder":
+        return str(settings.resolve(cfg.path))
+    opts = cfg.options()
+    registered = source_type(cfg.type)
+    try:
+        model = registered.settings_model.model_validate(opts) if registered is not None else None
+    except Exception:  # noqa: BLE001 - only a label: fall back to what is written
+        model = None
+    if model is not None and callable(getattr(model, "api_base_url", None)):
+        return model.api_base_url()
+    return opts.get("base_url") or opts.get("url") or opts.get("host")
+
+
+def _check_source(src) -> dict:
+    """One source's read-only check, as a report entry; never raises (a verdict for every source)."""
+    check = getattr(src, "test_connection", None)
+    try:
+        detail = check() if check is not None else {"files_waiting": len(list(src.list_new()))}
+    except SourceError as e:
+        return {"name": src.name, "ok": False, "error": str(e)}
+    except Exception as e:  # noqa: BLE001 - a diagnostic command reports every source, whatever happens
+        return {"name": src.name, "ok": False, "error": f"unexpected error ({type(e).__name__}): {e}"}
+    src_ok = detail.get("ok", True) if isinstance(detail, dict) else True
+    entry = {"name": src.name, "ok": src_ok, "detail": detail}
+    if not src_ok:
+        entry["error"] = (detail.get("error") if isinstance(detail, dict) else None) or _what_failed(detail)
+    return entry
+
+
+def _what_failed(detail) -> str:
+    if not isinstance(detail, dict):
+        return "the check failed"
+    bad = [f"connection {c.get('alias')!r}" for c in detail.get("connections") or [] if not c.get("found")]
+    bad += [f"action {a!r}" for a, st in (detail.get("actions") or {}).items() if st != "found"]
+    if bad:
+        return "logged in, but cannot read " + ", ".join(bad) + " (below)"
+    return "; ".join(detail.get("warnings") or []) or "the check failed"
+
+
+def _source_lines(s: dict) -> list[str]:
+    """A source's verdict on one line, then what a person may need below it, indented."""
+    d = s.get("detail") if isinstance(s.get("detail"), dict) else {}
+    summary = []
+    if d.get("authenticated") and d.get("user"):
+        summary.append(f"logged in as {d['user']!r}" + (f" at {d['base_url']}" if d.get("base_url") else ""))
+    if "files_waiting" in d:
+        summary.append(f"{d['files_waiting']} file(s) waiting")
+    verdict = ("OK" + (", " + ", ".join(summary) if summary else "")) if s["ok"] else f"FAILED: {s['error']}"
+    out = [f"source {s['name']}: {verdict}"]
+    if d.get("server"):
+        out.append(f"  server: {d['server']}" + ("  ** VULNERABLE VERSION: upgrade it **" if d.get("vulnerable") else ""))
+    for c in d.get("connections") or []:
+        out.append(f"  connection {c.get('alias')!r}: " + (f"{c.get('inbound_files')} file(s) waiting" if c.get("found")
+                                                           else f"NOT OK: {c.get('error')}"))
+    for a, st in (d.get("actions") or {}).items():
+        out.append(f"  action {a!r}: {'found' if st == 'found' else st}")
+    out += [f"  warning: {w}" for w in d.get("warnings") or []]
+    return out
+
+
 def cmd_test_connection(args) -> int:
     from connector.delivery import last_contact  # sqlalchemy
 
     settings = _settings(args)
+    _setup_logging(settings, argparse.Namespace(quiet_logs=True))  # the report is the output: warnings only
     rt = build_runtime(settings)
     report = {"sources": [], "quickbooks": last_contact(rt.store)}
-    ok = True
-    for src in rt.sources:
-        check = getattr(src, "test_connection", None)
-        try:
-            if check is not None:
-                detail = check()
-            else:
-                detail = {"files_waiting": len(list(src.list_new()))}
-            src_ok = detail.get("ok", True) if isinstance(detail, dict) else True
-            ok = ok and src_ok
-            entry = {"name": src.name, "ok": src_ok, "detail": detail}
-            if not src_ok:
-                entry["error"] = detail.get("error") or "the check failed"
-            report["sources"].append(entry)
-        except SourceError as e:
-            ok = False
-            report["sources"].append({"name": src.name, "ok": False, "error": str(e)})
+    for cfg, src in zip(settings.sources, rt.sources):
+        where = _source_address(settings, cfg)
+        # said before the wait: an unreachable source can take its connect/read timeouts (and retries)
+        print(f"checking source {src.name}" + (f" ({where})" if where else "") + " ...", file=sys.stderr, flush=True)
+        report["sources"].append(_check_source(src))
+    ok = all(s["ok"] for s in report["sources"])
     if args.json:
         _print_json(report)
-    else:
-        for s in report["sources"]:
-            print(f"source {s['name']}: " + ("OK " + json.dumps(s.get("detail"), default=str) if s["ok"]
-                                               else f"FAILED: {s['error']}"))
-            for w in (s.get("detail") or {}).get("warnings", []) if isinstance(s.get("detail"), dict) else []:
-                print(f"  warning: {w}")
-        for q in report["quickbooks"] or [{"company": "-", "last_contact": None, "info": {}}]:
-            print(f"QuickBooks ({q['company']}): last Web Connector contact {q['last_contact'] or 'never'}; "
-                  f"company file {q.get('info', {}).get('company_file') or 'unknown'}")
+        return 0 if ok else 1
+    for s in report["sources"]:
+        print("\n".join(_source_lines(s)))
+    for q in report["quickbooks"]:
+        print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}; "
+              f"company file {(q.get('info') or {}).get('company_file') or 'not known yet'}")
+    if not report["quickbooks"]:
+        print("QuickBooks: the Web Connector has not called yet")
     return 0 if ok else 1
 
 
 # ---------------------------------------------------------------- parser
+
+JSON_HELP = "machine-readable output (JSON) instead of text"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qbedi", description="Suppliers' X12 EDI into QuickBooks Desktop via the Web Connector")
     p.add_argument("--version", action="version", version=f"qbedi {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, func, help_, config=True):
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def add(name, func, help_, config=True, description=None):
+        sp = sub.add_parser(name, help=help_, description=description or help_)
         sp.set_defaults(func=func)
         if config:
-            sp.add_argument("--config", "-c", help="config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
+            sp.add_argument("--config", "-c", metavar="FILE",
+                            help="the workspace's config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
         return sp
 
     for commands in (_service_commands, _file_commands, _review_commands, _setup_commands):
@@ -511,111 +630,155 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PORT_HELP = "listen on this port (default: web_connector.listen.port in the config, 8080)"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 1 to 65535")
+    return port
+VERBOSE_HELP = "log more detail (debug level)"
+
+
 def _service_commands(add) -> None:
     sp = add("demo", cmd_demo, "run the whole flow on sample invoices with an emulated QuickBooks", config=False)
     sp.add_argument("--keep", action="store_true", help="keep the temporary workspace")
-    sp.add_argument("--json", action="store_true")
-    sp.add_argument("--source", choices=["folder", "cleo"], default="folder")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.add_argument("--source", choices=["folder", "cleo"], default="folder",
+                    help="where the sample invoices come from: a folder, or the bundled Cleo emulator (default folder)")
 
     sp = add("run", cmd_run, "poll the sources and serve the Web Connector until Ctrl-C (the main job)")
-    sp.add_argument("--port", type=int)
-    sp.add_argument("--verbose", "-v", action="store_true")
+    sp.add_argument("--port", type=_port, help=PORT_HELP)
+    sp.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
 
-    sp = add("serve", cmd_serve, "serve the Web Connector SOAP endpoint only")
-    sp.add_argument("--port", type=int)
-    sp.add_argument("--host")
-    sp.add_argument("--verbose", "-v", action="store_true")
+    sp = add("serve", cmd_serve, "serve the Web Connector SOAP endpoint only (until Ctrl-C or SIGTERM)")
+    sp.add_argument("--port", type=_port, help=PORT_HELP)
+    sp.add_argument("--host", help="listen on this address (default: web_connector.listen.host in the config, "
+                                   "127.0.0.1)")
+    sp.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
 
     sp = add("init", cmd_init, "write a ready-to-run workspace (config, inbox, database, .qwc)", config=False)
-    sp.add_argument("dir")
+    sp.add_argument("dir", help="the folder to create the workspace in")
     sp.add_argument("--user", default="qbedi", help="Web Connector user name (password from $QBEDI_QBWC_PASSWORD or a prompt)")
-    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--port", type=_port, default=8080, help="the port the Web Connector service will listen on "
+                                                          "(default 8080)")
     sp.add_argument("--url", help="URL the Web Connector will call (default http://localhost:PORT/qbwc)")
 
 
 def _file_commands(add) -> None:
     sp = add("translate", cmd_translate, "parse and translate EDI files without posting anything")
-    sp.add_argument("files", nargs="+")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("files", nargs="+", metavar="FILE", help="X12 file(s) to read")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("ack", cmd_ack, "print the 997 functional acknowledgment for EDI files")
-    sp.add_argument("files", nargs="+")
-    sp.add_argument("--control-number", type=int, default=1)
+    sp.add_argument("files", nargs="+", metavar="FILE", help="X12 file(s) to acknowledge")
+    sp.add_argument("--control-number", type=int, default=1,
+                    help="interchange control number of the first 997 (one more for each further file; default 1)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP + ": each file's 997 and the files that failed")
 
     sp = add("qwc", cmd_qwc, "write a .qwc file for QuickBooks Web Connector")
-    sp.add_argument("--url", help="SOAP URL QBWC calls (https unless localhost)")
-    sp.add_argument("--user", required=True)
+    sp.add_argument("--url", help="SOAP URL QBWC calls (https unless localhost; default web_connector.public_url)")
+    sp.add_argument("--user", required=True, help="the Web Connector user (one of web_connector.users)")
     sp.add_argument("--company", help="company file path (informational)")
-    sp.add_argument("--app-name", default="qbedi")
-    sp.add_argument("--support-url")
-    sp.add_argument("--every", type=int, help="RunEveryNMinutes")
+    sp.add_argument("--app-name", default="qbedi", help="the name the Web Connector shows (default qbedi)")
+    sp.add_argument("--support-url", help="the support page QBWC links to (default: /support on the --url host)")
+    sp.add_argument("--every", type=int, metavar="MINUTES",
+                    help="how often the Web Connector runs, in minutes (default web_connector.run_every_minutes)")
     sp.add_argument("--out", "-o", help="write to this file instead of standard output")
 
     sp = add("poll", cmd_poll, "poll the sources once and print what was fetched")
     sp.add_argument("--once", action="store_true", help="(default) one poll of each source")
     sp.add_argument("--source", help="only this source")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def _review_commands(add) -> None:
     sp = add("status", cmd_status, "documents by status, source health, last Web Connector contact")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
     sp.add_argument("--status", help="only documents in this state: received, translated, queued, sent, posted, "
                                      "held, failed, rejected, dismissed")
     sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
     sp.add_argument("--all", action="store_true", help="list every one")
-    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("files", cmd_files, "every received file with its verdict (parsed, empty, not_x12, failed, ...)")
     sp.add_argument("--verdict", help="only files with this verdict (parsed, empty, not_x12, unreadable, "
                                       "parser_error, failed, received)")
     sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
     sp.add_argument("--all", action="store_true", help="list every one")
-    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("show", cmd_show, "one document with its full audit trail")
-    sp.add_argument("id", type=int)
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("release", cmd_release, "translate a held document again with the current mappings")
-    sp.add_argument("id", type=int)
+    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--not-duplicate", action="store_true",
                     help="it is held as duplicate_document but is a different document that reuses the number: "
                          "post it (needs --reason; audited)")
     sp.add_argument("--reason", help="why (with --not-duplicate)")
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
-    sp.add_argument("id", type=int)
-    sp.add_argument("--reason", required=True)
+    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
+    sp.add_argument("--reason", required=True, help="why it is closed (kept in its audit trail)")
 
 
 def _setup_commands(add) -> None:
     add("check", cmd_check, "validate the configuration file")
-    add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False)
+    add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False,
+        description="Print the hash to put in web_connector.users[].password_hash. On a terminal it asks for the "
+                    "password (not shown as you type); otherwise it reads it from the first line of standard input "
+                    "(e.g. a pipe). $QBEDI_QBWC_PASSWORD, when set, is used instead.")
 
-    sp = add("credentials", cmd_credentials, "store source credentials encrypted (prompts without echo)")
-    sp.add_argument("action", choices=["set"])
-    sp.add_argument("name")
+    sp = add("credentials", cmd_credentials, "store source credentials encrypted (prompts without echo)",
+             description="Store a source's user name and password encrypted beside the config. On a terminal it "
+                         "asks for them (the password twice, not shown as you type); otherwise it reads two lines "
+                         "from standard input: the user name, then the password. "
+                         "Example: printf '%s\\n%s\\n' \"$CLEO_USER\" \"$CLEO_PASSWORD\" | "
+                         "qbedi credentials set cleo")
+    sp.add_argument("action", choices=["set"], help="set: store (or replace) the credentials")
+    sp.add_argument("name", help="the credentials' name: a Cleo source's credentials_name (default cleo)")
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except ConfigError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        return 2
-    except (NoConfig, DatabaseUnavailable) as e:
-        print(f"qbedi: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
+            code = args.func(args)
+        except ConfigError as e:
+            print(f"configuration error: {e}", file=sys.stderr)
+            return 2
+        except (NoConfig, DatabaseUnavailable) as e:
+            print(f"qbedi: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        sys.stdout.flush()  # here, not at exit: a reader that went away (| head) is handled below
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """Standard output was closed by its reader (``qbedi ... | head``): say nothing more. Python's docs
+    (signal, "Note on SIGPIPE"): point stdout at devnull so the flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file behind sys.stdout (a test's capture)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,9 +10,12 @@ Layout of the WSGI app built by :func:`qbwc_server.soap.make_wsgi_app`:
 """
 from __future__ import annotations
 
+import errno
 import gc
 import html
 import ipaddress
+import signal
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -120,15 +123,56 @@ def _defaults(waitress_kw: dict) -> None:
     waitress_kw.setdefault("clear_untrusted_proxy_headers", False)
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8080, **waitress_kw) -> None:
-    """Serve forever (blocking) with waitress."""
-    import waitress
+class CannotListen(Exception):
+    """The service cannot listen on ``host:port``: taken by another program, not allowed, or not an address
+    of this machine. ``reason`` says which: ``in_use``, ``not_allowed``, ``not_here`` or ``other``."""
 
+    def __init__(self, host: str, port: int, reason: str, detail: str = ""):
+        super().__init__(f"cannot listen on {host}:{port} ({reason}{': ' + detail if detail else ''})")
+        self.host, self.port, self.reason, self.detail = host, port, reason, detail
+
+
+_LISTEN_REASONS = {errno.EADDRINUSE: "in_use", errno.EACCES: "not_allowed", errno.EPERM: "not_allowed",
+                   errno.EADDRNOTAVAIL: "not_here"}
+
+
+def _create_server(app, host: str, port: int, **waitress_kw):
+    from waitress.server import create_server
+
+    try:
+        return create_server(app, host=host, port=port, **waitress_kw)
+    except OSError as e:  # bind() refused
+        reason = _LISTEN_REASONS.get(e.errno, "not_here" if isinstance(e, socket.gaierror) else "other")
+        raise CannotListen(host, port, reason, e.strerror or str(e)) from None
+    except ValueError as e:  # waitress: a host name that does not resolve ("Invalid host/port specified.")
+        if "host/port" not in str(e):
+            raise
+        raise CannotListen(host, port, "not_here", "no such name or address") from None
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 8080, *, stop_event: threading.Event | None = None,
+          **waitress_kw) -> None:
+    """Serve until SIGTERM / SIGINT (Ctrl-C) or ``stop_event``, then stop cleanly and return.
+
+    Raises :class:`CannotListen` when the port cannot be had (nothing is served then)."""
     settle_heap()
     waitress_kw.setdefault("threads", 8)
-    _defaults(waitress_kw)
-    log.info("qbwc.serve", host=host, port=port, path=SOAP_PATH)
-    waitress.serve(app, host=host, port=port, **waitress_kw)
+    handle = start_in_thread(app, host, port, **waitress_kw)
+    log.info("qbwc.serve", host=host, port=handle.port, path=SOAP_PATH)
+    stop = stop_event or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("qbwc.stopping")
+        handle.stop()
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+        log.info("qbwc.stopped")
 
 
 @dataclass
@@ -161,20 +205,21 @@ class ServerHandle:
 
 
 def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, **waitress_kw) -> ServerHandle:
-    """Start waitress in a daemon thread; ``port=0`` picks a free port.
+    """Start waitress in a daemon thread; ``port=0`` picks a free port. Raises :class:`CannotListen`
+    when the port cannot be had.
 
     waitress' own ``run()`` only returns once every keep-alive channel has
     timed out, so the loop is driven here in short slices and everything is
     closed on the loop thread when :meth:`ServerHandle.stop` is called.
     """
-    from waitress.server import create_server
-
     waitress_kw.setdefault("threads", 4)
     _defaults(waitress_kw)
-    server = create_server(app, host=host, port=port, **waitress_kw)
-    real_port = server.socket.getsockname()[1]
+    server = _create_server(app, host, port, **waitress_kw)
+    if hasattr(server, "effective_listen"):  # a name with several addresses (localhost: ::1 and 127.0.0.1)
+        real_port, smap = server.effective_listen[0][1], server.map
+    else:
+        real_port, smap = server.socket.getsockname()[1], server._map  # waitress' socket map (no public accessor)
     stop = threading.Event()
-    smap = server._map  # waitress' socket map (no public accessor)
 
     def loop():
         try:
