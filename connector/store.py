@@ -207,6 +207,7 @@ class CostSample(Base):
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on PostgreSQL
 
 
 def make_engine(url: str) -> Engine:
@@ -239,16 +240,51 @@ class Store:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to the newest (or the given) alembic revision (idempotent)."""
+        """Bring the schema to the newest (or the given) alembic revision (idempotent).
+
+        One process at a time: two processes opening a fresh database at once would both try to create
+        alembic's version table. PostgreSQL: a transaction-scoped advisory lock; SQLite: an exclusive
+        lock on a file beside the database."""
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = None
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{path}.migrate.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def revisions(self) -> tuple[str | None, str]:
+        """(the database's alembic revision or None for an empty database, the newest this code knows)."""
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        db = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if db and db != ":memory:" and not Path(db).exists() and Path(db).parent.is_dir():
+            return None, head  # (connecting would create an empty file)
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision(), head
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

@@ -20,7 +20,7 @@ from connector.passwords import hash_password
 from connector.settings import ConfigError, Settings, load_settings
 from connector.sources import SourceError
 
-from .runtime import DatabaseUnavailable, build_runtime  # also registers the adapters' source types: import it before loading a config
+from .runtime import DatabaseUnavailable, SchemaOutdated, build_runtime  # also registers the adapters' source types: import it before loading a config
 from .workspace import init_workspace
 
 # Lazy imports: what is slow to load and only some commands need stays inside them, so `--help` stays fast.
@@ -136,9 +136,15 @@ def cmd_ack(args) -> int:
 
 def cmd_check(args) -> int:
     settings = _settings(args)
-    build_runtime(settings, migrate=False, with_sources=False).check_database()
+    rt = build_runtime(settings, migrate=False, with_sources=False)
+    rt.check_database()
+    current, head = rt.store.revisions()
+    rt.close()
     print(f"{settings.source_file}: OK ({len(settings.sources)} source(s), "
           f"{len(settings.web_connector.users)} Web Connector user(s), {len(settings.suppliers)} supplier(s))")
+    if current != head:
+        print("  database: " + ("empty: qbedi run (or qbedi migrate) sets it up" if current is None else
+                                f"at schema {current}, this qbedi needs {head}: run qbedi migrate"))
     return 0
 
 
@@ -146,6 +152,19 @@ def _interactive() -> bool:
     """Is a person at a terminal on standard input (prompt, without echo for secrets), or is it a pipe,
     a file or nothing (read the answers from it, print no prompt)?"""
     return sys.stdin is not None and sys.stdin.isatty()
+
+
+def cmd_migrate(args) -> int:
+    settings = _settings(args)
+    rt = build_runtime(settings, migrate=False, with_sources=False)
+    try:
+        before, head = rt.store.revisions()
+        rt.store.migrate()
+    finally:
+        rt.close()
+    print(f"database schema {head}" + (" (was empty)" if before is None else f" (was {before})" if before != head
+                                        else " (already up to date)"))
+    return 0
 
 
 def cmd_hash_password(args) -> int:
@@ -302,7 +321,7 @@ def cmd_status(args) -> int:
     from connector.store import Document, OutboundAck, SourceState
 
     settings = _settings(args)
-    rt = build_runtime(settings, with_sources=False)
+    rt = build_runtime(settings, with_sources=False, read_only=True)
     with rt.store.session() as s:
         counts = dict(s.execute(select(Document.status, func.count()).group_by(Document.status)).all())
         acks: dict[str, dict[str, int]] = {}
@@ -362,7 +381,7 @@ def _more(page, what: str) -> None:
 def cmd_documents(args) -> int:
     from connector.services import document_page  # sqlalchemy
 
-    rt = build_runtime(_settings(args), with_sources=False)
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     try:
         page = document_page(rt.store, status=args.status, limit=_limit(args))
     except ValueError as e:
@@ -384,7 +403,7 @@ def cmd_documents(args) -> int:
 def cmd_files(args) -> int:
     from connector.services import file_page  # sqlalchemy
 
-    rt = build_runtime(_settings(args), with_sources=False)
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     page = file_page(rt.store, verdict=args.verdict, limit=_limit(args))
     if args.json:
         _print_json({"files": page.rows, "total": page.total, "limit": page.limit})
@@ -404,7 +423,7 @@ def cmd_show(args) -> int:
     from connector.delivery import why_waiting  # sqlalchemy
     from connector.store import Document, audit_trail
 
-    rt = build_runtime(_settings(args), with_sources=False)
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     with rt.store.session() as s:
         d = s.get(Document, args.id)
         if d is None:
@@ -462,7 +481,7 @@ def _print_document_body(doc: dict) -> None:
 
 
 def cmd_release(args) -> int:
-    rt = build_runtime(_settings(args), with_sources=False)
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     try:
         if args.not_duplicate and not args.reason:
             raise ValueError("--not-duplicate needs --reason: why is it a different document?")
@@ -477,7 +496,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_dismiss(args) -> int:
-    rt = build_runtime(_settings(args), with_sources=False)
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     try:
         rt.ingest.dismiss(args.id, args.reason, by=getpass.getuser())
     except (LookupError, ValueError) as e:
@@ -586,8 +605,13 @@ def cmd_test_connection(args) -> int:
 
     settings = _settings(args)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))  # the report is the output: warnings only
-    rt = build_runtime(settings)
-    report = {"sources": [], "quickbooks": last_contact(rt.store)}
+    rt = build_runtime(settings, migrate=False)  # read-only: reports the QuickBooks side if the database has one
+    try:
+        rt.require_schema()
+        quickbooks = last_contact(rt.store)
+    except SchemaOutdated:
+        quickbooks = []  # not set up yet: nobody has called
+    report = {"sources": [], "quickbooks": quickbooks}
     for cfg, src in zip(settings.sources, rt.sources):
         where = _source_address(settings, cfg)
         # said before the wait: an unreachable source can take its connect/read timeouts (and retries)
@@ -732,6 +756,8 @@ def _review_commands(add) -> None:
 
 def _setup_commands(add) -> None:
     add("check", cmd_check, "validate the configuration file")
+    add("migrate", cmd_migrate, "create or upgrade the database schema (qbedi run and serve do it on start; "
+                                "read commands never do)")
     add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False,
         description="Print the hash to put in web_connector.users[].password_hash. On a terminal it asks for the "
                     "password (not shown as you type); otherwise it reads it from the first line of standard input "
@@ -759,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as e:
             print(f"configuration error: {e}", file=sys.stderr)
             return 2
-        except (NoConfig, DatabaseUnavailable) as e:
+        except (NoConfig, DatabaseUnavailable, SchemaOutdated) as e:
             print(f"qbedi: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -30,6 +30,10 @@ class DatabaseUnavailable(Exception):
         super().__init__(f"cannot open the database {_hide_password(url)}: {reason} (check database.url)")
 
 
+class SchemaOutdated(Exception):
+    """The database is not at this version's schema: says to run qbedi migrate."""
+
+
 def _hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
@@ -73,6 +77,19 @@ class Runtime:
         return make_wsgi_app(self.delivery, self.users(), sessions=sessions,
                              server_version=f"qbedi {__version__}", **kw)
 
+    def require_schema(self) -> None:
+        """Read commands never migrate: an empty or older database is one line saying to run qbedi migrate."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            current, head = self.store.revisions()
+        except SQLAlchemyError as e:
+            raise DatabaseUnavailable(self.settings.database_url, e) from None
+        if current != head:
+            state = "is empty (never set up)" if current is None else f"is at schema {current}, this qbedi needs {head}"
+            raise SchemaOutdated(f"the database {_hide_password(self.settings.database_url)} {state}: run `qbedi "
+                                 f"migrate --config {self.settings.source_file}` (qbedi run and serve do it too)")
+
     def check_database(self) -> None:
         """Connect and ask the database one question; :class:`DatabaseUnavailable` when it cannot answer."""
         from sqlalchemy import text
@@ -88,7 +105,10 @@ class Runtime:
         self.store.dispose()
 
 
-def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True) -> Runtime:
+def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True,
+                  read_only: bool = False) -> Runtime:
+    """The wired runtime. ``migrate``: bring the schema up to date first (run, serve, poll, migrate);
+    ``read_only``: never migrate, and refuse a database that is not up to date (:class:`SchemaOutdated`)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from connector.services import IngestService
@@ -96,11 +116,17 @@ def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: boo
 
     try:
         store = Store(settings.database_url)
-        if migrate:
+        if migrate and not read_only:
             store.migrate()
     except (SQLAlchemyError, ImportError) as e:  # a bad URL, an unknown driver, nobody listening
         raise DatabaseUnavailable(settings.database_url, e) from None
     rt = Runtime(settings=settings, store=store, ingest=IngestService(store, settings))
+    if read_only:
+        try:
+            rt.require_schema()
+        except Exception:
+            store.dispose()
+            raise
     if with_sources:
         rt.sources = [build_source(settings, s) for s in settings.sources]
     return rt

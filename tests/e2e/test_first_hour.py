@@ -120,3 +120,18 @@ def test_a_refused_web_connector_login_shows_in_status_and_show(tmp_path, db_url
     assert q["last_refused_login"]["reason"] == "the password did not match" and "refs" not in q["info"]
     assert "its last login was REFUSED" in qbedi("status", "--config", str(cfg)).stdout
     assert "last login for 'clerk' was refused" in qbedi("show", "1", "--config", str(cfg)).stdout
+
+
+def test_read_commands_never_migrate_and_say_to_run_migrate(tmp_path):
+    """Issue 11: migrations only by qbedi migrate (or run/serve/poll), never as a side effect of a read."""
+    db = tmp_path / "qbedi.db"
+    cfg = write_config(tmp_path, f"sqlite:///{db}")
+    for args in (["documents"], ["status"], ["files"], ["show", "1"]):
+        p = qbedi(*args, "--config", str(cfg))
+        assert p.returncode == 2 and "is empty (never set up): run `qbedi migrate" in p.stderr, p.stderr
+    assert not db.exists()
+    assert "database: empty" in qbedi("check", "--config", str(cfg)).stdout
+    p = qbedi("migrate", "--config", str(cfg))
+    assert p.returncode == 0 and "(was empty)" in p.stdout
+    assert "already up to date" in qbedi("migrate", "--config", str(cfg)).stdout
+    assert qbedi("documents", "--config", str(cfg)).stdout.strip() == "no documents"

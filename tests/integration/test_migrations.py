@@ -37,3 +37,31 @@ def test_a_receipt_queued_before_0005_gets_its_header_from_its_qbxml(db_url):
     assert linked.findtext("ItemReceiptAdd/RefNumber") == "ASN-7"
     assert linked.findtext("ItemReceiptAdd/Memo") == "EDI 856 ship notice ASN-7"
     store.dispose()
+
+
+def _migrate(url, barrier):
+    from connector.store import Store
+
+    store = Store(url)
+    barrier.wait(30)  # both processes start migrating the empty database at the same moment
+    store.migrate()
+    store.dispose()
+
+
+def test_two_processes_setting_up_a_fresh_database_at_once_both_succeed(db_url):
+    """Seen before: two processes opening a fresh database at once crashed creating alembic's version
+    table (issue 11). Real processes, SQLite and PostgreSQL."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_migrate, args=(db_url, barrier)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    store = Store(db_url)
+    current, head = store.revisions()
+    store.dispose()
+    assert current == head
