@@ -298,6 +298,11 @@ def release_ack(ack: OutboundAck) -> None:
 
 
 def ack_sent(s: Session, ack: OutboundAck, *, source: str) -> None:
+    """The source took it. (Already sent: another process sent it too after this one's claim ran out;
+    nothing more to record.)"""
+    if ack.state == AckState.SENT:
+        log.warning("ack.sent_twice", ack=ack.name, detail="another process sent it after this one's claim ran out")
+        return
     _check(ACK_NEXT, "997", ack.id, ack.state, AckState.SENT)
     ack.state, ack.sent_at, ack.attempts = AckState.SENT, utcnow(), ack.attempts + 1
     ack.claimed_until = None
@@ -314,6 +319,8 @@ def ack_kept(s: Session, ack: OutboundAck, why: str) -> None:
 def ack_failed(s: Session, ack: OutboundAck, error: str, *, max_attempts: int) -> bool:
     """The source refused the 997: tried again on the next poll, or given up after ``max_attempts``.
     Returns True when it was given up."""
+    if ack.state != AckState.PENDING:  # another process settled it meanwhile
+        return ack.state == AckState.ABANDONED
     ack.attempts += 1
     ack.last_error = error
     ack.claimed_until = None

@@ -28,7 +28,8 @@ from .translate import Translation, document_json, sha256_of, translate_set
 log = structlog.get_logger(__name__)
 
 ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is given up (audited, in `qbedi status`)
-ACK_CLAIM_SECONDS = 300  # a process sending a 997 holds it this long at most (a crash mid-send frees it after)
+ACK_CLAIM_SECONDS = 900  # a process sending a 997 holds it this long at most (a crash mid-send frees it after);
+# longer than a source's worst case (Cleo: 60 s read timeout x 5 tries + backoff + the send action)
 MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
 
 
@@ -76,14 +77,17 @@ class IngestService:
         self.settings = settings
 
     # ------------------------------------------------------------ receive
-    def receive(self, data: bytes, *, source: str, remote_id: str, name: str) -> tuple[int, bool]:
-        """Store the raw bytes (committed). Returns (file id, already known)."""
+    def receive(self, data: bytes, *, source: str, remote_id: str, name: str,
+                connection: str | None = None) -> tuple[int, bool]:
+        """Store the raw bytes (committed), with the partner connection they came in on when the source
+        has several (its 997 goes back there). Returns (file id, already known)."""
         try:
-            return self._receive(data, source=source, remote_id=remote_id, name=name)
+            return self._receive(data, source=source, remote_id=remote_id, name=name, connection=connection)
         except IntegrityError:  # the same bytes stored at this very moment by another poll: it is known
-            return self._receive(data, source=source, remote_id=remote_id, name=name)
+            return self._receive(data, source=source, remote_id=remote_id, name=name, connection=connection)
 
-    def _receive(self, data: bytes, *, source: str, remote_id: str, name: str) -> tuple[int, bool]:
+    def _receive(self, data: bytes, *, source: str, remote_id: str, name: str,
+                 connection: str | None) -> tuple[int, bool]:
         digest = sha256_of(data)
         with self.store.session() as s:
             existing = s.scalar(select(ReceivedFile).where(ReceivedFile.sha256 == digest))
@@ -93,7 +97,8 @@ class IngestService:
                       message="the same bytes were received before; nothing new is queued")
                 log.info("file.duplicate", file=name, source=source, file_id=existing.id, sha256=digest[:12])
                 return existing.id, True
-            f = ReceivedFile(sha256=digest, source=source, remote_id=remote_id, name=name, size=len(data),
+            f = ReceivedFile(sha256=digest, source=source, remote_id=remote_id, name=name, connection=connection,
+                             size=len(data),
                              content=data)
             s.add(f)
             s.flush()
@@ -121,26 +126,33 @@ class IngestService:
                 FileSighting.source == source, FileSighting.remote_id == remote_id)) > 0
 
     # ------------------------------------------------------------ translate
-    def process(self, file_id: int, *, connection: str | None = None) -> IngestOutcome:
+    def process(self, file_id: int) -> IngestOutcome:
         """Parse + translate + queue a stored file whose documents are not created yet, and store the
-        997 owed for it (``connection``: the partner connection it came in on, when known).
+        997 owed for it (to the partner connection the file came in on).
 
         Whatever happens the file ends visible: with its documents, with a verdict (``unreadable``:
         empty, not X12, ...), or ``failed`` with the error, tried again by :meth:`resume` on the next
         polls (``MAX_PROCESS_ATTEMPTS`` in all). One file never blocks the files behind it."""
         try:
-            return self._process(file_id, connection)
+            return self._process(file_id)
         except Exception as e:  # noqa: BLE001 - a bug in one file's translation must not hide it or stop the rest
             log.exception("file.translate_failed", file_id=file_id)
             with self.store.session() as s:
                 f = s.get(ReceivedFile, file_id)
+                out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
+                if f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
+                    out.duplicate = True  # another poll translated it meanwhile (its error was ours alone)
+                    return out
                 lifecycle.file_failed(s, f, f"{type(e).__name__}: {e}"[:2000],
                                       retry=(f.attempts or 0) + 1 < MAX_PROCESS_ATTEMPTS)
-                return IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256, error=f.error)
+                out.error = f.error
+                return out
 
-    def _process(self, file_id: int, connection: str | None) -> IngestOutcome:
+    def _process(self, file_id: int) -> IngestOutcome:
         with self.store.session() as s:
-            f = s.get(ReceivedFile, file_id)
+            # one translation of a file at a time (PostgreSQL: the row stays locked until the commit; two
+            # polls resuming the same file would otherwise both translate it)
+            f = s.get(ReceivedFile, file_id, with_for_update=True)
             out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
             if f.documents or f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
                 out.duplicate = True
@@ -156,7 +168,7 @@ class IngestService:
                 t = translate_set(self.settings, ps, ordinal=ordinal, file_sha256=f.sha256, file_name=f.name)
                 doc = self._record(s, f, t)
                 out.documents.append(DocOutcome(doc.id, t, doc.status))
-            out.ack_id = self._owe_997(s, f, result, connection)
+            out.ack_id = self._owe_997(s, f, result)
             return out
 
     @staticmethod
@@ -183,7 +195,7 @@ class IngestService:
         return None
 
     @staticmethod
-    def _owe_997(s: Session, f: ReceivedFile, result, connection: str | None) -> int | None:
+    def _owe_997(s: Session, f: ReceivedFile, result) -> int | None:
         """Store the 997 owed to the partner for every functional group of the file (sent by the poll that
         fetched it, or a later one; the same interchange control number every time)."""
         from edi.ack import build_997
@@ -196,7 +208,7 @@ class IngestService:
         if not text:
             return None
         ack = OutboundAck(file_id=f.id, source=f.source, name=f"997_{f.id:08d}_{_safe(f.name)}",
-                          connection=connection, content=text.encode("latin-1", "replace"))
+                          connection=f.connection, content=text.encode("latin-1", "replace"))
         s.add(ack)
         s.flush()
         return ack.id
@@ -355,10 +367,11 @@ class IngestService:
             report.skipped += 1  # the very same file again (names are reused: only name + content count)
             source.acknowledge(remote)
             return
-        file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name)
+        file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name,
+                                      connection=(remote.meta or {}).get("connection_alias"))
         source.acknowledge(remote)
         self._mark_acknowledged(source.name, remote.remote_id, file_id)
-        out = self.process(file_id, connection=(remote.meta or {}).get("connection_alias"))
+        out = self.process(file_id)
         out.duplicate = out.duplicate or known
         if out.ack_id is not None and self._deliver_ack(source, out.ack_id) is True:
             out.ack = f"997_{out.file_id:08d}_{_safe(out.name)}"
@@ -375,22 +388,25 @@ class IngestService:
         for ack_id in ids:
             done = self._deliver_ack(source, ack_id)
             if done is None:
-                continue  # another process is sending this one
+                continue  # another process is sending this one, or it is kept (nowhere to send it)
             if not done:
                 break  # the source refuses uploads or is out now: the rest waits for the next poll
             sent += 1
         return sent
 
     def _deliver_ack(self, source: Source, ack_id: int) -> bool | None:
-        """Send one stored 997: True when the source took it, False when it did not (kept, refused: a
-        try counted, or an outage: no try counted), None when another process holds it."""
+        """Send one stored 997: True when the source took it, False when it did not (refused: a try
+        counted, or an outage: no try counted), None when it is not this process's to send (another holds
+        it, it is no longer pending) or it is kept (the source has nowhere to send 997s)."""
         with self.store.session() as s:
             ack = s.get(OutboundAck, ack_id)
+            if ack.state != AckState.PENDING:
+                return None
             if not getattr(source, "sends_acks", True):
                 lifecycle.ack_kept(s, ack, f"source {source.name!r} has nowhere to send 997s (a folder source's "
                                            "outbox:, a Cleo source's upload_acks: true); kept: qbedi ack FILE "
                                            "writes it")
-                return False
+                return None
             if not lifecycle.claim_ack(s, ack, seconds=ACK_CLAIM_SECONDS):
                 return None
             name, connection, payload = ack.name, ack.connection, ack.content
@@ -420,6 +436,7 @@ class IngestService:
             ack = s.get(OutboundAck, ack_id)
             if outage:
                 lifecycle.release_ack(ack)
+                ack.last_error = f"source unavailable: {e}"
                 log.warning("ack.source_unavailable", ack=name, error=str(e), detail="sent when the source is back")
             elif lifecycle.ack_failed(s, ack, str(e), max_attempts=ACK_MAX_ATTEMPTS):
                 log.error("ack.abandoned", ack=name, attempts=ack.attempts, error=str(e))

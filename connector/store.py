@@ -52,6 +52,7 @@ class ReceivedFile(Base):
     source: Mapped[str] = mapped_column(String(100))
     remote_id: Mapped[str] = mapped_column(String(500))
     name: Mapped[str] = mapped_column(String(500))
+    connection: Mapped[str | None] = mapped_column(String(200), nullable=True)  # partner connection it came in on
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -262,14 +263,28 @@ class Store:
         if not path or path == ":memory:":
             yield
             return
-        import fcntl
-
-        with open(f"{path}.migrate.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            fcntl = None
+        try:
+            import msvcrt
+        except ImportError:
+            msvcrt = None
+        with open(f"{path}.migrate.lock", "a+b") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            elif msvcrt is not None:
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)  # retries for ~10 s, then raises
             try:
                 yield
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                if fcntl is not None:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                elif msvcrt is not None:
+                    f.seek(0)
+                    msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
     def revisions(self) -> tuple[str | None, str]:
         """(the database's alembic revision or None for an empty database, the newest this code knows)."""

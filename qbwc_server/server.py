@@ -33,12 +33,24 @@ def _networks(trusted) -> list:
     return [ipaddress.ip_network(str(t).strip(), strict=False) for t in trusted or ()]
 
 
-def _within(addr: str | None, nets: list) -> bool:
+def _ip(text: str | None):
+    """An address as proxies write it: ``1.2.3.4``, ``1.2.3.4:5000`` (IIS ARR, Azure), ``[2001:db8::7]:5000``,
+    ``::ffff:10.0.0.5`` (IPv4-mapped: read as the IPv4 address); None when it is not an address."""
+    text = (text or "").strip()
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        ip = ipaddress.ip_address((addr or "").strip())
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return any(ip in n for n in nets)
+        return None
+    return ip.ipv4_mapped or ip if ip.version == 6 else ip
+
+
+def _within(addr: str | None, nets: list) -> bool:
+    ip = _ip(addr)
+    return ip is not None and any(ip in n for n in nets)
 
 
 def client_address(environ, trusted: list) -> str | None:
@@ -51,8 +63,9 @@ def client_address(environ, trusted: list) -> str | None:
     hops = [h.strip() for h in (environ.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
     for hop in reversed(hops):
         if not _within(hop, trusted):
-            return hop
-    return hops[0] if hops else addr
+            ip = _ip(hop)  # without its port: one client is one address, whatever connection it uses
+            return str(ip) if ip is not None else addr  # garbage: the proxy's address, never the raw text
+    return addr
 
 
 class QBWCRouter:
@@ -108,8 +121,10 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-CONNECTION_LIMIT = 1000  # waitress' default of 100 let 100 idle sockets starve the real Web Connector
-CHANNEL_TIMEOUT = 60  # seconds a connection may sit idle before it is closed
+CONNECTION_LIMIT = 500  # waitress' default of 100 let 100 idle sockets starve the real Web Connector; kept
+# well under the usual 1,024 open files per process (raise `ulimit -n` to go higher)
+CHANNEL_TIMEOUT = 120  # seconds a connection may sit idle (waitress' default: a QuickBooks run between two
+# calls may keep a Web Connector connection idle that long)
 
 
 def _defaults(waitress_kw: dict) -> None:

@@ -28,6 +28,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _network(addr: str | None) -> str:
+    """What one caller is, for throttling: its IPv4 address, or its IPv6 /64 (one host usually has a whole /64)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address((addr or "").strip())
+    except ValueError:
+        return addr or ""
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
 def new_ticket() -> str:
     return str(uuid.uuid4())
 
@@ -77,6 +88,7 @@ class LoginThrottle:
         *,
         clock: Clock = utcnow,
         max_failures_per_user: int = 5,
+        max_unknown_per_address: int = 20,
         window: timedelta = timedelta(minutes=15),
         base_lockout: timedelta = timedelta(minutes=1),
         max_lockout: timedelta = timedelta(hours=1),
@@ -85,6 +97,7 @@ class LoginThrottle:
         self.clock = clock
         self.max_tracked = max_tracked
         self.max_user = max_failures_per_user
+        self.max_unknown = max_unknown_per_address
         self.window = window
         self.base_lockout = base_lockout
         self.max_lockout = max_lockout
@@ -93,7 +106,25 @@ class LoginThrottle:
 
     @staticmethod
     def _key(username: str, remote_addr: str | None) -> str:
-        return f"{(username or '').lower()}|{remote_addr or ''}"
+        return f"{(username or '').lower()}|{_network(remote_addr)}"
+
+    def unknown_refused(self, remote_addr: str | None) -> bool:
+        """Has this address guessed too many unknown user names lately? Then further unknown names from it
+        are refused without hashing (they cost the server a full scrypt each); known users are unaffected."""
+        now = self.clock()
+        with self._lock:
+            f = self._f.get("?|" + _network(remote_addr))
+            return bool(f and f.first_at and now - f.first_at <= self.window and f.count >= self.max_unknown)
+
+    def record_unknown(self, remote_addr: str | None) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._f) > self.max_tracked:
+                self._prune(now)
+            f = self._f.setdefault("?|" + _network(remote_addr), _Failures())
+            if f.first_at is None or now - f.first_at > self.window:
+                f.count, f.first_at = 0, now
+            f.count += 1
 
     def locked_until(self, username: str, remote_addr: str | None = None) -> datetime | None:
         """When the lockout covering this attempt ends, or None if not locked."""
@@ -171,12 +202,15 @@ class SessionManager:
         if self.throttle.locked_until(username, remote_addr):
             return None, "locked"
         user = users.get(username or "")
+        if user is None and self.throttle.unknown_refused(remote_addr):
+            return None, "locked"  # this address keeps guessing names: no more hashing for it for a while
         stored = user.password_hash if user is not None else self._dummy()
         ok = verify_password(password or "", stored)
         if user is not None and ok:
             self.throttle.record_success(username, remote_addr)
             return user, ""
-        if user is None:  # an unknown name locks nobody out: the guess cost its maker a full hash
+        if user is None:  # an unknown name locks nobody out; a flood of them from one address is refused cheaply
+            self.throttle.record_unknown(remote_addr)
             return None, "bad"
         until = self.throttle.record_failure(user.username, remote_addr)
         if until:

@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 PROGRESS = "delivery"  # the key of this service's Progress in a session's state
 PARSE_ERROR_HRESULT = "0x80040400"  # QuickBooks could not parse the message set: nothing of it ran
 MAX_PARSE_RETRIES = 3
+REFUSAL_RECORD_SECONDS = 60
 
 
 class Conversation(Protocol):
@@ -69,6 +70,7 @@ class DeliveryService:
         self.limits = Limits(budget=wc.batch_budget_seconds, max_requests=wc.max_requests_per_batch,
                              validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors)
         self.refresh_after = wc.reference_refresh_minutes * 60
+        self._refusals: dict[tuple[str, str | None], float] = {}  # last recorded refused login, by user + address
 
     # ------------------------------------------------------------ WorkProvider
     def has_work(self, user) -> bool:
@@ -157,7 +159,14 @@ class DeliveryService:
         session.state["summary"] = "OK: " + summary
 
     def login_refused(self, username: str, reason: str, remote_addr: str | None) -> None:
-        """A configured user's Web Connector login was refused: kept for `qbedi status` and `show`."""
+        """A configured user's Web Connector login was refused: kept for `qbedi status` and `show` (at most
+        once a minute per user and address: a flood of refused logins is not a flood of writes)."""
+        now, key = self.clock(), (username, remote_addr)
+        if now - self._refusals.get(key, float("-inf")) < REFUSAL_RECORD_SECONDS:
+            return
+        self._refusals[key] = now
+        if len(self._refusals) > 10_000:
+            self._refusals.clear()
         with self.store.session() as s:
             cs = s.get(CompanyState, username) or CompanyState(company=username, info={})
             info = dict(cs.info or {})

@@ -225,3 +225,15 @@ def test_companies_learning_the_first_cost_at_the_same_moment_both_succeed(tmp_p
     with store.session() as s:
         assert s.get(CostSample, "BillAdd").samples == 2
     store.dispose()
+
+
+def test_a_flood_of_refused_logins_is_recorded_once_a_minute(world):
+    store, service, qb = world
+    for _ in range(50):
+        service.login_refused("clerk", "bad", "198.51.100.7")
+    service.login_refused("clerk", "locked", "203.0.113.1")  # another address: its own record
+    from connector.store import CompanyState
+
+    with store.session() as s:
+        info = s.get(CompanyState, "clerk").info
+    assert info["refused_logins"] == 2 and info["last_refused_login"]["remote"] == "203.0.113.1"

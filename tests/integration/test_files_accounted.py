@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import connector.services as services_mod
 from connector import lifecycle
 from connector.services import file_counts, file_page
 from connector.settings import load_settings
-from connector.sources import FolderSource, SourceError, SourceUnavailable
+from connector.sources import FolderSource, RemoteFile, SourceError, SourceUnavailable
 from connector.status import AckState, FileStatus
-from connector.store import AuditEvent, OutboundAck, ReceivedFile
+from connector.store import AuditEvent, OutboundAck, ReceivedFile, utcnow
 from qbedi.runtime import build_runtime
 from tests.support.builders import write_config, x12_file
 
@@ -184,3 +186,88 @@ def test_a_file_that_changes_while_it_is_read_is_not_stored(rt, tmp_path):
     (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     with pytest.raises(SourceError, match="changed while it was read"):
         src.fetch(remote)
+
+
+class TwoPartnerSource:
+    """Cleo-like: files come in on partner connections; 997s go back with upload_to(connection)."""
+
+    name = "cleo"
+    sends_acks = True
+
+    def __init__(self, files):
+        self.files = files  # remote_id -> (bytes, connection alias)
+        self.settings = SimpleNamespace(upload_acks=True)
+        self.uploads: list[tuple[str, str]] = []
+
+    def list_new(self):
+        for rid, (data, conn) in list(self.files.items()):
+            yield RemoteFile(self.name, rid, rid.split("/")[-1], len(data), meta={"connection_alias": conn})
+
+    def fetch(self, remote):
+        return self.files[remote.remote_id][0]
+
+    def acknowledge(self, remote):
+        self.files.pop(remote.remote_id, None)
+
+    def upload(self, name, content):  # CleoSource.upload: the configured default connection
+        self.uploads.append(("ACME-AS2", name))
+
+    def upload_to(self, alias, name, content):
+        self.uploads.append((alias, name))
+
+
+def test_997_of_a_retried_file_goes_back_to_its_own_partner(tmp_path, db_url, monkeypatch):
+    """A file whose first translation raised (or that was resumed after a crash) is translated by a later
+    poll; its 997 goes back to the partner connection it came in on, not to the source's default."""
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url)), with_sources=False)
+    try:
+        real = services_mod.translate_set
+        calls = {"n": 0}
+
+        def flaky(*a, **kw):  # the first translation raises (a bug, the database blinked...)
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("boom")
+            return real(*a, **kw)
+
+        monkeypatch.setattr(services_mod, "translate_set", flaky)
+        src = TwoPartnerSource({"c2/f1/globex.edi": (x12_file("acme_INV-10045.edi"), "GLOBEX-SFTP")})
+        first = rt.ingest.poll(src)
+        assert first.fetched[0].error  # failed, will be retried
+        rt.ingest.poll(src)  # resume() translates it; retry_acks sends its 997
+        assert src.uploads, "no 997 was sent at all"
+        assert src.uploads == [("GLOBEX-SFTP", src.uploads[0][1])], src.uploads
+    finally:
+        rt.close()
+
+
+def test_second_sender_after_claim_expiry_does_not_crash_the_first(tmp_path, db_url):
+    """An upload that outlives its claim is taken and sent by a second process; the first then finds it
+    sent, which is not an error (before: IllegalTransition sent -> sent out of poll())."""
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url)), with_sources=False)
+    try:
+        inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+        (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+        down = FolderSource("inbox", inbox, outbox=tmp_path / "nowhere")
+        (tmp_path / "nowhere").write_text("a file where the outbox folder should be")  # upload refused (OSError)
+        rt.ingest.poll(down)  # the 997 stays pending
+        with rt.store.session() as s:
+            (ack,) = s.scalars(select(OutboundAck))
+            assert ack.state == AckState.PENDING
+
+        uploads = []
+
+        class Slow(FolderSource):
+            def upload(self, name, content):  # this process is slow; meanwhile its claim runs out and
+                uploads.append(name)          # another process sends the same 997
+                if len(uploads) == 1:
+                    with rt.store.session() as s:
+                        s.execute(update(OutboundAck).values(claimed_until=utcnow() - timedelta(seconds=1)))
+                    rt.ingest._deliver_ack(FolderSource("inbox", inbox, outbox=outbox), ack.id)
+                super().upload(name, content)
+
+        rt.ingest.retry_acks(Slow("inbox", inbox, outbox=outbox))  # raises IllegalTransition today
+        with rt.store.session() as s:
+            assert s.get(OutboundAck, ack.id).state == AckState.SENT
+    finally:
+        rt.close()

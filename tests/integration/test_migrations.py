@@ -65,3 +65,16 @@ def test_two_processes_setting_up_a_fresh_database_at_once_both_succeed(db_url):
     current, head = store.revisions()
     store.dispose()
     assert current == head
+
+
+def test_migrate_works_without_fcntl(tmp_path, monkeypatch):
+    """Windows has no fcntl (qbedi on the QuickBooks machine itself): the SQLite migration lock must not need it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: import fcntl -> ImportError
+    store = Store(f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        store.migrate()
+        assert store.revisions()[0] == store.revisions()[1]
+    finally:
+        store.dispose()

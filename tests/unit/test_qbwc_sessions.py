@@ -120,3 +120,28 @@ def test_throttle_memory_is_bounded():
     for i in range(40, 80):
         th.record_failure(f"guess{i}")
     assert len(th._f) <= 50 + 2
+
+
+def test_a_flood_of_unknown_names_from_one_address_stops_costing_the_server_a_hash(monkeypatch):
+    clock = Clock()
+    sm = SessionManager(clock=clock, throttle=LoginThrottle(clock=clock, max_unknown_per_address=20))
+    users = make_users()
+    for i in range(20):
+        assert sm.check_credentials(users, f"guess{i}", "x", "198.51.100.7") == (None, "bad")
+    real_verify = sessions_mod.verify_password
+    monkeypatch.setattr(sessions_mod, "verify_password", lambda *a: pytest.fail("hashed a 21st unknown name"))
+    assert sm.check_credentials(users, "guess21", "x", "198.51.100.7") == (None, "locked")
+    monkeypatch.setattr(sessions_mod, "verify_password", real_verify)
+    assert sm.check_credentials(users, "alice", PASSWORD, "198.51.100.7")[1] == ""  # known users: unaffected
+    clock.advance(minutes=16)  # the window passed
+    assert sm.check_credentials(users, "guess22", "x", "198.51.100.7") == (None, "bad")
+
+
+def test_ipv6_callers_are_throttled_by_their_slash_64():
+    clock = Clock()
+    sm = SessionManager(clock=clock, throttle=LoginThrottle(clock=clock, max_failures_per_user=3))
+    users = make_users()
+    for i in range(3):
+        sm.check_credentials(users, "alice", "x", f"2001:db8:1:2::{i + 1}")
+    assert sm.check_credentials(users, "alice", PASSWORD, "2001:db8:1:2::99") == (None, "locked")
+    assert sm.check_credentials(users, "alice", PASSWORD, "2001:db8:1:3::1")[1] == ""
