@@ -10,7 +10,6 @@ step commits before the next), then stop the server.
 from __future__ import annotations
 
 import random
-import signal
 import threading
 from datetime import timedelta
 
@@ -114,7 +113,7 @@ def _soon():
 def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,
                stop_event: threading.Event | None = None, ready=None) -> int:
     """Block until SIGTERM/SIGINT (or ``stop_event``). Returns the exit code."""
-    from qbwc_server.server import settle_heap, start_in_thread
+    from qbwc_server.server import settle_heap, start_in_thread, wait_until_stopped
 
     wc = runtime.settings.web_connector
     stop = stop_event or threading.Event()
@@ -128,19 +127,12 @@ def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = 
              database=_safe_url(runtime.settings.database_url))
     if ready is not None:
         ready(handle)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        while not stop.wait(0.5):
-            pass
+        wait_until_stopped(stop)
     finally:
         log.info("qbedi.stopping", detail="waiting for a running poll to finish its current step")
         sched.shutdown(wait=True)
         handle.stop()
-        for sig, h in previous.items():
-            signal.signal(sig, h)
         log.info("qbedi.stopped")
     return 0
 

@@ -174,7 +174,17 @@ def serve(app, host: str = "127.0.0.1", port: int = 8080, *, stop_event: threadi
     waitress_kw.setdefault("threads", 8)
     handle = start_in_thread(app, host, port, **waitress_kw)
     log.info("qbwc.serve", host=host, port=handle.port, path=SOAP_PATH)
-    stop = stop_event or threading.Event()
+    try:
+        wait_until_stopped(stop_event or threading.Event())
+    finally:
+        log.info("qbwc.stopping")
+        handle.stop()
+        log.info("qbwc.stopped")
+
+
+def wait_until_stopped(stop: threading.Event) -> None:
+    """Block until ``stop`` is set, or SIGTERM / SIGINT (Ctrl-C) arrives (handled only on the main thread;
+    the previous handlers are put back)."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,11 +193,8 @@ def serve(app, host: str = "127.0.0.1", port: int = 8080, *, stop_event: threadi
         while not stop.wait(0.5):
             pass
     finally:
-        log.info("qbwc.stopping")
-        handle.stop()
         for sig, h in previous.items():
             signal.signal(sig, h)
-        log.info("qbwc.stopped")
 
 
 @dataclass

@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -16,14 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from connector.credentials import CredentialStore, generate_key_file
 from connector.passwords import verify_password
 from connector.settings import load_settings
 from tests.support import DATA
-from tests.support.builders import wait_for, write_config
+from tests.support.builders import write_config
+from tests.support.processes import serving
 
 EXE = str(Path(sys.executable).with_name("qbedi"))
 
@@ -224,23 +223,9 @@ def test_test_connection_to_a_closed_port_is_one_verdict_per_source_and_json_too
 
 def test_qbedi_serve_stops_cleanly_on_sigterm(tmp_path, db_url):
     cfg = write_config(tmp_path, db_url)
-    port = free_port()
-    proc = subprocess.Popen([EXE, "serve", "--config", str(cfg), "--port", str(port)], env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        def healthy():
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-            except requests.ConnectionError:
-                return proc.poll() is not None  # it died: stop waiting
-
-        assert wait_for(healthy, 30) and proc.poll() is None, "qbedi serve should be serving"
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0 and "Traceback" not in out, out
+    with serving("serve", cfg, env=_env()) as serve:
+        code, out = serve.stop()
+    assert code == 0 and "Traceback" not in out, out
     assert "qbwc.stopped" in out
 
 
