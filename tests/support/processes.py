@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from .builders import wait_for
+from tests.support.builders import wait_for
 
 QBEDI = str(Path(sys.executable).with_name("qbedi"))
 
