@@ -720,6 +720,13 @@ def _file_commands(add) -> None:
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
+def _listing_options(sp) -> None:
+    """A listing pages, and says how many there are in all (see _more)."""
+    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
+    sp.add_argument("--all", action="store_true", help="list every one")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
 def _review_commands(add) -> None:
     sp = add("status", cmd_status, "documents by status, source health, last Web Connector contact")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -727,16 +734,12 @@ def _review_commands(add) -> None:
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
     sp.add_argument("--status", help="only documents in this state: received, translated, queued, sent, posted, "
                                      "held, failed, rejected, dismissed")
-    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
-    sp.add_argument("--all", action="store_true", help="list every one")
-    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    _listing_options(sp)
 
     sp = add("files", cmd_files, "every received file with its verdict (parsed, empty, not_x12, failed, ...)")
     sp.add_argument("--verdict", help="only files with this verdict (parsed, empty, not_x12, unreadable, "
                                       "parser_error, failed, received)")
-    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
-    sp.add_argument("--all", action="store_true", help="list every one")
-    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    _listing_options(sp)
 
     sp = add("show", cmd_show, "one document with its full audit trail")
     sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
