@@ -2,18 +2,14 @@
 session; those that translation alone decides: tests/unit/test_edge_cases.py; the ingest service and the
 config: tests/integration/test_edge_cases.py."""
 import pytest
-import yaml
 from sqlalchemy import select
 
-from qbedi.runtime import build_runtime
-from connector.settings import load_settings
 from connector.store import Document, QueuedRequest, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from tests.support.builders import PASSWORD, SUPPLIERS, x12_file, make_quickbooks, ship_notice, write_config, x12
+from tests.support.builders import ITEM_SUPPLIERS, PASSWORD, runtime_for, x12_file, make_quickbooks, ship_notice, x12
 
-SUP = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "line_rules": [
-    {"vendor_part": "AC-100", "item": "Hex Bolt 3/8"}, {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}}
+SUP = ITEM_SUPPLIERS
 
 
 @pytest.fixture
@@ -23,11 +19,7 @@ def qb(xsd_checks):
 
 
 def make_rt(tmp_path, db_url, suppliers=None, **wc):
-    path = write_config(tmp_path, db_url, suppliers=suppliers or SUP)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["web_connector"].update(wc)
-    path.write_text(yaml.safe_dump(cfg))
-    return build_runtime(load_settings(path))
+    return runtime_for(tmp_path, db_url, suppliers or SUP, **wc)
 
 
 def ingest(rt, data, name):

@@ -1,16 +1,13 @@
 """QuickBooks name lists read with the writes; missing references held before sending; vendor auto-create."""
 import pytest
-import yaml
 from sqlalchemy import select
 
 import connector.delivery._lists as lists
-from qbedi.runtime import build_runtime
-from connector.settings import load_settings
 from connector.store import CompanyState, Document
 from fakes.qbwc_simulator import QBWCSimulator
 from fakes.quickbooks import QuickBooksEmulator
 from qbwc_server.server import start_in_thread
-from tests.support.builders import PASSWORD, x12_file, write_config
+from tests.support.builders import PASSWORD, runtime_for, x12_file
 
 
 class Recording:
@@ -36,12 +33,7 @@ def qb(xsd_checks):
     return qb
 
 
-def make_rt(tmp_path, db_url, **wc):
-    path = write_config(tmp_path, db_url)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["web_connector"].update(wc)
-    path.write_text(yaml.safe_dump(cfg))
-    return build_runtime(load_settings(path))
+make_rt = runtime_for
 
 
 def session(rt, qb):

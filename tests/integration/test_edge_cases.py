@@ -1,23 +1,17 @@
 """Edge cases found in review that the ingest service and the config decide, with a real database (those
 that need a Web Connector session: tests/e2e/test_edge_cases.py)."""
 import pytest
-import yaml
 from sqlalchemy import select
 
-from qbedi.runtime import build_runtime
 from connector.settings import ConfigError, load_settings
 from connector.store import Document
-from tests.support.builders import ITEM_SUPPLIERS, x12_file, write_config
+from tests.support.builders import ITEM_SUPPLIERS, runtime_for, write_config, x12_file
 
 SUP = ITEM_SUPPLIERS
 
 
 def make_rt(tmp_path, db_url, suppliers=None, **wc):
-    path = write_config(tmp_path, db_url, suppliers=suppliers or SUP)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["web_connector"].update(wc)
-    path.write_text(yaml.safe_dump(cfg))
-    return build_runtime(load_settings(path))
+    return runtime_for(tmp_path, db_url, suppliers or SUP, **wc)
 
 
 def ingest(rt, data, name):

@@ -34,6 +34,19 @@ def write_config(tmp: Path, db_url: str, *, suppliers=None, users=None, **extra)
     return path
 
 
+def runtime_for(tmp_path: Path, db_url: str, suppliers=None, **web_connector):
+    """A migrated runtime on a written config (``suppliers``: default the tests' own mappings) with extra
+    ``web_connector`` settings; no sources built."""
+    from connector.settings import load_settings
+    from qbedi.runtime import build_runtime
+
+    path = write_config(tmp_path, db_url, suppliers=suppliers)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["web_connector"].update(web_connector)
+    path.write_text(yaml.safe_dump(cfg))
+    return build_runtime(load_settings(path))
+
+
 def x12(functional_id: str, st: str, body: list[str], *, sender="ACMESUPPLY", receiver="NORTHWIND", ctrl=301) -> bytes:
     """A well-formed single-set interchange (counts and control numbers right)."""
     segs = ["ISA*00*          *00*          *ZZ*%-15s*ZZ*%-15s*261121*1000*U*00401*%09d*0*P*>"
