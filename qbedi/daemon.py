@@ -113,27 +113,28 @@ def _soon():
 def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,
                stop_event: threading.Event | None = None, ready=None) -> int:
     """Block until SIGTERM/SIGINT (or ``stop_event``). Returns the exit code."""
-    from qbwc_server.server import settle_heap, start_in_thread, wait_until_stopped
+    from qbwc_server.server import settle_heap, start_in_thread, stopping_on_signals, wait_until_stopped
 
     wc = runtime.settings.web_connector
     stop = stop_event or threading.Event()
-    runtime.ingest.resume()  # files stored before a crash but not yet translated
-    app = runtime.wsgi_app()
-    settle_heap()  # what lives as long as the process is not walked by every full collection
-    handle = start_in_thread(app, host or wc.listen.host, wc.listen.port if port is None else port)
-    sched, _ = make_scheduler(runtime, stop)
-    sched.start()
-    log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],
-             database=_safe_url(runtime.settings.database_url))
-    if ready is not None:
-        ready(handle)
-    try:
-        wait_until_stopped(stop)
-    finally:
-        log.info("qbedi.stopping", detail="waiting for a running poll to finish its current step")
-        sched.shutdown(wait=True)
-        handle.stop()
-        log.info("qbedi.stopped")
+    with stopping_on_signals(stop):  # before the port opens: a SIGTERM right after is a clean stop
+        runtime.ingest.resume()  # files stored before a crash but not yet translated
+        app = runtime.wsgi_app()
+        settle_heap()  # what lives as long as the process is not walked by every full collection
+        handle = start_in_thread(app, host or wc.listen.host, wc.listen.port if port is None else port)
+        sched, _ = make_scheduler(runtime, stop)
+        sched.start()
+        log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],
+                 database=_safe_url(runtime.settings.database_url))
+        if ready is not None:
+            ready(handle)
+        try:
+            wait_until_stopped(stop)
+        finally:
+            log.info("qbedi.stopping", detail="waiting for a running poll to finish its current step")
+            sched.shutdown(wait=True)
+            handle.stop()
+            log.info("qbedi.stopped")
     return 0
 
 

@@ -10,6 +10,7 @@ Layout of the WSGI app built by :func:`qbwc_server.soap.make_wsgi_app`:
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import html
@@ -172,29 +173,38 @@ def serve(app, host: str = "127.0.0.1", port: int = 8080, *, stop_event: threadi
     Raises :class:`CannotListen` when the port cannot be had (nothing is served then)."""
     settle_heap()
     waitress_kw.setdefault("threads", 8)
-    handle = start_in_thread(app, host, port, **waitress_kw)
-    log.info("qbwc.serve", host=host, port=handle.port, path=SOAP_PATH)
-    try:
-        wait_until_stopped(stop_event or threading.Event())
-    finally:
-        log.info("qbwc.stopping")
-        handle.stop()
-        log.info("qbwc.stopped")
+    stop = stop_event or threading.Event()
+    with stopping_on_signals(stop):  # before the port opens: a SIGTERM right after is a clean stop
+        handle = start_in_thread(app, host, port, **waitress_kw)
+        log.info("qbwc.serve", host=host, port=handle.port, path=SOAP_PATH)
+        try:
+            wait_until_stopped(stop)
+        finally:
+            log.info("qbwc.stopping")
+            handle.stop()
+            log.info("qbwc.stopped")
 
 
-def wait_until_stopped(stop: threading.Event) -> None:
-    """Block until ``stop`` is set, or SIGTERM / SIGINT (Ctrl-C) arrives (handled only on the main thread;
-    the previous handlers are put back)."""
+@contextlib.contextmanager
+def stopping_on_signals(stop: threading.Event):
+    """While inside, SIGTERM / SIGINT (Ctrl-C) set ``stop`` instead of killing the process (only on the
+    main thread; the previous handlers are put back on the way out). Enter it before anything is served,
+    so a signal that arrives as soon as the service answers still stops it cleanly."""
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        while not stop.wait(0.5):
-            pass
+        yield stop
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+def wait_until_stopped(stop: threading.Event) -> None:
+    """Block until ``stop`` is set (by :func:`stopping_on_signals` on SIGTERM / SIGINT, or by its owner)."""
+    while not stop.wait(0.5):
+        pass
 
 
 @dataclass

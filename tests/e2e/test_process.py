@@ -29,3 +29,28 @@ def test_qbedi_run_with_a_cron_schedule_starts_and_stops(tmp_path, db_url):
     with serving("run", cfg) as run:
         code, out = run.stop()
     assert code == 0 and "Traceback" not in out, out
+
+
+def test_sigterm_the_moment_the_port_opens_is_a_clean_stop(tmp_path, db_url):
+    """CI saw `qbedi run` die of SIGTERM (exit -15): the port answered before the handler was installed."""
+    import signal
+    import socket
+    import time
+
+    from tests.support.processes import free_port
+
+    cfg = write_config(tmp_path, db_url)
+    for command in ("run", "serve"):
+        port = free_port()
+        proc = subprocess.Popen([QBEDI, command, "--config", str(cfg), "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.002)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in out, (command, proc.returncode, out)
