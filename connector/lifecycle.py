@@ -34,16 +34,18 @@ D, R = DocStatus, RqState
 
 DOC_NEXT: Mapping[str, frozenset[str]] = {
     D.RECEIVED: frozenset({D.TRANSLATED}),
-    D.TRANSLATED: frozenset({D.QUEUED, D.HELD, D.REJECTED}),
+    D.TRANSLATED: frozenset({D.QUEUED, D.AWAITING_APPROVAL, D.HELD, D.REJECTED}),
+    D.AWAITING_APPROVAL: frozenset({D.QUEUED, D.REJECTED}),  # approve, reject
     D.QUEUED: frozenset({D.QUEUED, D.SENT, D.HELD, D.FAILED}),
     D.SENT: frozenset({D.SENT, D.QUEUED, D.POSTED, D.HELD, D.FAILED}),
-    D.HELD: frozenset({D.QUEUED, D.HELD, D.REJECTED, D.DISMISSED}),  # release, dismiss
-    D.FAILED: frozenset({D.QUEUED, D.HELD, D.REJECTED, D.DISMISSED}),
+    D.HELD: frozenset({D.QUEUED, D.AWAITING_APPROVAL, D.HELD, D.REJECTED, D.DISMISSED}),  # release, dismiss
+    D.FAILED: frozenset({D.QUEUED, D.AWAITING_APPROVAL, D.HELD, D.REJECTED, D.DISMISSED}),
     D.REJECTED: frozenset({D.DISMISSED}),
     D.POSTED: frozenset(),
     D.DISMISSED: frozenset(),
 }
 RQ_NEXT: Mapping[str, frozenset[str]] = {
+    R.AWAITING: frozenset({R.QUEUED, R.CANCELLED}),  # its document approved, rejected
     R.QUEUED: frozenset({R.SENT, R.HELD, R.FAILED, R.CANCELLED}),
     R.SENT: frozenset({R.DONE, R.QUEUED, R.UNKNOWN, R.HELD, R.FAILED}),
     R.UNKNOWN: frozenset({R.UNKNOWN, R.QUEUED, R.DONE, R.HELD}),
@@ -132,16 +134,43 @@ def hold(s: Session, doc: Document, holds: list[dict], *, rejected: bool = False
     audit(s, doc.status, document=doc, holds=holds)
 
 
-def queue(s: Session, doc: Document, *, company: str, **request) -> QueuedRequest:
-    """The document goes to QuickBooks: one queued request for ``company``'s Web Connector."""
-    _doc_to(doc, D.QUEUED)
+def queue(s: Session, doc: Document, *, company: str, approval: bool = False, **request) -> QueuedRequest:
+    """The document goes to QuickBooks: one queued request for ``company``'s Web Connector.
+
+    ``approval`` (``auto_post: false``): the request is built but kept back (``awaiting``) and the
+    document waits in ``awaiting_approval`` until a person approves it (:func:`approve`)."""
+    _doc_to(doc, D.AWAITING_APPROVAL if approval else D.QUEUED)
     doc.company, doc.reason_code, doc.reason = company, None, None
-    rq = QueuedRequest(document_id=doc.id, company=company, state=R.QUEUED, **request)
+    rq = QueuedRequest(document_id=doc.id, company=company, state=R.AWAITING if approval else R.QUEUED, **request)
     s.add(rq)
     s.flush()
-    audit(s, "queued", document=doc, request_id=rq.id, request_type=rq.request_type, company=company,
-          amount=(doc.parsed or {}).get("total"), external_guid=rq.external_guid)
+    audit(s, "awaiting_approval" if approval else "queued", document=doc, request_id=rq.id,
+          request_type=rq.request_type, company=company, amount=(doc.parsed or {}).get("total"),
+          external_guid=rq.external_guid)
     return rq
+
+
+def approve(s: Session, doc: Document, *, by: str) -> None:
+    """A person approves a document awaiting approval: its request joins the queue (who and when audited)."""
+    if doc.status != D.AWAITING_APPROVAL:
+        raise ValueError(f"document #{doc.id} is {doc.status}; only documents awaiting approval are approved")
+    for rq in doc.requests:
+        if rq.state == R.AWAITING:
+            _rq_to(rq, R.QUEUED)
+    _doc_to(doc, D.QUEUED)
+    audit(s, "approved", document=doc, by=by, amount=(doc.parsed or {}).get("total"))
+
+
+def reject(s: Session, doc: Document, reason: str, *, by: str) -> None:
+    """A person refuses a document awaiting approval: nothing of it reaches QuickBooks (kept, with the reason)."""
+    if doc.status != D.AWAITING_APPROVAL:
+        raise ValueError(f"document #{doc.id} is {doc.status}; only documents awaiting approval are rejected")
+    for rq in doc.requests:
+        if rq.state == R.AWAITING:
+            _rq_to(rq, R.CANCELLED)
+    _doc_to(doc, D.REJECTED)
+    doc.reason_code, doc.reason = "rejected_by_reviewer", reason
+    audit(s, "rejected_by_reviewer", document=doc, by=by, reason=reason)
 
 
 def release(s: Session, doc: Document) -> None:

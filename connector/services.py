@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 import edi
 
-from . import lifecycle
+from . import control, lifecycle
 from .plans import RequestMeta
 from .settings import Settings
 from .sources import RemoteFile, Source, SourceError, SourceUnavailable
-from .status import MAYBE_IN_QUICKBOOKS, AckState, DocStatus, FileStatus, FileVerdict, Hold
+from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, Scope
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
 from .translate import Translation, document_json, sha256_of, translate_set
 
@@ -62,12 +62,15 @@ class PollReport:
     errors: list[str] = field(default_factory=list)
     acks_resent: int = 0  # 997s from earlier polls delivered this time
     settling: list[str] = field(default_factory=list)  # files still being written, left for the next poll
+    paused: bool = False  # a person paused the source: nothing was fetched
 
 
 def _taken():
-    """Documents whose transaction is (or may be) in QuickBooks: queued, sent, posted; closed by a person
-    (dismissed: e.g. entered by hand); or held because its answer was lost and it may already be there."""
-    return (Document.status.in_((DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED, DocStatus.DISMISSED)) |
+    """Documents whose transaction is (or may be) in QuickBooks: awaiting approval (it will be, once
+    approved), queued, sent, posted; closed by a person (dismissed: e.g. entered by hand); or held because
+    its answer was lost and it may already be there."""
+    return (Document.status.in_((DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED,
+                                 DocStatus.DISMISSED)) |
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
 
 
@@ -265,11 +268,18 @@ class IngestService:
             len(getattr(spec, "lines", []) or [])
         meta = RequestMeta(link_plan=t.link_plan) if t.link_plan else RequestMeta(mod_plan=t.mod_plan) \
             if t.mod_plan else RequestMeta(refs=t.references)
-        rq = lifecycle.queue(s, doc, company=company, request_type=t.request_type, qbxml=t.request_xml,
-                             ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
+        approval = not self._auto_post(t)
+        rq = lifecycle.queue(s, doc, company=company, approval=approval, request_type=t.request_type,
+                             qbxml=t.request_xml, ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                              external_guid=t.external_guid, line_count=max(1, lines), meta=meta.to_json())
-        log.info("document.queued", document=doc.document_number, set=doc.transaction_set, company=company,
-                 request=rq.request_type, total=doc.parsed.get("total"))
+        log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
+                 set=doc.transaction_set, company=company, request=rq.request_type, total=doc.parsed.get("total"))
+
+    def _auto_post(self, t: Translation) -> bool:
+        """Does this document go to QuickBooks without a person's approval? The supplier's ``auto_post``,
+        else the global one."""
+        own = t.supplier.auto_post if t.supplier is not None else None
+        return self.settings.auto_post if own is None else own
 
     @staticmethod
     def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
@@ -318,6 +328,22 @@ class IngestService:
 
     # ------------------------------------------------------------ sources
     def poll(self, source: Source, *, should_stop=lambda: False) -> PollReport:
+        """One poll of ``source`` (:meth:`_poll`), unless a person paused it; its outcome goes in the sync
+        history (:mod:`connector.control`)."""
+        with self.store.session() as s:
+            if control.is_paused(s, Scope.SOURCE, source.name):
+                log.info("source.paused", source=source.name, detail="paused: nothing is fetched until resumed")
+                return PollReport(source=source.name, paused=True)
+        report = self._poll(source, should_stop=should_stop)
+        failed = bool(report.errors) and report.listed == 0
+        control.record_event(
+            self.store, Scope.SOURCE, source.name, Activity.POLL_FAILED if failed else Activity.POLL_OK,
+            report.errors[0] if failed else f"{report.listed} listed, {len(report.fetched)} fetched"
+            + (f", {len(report.errors)} error(s): {report.errors[0]}" if report.errors else ""),
+            listed=report.listed, fetched=len(report.fetched), errors=len(report.errors))
+        return report
+
+    def _poll(self, source: Source, *, should_stop=lambda: False) -> PollReport:
         """One poll: list -> fetch -> store (commit) -> acknowledge -> translate/queue.
 
         Files are handled one at a time, each step committed before the next; a
@@ -513,6 +539,26 @@ class IngestService:
             if doc is None:
                 raise LookupError(f"no document #{document_id}")
             lifecycle.dismiss(s, doc, reason, by=by)
+
+    def approve(self, document_id: int, *, by: str) -> None:
+        """A person approves a document awaiting approval: it joins its company's queue."""
+        with self.store.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None:
+                raise LookupError(f"no document #{document_id}")
+            lifecycle.approve(s, doc, by=by)
+        log.info("document.approved", document_id=document_id, by=by)
+
+    def reject(self, document_id: int, reason: str, *, by: str) -> None:
+        """A person refuses a document awaiting approval: it never reaches QuickBooks (kept, with the reason)."""
+        if not reason.strip():
+            raise ValueError("say why the document is rejected (--reason)")
+        with self.store.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None:
+                raise LookupError(f"no document #{document_id}")
+            lifecycle.reject(s, doc, reason.strip(), by=by)
+        log.info("document.rejected", document_id=document_id, by=by)
 
 
 _MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (e.g. a spreadsheet)"), (b"\xd0\xcf\x11\xe0", "an Office file"),

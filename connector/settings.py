@@ -268,6 +268,7 @@ class SupplierSettings(_Model):
     line_rules: list[LineRule] = Field(default_factory=list)
     item_receipts: bool = True
     company: str | None = None  # Web Connector username whose company file gets this supplier's documents
+    auto_post: bool | None = None  # false: its documents wait for a person's approval (None: the global setting)
 
     @field_validator("currency")
     @classmethod
@@ -275,6 +276,41 @@ class SupplierSettings(_Model):
         if not re.fullmatch(r"[A-Z]{3}", v):
             raise ValueError(f"expected an ISO currency code like USD, got {v!r}")
         return v
+
+
+class WebUserSettings(_Model):
+    """A person who signs in to the AP web page (not a Web Connector user)."""
+
+    username: str = Field(min_length=1, max_length=100)
+    password_hash: str = Field(min_length=1)
+    role: Literal["clerk", "admin"] = "clerk"  # clerk: review, release, dismiss, approve; admin: also sync control
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hashed(cls, v):
+        from connector.passwords import looks_hashed
+
+        if not looks_hashed(v):
+            raise ValueError("must be a scrypt hash (run `qbedi hash-password`), never a plain password")
+        return v
+
+
+class WebSettings(_Model):
+    """The AP web page, served beside the Web Connector's SOAP endpoint by qbedi run / serve."""
+
+    enabled: bool = True
+    users: list[WebUserSettings] = Field(default_factory=list)
+    session_minutes: int = Field(30, ge=1, le=24 * 60)  # signed out after this long without a request
+    secret_key_file: str = "web.key"  # signs the session cookies (created 0600 on first use)
+
+    @model_validator(mode="after")
+    def _unique_users(self):
+        seen = set()
+        for u in self.users:
+            if u.username.lower() in seen:
+                raise ValueError(f"web user {u.username!r} is listed twice")
+            seen.add(u.username.lower())
+        return self
 
 
 class LoggingSettings(_Model):
@@ -298,6 +334,8 @@ class Settings(_Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sources: list[SourceSettings] = Field(default_factory=lambda: [FolderSourceSettings()])
     web_connector: WebConnectorSettings = Field(default_factory=WebConnectorSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    auto_post: bool = True  # false: every document waits for a person's approval (a supplier may say otherwise)
     suppliers: dict[str, SupplierSettings] = Field(default_factory=dict)
     suppliers_file: str | None = None
     raw_dir: str | None = None  # optional copy of every received file on disk (the DB always keeps it)

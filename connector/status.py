@@ -31,12 +31,15 @@ class DocStatus(StrEnum):
 
         translated -> queued -> sent -> posted
              |          \\-> held (waits for a person) <-/ \\-> failed (QuickBooks said no)
+             |-> awaiting_approval (auto_post: false) -> (approve) queued | (reject) rejected
              \\-> rejected (broken envelope, unsupported set)
-        held / failed -> (release) queued | held | rejected;  held / failed / rejected -> dismissed
+        held / failed -> (release) queued | awaiting_approval | held | rejected;
+        held / failed / rejected -> dismissed
     """
 
     RECEIVED = "received"
     TRANSLATED = "translated"
+    AWAITING_APPROVAL = "awaiting_approval"  # translated and ready; a person approves it before it is queued
     QUEUED = "queued"
     SENT = "sent"
     POSTED = "posted"
@@ -47,6 +50,7 @@ class DocStatus(StrEnum):
 
 
 class RqState(StrEnum):
+    AWAITING = "awaiting"  # built, kept back until its document is approved (never sent before that)
     QUEUED = "queued"
     SENT = "sent"  # handed to QBWC, answer not yet seen
     UNKNOWN = "unknown"  # sent, answer lost: must be verified in QuickBooks before any re-send
@@ -87,3 +91,27 @@ class Hold(StrEnum):
 
 # held for one of these, the transaction may already be in QuickBooks
 MAYBE_IN_QUICKBOOKS = (Hold.UNVERIFIABLE, Hold.NO_ANSWER)
+
+
+class Scope(StrEnum):
+    """What a person pauses, and what the activity history is about."""
+
+    SOURCE = "source"  # a source of files (paused: nothing is fetched from it)
+    COMPANY = "company"  # a Web Connector user's company file (paused: nothing is sent to it)
+
+
+class Activity(StrEnum):
+    """Kinds of entry in the sync history (``sync_event``), newest first on the dashboard."""
+
+    POLL_OK = "poll_ok"
+    POLL_FAILED = "poll_failed"
+    SESSION_OK = "session_ok"  # a Web Connector session ended (its summary)
+    SESSION_ERROR = "session_error"  # QuickBooks could not be reached, a batch failed, a login was refused
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    SYNC_REQUESTED = "sync_requested"  # sync now / refresh lists, by a person
+
+
+class SyncKind(StrEnum):
+    POLL = "poll"  # poll a source (or every source) now
+    REFRESH_LISTS = "refresh_lists"  # re-read QuickBooks' name lists at the company's next session

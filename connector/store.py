@@ -205,6 +205,48 @@ class CostSample(Base):
     stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
+class Pause(Base):
+    """A source or a company a person paused: while the row exists nothing is fetched from the source /
+    sent to the company; every record is kept, and resuming (deleting the row) carries on where it stopped."""
+
+    __tablename__ = "pause"
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)  # Scope
+    name: Mapped[str] = mapped_column(String(260), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    by: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class SyncRequest(Base):
+    """A person asked for something to happen now (poll a source, re-read QuickBooks' lists); the running
+    ``qbedi run`` picks it up within seconds (another process may have written it: the CLI, the web page)."""
+
+    __tablename__ = "sync_request"
+    __table_args__ = (Index("ix_sync_request_open", "kind", "done_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # SyncKind
+    target: Mapped[str | None] = mapped_column(String(260), nullable=True)  # a source or company; None = all
+    by: Mapped[str] = mapped_column(String(100), default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SyncEvent(Base):
+    """The sync history: polls, Web Connector sessions, errors, pauses (what `qbedi status` and the dashboard
+    show as "recent", not only the last one)."""
+
+    __tablename__ = "sync_event"
+    __table_args__ = (Index("ix_sync_event_scope", "scope", "name", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    scope: Mapped[str] = mapped_column(String(10))  # Scope
+    name: Mapped[str] = mapped_column(String(260))
+    kind: Mapped[str] = mapped_column(String(20))  # Activity
+    message: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session, selectinload
 
 import qbxml_templates as qx
 
-from .. import lifecycle
+from .. import control, lifecycle
 from ..settings import Settings
 from ..plans import RequestMeta
-from ..status import PENDING_REQUEST, DocStatus, RqState
+from ..status import PENDING_REQUEST, Activity, DocStatus, RqState, Scope
 from ..store import CompanyState, Document, QueuedRequest, Store, audit, utcnow
 from ._answers import Answers
 from ._batch import Batch, Progress, RequestKey
@@ -74,7 +74,11 @@ class DeliveryService:
 
     # ------------------------------------------------------------ WorkProvider
     def has_work(self, user) -> bool:
+        """False for a paused company: its Web Connector is told "none" and nothing is sent."""
         with self.store.session() as s:
+            if control.is_paused(s, Scope.COMPANY, user.username):
+                log.info("qbwc.company_paused", user=user.username, detail="paused: nothing is sent until resumed")
+                return False
             return _count(s, user.username, *PENDING_REQUEST) + _count(s, user.username, RqState.SENT) > 0
 
     def next_request(self, session: Conversation) -> str | None:
@@ -87,6 +91,8 @@ class DeliveryService:
             elif progress.batch is not None:  # we answered sendRequestXML but no receiveResponseXML came
                 self._lost(s, progress.batch, "sendRequestXML called again before receiveResponseXML")
                 progress.batch = None
+            if control.is_paused(s, Scope.COMPANY, session.username):  # paused during the session
+                return None
             with s.no_autoflush:  # nothing below reads back what it wrote: flush once, at commit
                 elements, batch = BatchBuilder(
                     s, company=session.username, ticket=session.ticket, qbxml_version=session.qbxml_version,
@@ -134,6 +140,8 @@ class DeliveryService:
         batch = progress.batch if progress else None
         if batch is None:
             session.last_error = f"QuickBooks could not be reached: {message or hresult}".strip()
+            control.record_event(self.store, Scope.COMPANY, session.username, Activity.SESSION_ERROR,
+                                 session.last_error, hresult=hresult)
             return
         progress.batch = None
         with self.store.session() as s:
@@ -142,8 +150,10 @@ class DeliveryService:
                 self._unparsed(s, batch, f"QuickBooks cannot parse this request ({hresult}: {message})")
             else:
                 self._lost(s, batch, f"QuickBooks failed to run the request ({hresult}: {message})")
-        session.last_error = (f"QuickBooks could not process the last batch ({hresult}: {message}). "
-                              "Nothing is lost: the requests will be checked and sent again.")
+            session.last_error = (f"QuickBooks could not process the last batch ({hresult}: {message}). "
+                                  "Nothing is lost: the requests will be checked and sent again.")
+            control.record(s, Scope.COMPANY, session.username, Activity.SESSION_ERROR, session.last_error,
+                           hresult=hresult)
 
     def close(self, session: Conversation) -> None:
         progress: Progress = session.state.get(PROGRESS) or Progress()
@@ -156,6 +166,8 @@ class DeliveryService:
             summary = progress.summary(waiting=_count(s, session.username, *PENDING_REQUEST))
             cs.last_contact, cs.last_result = utcnow(), summary
             s.merge(cs)
+            control.record(s, Scope.COMPANY, session.username, Activity.SESSION_OK, summary,
+                           posted=progress.posted, held=progress.held, failed=progress.failed)
         session.state["summary"] = "OK: " + summary
 
     def login_refused(self, username: str, reason: str, remote_addr: str | None) -> None:
@@ -176,6 +188,8 @@ class DeliveryService:
             info["refused_logins"] = int(info.get("refused_logins") or 0) + 1
             cs.info = info
             s.merge(cs)
+            control.record(s, Scope.COMPANY, username, Activity.SESSION_ERROR,
+                           f"Web Connector login refused: {info['last_refused_login']['reason']}", remote=remote_addr)
 
     # ------------------------------------------------------------ pieces
     def _apply(self, s: Session, session: Conversation, progress: Progress, batch: Batch, items) -> int:
