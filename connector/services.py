@@ -19,7 +19,7 @@ import edi
 
 from . import control, lifecycle
 from .plans import RequestMeta
-from .settings import Settings
+from .settings import LiveSettings, Settings
 from .sources import RemoteFile, Source, SourceError, SourceUnavailable
 from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, Scope
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
@@ -77,7 +77,12 @@ def _taken():
 class IngestService:
     def __init__(self, store: Store, settings: Settings):
         self.store = store
-        self.settings = settings
+        self._live = LiveSettings(settings)
+
+    @property
+    def settings(self) -> Settings:
+        """The current settings: re-read when the config or suppliers file changed (see LiveSettings)."""
+        return self._live.current()
 
     # ------------------------------------------------------------ receive
     def receive(self, data: bytes, *, source: str, remote_id: str, name: str,
@@ -504,6 +509,7 @@ class IngestService:
         document that reuses the number; it then goes ahead without the duplicate check (audited)."""
         if not_duplicate is not None and not not_duplicate.strip():
             raise ValueError("say why it is not a duplicate (--reason)")
+        self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         with self.store.session() as s:
             doc = s.get(Document, document_id)
             if doc is None:

@@ -504,6 +504,67 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return settings
 
 
+class LiveSettings:
+    """The settings a long-running process translates with: read again when the config file or the
+    suppliers file changes (an admin fixed a mapping, then releases the document from the web page), so
+    nobody has to restart qbedi for a mapping. A file that no longer loads is reported
+    (:attr:`last_error`, the log) and the last good settings stay in use; nothing half-read is used.
+    Settings that only take effect at start (database, sources, listen address) still need a restart."""
+
+    CHECK_SECONDS = 1.0  # the files are looked at most this often (a translation asks many times per document)
+
+    def __init__(self, settings: Settings):
+        import time
+
+        self._settings, self.last_error = settings, None
+        self._stamp = self._read_stamp(settings)
+        self._clock, self._checked = time.monotonic, time.monotonic()
+
+    @staticmethod
+    def _files(settings: Settings) -> list[Path]:
+        if settings.source_file == "(defaults)":
+            return []
+        files = [Path(settings.source_file)]
+        if settings.suppliers_file:
+            files.append(settings.resolve(settings.suppliers_file))
+        return files
+
+    @classmethod
+    def _read_stamp(cls, settings: Settings) -> tuple:
+        out = []
+        for f in cls._files(settings):
+            try:
+                st = f.stat()
+                out.append((str(f), st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((str(f), None, None))
+        return tuple(out)
+
+    def current(self, *, now_please: bool = False) -> Settings:
+        """``now_please``: look at the files whatever the time since the last look (a person just asked
+        for a document to be translated again)."""
+        now = self._clock()
+        if not now_please and now - self._checked < self.CHECK_SECONDS:
+            return self._settings
+        self._checked = now
+        stamp = self._read_stamp(self._settings)
+        if stamp == self._stamp:
+            return self._settings
+        self._stamp = stamp
+        try:
+            fresh = load_settings(self._settings.source_file)
+        except ConfigError as e:
+            self.last_error = str(e)
+            import structlog
+
+            structlog.get_logger(__name__).error("settings.reload_failed", error=str(e),
+                                                 detail="the last good settings stay in use")
+            return self._settings
+        self._settings, self.last_error = fresh, None
+        self._stamp = self._read_stamp(fresh)
+        return fresh
+
+
 def _check_adapter_sources(path: Path, text: str, settings: Settings) -> None:
     """An adapter source's own keys, checked with the model its adapter registered, so errors name the line."""
     for i, src in enumerate(settings.sources):

@@ -336,8 +336,20 @@ def cmd_status(args) -> int:
                     "acks_abandoned": acks.get(st.name, {}).get("abandoned", 0),
                     "acks_kept": acks.get(st.name, {}).get("kept", 0)}
                    for st in s.scalars(select(SourceState))]
-    status = {"documents": counts, "files": file_counts(rt.store), "sources": sources,
-              "quickbooks": last_contact(rt.store)}
+    from connector import control
+    from connector.status import Activity
+
+    paused = control.pauses(rt.store)
+    for src in sources:
+        src["paused"] = (paused[("source", src["name"])].as_dict() if ("source", src["name"]) in paused else None)
+    quickbooks = last_contact(rt.store)
+    for q in quickbooks:
+        q["paused"] = (paused[("company", q["company"])].as_dict() if ("company", q["company"]) in paused else None)
+    status = {"documents": counts, "files": file_counts(rt.store), "sources": sources, "quickbooks": quickbooks,
+              "paused": [p.as_dict() for p in paused.values()],
+              "sync_requests": control.open_sync_requests(rt.store),
+              "recent_errors": control.history(rt.store, kinds=[Activity.POLL_FAILED, Activity.SESSION_ERROR],
+                                               limit=10)}
     if args.json:
         _print_json(status)
         return 0
@@ -366,6 +378,19 @@ def cmd_status(args) -> int:
                   f"{refused.get('remote') or '?'}): check the password typed in the Web Connector")
     if not status["quickbooks"]:
         print("QuickBooks: the Web Connector has not called yet")
+    for p in status["paused"]:
+        print(f"PAUSED {p['scope']} {p['name']} since {p['paused_at']} by {p['by'] or '?'}"
+              + (f" ({p['reason']})" if p["reason"] else "") + f": qbedi resume --{p['scope']} {p['name']}")
+    if counts.get("awaiting_approval"):
+        print(f"{counts['awaiting_approval']} document(s) awaiting approval: qbedi documents --status "
+              "awaiting_approval, then qbedi approve ID... (or reject ID... --reason ...)")
+    for r in status["sync_requests"]:
+        print(f"waiting for the running qbedi: {r['kind']} {r['target'] or '(all)'} asked by {r['by']} at "
+              f"{r['requested_at']}")
+    if status["recent_errors"]:
+        print("recent errors (newest first):")
+        for e in status["recent_errors"]:
+            print(f"  {e['at']}  {e['scope']} {e['name']}: {e['message']}")
     return 0
 
 
@@ -503,6 +528,132 @@ def cmd_dismiss(args) -> int:
         print(str(e), file=sys.stderr)
         return 1
     print(f"document #{args.id} dismissed: {args.reason}")
+    return 0
+
+
+def _each(ids, act) -> tuple[list[dict], int]:
+    """Apply ``act`` to each id; (one result per id, exit code 1 when any was refused)."""
+    results, code = [], 0
+    for i in ids:
+        try:
+            act(i)
+            results.append({"id": i, "ok": True})
+        except (LookupError, ValueError) as e:
+            results.append({"id": i, "ok": False, "error": str(e)})
+            code = 1
+    return results, code
+
+
+def _awaiting(rt, supplier: str | None) -> list[int]:
+    from sqlalchemy import select
+
+    from connector.status import DocStatus
+    from connector.store import Document
+
+    with rt.store.session() as s:
+        q = select(Document.id).where(Document.status == DocStatus.AWAITING_APPROVAL).order_by(Document.id)
+        if supplier:
+            q = q.where(Document.supplier_id == supplier)
+        return list(s.scalars(q))
+
+
+def _report(results: list[dict], done: str, args) -> None:
+    if args.json:
+        _print_json({"results": results})
+        return
+    if not results:
+        print("nothing awaiting approval" + (f" from {args.supplier}" if getattr(args, "supplier", None) else ""))
+    for r in results:
+        if r["ok"]:
+            print(f"document #{r['id']} {done}")
+        else:
+            print(f"document #{r['id']}: {r['error']}", file=sys.stderr)
+
+
+def cmd_approve(args) -> int:
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    if not args.ids and not args.all:
+        print("name the documents to approve (qbedi documents --status awaiting_approval), or --all", file=sys.stderr)
+        return 2
+    ids = args.ids or _awaiting(rt, args.supplier)
+    who = getpass.getuser()
+    results, code = _each(ids, lambda i: rt.ingest.approve(i, by=who))
+    _report(results, "approved: it goes to QuickBooks at the next Web Connector run", args)
+    return code
+
+
+def cmd_reject(args) -> int:
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    who = getpass.getuser()
+    results, code = _each(args.ids, lambda i: rt.ingest.reject(i, args.reason, by=who))
+    _report(results, f"rejected: {args.reason} (it will not reach QuickBooks)", args)
+    return code
+
+
+def _scope_of(args, settings) -> tuple[str, str]:
+    """(scope, name) from --source / --company, checked against the config."""
+    if args.source:
+        names = [s.name for s in settings.sources]
+        if args.source not in names:
+            raise ValueError(f"no source {args.source!r} in the config (sources: {', '.join(names) or 'none'})")
+        return "source", args.source
+    user = settings.user(args.company)
+    if user is None:
+        raise ValueError(f"no Web Connector user {args.company!r} in the config (users: "
+                         f"{', '.join(u.username for u in settings.web_connector.users) or 'none'})")
+    return "company", user.username
+
+
+def cmd_pause(args) -> int:
+    from connector import control
+
+    settings = _settings(args)
+    rt = build_runtime(settings, with_sources=False, read_only=True)
+    try:
+        scope, name = _scope_of(args, settings)
+    except ValueError as e:
+        print(f"qbedi: {e}", file=sys.stderr)
+        return 2
+    if args.command == "pause":
+        changed = control.pause(rt.store, scope, name, by=getpass.getuser(), reason=args.reason or "")
+        what = ("paused: nothing is " + ("fetched from it" if scope == "source" else "sent to its QuickBooks")
+                + " until `qbedi resume`; every record is kept") if changed else "was already paused"
+    else:
+        changed = control.resume(rt.store, scope, name, by=getpass.getuser())
+        what = "resumed: it carries on where it stopped" if changed else "was not paused"
+    if args.json:
+        _print_json({"scope": scope, "name": name, "changed": changed, "paused": args.command == "pause"})
+    else:
+        print(f"{scope} {name} {what}")
+    return 0
+
+
+def cmd_sync(args) -> int:
+    from connector import control
+    from connector.status import SyncKind
+
+    settings = _settings(args)
+    rt = build_runtime(settings, with_sources=False, read_only=True)
+    if args.what == "now":
+        names = [s.name for s in settings.sources]
+        if args.source and args.source not in names:
+            print(f"qbedi: no source {args.source!r} in the config (sources: {', '.join(names)})", file=sys.stderr)
+            return 2
+        rid = control.request_sync(rt.store, SyncKind.POLL, args.source, by=getpass.getuser())
+        text = (f"asked the running qbedi to poll {args.source or 'every source'} now (request {rid}); "
+                "`qbedi status` shows the result. (No qbedi run? `qbedi poll --once` polls from here.)")
+    else:
+        if args.company and settings.user(args.company) is None:
+            print(f"qbedi: no Web Connector user {args.company!r} in the config", file=sys.stderr)
+            return 2
+        company = settings.user(args.company).username if args.company else None
+        rid = control.request_sync(rt.store, SyncKind.REFRESH_LISTS, company, by=getpass.getuser())
+        text = (f"QuickBooks' vendor, account, class and item lists will be read again at the next Web Connector "
+                f"session of {company or 'every company'} (request {rid})")
+    if args.json:
+        _print_json({"request": rid, "what": args.what, "target": args.source if args.what == "now" else args.company})
+    else:
+        print(text)
     return 0
 
 
@@ -649,7 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the workspace's config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
         return sp
 
-    for commands in (_service_commands, _file_commands, _review_commands, _setup_commands):
+    for commands in (_service_commands, _file_commands, _review_commands, _control_commands, _setup_commands):
         commands(add)
     return p
 
@@ -732,8 +883,8 @@ def _review_commands(add) -> None:
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
-    sp.add_argument("--status", help="only documents in this state: received, translated, queued, sent, posted, "
-                                     "held, failed, rejected, dismissed")
+    sp.add_argument("--status", help="only documents in this state: received, translated, awaiting_approval, queued, "
+                                     "sent, posted, held, failed, rejected, dismissed")
     _listing_options(sp)
 
     sp = add("files", cmd_files, "every received file with its verdict (parsed, empty, not_x12, failed, ...)")
@@ -756,13 +907,47 @@ def _review_commands(add) -> None:
     sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--reason", required=True, help="why it is closed (kept in its audit trail)")
 
+    sp = add("approve", cmd_approve, "approve documents awaiting approval (auto_post: false): they go to QuickBooks")
+    sp.add_argument("ids", type=int, nargs="*", metavar="ID", help="the documents' numbers (qbedi documents --status "
+                                                                  "awaiting_approval)")
+    sp.add_argument("--all", action="store_true", help="every document awaiting approval (with --supplier: its only)")
+    sp.add_argument("--supplier", help="with --all: only this supplier's documents")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("reject", cmd_reject, "refuse documents awaiting approval: they never reach QuickBooks (kept)")
+    sp.add_argument("ids", type=int, nargs="+", metavar="ID", help="the documents' numbers")
+    sp.add_argument("--reason", required=True, help="why (kept in each document's audit trail)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def _control_commands(add) -> None:
+    for name, help_ in (("pause", "pause a source (nothing fetched) or a company (nothing sent to QuickBooks)"),
+                        ("resume", "resume a paused source or company: it carries on where it stopped")):
+        sp = add(name, cmd_pause, help_)
+        which = sp.add_mutually_exclusive_group(required=True)
+        which.add_argument("--source", help="a source's name (as in the config's sources:)")
+        which.add_argument("--company", help="a Web Connector user name (its company file)")
+        if name == "pause":
+            sp.add_argument("--reason", help="why (shown on the dashboard and in qbedi status)")
+        sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("sync", cmd_sync, "ask the running qbedi to poll now, or to re-read QuickBooks' lists")
+    sp.add_argument("what", choices=["now", "refresh-lists"],
+                    help="now: poll the sources at once (past their schedule and backoff); refresh-lists: read "
+                         "QuickBooks' vendor, account, class and item lists at the next Web Connector session")
+    sp.add_argument("--source", help="with now: only this source (default every source)")
+    sp.add_argument("--company", help="with refresh-lists: only this Web Connector user (default every company)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
 
 def _setup_commands(add) -> None:
     add("check", cmd_check, "validate the configuration file")
     add("migrate", cmd_migrate, "create or upgrade the database schema (qbedi run and serve do it on start; "
                                 "read commands never do)")
-    add("hash-password", cmd_hash_password, "hash a Web Connector password for the config", config=False,
-        description="Print the hash to put in web_connector.users[].password_hash. On a terminal it asks for the "
+    add("hash-password", cmd_hash_password, "hash a password for the config (Web Connector or web page user)",
+        config=False,
+        description="Print the hash to put in web_connector.users[].password_hash (or web.users[].password_hash "
+                    "for a person who signs in to the web page). On a terminal it asks for the "
                     "password (not shown as you type); otherwise it reads it from the first line of standard input "
                     "(e.g. a pipe). $QBEDI_QBWC_PASSWORD, when set, is used instead.")
 

@@ -18,7 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector.control import prune_history, take_sync_requests
 from connector.services import PollReport
+from connector.status import SyncKind
 from connector.sources import Source
 from connector.store import SourceState, utcnow
 
@@ -39,10 +41,12 @@ class Poller:
         self.base = max(1, base_interval)
         self.lock = threading.Lock()
         self.stop_event = stop_event or threading.Event()
+        self.forced = False  # a person asked for a poll now (sync now): the backoff does not apply once
 
     def __call__(self, *, force: bool = False) -> PollReport | None:
         if not self.lock.acquire(blocking=False):
             return None
+        force, self.forced = force or self.forced, False
         try:
             with self.rt.store.session() as s:
                 st = s.get(SourceState, self.source.name)
@@ -55,7 +59,8 @@ class Poller:
             except Exception as e:  # noqa: BLE001 - recorded below: status and backoff, never a dead scheduler
                 log.exception("source.poll_crashed", source=self.source.name)
                 report = PollReport(source=self.source.name, errors=[f"{type(e).__name__}: {e}"])
-            self._record(report)
+            if not report.paused:
+                self._record(report)
             return report
         finally:
             self.lock.release()
@@ -101,13 +106,38 @@ def make_scheduler(runtime: Runtime, stop_event: threading.Event | None = None
         pollers.append(poller)
         sched.add_job(poller, trigger, id=f"poll:{source.name}", name=f"poll {source.name}",
                       next_run_time=None if poll.cron else _soon())
+    sched.add_job(SyncNow(runtime, sched, pollers), IntervalTrigger(seconds=SYNC_CHECK_SECONDS), id="sync-now",
+                  name="sync now requests")
+    sched.add_job(lambda: prune_history(runtime.store), IntervalTrigger(hours=1), id="prune-history",
+                  name="prune the sync history")
     return sched, pollers
 
 
-def _soon():
+SYNC_CHECK_SECONDS = 2
+
+
+class SyncNow:
+    """Acts on people's "sync now" requests (the web page, `qbedi sync now`, any process): the named
+    source's poll job (or every one) runs at once, past its backoff."""
+
+    def __init__(self, runtime: Runtime, sched, pollers: list[Poller]):
+        self.rt, self.sched, self.pollers = runtime, sched, pollers
+
+    def __call__(self) -> None:
+        for rq in take_sync_requests(self.rt.store, SyncKind.POLL):
+            chosen = [p for p in self.pollers if rq.target in (None, p.source.name)]
+            if not chosen:
+                log.warning("sync.unknown_source", source=rq.target, request=rq.id)
+            for poller in chosen:
+                poller.forced = True
+                self.sched.get_job(f"poll:{poller.source.name}").modify(next_run_time=_soon(0))
+                log.info("sync.now", source=poller.source.name, by=rq.by, request=rq.id)
+
+
+def _soon(seconds: float = 1):
     from datetime import datetime
 
-    return datetime.now().astimezone() + timedelta(seconds=1)
+    return datetime.now().astimezone() + timedelta(seconds=seconds)
 
 
 def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,

@@ -297,6 +297,9 @@ def last_contact(store: Store) -> list[dict]:
 
 def why_waiting(s: Session, doc: Document) -> str | None:
     """In words, why a queued or sent document has not reached QuickBooks yet (None for the others)."""
+    if doc.status == DocStatus.AWAITING_APPROVAL:
+        return ("it waits for a person's approval (auto_post: false): approve it on the web page or with qbedi "
+                f"approve {doc.id}; reject it with qbedi reject {doc.id} --reason ...")
     if doc.status not in (DocStatus.QUEUED, DocStatus.SENT):
         return None
     rq = next((r for r in reversed(doc.requests) if r.state in (*PENDING_REQUEST, RqState.SENT)), None)
@@ -309,6 +312,13 @@ def why_waiting(s: Session, doc: Document) -> str | None:
             return "QuickBooks' answer was lost; the next Web Connector run checks QuickBooks before sending again"
         if meta.waits_for_link:
             return f"waiting to read purchase order(s) {', '.join(meta.link_plan.po_numbers) or '?'} from QuickBooks"
+    if doc.company and control.is_paused(s, Scope.COMPANY, doc.company):
+        from ..store import Pause
+
+        p = s.get(Pause, (Scope.COMPANY, doc.company))
+        return (f"company {doc.company!r} is paused (since {p.paused_at.isoformat(timespec='seconds')} UTC by "
+                f"{p.by or '?'}{': ' + p.reason if p.reason else ''}): nothing is sent to its QuickBooks until it "
+                f"is resumed (qbedi resume --company {doc.company})")
     cs = s.get(CompanyState, doc.company) if doc.company else None
     refused = ((cs.info or {}) if cs else {}).get("last_refused_login")
     if refused and (cs.last_contact is None or refused["at"] > cs.last_contact.isoformat()):

@@ -3,8 +3,7 @@ HTTP and no SOAP. A session is a plain object; QuickBooks' transport is ``emulat
 (Its typed values and pure math: tests/unit/test_delivery_math.py.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -16,24 +15,10 @@ from connector.settings import load_settings
 from connector.status import DocStatus, RqState
 from connector.store import AuditEvent, Document, QueuedRequest, Store, audit_trail
 from tests.support.builders import PASSWORD_HASH, SUPPLIERS, x12_file, make_quickbooks, write_config
+from tests.support.delivery import Session, drain
 
 INVOICES = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"]
 ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery", "Discounts Received")
-
-
-@dataclass
-class Session:
-    """What a Web Connector session is to the core (qbwc_server.contracts.QBSession has these too)."""
-
-    username: str = "clerk"
-    ticket: str = "T-1"
-    company_file: str = r"C:\QB\Northwind.qbw"
-    qbxml_version: str = "13.0"
-    company_info: dict = field(default_factory=dict)
-    last_error: str = ""
-    state: dict = field(default_factory=dict)
-    created_at: datetime = field(default_factory=datetime.now)
-    expires_at: datetime = field(default_factory=lambda: datetime.now() + timedelta(hours=1))
 
 
 @pytest.fixture
@@ -47,18 +32,6 @@ def world(tmp_path, db_url):
     qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
     yield store, DeliveryService(store, settings), qb
     store.dispose()
-
-
-def drain(service: DeliveryService, qb, session: Session, *, rounds: int = 20) -> list[int]:
-    """One Web Connector session, the way QBWC runs it: send, process in QuickBooks, receive, until done."""
-    percents = []
-    for _ in range(rounds):
-        xml = service.next_request(session)
-        if xml is None:
-            break
-        percents.append(service.handle_response(session, qb.process(xml)))
-    service.close(session)
-    return percents
 
 
 def documents(store) -> dict[str, Document]:

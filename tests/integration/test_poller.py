@@ -32,3 +32,31 @@ def test_failing_source_backs_off_and_reports(tmp_path, db_url):
         first_delay = st.next_poll_at
     assert len(calls) == 2 and first_delay is not None
     rt.close()
+
+
+def test_sync_now_runs_the_named_poll_at_once_past_its_schedule(tmp_path, db_url):
+    """A person's "sync now" (web page, `qbedi sync now`, another process) is picked up by the running
+    scheduler within seconds, though the source's next poll is an hour away."""
+    import yaml
+
+    from connector import control
+    from connector.status import SyncKind
+    from qbedi.daemon import make_scheduler
+    from tests.support.builders import wait_for, x12_file
+
+    cfg = write_config(tmp_path, db_url)
+    data = yaml.safe_load(cfg.read_text())
+    data["sources"][0]["poll"] = {"every": "1h"}
+    cfg.write_text(yaml.safe_dump(data))
+    rt = build_runtime(load_settings(cfg))
+    sched, _ = make_scheduler(rt)
+    sched.start()
+    try:
+        assert wait_for(lambda: control.history(rt.store, scope="source", name="inbox"), 10)  # the first poll
+        (tmp_path / "inbox" / "late.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+        control.request_sync(rt.store, SyncKind.POLL, "inbox", by="admin")
+        assert wait_for(lambda: (tmp_path / "inbox" / "processed" / "late.edi").exists(), 15)
+        assert control.open_sync_requests(rt.store) == []
+    finally:
+        sched.shutdown(wait=True)
+        rt.close()
