@@ -19,7 +19,19 @@ def _redactor():
     return redact_secrets
 
 
-def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None = None, stream=None) -> None:
+def _file_handler(file: str, max_mb: int, keep: int) -> logging.Handler:
+    """``max_mb`` > 0: qbedi rotates the file itself (``file``, ``file.1`` ... ``file.<keep>``); 0: the file
+    is reopened when an outside rotator (logrotate, newsyslog) moves it away, so no line is lost to a
+    moved file and no copytruncate is needed."""
+    from logging.handlers import RotatingFileHandler, WatchedFileHandler
+
+    if max_mb > 0:
+        return RotatingFileHandler(file, maxBytes=max_mb * 1024 * 1024, backupCount=keep, encoding="utf-8")
+    return WatchedFileHandler(file, encoding="utf-8")
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None = None, stream=None, *,
+                      max_mb: int = 0, keep: int = 5) -> None:
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() and not file else "json"
@@ -33,8 +45,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None =
         shared.append(redact)
     renderer = (structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)())
                 if fmt == "console" else structlog.processors.JSONRenderer())
-    out = open(file, "a", encoding="utf-8") if file else stream  # noqa: SIM115 - lives as long as the process
-    handler = logging.StreamHandler(out)
+    handler = _file_handler(file, max_mb, keep) if file else logging.StreamHandler(stream)
     after_exc = [redact] if redact is not None else []  # secrets inside rendered tracebacks too
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

@@ -316,7 +316,9 @@ class WebSettings(_Model):
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "console", "json"] = "auto"
-    file: str | None = None
+    file: str | None = None  # relative to the config file's folder
+    max_mb: int = Field(0, ge=0, le=10_000)  # >0: qbedi rotates the file at this size; 0: reopened after logrotate
+    keep: int = Field(5, ge=1, le=1000)  # rotated files kept (with max_mb)
 
 
 class CredentialsSettings(_Model):

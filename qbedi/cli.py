@@ -57,7 +57,9 @@ def _setup_logging(settings: Settings, args) -> None:
     level = "DEBUG" if getattr(args, "verbose", False) else settings.logging.level
     if getattr(args, "quiet_logs", False):
         level = "WARNING"
-    configure_logging(level, settings.logging.format, settings.logging.file)
+    lg = settings.logging
+    configure_logging(level, lg.format, str(settings.resolve(lg.file)) if lg.file else None, max_mb=lg.max_mb,
+                      keep=lg.keep)
 
 
 def _print_json(obj) -> None:

@@ -88,7 +88,9 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
         cleo = _start_cleo(ws, files) if source == "cleo" else None
         cfg_path = _prepare_workspace(ws, files, pw, cleo)
         settings = load_settings(cfg_path)
-        configure_logging(settings.logging.level, settings.logging.format, settings.logging.file)
+        lg = settings.logging
+        configure_logging(lg.level, lg.format, str(settings.resolve(lg.file)) if lg.file else None,
+                          max_mb=lg.max_mb, keep=lg.keep)
         rt = build_runtime(settings)
         say(f"qbedi demo: workspace {ws}")
         say(f"1. {len(files)} supplier invoices (X12 810) wait in the {'Cleo emulator' if cleo else 'inbox folder'}")
