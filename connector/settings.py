@@ -89,7 +89,20 @@ class FolderSourceSettings(_Model):
     on_consume: Literal["move", "keep"] = "move"
     outbox: str | None = None  # where 997 acknowledgments are written (optional)
     settle_seconds: float = Field(2.0, ge=0, le=3600)  # a file modified more recently is still being written
+    # an X12 file without its closing IEA is waited for this long after its last change, then taken as it is
+    incomplete_wait: str | int = "10m"
     poll: PollSettings = Field(default_factory=PollSettings)
+
+    @field_validator("incomplete_wait")
+    @classmethod
+    def _wait(cls, v):
+        if v not in (0, "0"):
+            parse_duration(v)
+        return v
+
+    @property
+    def incomplete_wait_seconds(self) -> int:
+        return 0 if self.incomplete_wait in (0, "0") else parse_duration(self.incomplete_wait)
 
 
 class AdapterSourceSettings(_Model):

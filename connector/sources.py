@@ -65,15 +65,21 @@ class FolderSource:
     left in place with ``on_consume="keep"``). Hidden files and partial
     uploads (``*.part``, ``*.tmp``) are skipped, and so is a file modified less
     than ``settle_seconds`` ago (still being written: read on a later poll);
-    one that changes between listing and reading is not stored.
+    one that changes between listing and reading is not stored. An X12 file
+    whose last segment is not its IEA (a writer that stalled for longer than
+    ``settle_seconds``) is left until it is complete, or unchanged for
+    ``incomplete_wait_seconds``: then it is taken as it is (and kept, rejected
+    with the envelope error, for a person).
     """
 
     SKIP_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload")
 
     def __init__(self, name: str, path: str | os.PathLike, *, on_consume: str = "move", processed_dir: str = "processed",
-                 outbox: str | os.PathLike | None = None, settle_seconds: float = 0.0):
+                 outbox: str | os.PathLike | None = None, settle_seconds: float = 0.0,
+                 incomplete_wait_seconds: float = 600.0):
         self.name = name
         self.settle_seconds = settle_seconds
+        self.incomplete_wait_seconds = incomplete_wait_seconds
         self.path = Path(path)
         self.on_consume = on_consume
         self.processed = self.path / processed_dir
@@ -91,6 +97,9 @@ class FolderSource:
             st = entry.stat()
             if now - st.st_mtime < self.settle_seconds:
                 self.settling.append(entry.name)  # still being written (or just finished): next poll
+                continue
+            if now - st.st_mtime < self.incomplete_wait_seconds and _unfinished_interchange(entry, st.st_size):
+                self.settling.append(entry.name)  # an interchange without its IEA yet: the writer stalled
                 continue
             yield RemoteFile(self.name, entry.name, entry.name, st.st_size, meta={"mtime_ns": st.st_mtime_ns})
 
@@ -126,6 +135,28 @@ class FolderSource:
         tmp = self.outbox / (name + ".part")
         tmp.write_bytes(content)
         tmp.replace(self.outbox / name)
+
+
+def _unfinished_interchange(path: Path, size: int) -> bool:
+    """Does the file start an X12 interchange (ISA) whose last segment is not an IEA? Reads at most
+    the first 128 and the last 512 bytes. Not X12, or unreadable: False (it is taken and judged)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+            start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            if not start.startswith(b"ISA"):
+                return False
+            if len(start) < 106:
+                return True  # not even a whole ISA yet
+            terminator = start[105:106]
+            f.seek(max(0, size - 512))
+            tail = f.read().rstrip(b" \t\r\n\x00")
+    except OSError:
+        return False
+    if not tail.endswith(terminator):
+        return True
+    last = tail[:-1].rsplit(terminator, 1)[-1].lstrip(b" \t\r\n")
+    return not last.startswith(b"IEA")
 
 
 # ---------------------------------------------------------------- source types
@@ -164,7 +195,7 @@ def build_source(settings, cfg) -> Source:
     """The Source for one validated ``sources:`` entry of ``settings``."""
     if cfg.type == BUILTIN_SOURCE_TYPE:
         return FolderSource(cfg.name, settings.resolve(cfg.path), on_consume=cfg.on_consume,
-                            settle_seconds=cfg.settle_seconds,
+                            settle_seconds=cfg.settle_seconds, incomplete_wait_seconds=cfg.incomplete_wait_seconds,
                             outbox=settings.resolve(cfg.outbox) if cfg.outbox else None)
     registered = source_type(cfg.type)
     if registered is None:

@@ -177,10 +177,48 @@ def test_a_half_written_file_is_read_only_once_complete(rt, tmp_path):
     assert out.error is None and [d.status for d in out.documents] == ["queued"]
 
 
+def test_a_writer_that_stalls_longer_than_settle_seconds_is_not_read_half_written(rt, tmp_path):
+    """A partner's upload pauses for longer than settle_seconds: an interchange without its IEA waits."""
+    import os
+
+    inbox = tmp_path / "inbox"
+    data = x12_file("acme_INV-10045.edi")
+    cut = data.index(b"IT1*2")
+    (inbox / "stalled.edi").write_bytes(data[:cut])
+    old = time.time() - 30
+    os.utime(inbox / "stalled.edi", (old, old))  # unchanged for 30 s: settled, but it has no IEA
+    src = FolderSource("inbox", inbox, settle_seconds=1)
+    report = rt.ingest.poll(src)
+    assert report.fetched == [] and report.settling == ["stalled.edi"]
+    (inbox / "stalled.edi").write_bytes(data)  # the writer comes back and finishes
+    os.utime(inbox / "stalled.edi", (old, old))
+    [out] = rt.ingest.poll(src).fetched
+    assert [d.status for d in out.documents] == ["queued"]
+
+
+def test_an_interchange_that_never_gets_its_iea_is_taken_after_the_wait_and_kept(rt, tmp_path):
+    import os
+
+    inbox = tmp_path / "inbox"
+    data = x12_file("acme_INV-10045.edi")
+    (inbox / "abandoned.edi").write_bytes(data[:data.index(b"GE*")])
+    old = time.time() - 3600
+    os.utime(inbox / "abandoned.edi", (old, old))
+    src = FolderSource("inbox", inbox, settle_seconds=1, incomplete_wait_seconds=600)
+    [out] = rt.ingest.poll(src).fetched  # waited long enough: taken as it is, and judged
+    assert out.documents and all(d.status == "rejected" for d in out.documents)
+    (inbox / "text.txt").write_bytes(b"not x12 at all")  # not X12: never waited for
+    (inbox / "isa-only.edi").write_bytes(data[:60])
+    for name in ("text.txt", "isa-only.edi"):
+        os.utime(inbox / name, (old + 3500, old + 3500))  # 100 s old
+    report = rt.ingest.poll(src)
+    assert [f.name for f in report.fetched] == ["text.txt"] and report.settling == ["isa-only.edi"]
+
+
 def test_a_file_that_changes_while_it_is_read_is_not_stored(rt, tmp_path):
     inbox = tmp_path / "inbox"
     (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi")[:200])
-    src = FolderSource("inbox", inbox)
+    src = FolderSource("inbox", inbox, incomplete_wait_seconds=0)  # (a part without its IEA would wait)
     [remote] = list(src.list_new())
     time.sleep(0.01)
     (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
