@@ -68,8 +68,11 @@ class Runtime:
         from qbwc_server.sessions import SessionManager
         from qbwc_server.soap import make_wsgi_app
 
-        sessions = kw.pop("sessions", None) or SessionManager(
-            ttl=timedelta(minutes=self.settings.web_connector.session_ttl_minutes))
+        from connector.tickets import SharedSessions
+
+        ttl = timedelta(minutes=self.settings.web_connector.session_ttl_minutes)
+        # tickets shared by every process on this database (scale-out, restarts): connector.tickets
+        sessions = kw.pop("sessions", None) or SessionManager(ttl=ttl, registry=SharedSessions(self.store, ttl))
         wc = self.settings.web_connector
         kw.setdefault("min_client_version", wc.min_client_version)
         kw.setdefault("none_wait_seconds", wc.idle_wait_seconds)

@@ -57,3 +57,23 @@ class WorkProvider(Protocol):
 
     # optional: ``login_refused(username, reason, remote_addr)`` - a configured user's login was refused
     # ("bad" password, or "locked" by throttling); a provider may record it for its admin
+
+
+class SessionRegistry(Protocol):
+    """Where sessions are shared between processes on one database (optional: without it a ticket is
+    known only to the process that issued it). ``connector.tickets.SharedSessions`` is the real one."""
+
+    def claim(self, *, ticket: str, username: str, company_file: str, qbxml_version: str) -> None:
+        """This ticket is now the user's current session."""
+
+    def is_current(self, username: str, ticket: str) -> bool:
+        """Is this still the user's current session (not replaced by a login elsewhere)?"""
+
+    def find(self, ticket: str) -> dict | None:
+        """A live session issued elsewhere: {ticket, username, company_file, qbxml_version}, else None."""
+
+    def seen(self, username: str, ticket: str) -> None:
+        """The session is in use (keeps it live for the other processes)."""
+
+    def release(self, username: str, ticket: str) -> None:
+        """The session closed."""

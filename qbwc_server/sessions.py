@@ -17,7 +17,7 @@ from typing import Callable
 import structlog
 
 from connector.passwords import hash_password, verify_password
-from qbwc_server.contracts import QBSession, WebConnectorUser
+from qbwc_server.contracts import QBSession, SessionRegistry, WebConnectorUser
 
 log = structlog.get_logger(__name__)
 
@@ -172,10 +172,12 @@ class SessionManager:
         clock: Clock = utcnow,
         *,
         throttle: LoginThrottle | None = None,
+        registry: SessionRegistry | None = None,
     ):
         self.ttl = ttl
         self.clock = clock
         self.throttle = throttle or LoginThrottle(clock=clock)
+        self.registry = registry  # sessions shared with other processes on the same database
         self._lock = threading.RLock()
         self._sessions: dict[str, QBSession] = {}
         self._by_company: dict[str, str] = {}  # company key -> ticket
@@ -239,7 +241,10 @@ class SessionManager:
             self._sessions[s.ticket] = s
             self._by_company[key] = s.ticket
             self._ticket_locks[s.ticket] = threading.RLock()
-            return s
+        if self.registry is not None:
+            self.registry.claim(ticket=s.ticket, username=s.username, company_file=s.company_file,
+                                qbxml_version=s.qbxml_version)
+        return s
 
     def open_for_company(self, user: WebConnectorUser) -> QBSession | None:
         """The live (non-expired, not closed) session holding this user's company, if any."""
@@ -252,16 +257,46 @@ class SessionManager:
             return s
 
     def get(self, ticket: str | None) -> QBSession | None:
-        """Live session for the ticket (and extend its expiry), else None."""
+        """Live session for the ticket (and extend its expiry), else None. With a registry: a ticket
+        another process issued is adopted while it is live there, and one replaced by a newer login
+        elsewhere is stale here too."""
         if not ticket:
             return None
         now = self.clock()
         with self._lock:
             s = self._sessions.get(ticket)
-            if s is None or s.closed or s.expires_at <= now:
+            live = s is not None and not s.closed and s.expires_at > now
+            if live:
+                s.expires_at = now + self.ttl  # sliding: an active conversation stays alive
+        if s is None:
+            return self._adopt(ticket, now) if self.registry is not None else None
+        if not live:
+            return None
+        if self.registry is not None:
+            if not self.registry.is_current(s.username, ticket):
+                self.close(ticket, shared=False)  # a newer login for this user, in another process
+                self.note(ticket, "Session replaced by a newer Web Connector session")
                 return None
-            s.expires_at = now + self.ttl  # sliding: an active conversation stays alive
-            return s
+            self.registry.seen(s.username, ticket)
+        return s
+
+    def _adopt(self, ticket: str, now: datetime) -> QBSession | None:
+        rec = self.registry.find(ticket)
+        if rec is None:
+            return None
+        s = QBSession(ticket=ticket, username=rec["username"], company_file=rec.get("company_file") or "",
+                      created_at=now, expires_at=now + self.ttl, qbxml_version=rec.get("qbxml_version") or "13.0")
+        s.state["_adopted"] = True  # whatever the issuing process had in flight is verified, never re-sent
+        key = company_key(WebConnectorUser(s.username, "", s.company_file, s.qbxml_version))
+        with self._lock:
+            if ticket in self._sessions:  # adopted by a concurrent call meanwhile
+                return self._sessions[ticket]
+            self._sessions[ticket] = s
+            self._by_company[key] = ticket
+            self._ticket_locks.setdefault(ticket, threading.RLock())
+        log.info("qbwc.session_adopted", user=s.username, ticket=ticket[:8],
+                 detail="issued by another qbedi process on this database")
+        return s
 
     def lock_for(self, ticket: str | None) -> threading.RLock:
         """Per-ticket lock (one QBWC call at a time per session)."""
@@ -271,7 +306,9 @@ class SessionManager:
                 lk = threading.RLock()  # throwaway for unknown tickets
             return lk
 
-    def close(self, ticket: str) -> QBSession | None:
+    def close(self, ticket: str, *, shared: bool = True) -> QBSession | None:
+        """``shared``: also record it closed for the other processes (not when another process's login
+        replaced it)."""
         with self._lock:
             s = self._sessions.pop(ticket, None)
             self._ticket_locks.pop(ticket, None)
@@ -281,7 +318,9 @@ class SessionManager:
             for k, t in list(self._by_company.items()):
                 if t == ticket:
                     del self._by_company[k]
-            return s
+        if shared and self.registry is not None:
+            self.registry.release(s.username, ticket)
+        return s
 
     def pop_expired(self) -> list[QBSession]:
         """Remove and return sessions past their expiry (caller tells the provider)."""

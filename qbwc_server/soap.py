@@ -270,6 +270,7 @@ class QBWCHandler:
             s = self._live(ticket, "sendRequestXML")
             if s is None:
                 return ""
+            s.state.pop("_adopted", None)
             if s.expecting == "receive":
                 msg = "Out of sequence: sendRequestXML again before receiveResponseXML; the previous request's outcome is unknown"
                 log.warning("qbwc.out_of_sequence", user=s.username, ticket=s.ticket[:8], method="sendRequestXML")
@@ -357,6 +358,8 @@ class QBWCHandler:
             s = self._live(ticket, "receiveResponseXML")
             if s is None:
                 return -1
+            if s.state.pop("_adopted", False) and s.expecting != "receive":
+                s.expecting = "receive"  # the request went out from another process: its answer is verified there
             if s.expecting != "receive":
                 s.last_error = "Out of sequence: receiveResponseXML without an outstanding request; ignored"
                 log.warning("qbwc.out_of_sequence", user=s.username, ticket=s.ticket[:8], method="receiveResponseXML")
