@@ -173,12 +173,12 @@ def reject(s: Session, doc: Document, reason: str, *, by: str) -> None:
     audit(s, "rejected_by_reviewer", document=doc, by=by, reason=reason)
 
 
-def release(s: Session, doc: Document) -> None:
-    """A person asks for a held or failed document to be translated again (what follows is
+def release(s: Session, doc: Document, *, by: str = "") -> None:
+    """A person (``by``) asks for a held or failed document to be translated again (what follows is
     :func:`queue` or :func:`hold`)."""
     if doc.status not in RELEASABLE:
         raise ValueError(f"document #{doc.id} is {doc.status}; only held or failed documents are released")
-    audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason)
+    audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason, by=by)
 
 
 def dismiss(s: Session, doc: Document, reason: str, *, by: str = "") -> None:

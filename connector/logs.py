@@ -27,7 +27,15 @@ def _file_handler(file: str, max_mb: int, keep: int) -> logging.Handler:
 
     if max_mb > 0:
         return RotatingFileHandler(file, maxBytes=max_mb * 1024 * 1024, backupCount=keep, encoding="utf-8")
-    return WatchedFileHandler(file, encoding="utf-8")
+
+    class _Reopening(WatchedFileHandler):
+        def reopenIfNeeded(self):  # noqa: N802 - logging's name
+            try:
+                super().reopenIfNeeded()
+            except OSError:  # the folder itself went away: keep writing where we were, never raise
+                pass
+
+    return _Reopening(file, encoding="utf-8")
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None = None, stream=None, *,

@@ -516,7 +516,7 @@ class IngestService:
                 raise LookupError(f"no document #{document_id}")
             if not_duplicate is not None and doc.reason_code != Hold.DUPLICATE:
                 raise ValueError(f"document #{document_id} is not held as a duplicate ({doc.reason_code or doc.status})")
-            lifecycle.release(s, doc)
+            lifecycle.release(s, doc, by=by)
             if not_duplicate is not None:
                 audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
                       previous_reason=doc.reason)

@@ -138,6 +138,7 @@ def run_demo(*, keep: bool = False, as_json: bool = False, source: str = "folder
         if cleo is not None:
             cleo.stop()
         if not keep:
+            configure_logging("WARNING", "auto")  # its log file goes with the workspace
             shutil.rmtree(ws, ignore_errors=True)
 
 

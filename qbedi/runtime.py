@@ -77,8 +77,25 @@ class Runtime:
         kw.setdefault("min_client_version", wc.min_client_version)
         kw.setdefault("none_wait_seconds", wc.idle_wait_seconds)
         kw.setdefault("trusted_proxies", wc.trusted_proxies)
-        return make_wsgi_app(self.delivery, self.users(), sessions=sessions,
+        soap = make_wsgi_app(self.delivery, self.users(), sessions=sessions,
                              server_version=f"qbedi {__version__}", **kw)
+        if not self.settings.web.enabled:
+            return soap
+        # the AP web page beside the SOAP endpoint: /qbwc and /health stay the SOAP app's; /, /support (the
+        # .qwc's AppSupport URL) and the pages are the web app's. A web page that cannot start (its key file is
+        # unsafe) leaves the Web Connector running: the SOAP app's plain /support page answers instead.
+        import structlog
+
+        from qbwc_server.server import SOAP_PATH, client_address
+        from web import Mount, WebSetupError, create_app
+
+        try:
+            web = create_app(settings=self.settings, store=self.store, ingest=self.ingest)
+        except WebSetupError as e:
+            structlog.get_logger(__name__).error("web.unavailable", reason=str(e),
+                                                 detail="the Web Connector is served; the web page is not")
+            return soap
+        return Mount(soap, web, soap_path=SOAP_PATH, client_addr=lambda environ: client_address(environ, soap.trusted))
 
     def require_schema(self) -> None:
         """Read commands never migrate: an empty or older database is one line saying to run qbedi migrate."""

@@ -86,12 +86,12 @@ def test_release_after_mapping_fix_queues_the_held_document(tmp_path, db_url):
     rt2 = runtime(tmp_path, db_url, suppliers={"INITECHEDI": {"vendor": "Initech", "default_account": "Repairs"}})
     with rt2.store.session() as s:
         doc_id = s.scalars(select(Document.id)).one()
-    out = rt2.ingest.release(doc_id)
+    out = rt2.ingest.release(doc_id, by="pat")
     assert out.status == "queued"
     assert count(rt2, QueuedRequest) == 1
     with rt2.store.session() as s:
-        kinds = [e.kind for e in audit_trail(s, doc_id)]
-    assert kinds == ["translated", "held", "released", "queued"]
+        trail = [(e.kind, e.detail.get("by")) for e in audit_trail(s, doc_id)]
+    assert trail == [("translated", None), ("held", None), ("released", "pat"), ("queued", None)]  # who released
 
 
 def test_unreadable_file_is_kept_with_a_reason(tmp_path, db_url):

@@ -14,6 +14,7 @@ LAYERS = {
     "edi": 0, "qbxml_templates": 0,  # domain: X12 bytes -> dataclasses; typed specs -> qbXML
     "connector": 1,  # core: settings, store, lifecycle, ingest and delivery services
     "cleo_client": 2, "qbwc_server": 2,  # adapters: the wire only
+    "web": 2,  # adapter: the AP web page (Flask), beside the SOAP endpoint
     "fakes": 3,  # QuickBooks emulator, QBWC simulator, Cleo emulator
     "qbedi": 4,  # entry points: CLI, daemon, demo, runtime wiring, workspace creation
 }

@@ -1,0 +1,526 @@
+"""Read models for people: what the AP web page (and anything else that shows state) reads.
+
+Invariants:
+
+- Read only: nothing here changes a row (state changes are :mod:`connector.lifecycle`'s, actions are the
+  services' and :mod:`connector.control`'s).
+- Every listing is a :class:`~connector.services.Page` of at most ``limit`` rows (a listing never cuts rows
+  off without saying how many there are in all), newest first, and filters on indexed columns first
+  (``edi_document.status``, ``qb_request (company, state)``, ``audit_event.document_id``,
+  ``sync_event (scope, name, id)``): a page costs the same with 100,000 documents in the store as with 100
+  (``bench/web.py``).
+- Values are plain dicts of str / int / None (what a template or ``--json`` prints); the raw file's bytes are
+  loaded only for one document's page (:func:`document_detail`).
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from . import control
+from .delivery import last_contact, why_waiting
+from .services import Page
+from .settings import Settings
+from .status import Activity, DocStatus, FileStatus, FileVerdict, RqState, Scope
+from .store import (CompanyState, Document, QueuedRequest, ReceivedFile, SourceState, Store,
+                    audit_trail)
+
+MAX_PAGE = 200  # rows a listing shows at most, whatever is asked
+RAW_SEGMENTS = 5000  # segments of a raw file shown at most (the whole file stays in the store)
+REVIEW = (DocStatus.HELD, DocStatus.FAILED)  # what the "held and failed" page lists by default
+REVIEWABLE = (DocStatus.HELD, DocStatus.FAILED, DocStatus.REJECTED)  # may be filtered on there
+OPEN_REQUEST = (RqState.AWAITING, RqState.QUEUED, RqState.SENT, RqState.UNKNOWN, RqState.HELD, RqState.FAILED)
+ERRORS = (Activity.POLL_FAILED, Activity.SESSION_ERROR)
+# a received file's verdicts, as the files listing filters on them
+VERDICTS = (FileStatus.PARSED, *FileVerdict, FileStatus.FAILED, FileStatus.RECEIVED)
+
+# what a person does about each reason code, in words (README: "Reviewing held documents")
+ADVICE = {
+    "unknown_supplier": "No supplier mapping matches the sender. An admin adds the supplier (its ids are in the "
+                        "message) to the suppliers file; then press Release.",
+    "unmapped_line": "A line (marked below) has no QuickBooks account or item. An admin adds a line rule, a "
+                     "default_account or a charge_accounts entry for this supplier; then press Release.",
+    "total_mismatch": "The lines and charges do not add up to the invoice total. Ask the supplier for a corrected "
+                      "invoice (then dismiss this one), or an admin raises the supplier's total_tolerance and you "
+                      "press Release.",
+    "duplicate_document": "The same supplier already sent a document with this number (the message names it). Same "
+                          "date and total: it is a copy, dismiss it. A different document that reuses the number: "
+                          "use 'Not a duplicate' with a reason.",
+    "unsupported_currency": "The invoice is not in the supplier's currency. An admin sets the supplier's currency, "
+                            "or enter it in QuickBooks by hand and dismiss it here.",
+    "missing_segment": "The file is incomplete. Ask the supplier to send it again, then dismiss this one.",
+    "invalid_value": "The file holds a value that cannot be read. Ask the supplier to send it again, then dismiss "
+                     "this one.",
+    "qb_invalid_reference": "QuickBooks does not know a vendor, account, class or item this document names. Create "
+                            "it in QuickBooks (or an admin fixes the mapping), then press Release.",
+    "qb_missing_reference": "QuickBooks does not know a vendor, account, class or item this document names. Create "
+                            "it in QuickBooks (or an admin fixes the mapping), then press Release.",
+    "over_receipt": "The ship notice is for more than the purchase order has open. Check the order in QuickBooks, "
+                    "then release or dismiss.",
+    "unknown_po": "QuickBooks has no purchase order with this number. Check it, then release or dismiss.",
+    "ambiguous_po": "Several purchase orders in QuickBooks match. Check them, then release or dismiss.",
+    "edit_conflict": "The purchase order kept changing in QuickBooks while qbedi tried to change it. Check it, then "
+                     "press Release.",
+    "superseded": "A newer change to the same purchase order was already applied. Dismiss this one (applying it "
+                  "would undo the newer change).",
+    "unit_mismatch": "A line comes in a unit QuickBooks does not count the item in. An admin says how many one "
+                     "holds on the line rule (units:), then press Release.",
+    "unverifiable": "QuickBooks' answer was lost and qbedi could not check whether the bill is there. Look for it in "
+                    "QuickBooks: there, dismiss this; not there, press Release.",
+    "no_answer": "QuickBooks' answer was lost. Look for the transaction in QuickBooks: there, dismiss this; not "
+                 "there, press Release.",
+    "qb_error": "QuickBooks refused the document (its message is above). Fix the cause in QuickBooks or the "
+                "mapping, then press Release; or dismiss it.",
+    "envelope_error": "The file's envelope is broken. Ask the supplier to send it again.",
+    "unsupported_transaction": "qbedi does not post this kind of document; nothing to do.",
+    "rejected_by_reviewer": "A person refused it at approval; it never reached QuickBooks.",
+}
+NO_ADVICE = "Read the reason above; fix the cause, then press Release, or dismiss the document with a reason."
+
+STATE_WORDS = {"running": "running", "paused": "paused", "failing": "failing", "new": "not started yet"}
+
+
+def advice(reason_code: str | None) -> str:
+    return ADVICE.get(reason_code or "", NO_ADVICE)
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat(sep=" ", timespec="seconds") if isinstance(v, datetime) else None
+
+
+def _limit(limit: int | None) -> int:
+    return max(1, min(MAX_PAGE, int(limit or 50)))
+
+
+# ---------------------------------------------------------------- counts on every page
+
+def nav_counts(store: Store) -> dict[str, int]:
+    """Documents waiting for a person: held, failed, awaiting approval (index-only counts)."""
+    wanted = (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL)
+    with store.session() as s:
+        rows = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(wanted))
+                              .group_by(Document.status)).all())
+    return {str(k): int(rows.get(k, 0)) for k in wanted}
+
+
+# ---------------------------------------------------------------- dashboard
+
+@dataclass
+class Dashboard:
+    companies: list[dict]
+    sources: list[dict]
+    documents: dict[str, int]  # by status
+    held_reasons: list[dict]  # [{reason_code, count}] of held + failed documents
+    waiting: list[str]  # in words, per company
+    errors: list[dict]  # recent errors, newest first (the history, not only the last one)
+    activity: list[dict]  # recent history, newest first
+
+
+def _company_names(settings: Settings, states: dict[str, CompanyState]) -> list[str]:
+    names = [u.username for u in settings.web_connector.users]
+    return names + sorted(n for n in states if n not in names)
+
+
+def companies(store: Store, settings: Settings) -> list[dict]:
+    """Each Web Connector company: state (running / paused / failing / new), last session and its outcome,
+    requests by state, and its last error."""
+    pauses = control.pauses(store)
+    with store.session() as s:
+        states = {c.company: c for c in s.scalars(select(CompanyState))}
+        info = {c: (cs.info or {}) for c, cs in states.items()}
+        names = _company_names(settings, states)
+        depth: dict[str, dict[str, int]] = {}
+        for name in names:  # one index range (company, state) per company: the done rows are never read
+            depth[name] = dict(s.execute(select(QueuedRequest.state, func.count()).where(
+                QueuedRequest.company == name, QueuedRequest.state.in_(OPEN_REQUEST))
+                .group_by(QueuedRequest.state)).all())
+    out = []
+    for name in names:
+        cs = states.get(name)
+        sessions = control.history(store, scope=Scope.COMPANY, name=name,
+                                   kinds=(Activity.SESSION_OK, Activity.SESSION_ERROR), limit=1)
+        last_error = control.history(store, scope=Scope.COMPANY, name=name, kinds=(Activity.SESSION_ERROR,), limit=1)
+        refused = info.get(name, {}).get("last_refused_login")
+        p = pauses.get((Scope.COMPANY, name))
+        if p is not None:
+            state = "paused"
+        elif sessions and sessions[0]["kind"] == Activity.SESSION_ERROR:
+            state = "failing"
+        elif cs is None or cs.last_contact is None:
+            state = "new"
+        else:
+            state = "running"
+        user = settings.user(name)
+        out.append({
+            "name": name, "state": state, "company_file": (user.company_file if user else "") or
+            info.get(name, {}).get("company_file") or "",
+            "company_name": info.get(name, {}).get("company_name"),
+            "last_contact": _iso(cs.last_contact) if cs else None, "last_result": cs.last_result if cs else None,
+            "last_session": sessions[0] if sessions else None, "last_error": last_error[0] if last_error else None,
+            "last_refused_login": refused,
+            "paused": None if p is None else {"at": _iso(p.paused_at), "by": p.by, "reason": p.reason},
+            "depth": {str(k): v for k, v in sorted(depth.get(name, {}).items())},
+            "configured": user is not None,
+        })
+    return out
+
+
+def sources(store: Store, settings: Settings) -> list[dict]:
+    """Each configured source: state, last completed poll, failures, last error."""
+    pauses = control.pauses(store)
+    with store.session() as s:
+        states = {st.name: st for st in s.scalars(select(SourceState))}
+    out = []
+    for cfg in settings.sources:
+        st = states.get(cfg.name)
+        p = pauses.get((Scope.SOURCE, cfg.name))
+        state = "paused" if p else "failing" if st is not None and st.consecutive_failures else \
+            "new" if st is None else "running"
+        last_error = control.history(store, scope=Scope.SOURCE, name=cfg.name, kinds=(Activity.POLL_FAILED,), limit=1)
+        out.append({
+            "name": cfg.name, "type": cfg.type, "state": state,
+            "last_poll": _iso(st.last_poll_at) if st else None, "last_ok": _iso(st.last_ok_at) if st else None,
+            "failures": st.consecutive_failures if st else 0, "error": st.last_error if st else None,
+            "next_poll": _iso(st.next_poll_at) if st else None, "files_fetched": st.files_fetched if st else 0,
+            "last_error": last_error[0] if last_error else None,
+            "paused": None if p is None else {"at": _iso(p.paused_at), "by": p.by, "reason": p.reason},
+        })
+    return out
+
+
+def dashboard(store: Store, settings: Settings, *, history: int = 15) -> Dashboard:
+    """Received files by verdict are not on it: counting them reads every file row (no index on the verdict);
+    the Received files page shows them."""
+    comps = companies(store, settings)
+    with store.session() as s:
+        docs = {str(k): int(v) for k, v in s.execute(select(Document.status, func.count())
+                                                      .group_by(Document.status)).all()}
+        reasons = [{"reason_code": r or "(none)", "status": st, "count": n} for st, r, n in s.execute(
+            select(Document.status, Document.reason_code, func.count()).where(Document.status.in_(REVIEW))
+            .group_by(Document.status, Document.reason_code).order_by(func.count().desc()))]
+        waiting = []
+        for c in comps:
+            n_queued = sum(c["depth"].get(k, 0) for k in (RqState.QUEUED, RqState.SENT, RqState.UNKNOWN))
+            if c["state"] == "paused":
+                if n_queued:
+                    waiting.append(f"{n_queued} request(s) for {c['name']} wait: the company is paused (resume it on "
+                                   "the Sync control page)")
+                continue
+            if not n_queued:
+                continue
+            # the oldest pending request (index range on (company, state, id)), and its document
+            rq = s.scalar(select(QueuedRequest).where(
+                QueuedRequest.company == c["name"],
+                QueuedRequest.state.in_((RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)))
+                .order_by(QueuedRequest.id).limit(1))
+            oldest = s.get(Document, rq.document_id) if rq is not None and rq.document_id else None
+            if oldest is not None:
+                set_committed_value(oldest, "requests", [rq])  # what why_waiting reads, without a look-up
+            why = why_waiting(s, oldest) if oldest is not None else None
+            waiting.append(f"{n_queued} request(s) for {c['name']}: {why or 'waiting for the next Web Connector run'}")
+        approval = docs.get(DocStatus.AWAITING_APPROVAL, 0)
+        if approval:
+            waiting.insert(0, f"{approval} document(s) wait for a person's approval (Approval page)")
+    return Dashboard(
+        companies=comps, sources=sources(store, settings), documents=docs, held_reasons=reasons, waiting=waiting,
+        errors=control.history(store, kinds=ERRORS, limit=history), activity=control.history(store, limit=history))
+
+
+# ---------------------------------------------------------------- document listings
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+_LINE_REF = re.compile(r"\b(?:line|item)\s+([A-Za-z0-9.-]+)", re.I)
+_CHARGE_REF = re.compile(r"\bcharge\s+([A-Z0-9]{2,4})\b")
+
+
+def failing_lines(holds: list[dict]) -> tuple[set[str], set[str]]:
+    """The line numbers and charge codes the hold messages name (``line 2 (vendor part ...) matches no line
+    rule``, ``charge D240 FREIGHT has no account``): the ones a page marks as failing."""
+    lines, charges = set(), set()
+    for h in holds or ():
+        msg = str(h.get("message") or "")
+        lines |= {m.rstrip(".") for m in _LINE_REF.findall(msg)}
+        charges |= set(_CHARGE_REF.findall(msg))
+    return lines, charges
+
+
+def _body(parsed: dict) -> dict:
+    """Lines (each with ``failing``), charges, totals and dates of a stored document."""
+    holds = parsed.get("holds") or []
+    bad_lines, bad_charges = failing_lines(holds)
+    lines = [{**ln, "failing": str(ln.get("line_number") or "") in bad_lines} for ln in parsed.get("lines") or []]
+    charges = [{**c, "failing": c.get("code") in bad_charges} for c in parsed.get("charges") or []]
+    sup = parsed.get("supplier") or {}
+    return {"lines": lines, "charges": charges, "holds": holds, "supplier_name": sup.get("name"),
+            "document_date": parsed.get("document_date"), "due_date": parsed.get("due_date"),
+            "currency": parsed.get("currency") or "USD", "total": parsed.get("total"),
+            "credit": bool(parsed.get("credit")), "notes": parsed.get("notes") or [],
+            "po_numbers": parsed.get("po_numbers") or []}
+
+
+def _doc_row(d: Document, *, body: bool) -> dict:
+    parsed = (d.parsed or {}) if body else {}
+    row = {"id": d.id, "status": d.status, "transaction_set": d.transaction_set, "number": d.document_number,
+           "supplier": d.supplier_id, "sender": d.sender_id, "company": d.company,
+           "total": None if d.total is None else str(d.total), "document_date": d.document_date,
+           "received": _iso(d.created_at), "updated": _iso(d.updated_at), "reason_code": d.reason_code,
+           "reason": d.reason, "advice": advice(d.reason_code) if d.reason_code else None,
+           "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
+           "qb_amount": None if d.qb_amount is None else str(d.qb_amount), "posted_at": _iso(d.posted_at),
+           "file_id": d.file_id}
+    if body:
+        row.update(_body(parsed))
+    return row
+
+
+def _listing(store: Store, where: list, *, limit: int | None, offset: int, body: bool, newest_first: bool = True,
+             by_status: bool = False) -> Page:
+    """``by_status``: the rows are few among many (held, failed): sort them by ``id + 0``, so the planner reads
+    them through the status index and sorts them, rather than walking the whole table in id order until it has
+    found a page of them (what SQLite does for ``status IN (...)`` with another filter)."""
+    limit = _limit(limit)
+    with store.session() as s:
+        key = (Document.id + 0) if by_status else Document.id
+        q = select(Document).where(*where).order_by(key.desc() if newest_first else key)
+        if not body:
+            q = q.options(defer(Document.parsed))
+        total = s.scalar(select(func.count()).select_from(Document).where(*where))
+        rows = [_doc_row(d, body=body) for d in s.scalars(q.offset(max(0, offset)).limit(limit))]
+    return Page(rows, total, limit, max(0, offset))
+
+
+def company_of(settings: Settings, supplier_id: str | None) -> str | None:
+    """The company a supplier's documents go to (as the ingest service decides it when it queues one): the
+    supplier's ``company``, else the first Web Connector user."""
+    sup = settings.suppliers.get(supplier_id or "")
+    if sup is not None and sup.company:
+        user = settings.user(sup.company)
+        return user.username if user else sup.company
+    users = settings.web_connector.users
+    return users[0].username if users else None
+
+
+def _company_filter(settings: Settings | None, company: str):
+    """Documents of a company: queued once (``company`` set), or not yet queued (held before) and from a
+    supplier whose documents go there."""
+    if settings is None:
+        return Document.company == company
+    sups = [sid for sid in settings.suppliers if company_of(settings, sid) == company]
+    unqueued = Document.company.is_(None) & Document.supplier_id.in_(sups)
+    if company_of(settings, None) == company:  # unknown suppliers' documents would go to the first user
+        unqueued = unqueued | (Document.company.is_(None) & (Document.supplier_id.is_(None) |
+                                                             Document.supplier_id.not_in(list(settings.suppliers))))
+    return (Document.company == company) | unqueued
+
+
+def review_page(store: Store, *, status: str | None = None, reason: str | None = None, supplier: str | None = None,
+                company: str | None = None, since: str | None = None, until: str | None = None,
+                settings: Settings | None = None, limit: int | None = 50, offset: int = 0) -> Page:
+    """Held and failed documents (``status``: one of held, failed, rejected), newest first, each with its lines
+    (the failing ones marked), totals, due date and what to do. ``since`` / ``until``: received on or after /
+    on or before that day (YYYY-MM-DD); ``supplier`` ``"-"``: no supplier mapping matched; ``company``: with
+    ``settings``, also the documents held before they were queued whose supplier's documents go there."""
+    if status and status not in REVIEWABLE:
+        raise ValueError(f"the review list shows {', '.join(REVIEWABLE)} documents, not {status!r}")
+    where = [Document.status == status] if status else [Document.status.in_(REVIEW)]
+    if reason:
+        where.append(Document.reason_code == reason)
+    if supplier == "-":
+        where.append(Document.supplier_id.is_(None))
+    elif supplier:
+        where.append(Document.supplier_id == supplier)
+    if company:
+        where.append(_company_filter(settings, company))
+    if (d := _day(since)) is not None:
+        where.append(Document.created_at >= datetime.combine(d, datetime.min.time()))
+    if (d := _day(until)) is not None:
+        where.append(Document.created_at < datetime.combine(d + timedelta(days=1), datetime.min.time()))
+    page = _listing(store, where, limit=limit, offset=offset, body=True, by_status=len(where) > 1)
+    if settings is not None:
+        for row in page.rows:
+            row["company"] = row["company"] or company_of(settings, row["supplier"])
+    return page
+
+
+def review_choices(store: Store, settings: Settings) -> dict[str, list[str]]:
+    """What the review filters offer: the reason codes, the configured suppliers, the companies."""
+    reasons = sorted(ADVICE)  # every reason code qbedi gives (a query for the ones in use reads every held row)
+    sups = sorted(settings.suppliers)
+    return {"reasons": reasons, "suppliers": sups, "companies": [u.username for u in settings.web_connector.users]}
+
+
+def approval_page(store: Store, *, limit: int | None = 100, offset: int = 0) -> Page:
+    """Documents awaiting a person's approval, oldest first (first come, first approved)."""
+    return _listing(store, [Document.status == DocStatus.AWAITING_APPROVAL], limit=limit, offset=offset, body=True,
+                    newest_first=False)
+
+
+def documents_page(store: Store, *, status: str | None = None, number: str | None = None, limit: int | None = 50,
+                   offset: int = 0) -> Page:
+    """Every document, newest first (``status`` filters; ``number``: the supplier's document number, exact)."""
+    if status and status not in set(DocStatus):
+        raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
+    where = []
+    if status:
+        where.append(Document.status == status)
+    if number:
+        where.append(Document.document_number == number.strip())
+    return _listing(store, where, limit=limit, offset=offset, body=False)
+
+
+def files_page(store: Store, *, verdict: str | None = None, limit: int | None = 50, offset: int = 0) -> Page:
+    """Every received file, newest first, with its verdict (``parsed`` and its documents, ``empty``,
+    ``not_x12`` and what it looks like, ``unreadable``, ``failed``...)."""
+    limit = _limit(limit)
+    with store.session() as s:
+        q = select(ReceivedFile).options(defer(ReceivedFile.content), selectinload(ReceivedFile.documents).load_only(
+            Document.id, Document.status, Document.transaction_set, Document.document_number, Document.reason_code))
+        n = select(func.count()).select_from(ReceivedFile)
+        if verdict:
+            cond = (ReceivedFile.status == verdict) | (ReceivedFile.reason_code == verdict)
+            q, n = q.where(cond), n.where(cond)
+        total = s.scalar(n)
+        rows = []
+        for f in s.scalars(q.order_by(ReceivedFile.id.desc()).offset(max(0, offset)).limit(limit)):
+            rows.append({"id": f.id, "name": f.name, "source": f.source, "size": f.size, "received": _iso(f.received_at),
+                         "verdict": f.reason_code if f.status == FileStatus.UNREADABLE else f.status,
+                         "reason": f.error, "attempts": f.attempts,
+                         "documents": [{"id": d.id, "transaction_set": d.transaction_set, "number": d.document_number,
+                                        "status": d.status, "reason_code": d.reason_code} for d in f.documents]})
+    return Page(rows, total, limit, max(0, offset))
+
+
+# ---------------------------------------------------------------- one document
+
+def raw_segments(content: bytes, *, limit: int = RAW_SEGMENTS) -> tuple[list[str], bool]:
+    """The file as a person reads X12: one segment a line, with its own delimiters (any terminator, wrapped
+    lines joined). Returns (lines, cut: there were more than ``limit``)."""
+    from edi.tokenizer import Tokenizer
+
+    out: list[str] = []
+    try:
+        for seg in Tokenizer(io.BytesIO(bytes(content))):
+            if len(out) >= limit:
+                return out, True
+            sep = seg.delimiters.element if seg.delimiters else "*"
+            out.append(sep.join(seg.elements))
+    except Exception:  # noqa: BLE001 - the tokenizer promises not to raise; a page never fails on a file
+        pass
+    if not out:  # not X12: the text as it is (a page, not a dump)
+        text = bytes(content[:20000]).decode("utf-8", "replace")
+        out = text.splitlines()[:limit]
+    return out, False
+
+
+def _words(value):
+    """An audit detail as a person reads it: holds as "code: message; ...", other lists joined."""
+    if isinstance(value, list):
+        return "; ".join(f"{v.get('code')}: {v.get('message')}" if isinstance(v, dict) and "code" in v else str(v)
+                         for v in value)
+    return value
+
+
+def document_detail(store: Store, document_id: int) -> dict | None:
+    """One document: what the supplier sent (lines, the failing ones marked, totals, due date), why it waits,
+    what to do, every qbXML request sent with QuickBooks' answers, its QuickBooks TxnID and amount, the audit
+    trail from the received file to the TxnID with who did what, and the raw X12 one segment a line."""
+    with store.session() as s:
+        d = s.scalar(select(Document).where(Document.id == document_id).options(selectinload(Document.file)))
+        if d is None:
+            return None
+        events = audit_trail(s, d.id)
+        # a document's requests are the ones its trail names (lifecycle.queue audits each with its id): read by
+        # primary key, never by scanning the request table for the document
+        ids = sorted({e.detail.get("request_id") for e in events if isinstance((e.detail or {}).get("request_id"), int)})
+        rqs = list(s.scalars(select(QueuedRequest).where(QueuedRequest.id.in_(ids), QueuedRequest.document_id == d.id)
+                             .order_by(QueuedRequest.id))) if ids else []
+        set_committed_value(d, "requests", rqs)
+        row = _doc_row(d, body=True)
+        f = d.file
+        trail = [{"at": _iso(f.received_at), "kind": "received", "by": None,
+                  "detail": {"file": f.name, "source": f.source, "size": f.size, "sha256": f.sha256[:16] + "..."}}]
+        for e in events:
+            detail = dict(e.detail or {})
+            trail.append({"at": _iso(e.at), "kind": e.kind, "by": detail.pop("by", None),
+                          "detail": {k: _words(v) for k, v in detail.items() if v not in (None, "", [], {})}})
+        requests = [{"id": r.id, "type": r.request_type, "state": r.state, "company": r.company,
+                     "qbxml": r.qbxml, "attempts": r.attempts, "sent_at": _iso(r.sent_at),
+                     "status_code": r.status_code, "status_message": r.status_message,
+                     "txn_id": r.result_txn_id, "ref_number": r.ref_number, "vendor": r.vendor,
+                     "external_guid": r.external_guid, "created": _iso(r.created_at), "updated": _iso(r.updated_at)}
+                    for r in d.requests]
+        # what QuickBooks answered (or did not): every request event after it was sent
+        answers = [t for t in trail if "request_id" in t["detail"] and t["kind"] not in
+                   ("queued", "awaiting_approval", "sent", "approved")]
+        raw, cut = raw_segments(f.content)
+        row.update({
+            "file": {"id": f.id, "name": f.name, "source": f.source, "size": f.size, "received": _iso(f.received_at)},
+            "waiting": why_waiting(s, d), "trail": trail, "requests": requests, "answers": answers,
+            "raw": raw, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
+            "translated_qbxml": (d.parsed or {}).get("qbxml"),
+            "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
+                          "status": x.status} for x in s.execute(
+                select(Document.id, Document.transaction_set, Document.document_number, Document.status)
+                .where(Document.file_id == f.id, Document.id != d.id).order_by(Document.id).limit(50))],
+        })
+    return row
+
+
+# ---------------------------------------------------------------- sync control and support
+
+def sync_overview(store: Store, settings: Settings, *, history: int = 30) -> dict:
+    """What the Sync control page shows: sources and companies with their pauses, the open requests, and the
+    history (polls, sessions, errors, pauses, requests)."""
+    return {"sources": sources(store, settings), "companies": companies(store, settings),
+            "open_requests": control.open_sync_requests(store), "history": control.history(store, limit=history)}
+
+
+def support_summary(store: Store, settings: Settings, *, errors: int = 10, full: bool = True) -> dict:
+    """The AppSupport page: in words, is the sync healthy, and the last errors (``full`` False: the states and
+    times only, no error's own message: what anybody who reaches the page may read)."""
+    comps, srcs = companies(store, settings), sources(store, settings)
+    lines = []
+    for c in comps:
+        if c["state"] == "paused":
+            lines.append(f"Company {c['name']}: paused by {c['paused']['by'] or 'someone'} at {c['paused']['at']} UTC"
+                         + (f" ({c['paused']['reason']})" if c["paused"]["reason"] else "")
+                         + ". The Web Connector is given nothing until it is resumed.")
+        elif c["state"] == "new":
+            lines.append(f"Company {c['name']}: no Web Connector has connected yet. Add its .qwc file in QuickBooks "
+                         "Web Connector and press Update Selected.")
+        elif c["state"] == "failing":
+            lines.append(f"Company {c['name']}: the last Web Connector session had a problem at "
+                         f"{c['last_session']['at']} UTC" + (f": {c['last_session']['message']}" if full else "."))
+        else:
+            lines.append(f"Company {c['name']}: working. Last Web Connector session {c['last_contact']} UTC"
+                         + (f": {c['last_result'] or 'no summary'}." if full else "."))
+        refused = c.get("last_refused_login")
+        if refused and (not c["last_contact"] or refused["at"] > (c["last_contact"] or "").replace(" ", "T")):
+            lines.append(f"Company {c['name']}: the Web Connector's last login was refused at {refused['at']} UTC "
+                         f"({refused['reason']}). Check the password typed in the Web Connector.")
+    for src in srcs:
+        if src["state"] == "paused":
+            lines.append(f"Source {src['name']}: paused; nothing is fetched from it until it is resumed.")
+        elif src["state"] == "failing":
+            lines.append(f"Source {src['name']}: failing ({src['failures']} poll(s) in a row)"
+                         + (f": {src['error']}" if full else "."))
+        elif src["state"] == "new":
+            lines.append(f"Source {src['name']}: not polled yet.")
+        else:
+            lines.append(f"Source {src['name']}: working. Last completed poll {src['last_ok']} UTC.")
+    healthy = all(c["state"] == "running" for c in comps) and all(x["state"] == "running" for x in srcs)
+    return {"healthy": healthy, "lines": lines, "companies": comps, "sources": srcs,
+            "errors": control.history(store, kinds=ERRORS, limit=errors), "contacts": last_contact(store)}
+

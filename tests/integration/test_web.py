@@ -1,0 +1,410 @@
+"""The AP web page (issue 13) through Flask's test client on a real database: sign-in, sessions, CSRF, roles,
+the login throttle, every page on data, and the actions (the same in a real browser: e2e/test_browser.py)."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+import pytest
+import yaml
+from sqlalchemy import select
+from werkzeug.test import Client
+
+from connector import control
+from connector.settings import load_settings
+from connector.status import DocStatus, RqState
+from connector.store import Document, QueuedRequest, audit_trail
+from tests.support.builders import PASSWORD, PASSWORD_HASH, SUPPLIERS, write_config, x12_file
+
+USERS = [{"username": "carol", "password_hash": PASSWORD_HASH, "role": "clerk"},
+         {"username": "adam", "password_hash": PASSWORD_HASH, "role": "admin"}]
+# Acme without a default account: line 1 (AC-100) matches no rule and is held as unmapped_line
+UNMAPPED = {**SUPPLIERS, "ACMESUPPLY": {k: v for k, v in SUPPLIERS["ACMESUPPLY"].items() if k != "default_account"}}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float):
+        self.now += seconds
+
+
+def _workspace(tmp_path, db_url, *, suppliers=None, **extra):
+    """A config with web users and its suppliers in suppliers.yaml (so a test can change the mapping on disk)."""
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(suppliers or SUPPLIERS), encoding="utf-8")
+    web = {"users": USERS, "session_minutes": 30, **extra.pop("web", {})}
+    return write_config(tmp_path, db_url, suppliers={}, web=web, suppliers_file="suppliers.yaml", **extra)
+
+
+@pytest.fixture
+def site(tmp_path, db_url):
+    """(runtime, flask app, clock) on a fresh workspace; ``site.make(**config)`` builds another."""
+    from qbedi.runtime import build_runtime
+    from web import create_app
+
+    made = []
+
+    def make(**kw):
+        rt = build_runtime(load_settings(_workspace(tmp_path, db_url, **kw)), with_sources=False)
+        clock = Clock()
+        app = create_app(settings=rt.settings, store=rt.store, ingest=rt.ingest, clock=clock)
+        app.testing = True
+        made.append(rt)
+        return rt, app, clock
+
+    yield make
+    for rt in made:
+        rt.close()
+
+
+def ingest(rt, *names):
+    for n in names:
+        rt.ingest.ingest(x12_file(n), source="inbox", remote_id=n, name=n)
+
+
+def doc_id(rt, number):
+    with rt.store.session() as s:
+        return s.scalar(select(Document.id).where(Document.document_number == number))
+
+
+def doc(rt, number):
+    with rt.store.session() as s:
+        return s.scalar(select(Document).where(Document.document_number == number))
+
+
+def token(client, path="/login"):
+    html = client.get(path).get_data(as_text=True)
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, f"no CSRF field on {path}"
+    return m.group(1)
+
+
+def login(client, user, password=PASSWORD, **kw):
+    return client.post("/login", data={"username": user, "password": password, "csrf": token(client)}, **kw)
+
+
+def post(client, path, data=None, *, page="/"):
+    return client.post(path, data={**(data or {}), "csrf": token(client, page)})
+
+
+def client_from(app, address):
+    c = app.test_client()
+    c.environ_base["REMOTE_ADDR"] = address
+    return c
+
+
+def text(resp):
+    return resp.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- sign-in, sessions, CSRF, roles
+
+def test_sign_in_and_out(site):
+    rt, app, _ = site()
+    c = app.test_client()
+    r = c.get("/")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    r = login(c, "carol", "not the password")
+    assert r.status_code == 401 and "The user name or the password is wrong." in text(r)
+    assert login(c, "nobody").status_code == 401  # an unknown name: the same answer
+    r = login(c, "carol")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    page = text(c.get("/"))
+    assert "Dashboard" in page and "carol (clerk)" in page
+    cookie = c.get_cookie("qbedi_session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+    r = post(c, "/logout")
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
+    assert c.get("/").status_code == 302
+    assert "You are signed out." in text(c.get("/login"))
+
+
+def test_a_post_without_the_csrf_token_changes_nothing(site):
+    rt, app, _ = site()
+    c = app.test_client()
+    login(c, "adam")
+    for data in ({"scope": "company", "name": "clerk"}, {"scope": "company", "name": "clerk", "csrf": "forged"}):
+        r = c.post("/sync/pause", data=data)
+        assert r.status_code == 400
+        assert "missing its security token" in text(r) and "Nothing was changed" in text(r)
+    assert control.pauses(rt.store) == {}
+    # the sign-in form too: a login posted from another site is refused
+    r = app.test_client().post("/login", data={"username": "adam", "password": PASSWORD})
+    assert r.status_code == 400
+
+
+def test_a_session_ends_after_the_idle_minutes(site):
+    rt, app, clock = site()
+    c = app.test_client()
+    login(c, "carol")
+    clock.advance(29 * 60)
+    assert c.get("/held").status_code == 200  # a request restarts the idle clock
+    clock.advance(29 * 60)
+    assert c.get("/held").status_code == 200
+    clock.advance(30 * 60 + 1)
+    r = c.get("/held")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert "signed out after 30 minutes without activity" in text(c.get(r.headers["Location"]))
+    assert c.get("/held").status_code == 302  # the old cookie is worth nothing now
+
+
+def test_a_clerk_is_refused_admin_actions_with_words(site):
+    rt, app, _ = site()
+    clerk, admin = app.test_client(), app.test_client()
+    login(clerk, "carol")
+    login(admin, "adam")
+    for path, data in (("/sync/pause", {"scope": "company", "name": "clerk"}), ("/sync/poll", {}),
+                       ("/sync/refresh", {}), ("/sync/resume", {"scope": "company", "name": "clerk"})):
+        r = post(clerk, path, data)
+        assert r.status_code == 403, path
+        assert "is for admins" in text(r) and "carol, a clerk" in text(r) and "Nothing was changed" in text(r)
+    assert control.pauses(rt.store) == {} and control.open_sync_requests(rt.store) == []
+    sync = text(clerk.get("/sync"))
+    assert "only an admin can pause" in sync and "disabled" in sync
+    assert post(admin, "/sync/pause", {"scope": "company", "name": "clerk", "reason": "month end"}).status_code == 302
+    assert control.pauses(rt.store)[("company", "clerk")].by == "adam (web)"
+
+
+def test_failed_sign_ins_slow_down_the_guesser_never_the_real_user(site):
+    rt, app, clock = site()
+    guesser = client_from(app, "203.0.113.9")
+    for _ in range(3):
+        assert login(guesser, "carol", "guess").status_code == 401
+    r = login(guesser, "carol")  # even the right password waits now, from the guesser's address
+    assert r.status_code == 429 and "Wait 2 seconds" in text(r)
+    elsewhere = client_from(app, "198.51.100.7")
+    assert login(elsewhere, "carol").status_code == 302  # the real user, from her own address
+    clock.advance(3)
+    assert login(guesser, "carol", "guess").status_code == 401  # tried again: the delay doubles
+    assert "Wait 4 seconds" in text(login(guesser, "carol"))
+    # a flood of unknown names from one address delays that address's unknown names, nobody's account
+    office = client_from(app, "192.0.2.50")
+    for i in range(20):
+        login(office, f"intruder{i}", "x")
+    assert login(office, "intruder99", "x").status_code == 429
+    assert login(office, "adam").status_code == 302  # a real user at that address who never failed: let in
+
+
+# ---------------------------------------------------------------- pages
+
+def test_every_page_renders_with_data(site):
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi", "globex_G-2026-0311.edi", "initech_88812.edi")
+    rt.ingest.ingest(b"%PDF-1.4 not an invoice", source="inbox", remote_id="scan.pdf", name="scan.pdf")
+    c = app.test_client()
+    login(c, "carol")
+    acme, globex, initech = (doc_id(rt, n) for n in ("INV-10045", "G-2026-0311", "88812"))
+
+    dash = text(c.get("/"))
+    assert "unmapped line" in dash and "unknown supplier" in dash and "QuickBooks companies" in dash
+    assert "no Web Connector has connected for company" in dash  # what waits, and why
+
+    held = text(c.get("/held"))
+    assert "INV-10045" in held and "88812" in held and "G-2026-0311" not in held
+    assert held.count('class="failing"') == 1 and "not mapped" in held  # line 1 (AC-100) marked
+    assert "adds a line rule" in held  # what to do, in words
+    assert "88812" not in text(c.get("/held?reason=unmapped_line"))
+    assert "INV-10045" not in text(c.get("/held?supplier=-"))
+    assert "INV-10045" in text(c.get("/held?supplier=ACMESUPPLY&company=clerk&since=2020-01-01"))
+    assert "No document matches" in text(c.get("/held?until=2001-01-01"))
+    assert "is not a date" in text(c.get("/held?since=yesterday"))
+
+    page = text(c.get(f"/documents/{acme}"))
+    assert "BIG*20261118*INV-10045**PO-7781" in page and "IEA*1*000000101" in page  # one segment a line
+    assert page.count("<li>") >= 20 and "unmapped_line" in page and "file received" not in page
+    assert "received" in page and "translated" in page and "held" in page
+    assert "Nothing was sent to QuickBooks" in page
+    page = text(c.get(f"/documents/{globex}"))
+    assert "BillAdd" in page and "&lt;BillAddRq&gt;" in page and "queued" in page  # the qbXML, escaped
+    assert "no Web Connector has connected" in page
+    assert "unknown_supplier" in text(c.get(f"/documents/{initech}"))
+    assert c.get("/documents/999999").status_code == 404
+
+    docs = text(c.get("/documents?status=queued"))
+    assert "G-2026-0311" in docs and ">INV-10045<" not in docs
+    assert "INV-10045" in text(c.get("/documents?number=INV-10045"))
+    files = text(c.get("/files"))
+    assert "scan.pdf" in files and "it looks like a PDF" in files and "acme_INV-10045.edi" in files
+    assert "acme_INV-10045.edi" not in text(c.get("/files?verdict=not_x12"))
+    assert "Nothing waits for approval." in text(c.get("/approval"))
+    sync = text(c.get("/sync"))
+    assert "Sources of files" in sync and "inbox" in sync and "No request waits" in sync
+    assert "how the sync is doing" in text(c.get("/support"))
+
+
+def test_empty_store_says_so_in_words(site):
+    rt, app, _ = site()
+    c = app.test_client()
+    login(c, "carol")
+    assert "Nothing waits for you" in text(c.get("/"))
+    assert "Nothing is held or failed" in text(c.get("/held"))
+    assert "No file received yet." in text(c.get("/files"))
+    assert "No document received yet." in text(c.get("/documents"))
+
+
+def test_support_page_needs_no_sign_in_and_hides_messages_from_strangers(site):
+    rt, app, _ = site()
+    control.record_event(rt.store, "company", "clerk", "session_error", "QuickBooks could not be reached: secret path")
+    anon = text(app.test_client().get("/support"))
+    assert "A Web Connector session failed" in anon and "secret path" not in anon
+    assert "Company clerk: the last Web Connector session had a problem" in anon
+    c = app.test_client()
+    login(c, "carol")
+    assert "secret path" in text(c.get("/support"))
+
+
+def test_everything_from_the_store_is_escaped(site):
+    rt, app, _ = site()
+    rt.ingest.ingest(b"<script>alert(1)</script>", source="inbox", remote_id="x", name="<img src=x onerror=alert(1)>")
+    c = app.test_client()
+    login(c, "carol")
+    page = text(c.get("/files"))
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+# ---------------------------------------------------------------- actions
+
+def test_approve_reject_one_or_many(site):
+    rt, app, _ = site(auto_post=False)
+    ingest(rt, "acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi")
+    assert {doc(rt, n).status for n in ("INV-10045", "INV-10046", "G-2026-0311")} == {DocStatus.AWAITING_APPROVAL}
+    c = app.test_client()
+    login(c, "carol")
+    page = text(c.get("/approval"))
+    assert "INV-10045" in page and "INV-10046" in page and 'name="doc"' in page
+    a, b, g = doc_id(rt, "INV-10045"), doc_id(rt, "INV-10046"), doc_id(rt, "G-2026-0311")
+
+    r = post(c, "/approval", {"doc": [a, b], "action": "approve"}, page="/approval")
+    assert r.status_code == 302
+    assert "2 document(s) approved" in text(c.get("/approval"))
+    with rt.store.session() as s:
+        for i in (a, b):
+            d = s.get(Document, i)
+            assert d.status == DocStatus.QUEUED and [rq.state for rq in d.requests] == [RqState.QUEUED]
+            approved = [e for e in audit_trail(s, i) if e.kind == "approved"]
+            assert approved and approved[0].detail["by"] == "carol (web)"
+
+    post(c, "/approval", {"doc": [g], "action": "reject"}, page="/approval")  # no reason: nothing happens
+    assert "Say why" in text(c.get("/approval")) and doc(rt, "G-2026-0311").status == DocStatus.AWAITING_APPROVAL
+    post(c, f"/documents/{g}/reject", {"reason": "price not agreed"}, page=f"/documents/{g}")
+    d = doc(rt, "G-2026-0311")
+    assert d.status == DocStatus.REJECTED and d.reason == "price not agreed"
+    page = text(c.get(f"/documents/{g}"))
+    assert "rejected by reviewer" in page and "carol (web)" in page
+    post(c, f"/documents/{a}/approve", page=f"/documents/{a}")  # approved twice: says why not
+    assert "only documents awaiting approval are approved" in text(c.get(f"/documents/{a}"))
+
+
+def test_release_reads_the_mapping_on_disk_and_dismiss_closes(site, tmp_path):
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi", "initech_88812.edi")
+    acme, initech = doc_id(rt, "INV-10045"), doc_id(rt, "88812")
+    c = app.test_client()
+    login(c, "carol")
+    post(c, f"/documents/{acme}/release", page=f"/documents/{acme}")
+    assert "still held" in text(c.get(f"/documents/{acme}")) and doc(rt, "INV-10045").status == DocStatus.HELD
+
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(SUPPLIERS), encoding="utf-8")  # the admin's fix
+    post(c, f"/documents/{acme}/release", page=f"/documents/{acme}")
+    assert "queued for QuickBooks" in text(c.get(f"/documents/{acme}"))
+    assert doc(rt, "INV-10045").status == DocStatus.QUEUED
+
+    post(c, f"/documents/{initech}/dismiss", {"reason": ""}, page=f"/documents/{initech}")
+    assert doc(rt, "88812").status == DocStatus.HELD  # a reason is needed
+    post(c, f"/documents/{initech}/dismiss", {"reason": "entered by hand as bill 1041"}, page=f"/documents/{initech}")
+    d = doc(rt, "88812")
+    assert d.status == DocStatus.DISMISSED
+    assert "entered by hand as bill 1041" in text(c.get(f"/documents/{initech}"))
+
+    (tmp_path / "suppliers.yaml").write_text("ACMESUPPLY: [not, a, mapping]\n", encoding="utf-8")
+    ingest(rt, "acme_INV-10046.edi")
+    other = doc_id(rt, "INV-10046")
+    post(c, f"/documents/{other}/release", page=f"/documents/{other}")
+    assert "configuration does not read" in text(c.get(f"/documents/{other}"))
+
+
+def test_a_false_duplicate_is_posted_with_a_reason(site):
+    rt, app, _ = site()
+    ingest(rt, "acme_INV-10045.edi")
+    same_number = x12_file("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*28901").replace(b"*1500*", b"*1501*")
+    rt.ingest.ingest(same_number, source="inbox", remote_id="again.edi", name="again.edi")
+    with rt.store.session() as s:
+        dup = s.scalar(select(Document).where(Document.reason_code == "duplicate_document"))
+    assert dup is not None
+    c = app.test_client()
+    login(c, "carol")
+    assert "Not a duplicate" in text(c.get("/held"))
+    post(c, f"/documents/{dup.id}/release", {"not_duplicate": "1", "reason": ""}, page=f"/documents/{dup.id}")
+    assert "say why it is not a duplicate" in text(c.get(f"/documents/{dup.id}"))
+    post(c, f"/documents/{dup.id}/release", {"not_duplicate": "1", "reason": "a second invoice, same number"},
+         page=f"/documents/{dup.id}")
+    with rt.store.session() as s:
+        assert s.get(Document, dup.id).status == DocStatus.QUEUED
+        over = [e for e in audit_trail(s, dup.id) if e.kind == "duplicate_overridden"]
+        assert over[0].detail["by"] == "carol (web)"
+
+
+def test_admin_pauses_resumes_and_asks_for_a_sync(site):
+    rt, app, _ = site()
+    c = app.test_client()
+    login(c, "adam")
+    post(c, "/sync/pause", {"scope": "company", "name": "clerk", "reason": "closing the books"}, page="/sync")
+    post(c, "/sync/pause", {"scope": "source", "name": "inbox"}, page="/sync")
+    p = control.pauses(rt.store)
+    assert set(p) == {("company", "clerk"), ("source", "inbox")} and p[("company", "clerk")].reason == "closing the books"
+    page = text(c.get("/sync"))
+    assert page.count(">Resume</button>") == 2 and "closing the books" in page
+    assert "paused" in text(c.get("/"))
+    post(c, "/sync/pause", {"scope": "company", "name": "nobody"}, page="/sync")
+    assert "There is no company &#39;nobody&#39;" in text(c.get("/sync"))
+    post(c, "/sync/resume", {"scope": "company", "name": "clerk"}, page="/sync")
+    assert set(control.pauses(rt.store)) == {("source", "inbox")}
+    post(c, "/sync/poll", {"source": "inbox"}, page="/sync")
+    post(c, "/sync/refresh", {"company": "clerk"}, page="/sync")
+    assert [(r["kind"], r["target"], r["by"]) for r in control.open_sync_requests(rt.store)] == [
+        ("poll", "inbox", "adam (web)")]
+    kinds = [e["kind"] for e in control.history(rt.store)]
+    assert kinds.count("sync_requested") == 2 and "paused" in kinds and "resumed" in kinds
+    assert "refresh QuickBooks lists for clerk" in text(c.get("/sync"))
+
+
+# ---------------------------------------------------------------- mounted beside the SOAP endpoint
+
+def test_the_web_page_is_served_beside_the_web_connector(tmp_path, db_url):
+    from qbedi.runtime import build_runtime
+
+    rt = build_runtime(load_settings(_workspace(tmp_path, db_url)), with_sources=False)
+    try:
+        app = rt.wsgi_app()
+        c = Client(app)
+        assert c.get("/health").get_data(as_text=True) == "ok\n"
+        assert "definitions" in c.get("/qbwc", query_string="wsdl").get_data(as_text=True)
+        r = c.get("/")
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+        assert "how the sync is doing" in c.get("/support").get_data(as_text=True)  # the .qwc's AppSupport URL
+        assert app.handler is not None and app.sessions is not None  # the SOAP app's, as before
+        key = tmp_path / "web.key"
+        assert key.exists() and stat.S_IMODE(key.stat().st_mode) == 0o600
+        os.chmod(key, 0o644)  # a key others may read is refused: the Web Connector is still served
+        app = rt.wsgi_app()
+        assert Client(app).get("/health").status_code == 200
+        assert "Contact your qbedi administrator" in Client(app).get("/support").get_data(as_text=True)
+    finally:
+        rt.close()
+
+
+def test_the_web_page_can_be_switched_off(tmp_path, db_url):
+    from qbedi.runtime import build_runtime
+
+    rt = build_runtime(load_settings(_workspace(tmp_path, db_url, web={"enabled": False})), with_sources=False)
+    try:
+        c = Client(rt.wsgi_app())
+        assert c.get("/").status_code == 200 and "Contact your qbedi administrator" in c.get("/").get_data(True)
+        assert not (tmp_path / "web.key").exists()
+    finally:
+        rt.close()

@@ -1,0 +1,460 @@
+"""The Flask app: pages people read and the actions they take.
+
+Invariants:
+
+- Every page but ``/login`` and ``/support`` (and ``/static``) needs a signed-in user; every action is a POST
+  with the session's CSRF token; admin actions (pause, resume, sync now, refresh lists) answer 403 with words
+  to a clerk. What a person does is recorded with who (``<user> (web)``) by the core service it calls.
+- Release translates with the mapping on disk *now* (the config is read again, so an admin's edit to the
+  suppliers file counts without restarting qbedi); a config that no longer reads releases nothing and says why.
+- Nothing the store or a file holds reaches a page unescaped (Jinja autoescape); no error shows a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from datetime import timedelta
+
+import structlog
+from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+
+from connector import control, views
+from connector.services import IngestService
+from connector.settings import ConfigError, Settings, load_settings
+from connector.status import DocStatus, Scope, SyncKind
+from connector.store import Store
+
+from ._auth import LoginThrottle, Sessions, WebUser, check_password, known, secret_key
+from ._mount import CLIENT_ADDR
+
+log = structlog.get_logger(__name__)
+
+PAGE = 50  # rows a listing shows
+
+
+class Forbidden(Exception):
+    """A signed-in user asked for something their role may not do (answered 403 with ``str()``)."""
+
+
+class BadForm(Exception):
+    """A POST without the session's CSRF token (answered 400 with words)."""
+
+
+def create_app(*, settings: Settings, store: Store, ingest: IngestService | None = None, clock=time.time,
+               key: bytes | None = None, throttle: LoginThrottle | None = None) -> Flask:
+    """The web page on ``store``. ``clock`` (seconds) drives session expiry and the login throttle (tests
+    move it); ``key`` signs the cookies (default: :func:`secret_key`, which may raise ``WebSetupError``)."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=key or secret_key(settings), SESSION_COOKIE_NAME="qbedi_session", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.web.session_minutes),
+        TEMPLATES_AUTO_RELOAD=False, MAX_CONTENT_LENGTH=1 << 20)
+    app.jinja_env.autoescape = True
+    # what the templates' macros need (imported macros see globals, not the request's context)
+    app.jinja_env.globals.update(csrf_token=_csrf, STATES=views.STATE_WORDS, query_with=_query_with)
+    app.extensions["qbedi"] = deps = _Deps(settings, store, ingest or IngestService(store, settings),
+                                           Sessions(settings.web.session_minutes, clock),
+                                           throttle or LoginThrottle(clock))
+    _hooks(app, deps)
+    _pages(app, deps)
+    _actions(app, deps)
+    return app
+
+
+class _Deps:
+    def __init__(self, settings: Settings, store: Store, ingest: IngestService, sessions: Sessions,
+                 throttle: LoginThrottle):
+        self.settings, self.store, self.ingest, self.sessions, self.throttle = settings, store, ingest, sessions, throttle
+
+    def ingest_now(self) -> IngestService:
+        """An ingest service on the config as it is on disk now (release: the admin's new mapping counts)."""
+        src = self.settings.source_file
+        if not src or src.startswith("("):
+            return self.ingest
+        return IngestService(self.store, load_settings(src))
+
+
+# ---------------------------------------------------------------- request hooks
+
+def _client() -> str | None:
+    return request.environ.get(CLIENT_ADDR) or request.remote_addr
+
+
+def _csrf() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _by() -> str:
+    return f"{g.user.username} (web)"
+
+
+def _hooks(app: Flask, deps: _Deps) -> None:
+    public = {"login", "support", "static"}
+
+    @app.before_request
+    def _who():
+        g.user, why = deps.sessions.get(session.get("sid"))
+        if g.user is not None:
+            current = next((u for u in deps.settings.web.users if u.username == g.user.username), None)
+            if current is None:  # removed from the config since: out
+                deps.sessions.drop(session.get("sid"))
+                g.user = None
+            else:
+                g.user = WebUser(current.username, current.role)
+        if request.method == "POST":
+            sent = request.form.get("csrf", "")
+            if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+                raise BadForm()
+        if g.user is None and request.endpoint not in public:
+            if why in ("expired", "unknown"):
+                session.pop("sid", None)
+                flash("You were signed out after " + (f"{deps.settings.web.session_minutes} minutes without activity"
+                                                      if why == "expired" else "qbedi restarted or you signed out")
+                      + ". Sign in again.", "info")
+            if request.method == "POST":
+                return redirect(url_for("login"))
+            return redirect(url_for("login", next=request.full_path if request.query_string else request.path))
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        if request.endpoint != "static":
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    @app.context_processor
+    def _context():
+        user = getattr(g, "user", None)
+        return {"user": user, "is_admin": bool(user and user.is_admin),
+                "counts": views.nav_counts(deps.store) if user else {}}
+
+    @app.errorhandler(BadForm)
+    def _bad_form(_e):
+        return render_template("error.html", code=400, title="This form cannot be accepted",
+                               message="The form was missing its security token or came from an old page (for "
+                                       "example after you were signed out). Nothing was changed. Go back, reload "
+                                       "the page and try again."), 400
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(e):
+        return render_template("error.html", code=403, title="Only an admin can do this", message=str(e)), 403
+
+    @app.errorhandler(404)
+    def _not_found(_e):
+        return render_template("error.html", code=404, title="Not found",
+                               message="There is no such page or document."), 404
+
+    @app.errorhandler(405)
+    def _method(_e):
+        return render_template("error.html", code=405, title="Not allowed",
+                               message="This address does not take that kind of request."), 405
+
+    @app.errorhandler(413)
+    def _too_big(_e):
+        return render_template("error.html", code=413, title="Too much data",
+                               message="The form sent more than this page accepts."), 413
+
+    @app.errorhandler(Exception)
+    def _error(e):
+        if hasattr(e, "code") and hasattr(e, "get_response"):  # an HTTP error werkzeug raised
+            return e
+        log.exception("web.error", path=request.path)
+        return render_template("error.html", code=500, title="Something went wrong",
+                               message="The page could not be shown; nothing was changed by it. The error is in "
+                                       "qbedi's log (web.error)."), 500
+
+
+def _query_with(**changes) -> str:
+    args = request.args.to_dict()
+    for k, v in changes.items():
+        if v in (None, ""):
+            args.pop(k, None)
+        else:
+            args[k] = str(v)
+    from urllib.parse import urlencode
+
+    return request.path + ("?" + urlencode(args) if args else "")
+
+
+def admin_only(what: str):
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*a, **kw):
+            if not g.user.is_admin:
+                raise Forbidden(f"{what} is for admins. You are signed in as {g.user.username}, a clerk: ask an "
+                                "admin. Nothing was changed.")
+            return fn(*a, **kw)
+        return inner
+    return wrap
+
+
+def _page_arg() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _back(default: str):
+    nxt = request.form.get("next") or request.args.get("next") or ""
+    if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
+        return redirect(nxt)
+    return redirect(default)
+
+
+# ---------------------------------------------------------------- pages
+
+def _pages(app: Flask, deps: _Deps) -> None:
+    st, cfg = deps.store, deps.settings
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login():
+        if request.method == "GET":
+            if g.user is not None:
+                return redirect(url_for("dashboard"))
+            return render_template("login.html", next=request.args.get("next", ""), no_users=not cfg.web.users)
+        name, password, addr = request.form.get("username", "").strip(), request.form.get("password", ""), _client()
+        wait = deps.throttle.wait(name, addr, is_known=known(cfg, name))
+        if wait:
+            log.warning("web.login_throttled", user=name[:100], remote=addr, wait_seconds=wait)
+            flash(f"Too many failed sign-ins for this name from your address. Wait {wait} seconds, then try again.",
+                  "error")
+            return render_template("login.html", next=request.form.get("next", ""), username=name), 429
+        user = check_password(cfg, name, password)
+        if user is None:
+            deps.throttle.failed(name, addr)
+            log.warning("web.login_failed", user=name[:100], remote=addr)
+            flash("The user name or the password is wrong.", "error")
+            return render_template("login.html", next=request.form.get("next", ""), username=name), 401
+        deps.throttle.succeeded(name, addr)
+        deps.sessions.drop(session.get("sid"))
+        session.clear()
+        session["sid"] = deps.sessions.create(user)
+        session["csrf"] = secrets.token_urlsafe(32)  # a new token with the new session
+        log.info("web.login", user=user.username, role=user.role, remote=addr)
+        return _back(url_for("dashboard"))
+
+    @app.post("/logout")
+    def logout():
+        deps.sessions.drop(session.get("sid"))
+        session.clear()
+        flash("You are signed out.", "info")
+        return redirect(url_for("login"))
+
+    @app.get("/")
+    def dashboard():
+        return render_template("dashboard.html", d=views.dashboard(st, cfg))
+
+    @app.get("/held")
+    def held():
+        f = {k: request.args.get(k, "").strip() or None for k in ("status", "reason", "supplier", "company", "since",
+                                                                     "until")}
+        n = _page_arg()
+        try:
+            page = views.review_page(st, **f, settings=cfg, limit=PAGE, offset=(n - 1) * PAGE)
+        except ValueError as e:
+            flash(str(e), "error")
+            page = views.review_page(st, settings=cfg, limit=PAGE)
+        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg))
+
+    @app.get("/approval")
+    def approval():
+        n = _page_arg()
+        return render_template("approval.html", page=views.approval_page(st, limit=PAGE, offset=(n - 1) * PAGE), n=n)
+
+    @app.get("/documents")
+    def documents():
+        status, number = request.args.get("status") or None, request.args.get("number", "").strip() or None
+        n = _page_arg()
+        try:
+            page = views.documents_page(st, status=status, number=number, limit=PAGE, offset=(n - 1) * PAGE)
+        except ValueError as e:
+            flash(str(e), "error")
+            status, page = None, views.documents_page(st, limit=PAGE)
+        return render_template("documents.html", page=page, n=n, status=status, number=number or "",
+                               statuses=list(DocStatus))
+
+    @app.get("/documents/<int:doc_id>")
+    def document(doc_id: int):
+        d = views.document_detail(st, doc_id)
+        if d is None:
+            abort(404)
+        return render_template("document.html", d=d)
+
+    @app.get("/files")
+    def files():
+        verdict = request.args.get("verdict") or None
+        n = _page_arg()
+        return render_template("files.html", page=views.files_page(st, verdict=verdict, limit=PAGE,
+                                                                   offset=(n - 1) * PAGE),
+                               n=n, verdict=verdict, verdicts=views.VERDICTS)
+
+    @app.get("/sync")
+    def sync():
+        return render_template("sync.html", o=views.sync_overview(st, cfg))
+
+    @app.get("/support")
+    def support():
+        full = g.user is not None
+        return render_template("support.html", s=views.support_summary(st, cfg, full=full), full=full)
+
+
+# ---------------------------------------------------------------- actions
+
+def _done(message: str, category: str = "ok") -> None:
+    flash(message, category)
+
+
+def _doc_action(fn, doc_id: int, ok: str) -> None:
+    try:
+        fn()
+    except (LookupError, ValueError) as e:  # IllegalTransition is a ValueError: the document moved meanwhile
+        _done(f"Document #{doc_id}: {e}", "error")
+        return
+    _done(ok)
+
+
+def _actions(app: Flask, deps: _Deps) -> None:
+    st = deps.store
+
+    @app.post("/documents/<int:doc_id>/release")
+    def release(doc_id: int):
+        not_dup = request.form.get("not_duplicate") == "1"
+        reason = request.form.get("reason", "").strip()
+        if not_dup and not reason:
+            _done(f"Document #{doc_id}: say why it is not a duplicate (a different document that reuses the number)."
+                  , "error")
+            return _back(url_for("document", doc_id=doc_id))
+        try:
+            ingest = deps.ingest_now()
+        except ConfigError as e:
+            _done(f"Nothing was released: the configuration does not read ({e}). An admin fixes it first.", "error")
+            return _back(url_for("document", doc_id=doc_id))
+        try:
+            out = ingest.release(doc_id, not_duplicate=reason if not_dup else None, by=_by())
+        except (LookupError, ValueError) as e:
+            _done(f"Document #{doc_id}: {e}", "error")
+            return _back(url_for("document", doc_id=doc_id))
+        words = {DocStatus.QUEUED: "queued for QuickBooks (sent at the next Web Connector run)",
+                 DocStatus.AWAITING_APPROVAL: "ready, and waits for approval (Approval page)",
+                 DocStatus.HELD: "still held", DocStatus.REJECTED: "rejected"}.get(out.status, out.status)
+        reasons = "; ".join(f"{h.code}: {h.message}" for h in out.translation.holds)
+        _done(f"Document #{doc_id} translated again with the current mapping: {words}" + (f" ({reasons})" if reasons
+                                                                                           else "") + ".",
+              "ok" if out.status in (DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL) else "error")
+        log.info("web.release", document_id=doc_id, by=g.user.username, status=out.status)
+        return _back(url_for("document", doc_id=doc_id))
+
+    @app.post("/documents/<int:doc_id>/dismiss")
+    def dismiss(doc_id: int):
+        reason = request.form.get("reason", "").strip()
+        _doc_action(lambda: deps.ingest.dismiss(doc_id, reason, by=_by()), doc_id,
+                    f"Document #{doc_id} dismissed: it will not be posted (kept, with your reason).")
+        return _back(url_for("document", doc_id=doc_id))
+
+    @app.post("/documents/<int:doc_id>/approve")
+    def approve(doc_id: int):
+        _doc_action(lambda: deps.ingest.approve(doc_id, by=_by()), doc_id,
+                    f"Document #{doc_id} approved: queued for QuickBooks (sent at the next Web Connector run).")
+        return _back(url_for("document", doc_id=doc_id))
+
+    @app.post("/documents/<int:doc_id>/reject")
+    def reject(doc_id: int):
+        reason = request.form.get("reason", "").strip()
+        _doc_action(lambda: deps.ingest.reject(doc_id, reason, by=_by()), doc_id,
+                    f"Document #{doc_id} rejected: it will never reach QuickBooks (kept, with your reason).")
+        return _back(url_for("document", doc_id=doc_id))
+
+    @app.post("/approval")
+    def approve_many():
+        ids, action = request.form.getlist("doc", type=int), request.form.get("action")
+        reason = request.form.get("reason", "").strip()
+        if not ids:
+            _done("Tick at least one document first.", "error")
+            return redirect(url_for("approval"))
+        if action not in ("approve", "reject"):
+            _done("Press Approve or Reject.", "error")
+            return redirect(url_for("approval"))
+        if action == "reject" and not reason:
+            _done("Say why the documents are rejected (the reason is kept with each).", "error")
+            return redirect(url_for("approval"))
+        done, failed = [], []
+        for i in ids:
+            try:
+                (deps.ingest.approve(i, by=_by()) if action == "approve" else deps.ingest.reject(i, reason, by=_by()))
+                done.append(i)
+            except (LookupError, ValueError) as e:
+                failed.append(f"#{i}: {e}")
+        if done:
+            _done(f"{len(done)} document(s) {'approved: queued for QuickBooks' if action == 'approve' else 'rejected'}"
+                  f" ({', '.join(f'#{i}' for i in done)}).")
+        if failed:
+            _done("Not changed: " + "; ".join(failed), "error")
+        return redirect(url_for("approval"))
+
+    # admin: sync control
+    @app.post("/sync/poll")
+    @admin_only("Sync now")
+    def sync_now():
+        target = request.form.get("source") or None
+        names = [s.name for s in deps.settings.sources]
+        if target and target not in names:
+            _done(f"There is no source {target!r}.", "error")
+            return redirect(url_for("sync"))
+        control.request_sync(st, SyncKind.POLL, target, by=_by())
+        _done(f"Asked for a poll of {'source ' + target if target else 'every source'}: the running qbedi picks it up "
+              "within seconds (see the history below).")
+        return _back(url_for("sync"))
+
+    @app.post("/sync/refresh")
+    @admin_only("Refreshing QuickBooks lists")
+    def refresh_lists():
+        target = request.form.get("company") or None
+        control.request_sync(st, SyncKind.REFRESH_LISTS, target, by=_by())
+        _done(f"QuickBooks' vendor, account, class and item lists are read again for "
+              f"{target or 'every company'} at the next Web Connector session.")
+        return _back(url_for("sync"))
+
+    @app.post("/sync/pause")
+    @admin_only("Pausing")
+    def pause():
+        scope, name, reason = request.form.get("scope", ""), request.form.get("name", ""), request.form.get("reason", "")
+        if not _exists(deps.settings, scope, name):
+            _done(f"There is no {scope or 'source or company'} {name!r}.", "error")
+            return redirect(url_for("sync"))
+        if control.pause(st, scope, name, by=_by(), reason=reason):
+            _done(f"{scope.capitalize()} {name} is paused: " + ("nothing is fetched from it" if scope == Scope.SOURCE
+                                                                 else "nothing is sent to its QuickBooks")
+                  + " until it is resumed; every record is kept.")
+        else:
+            _done(f"{scope.capitalize()} {name} was paused already.", "info")
+        return _back(url_for("sync"))
+
+    @app.post("/sync/resume")
+    @admin_only("Resuming")
+    def resume():
+        scope, name = request.form.get("scope", ""), request.form.get("name", "")
+        if not _exists(deps.settings, scope, name) and (scope, name) not in control.pauses(st):
+            _done(f"There is no {scope or 'source or company'} {name!r}.", "error")
+            return redirect(url_for("sync"))
+        if control.resume(st, scope, name, by=_by()):
+            _done(f"{scope.capitalize()} {name} is resumed: it carries on where it stopped.")
+        else:
+            _done(f"{scope.capitalize()} {name} was not paused.", "info")
+        return _back(url_for("sync"))
+
+
+def _exists(settings: Settings, scope: str, name: str) -> bool:
+    if scope == Scope.SOURCE:
+        return any(s.name == name for s in settings.sources)
+    if scope == Scope.COMPANY:
+        return settings.user(name) is not None
+    return False
+
