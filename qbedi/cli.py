@@ -659,6 +659,23 @@ def cmd_sync(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from connector.backup import BackupError, backup
+
+    settings = _settings(args)
+    try:
+        done = backup(settings.database_url, args.to)
+    except BackupError as e:
+        print(f"qbedi: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(done)
+    else:
+        print(f"backed up {done['database']} to {done['file']} ({done['bytes']:,} bytes, {done['kind']}); "
+              "restore: README, Running in production")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo  # the fakes, spyne, waitress
 
@@ -961,6 +978,10 @@ def _setup_commands(add) -> None:
                          "qbedi credentials set cleo")
     sp.add_argument("action", choices=["set"], help="set: store (or replace) the credentials")
     sp.add_argument("name", help="the credentials' name: a Cleo source's credentials_name (default cleo)")
+
+    sp = add("backup", cmd_backup, "a consistent copy of the database, taken while qbedi runs")
+    sp.add_argument("--to", required=True, metavar="FILE", help="the backup file to write (never overwritten)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)

@@ -1,0 +1,143 @@
+"""Backups taken while qbedi works restore to a state it resumes from: nothing lost, nothing doubled.
+SQLite (online backup API) and PostgreSQL (pg_dump / pg_restore into a new database)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import uuid
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select, text
+
+from connector.backup import BackupError, backup
+from connector.delivery import DeliveryService
+from connector.services import IngestService
+from connector.settings import load_settings
+from connector.status import DocStatus
+from connector.store import Document, Store
+from qbedi.cli import main
+from tests.support.builders import make_quickbooks, write_config, x12_file
+from tests.support.delivery import Session, drain
+
+ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Freight and Delivery", "Equipment Repairs")
+
+
+def _invoice(n: int) -> bytes:
+    return x12_file("acme_INV-10045.edi").replace(b"INV-10045", f"INV-{n}".encode()).replace(
+        b"000000101", f"{n:09d}".encode())
+
+
+def _fill_while_backing_up(tmp_path, db_url):
+    settings = load_settings(write_config(tmp_path, db_url))
+    store = Store(settings.database_url)
+    store.migrate()
+    ingest = IngestService(store, settings)
+    for n in range(1, 11):
+        ingest.ingest(_invoice(n), source="inbox", remote_id=f"{n}", name=f"{n}.edi")
+    stop = threading.Event()
+
+    def keep_ingesting():  # qbedi goes on working during the backup
+        n = 100
+        while not stop.is_set() and n < 400:
+            ingest.ingest(_invoice(n), source="inbox", remote_id=f"{n}", name=f"{n}.edi")
+            n += 1
+
+    worker = threading.Thread(target=keep_ingesting)
+    worker.start()
+    try:
+        done = backup(settings.database_url, tmp_path / "qbedi-backup.db")
+    finally:
+        stop.set()
+        worker.join()
+    return settings, store, done
+
+
+def _consistent(engine) -> int:
+    """Every document in the copy has its request and its audit trail: the copy is one committed state."""
+    with engine.connect() as c:
+        docs = c.execute(text("SELECT count(*) FROM edi_document")).scalar()
+        orphans = c.execute(text("SELECT count(*) FROM edi_document d WHERE NOT EXISTS (SELECT 1 FROM qb_request r "
+                                 "WHERE r.document_id = d.id)")).scalar()
+        untracked = c.execute(text("SELECT count(*) FROM edi_document d WHERE NOT EXISTS (SELECT 1 FROM "
+                                   "audit_event e WHERE e.document_id = d.id AND e.kind = 'queued')")).scalar()
+    assert orphans == 0 and untracked == 0
+    return docs
+
+
+def test_a_sqlite_backup_taken_while_qbedi_ingests_restores_and_posts_everything_once(tmp_path, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the SQLite backup (the PostgreSQL one has its own test)")
+    settings, store, done = _fill_while_backing_up(tmp_path, db_url)
+    store.dispose()
+    assert done["kind"] == "sqlite" and done["bytes"] > 0
+    copy = tmp_path / "qbedi-backup.db"
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    docs = _consistent(engine)
+    engine.dispose()
+    assert docs >= 10
+
+    restored = tmp_path / "restored"  # restore = put the copy where a config points
+    restored.mkdir()
+    shutil.copy(copy, restored / "qbedi.db")
+    rsettings = load_settings(write_config(restored, f"sqlite:///{restored / 'qbedi.db'}"))
+    rstore = Store(rsettings.database_url)
+    rstore.migrate()
+    qb = make_quickbooks(accounts=ACCOUNTS)
+    delivery = DeliveryService(rstore, rsettings)
+    for _ in range(5):
+        drain(delivery, qb, Session(), rounds=100)
+    with rstore.session() as s:
+        posted = s.scalar(select(func.count()).select_from(Document).where(Document.status == DocStatus.POSTED))
+    rstore.dispose()
+    refs = [b.ref_number for b in qb.bills]
+    assert posted == docs and len(refs) == len(set(refs)) == docs
+
+
+def test_a_postgresql_backup_restores_into_a_new_database(tmp_path, db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("needs QBEDI_TEST_DATABASE_URL (PostgreSQL)")
+    if not shutil.which("pg_restore"):
+        pytest.skip("pg_restore is not installed")
+    settings, store, done = _fill_while_backing_up(tmp_path, db_url)
+    store.dispose()
+    assert "pg_dump" in done["kind"]
+    base = os.environ["QBEDI_TEST_DATABASE_URL"]
+    name = f"qbedi_restore_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        target = create_engine(base.rsplit("/", 1)[0] + "/" + name)
+        url = target.url
+        subprocess.run(["pg_restore", "--no-owner", "--dbname",
+                        f"host={url.host} port={url.port or 5432} user={url.username} dbname={name}",
+                        str(tmp_path / "qbedi-backup.db")], check=True, capture_output=True)
+        schema = [s for s in target.dialect.get_schema_names(target.connect()) if s.startswith("t_")][0]
+        restored = create_engine(f"{base.rsplit('/', 1)[0]}/{name}?options=-csearch_path%3D{schema}")
+        assert _consistent(restored) >= 10
+        restored.dispose()
+        target.dispose()
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_backup_never_overwrites_and_says_why(tmp_path, db_url, capsys):
+    cfg = write_config(tmp_path, db_url)
+    assert main(["migrate", "--config", str(cfg)]) == 0
+    (tmp_path / "old.bak").write_text("keep me")
+    capsys.readouterr()
+    assert main(["backup", "--to", str(tmp_path / "old.bak"), "--config", str(cfg)]) == 1
+    assert "exists already" in capsys.readouterr().err and (tmp_path / "old.bak").read_text() == "keep me"
+    assert main(["backup", "--to", str(tmp_path / "new.bak"), "--json", "--config", str(cfg)]) == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    assert out["bytes"] == (tmp_path / "new.bak").stat().st_size > 0
+    assert not (tmp_path / "new.bak.part").exists()
+    with pytest.raises(BackupError, match="no backup for"):
+        backup("mysql://x@localhost/db", tmp_path / "m.bak")
