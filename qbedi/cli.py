@@ -374,6 +374,10 @@ def cmd_status(args) -> int:
     for q in status["quickbooks"]:
         print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}"
               + (f" ({q['last_result']})" if q["last_result"] else ""))
+        mismatch = (q.get("info") or {}).get("file_mismatch")
+        if mismatch:
+            print(f"  NOTHING IS POSTED: at {mismatch['at']} QuickBooks had {mismatch['open']!r} open, not "
+                  f"{mismatch['configured']!r}; open the right company file and run the Web Connector again")
         refused = q.get("last_refused_login")
         if refused and (not q["last_contact"] or refused["at"] > q["last_contact"]):
             print(f"  its last login was REFUSED at {refused['at']} ({refused['reason']}, from "

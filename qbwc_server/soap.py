@@ -304,7 +304,7 @@ class QBWCHandler:
                 return req
             # nothing to send right now: pause (NoOp) or finish
             wait = bool(s.state.pop("noop", False))
-            if not wait:
+            if not wait and not s.state.get("done"):  # "done": the provider says this session can do nothing
                 user = self.users.get(s.username)
                 ok, more = self._provider_call("has_work", s, lambda: self.provider.has_work(user)) if user else (True, False)
                 wait = bool(ok and more)

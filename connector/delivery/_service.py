@@ -84,6 +84,8 @@ class DeliveryService:
     def next_request(self, session: Conversation) -> str | None:
         progress = session.state.get(PROGRESS)
         with self.store.session() as s:
+            if progress is None and self._wrong_company_file(s, session):
+                return None
             if progress is None:
                 progress = session.state[PROGRESS] = Progress()
                 self._recover_stale(s, session.username)
@@ -257,6 +259,32 @@ class DeliveryService:
                                          "before re-sending")
 
     @staticmethod
+    def _wrong_company_file(s: Session, session: Conversation) -> bool:
+        """QuickBooks has another company file open than the one configured for this Web Connector user:
+        nothing is sent (it would post into the wrong books), the session says why, and the dashboard and
+        `qbedi status` show it until a session opens the right file."""
+        want = (session.company_file or "").strip()
+        got = ((session.company_info or {}).get("company_file_name") or "").strip()
+        cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
+        info = dict(cs.info or {})
+        if not want or not got or _same_file(want, got):
+            if info.pop("file_mismatch", None) is not None:
+                cs.info = info
+                s.merge(cs)
+            return False
+        message = (f"QuickBooks has {got!r} open, but {session.username!r} posts into {want!r}: nothing was sent. "
+                   "Open the right company file in QuickBooks (or correct company_file in qbedi's config) and run "
+                   "the Web Connector again")
+        info["file_mismatch"] = {"at": utcnow().isoformat(timespec="seconds"), "open": got, "configured": want}
+        cs.info = info
+        s.merge(cs)
+        session.last_error = message
+        session.state["done"] = True  # no waiting for work: this session can do none
+        control.record(s, Scope.COMPANY, session.username, Activity.SESSION_ERROR, message)
+        log.error("qbwc.wrong_company_file", user=session.username, open=got, configured=want)
+        return True
+
+    @staticmethod
     def _remember_company(s: Session, session: Conversation) -> None:
         cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
         info = dict(cs.info or {})
@@ -277,6 +305,11 @@ class DeliveryService:
         progress: Progress = session.state.get(PROGRESS) or Progress()
         done = progress.processed
         return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Windows paths: case and slash direction do not matter."""
+    return a.replace("/", "\\").rstrip("\\").lower() == b.replace("/", "\\").rstrip("\\").lower()
 
 
 def _count(s: Session, company: str, *states: str) -> int:
@@ -320,6 +353,10 @@ def why_waiting(s: Session, doc: Document) -> str | None:
                 f"{p.by or '?'}{': ' + p.reason if p.reason else ''}): nothing is sent to its QuickBooks until it "
                 f"is resumed (qbedi resume --company {doc.company})")
     cs = s.get(CompanyState, doc.company) if doc.company else None
+    mismatch = ((cs.info or {}) if cs else {}).get("file_mismatch")
+    if mismatch:
+        return (f"QuickBooks had {mismatch['open']!r} open at the last Web Connector run, not {mismatch['configured']!r}: "
+                "nothing is posted until the right company file is open")
     refused = ((cs.info or {}) if cs else {}).get("last_refused_login")
     if refused and (cs.last_contact is None or refused["at"] > cs.last_contact.isoformat()):
         return (f"the Web Connector's last login for {doc.company!r} was refused at {refused['at']} UTC "

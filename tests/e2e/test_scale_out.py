@@ -71,3 +71,20 @@ def test_a_newer_login_on_another_process_replaces_the_session_there_too(tmp_pat
         assert "replaced" in old.call("getLastError", ticket=old_ticket).lower()
         for proc in (a, b):
             assert proc.stop()[0] == 0
+
+
+def test_quickbooks_with_another_company_file_open_gets_nothing_and_the_web_connector_says_why(tmp_path, db_url):
+    """Through the real SOAP service: the simulator's QuickBooks has another company file open."""
+    from fakes.quickbooks import QuickBooksEmulator
+
+    cfg = write_config(tmp_path, db_url)
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    other = QuickBooksEmulator(company_file=r"C:\QB\Sandbox Copy.qbw")
+    with serving("run", cfg) as a:
+        assert wait_for(lambda: (tmp_path / "inbox" / "processed" / "a.edi").exists(), 30)
+        run = QBWCSimulator(a.url + "/qbwc", "clerk", PASSWORD, other).run()
+        assert other.bills == [] and run.requests == [] and run.noops == 0  # nothing sent, no waiting
+        assert any("Sandbox Copy.qbw" in e and "nothing was sent" in e for e in run.errors), run.errors
+        status = requests.get(a.url + "/health", timeout=5)
+        assert status.status_code == 200
+        assert a.stop()[0] == 0

@@ -229,3 +229,25 @@ def test_release_translates_with_the_mapping_an_admin_just_fixed(make_world, tmp
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
     assert ingest.release(doc.id, by="pat").status == DocStatus.QUEUED
     assert ingest._live.last_error is None
+
+
+def test_a_session_on_another_company_file_posts_nothing_and_says_why(make_world):
+    settings, store, ingest, delivery = make_world()
+    _ingest(ingest, "acme_INV-10045.edi")
+    qb = _qb()
+    wrong = Session(company_info={"company_file_name": r"C:\QB\Sandbox Copy.qbw"})
+    assert delivery.next_request(wrong) is None and wrong.state.get("done")
+    assert "Sandbox Copy.qbw" in wrong.last_error and "Northwind.qbw" in wrong.last_error
+    assert qb.bills == []
+    from connector.delivery import why_waiting
+
+    with store.session() as s:
+        doc = s.scalars(select(Document)).one()
+        assert "nothing is posted" in why_waiting(s, doc)
+    assert control.history(store, kinds=[Activity.SESSION_ERROR])[0]["message"] == wrong.last_error
+
+    right = Session(company_info={"company_file_name": r"c:/qb/NORTHWIND.QBW"})  # same file, other spelling
+    drain(delivery, qb, right)
+    assert [b.ref_number for b in qb.bills] == ["INV-10045"]
+    with store.session() as s:
+        assert "file_mismatch" not in s.get(CompanyState, "clerk").info
