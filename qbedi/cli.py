@@ -780,12 +780,18 @@ def cmd_test_connection(args) -> int:
     settings = _settings(args)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))  # the report is the output: warnings only
     rt = build_runtime(settings, migrate=False)  # read-only: reports the QuickBooks side if the database has one
+    from connector import control
+    from connector.checks import quickbooks_check
+    from connector.status import SyncKind
+
     try:
         rt.require_schema()
-        quickbooks = last_contact(rt.store)
+        quickbooks, checks = last_contact(rt.store), quickbooks_check(rt.store, settings)
+        if args.refresh_lists:
+            control.request_sync(rt.store, SyncKind.REFRESH_LISTS, None, by=getpass.getuser())
     except SchemaOutdated:
-        quickbooks = []  # not set up yet: nobody has called
-    report = {"sources": [], "quickbooks": quickbooks}
+        quickbooks, checks = [], []  # not set up yet: nobody has called
+    report = {"sources": [], "quickbooks": quickbooks, "quickbooks_check": checks}
     for cfg, src in zip(settings.sources, rt.sources):
         where = _source_address(settings, cfg)
         # said before the wait: an unreachable source can take its connect/read timeouts (and retries)
@@ -797,12 +803,42 @@ def cmd_test_connection(args) -> int:
         return 0 if ok else 1
     for s in report["sources"]:
         print("\n".join(_source_lines(s)))
-    for q in report["quickbooks"]:
-        print(f"QuickBooks via {q['company']}: last Web Connector contact {q['last_contact'] or 'never'}; "
-              f"company file {(q.get('info') or {}).get('company_file') or 'not known yet'}")
-    if not report["quickbooks"]:
+    for c in checks:
+        print(f"QuickBooks via {c['company']}: " + ("OK" if c["ok"] else "NEEDS A LOOK")
+              + f"; last Web Connector contact {c['last_contact'] or 'never'}; company file {c['company_file']}"
+              + (f" (open at the last session: {c['open_company_file']})" if c["open_company_file"] else "")
+              + (f"; {c['product']}" if c["product"] else "")
+              + (f"; qbXML {c['qbxml_version']}" if c["qbxml_version"] else ""))
+        for name, st in c["lists"].items():
+            print(f"  {name.lower()} list: " + (f"{st['entries']} entries read {st['read_at'][:19]}"
+                                                if st["read_at"] else "not read yet")
+                  + ("" if st["current"] or not st["read_at"] else " (being read again)"))
+        for problem in c["problems"]:
+            print(f"  PROBLEM: {problem}")
+        if c["unknown"]:
+            print(f"  {len(c['unknown'])} mapped name(s) not checked yet (lists not read): the next Web Connector "
+                  "session reads them" + ("" if args.refresh_lists else "; --refresh-lists asks it to read them again"))
+    if not checks:
         print("QuickBooks: the Web Connector has not called yet")
+    if args.refresh_lists and checks:
+        print("asked: QuickBooks' lists are read again at the next Web Connector session (read-only)")
     return 0 if ok else 1
+
+
+def cmd_dry_run(args) -> int:
+    from connector.checks import dry_run
+
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    rows = dry_run(rt.store, rt.settings, limit=None if args.all else args.limit)
+    if args.json:
+        _print_json({"documents": rows})
+        return 0
+    if not rows:
+        print("nothing pending: no document is queued or awaiting approval")
+    for r in rows:
+        print(f"#{r['id']:<5} {r['transaction_set']} {r['document_number'] or '-':<16} {r['supplier'] or '?':<14} "
+              f"{r['total'] or '':>12} -> {r['company']}: {r['request'] or '?'} {r['vendor'] or ''}: {r['would']}")
+    return 0
 
 
 # ---------------------------------------------------------------- parser
@@ -989,6 +1025,15 @@ def _setup_commands(add) -> None:
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.add_argument("--refresh-lists", action="store_true",
+                    help="also ask the next Web Connector session to read QuickBooks' lists again (read-only), so "
+                         "every mapped vendor, account, class and item is checked afresh")
+
+    sp = add("dry-run", cmd_dry_run, "what the next Web Connector sessions would post, checked against QuickBooks' "
+                                     "lists; posts nothing")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.add_argument("--limit", type=int, default=200, help="at most this many documents (default 200)")
+    sp.add_argument("--all", action="store_true", help="every pending document")
 
 
 def main(argv: list[str] | None = None) -> int:
