@@ -300,6 +300,12 @@ def _pages(app: Flask, deps: _Deps) -> None:
     def sync():
         return render_template("sync.html", o=views.sync_overview(st, cfg))
 
+    @app.get("/quickbooks")
+    def quickbooks():
+        from connector.checks import dry_run, quickbooks_check
+
+        return render_template("quickbooks.html", checks=quickbooks_check(st, cfg), pending=dry_run(st, cfg, limit=PAGE))
+
     @app.get("/support")
     def support():
         full = g.user is not None

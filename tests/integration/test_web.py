@@ -235,6 +235,10 @@ def test_every_page_renders_with_data(site):
     sync = text(c.get("/sync"))
     assert "Sources of files" in sync and "inbox" in sync and "No request waits" in sync
     assert "how the sync is doing" in text(c.get("/support"))
+    qbcheck = text(c.get("/quickbooks"))
+    assert "QuickBooks check" in qbcheck and "needs a look" in qbcheck and "Web Connector has not connected yet" in qbcheck
+    assert "G-2026-0311" in qbcheck and "lists not read yet" in qbcheck  # the dry run: the queued bill
+    assert "Read QuickBooks' lists again" not in qbcheck  # carol is a clerk: no admin button
 
 
 def test_empty_store_says_so_in_words(site):
