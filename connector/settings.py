@@ -282,6 +282,9 @@ class SupplierSettings(_Model):
     item_receipts: bool = True
     company: str | None = None  # Web Connector username whose company file gets this supplier's documents
     auto_post: bool | None = None  # false: its documents wait for a person's approval (None: the global setting)
+    alias: str | None = Field(None, max_length=100)  # what people call it (pages, lists), e.g. "Acme (bolts)"
+    tags: list[str] = Field(default_factory=list)  # free labels for filtering, e.g. [freight, critical]
+    archived: bool = False  # no longer a supplier: its new documents are held as supplier_archived
 
     @field_validator("currency")
     @classmethod

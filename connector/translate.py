@@ -331,6 +331,10 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
                    f"no supplier mapping matches this document (ids seen: {ids}); add one to the suppliers "
                    "configuration, then release the document")
         else:
+            if t.supplier.archived:
+                t.hold("supplier_archived",
+                       f"supplier {t.supplier_id} is archived (archived: true in its mapping): a person decides. "
+                       "If it supplies again, remove archived and release the document; otherwise dismiss it")
             cur = (doc.currency or "USD").upper() if hasattr(doc, "currency") else "USD"
             if cur != t.supplier.currency:
                 t.hold("unsupported_currency",

@@ -44,6 +44,8 @@ VERDICTS = (FileStatus.PARSED, *FileVerdict, FileStatus.FAILED, FileStatus.RECEI
 ADVICE = {
     "unknown_supplier": "No supplier mapping matches the sender. An admin adds the supplier (its ids are in the "
                         "message) to the suppliers file; then press Release.",
+    "supplier_archived": "The supplier is archived in the mapping. If it supplies again, an admin removes "
+                         "archived: true and you press Release; otherwise dismiss the document with a reason.",
     "unmapped_line": "A line (marked below) has no QuickBooks account or item. An admin adds a line rule, a "
                      "default_account or a charge_accounts entry for this supplier; then press Release.",
     "total_mismatch": "The lines and charges do not add up to the invoice total. Ask the supplier for a corrected "

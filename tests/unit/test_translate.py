@@ -220,3 +220,12 @@ def test_the_receipt_unit_advice_names_the_account_only_rule_that_matches_first(
     msg = t.holds[0].message
     assert "the line rule for vendor_part AC-310 matches it first and names no item" in msg
     assert "add item:" in msg and "a rule added below it is never reached" in msg
+
+
+def test_an_archived_suppliers_new_documents_are_held_with_what_to_do():
+    [t] = translate(x12_file("acme_INV-10045.edi"), settings(ACMESUPPLY={"archived": True, "alias": "Acme (bolts)",
+                                                                         "tags": ["fasteners"]}))
+    assert t.status == "held" and [h.code for h in t.holds] == ["supplier_archived"]
+    assert "remove archived and release" in t.holds[0].message
+    [t] = translate(x12_file("acme_INV-10045.edi"))  # not archived: as before
+    assert t.status == "ready"
