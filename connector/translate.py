@@ -202,6 +202,17 @@ def _party_name(doc) -> str:
     return p.name if p else ""
 
 
+def _seller_json(doc) -> dict | None:
+    """The selling party as the document names it (N1/N3/N4): kept so a vendor qbedi creates in QuickBooks
+    carries the supplier's own name and address, and for vendor reconciliation."""
+    p = doc.party(*SELLER_PARTIES) if doc is not None and hasattr(doc, "party") else None
+    if p is None:
+        return None
+    return {"code": p.code, "name": p.name, "id": p.id, "id_qualifier": p.id_qualifier,
+            "address_lines": list(p.address_lines), "city": p.city, "state": p.state, "postal_code": p.postal_code,
+            "country": p.country}
+
+
 def document_json(t: Translation, file_name: str) -> dict:
     ps, doc = t.parsed, t.parsed.document
     env = ps.envelope
@@ -217,6 +228,7 @@ def document_json(t: Translation, file_name: str) -> dict:
         "document_date": doc.date.isoformat() if doc is not None and doc.date else None,
         "due_date": t.due_date.isoformat() if t.due_date else None,
         "supplier": {"id": t.supplier_id, "name": t.supplier.vendor if t.supplier else _party_name(doc) or None},
+        "seller": _seller_json(doc),
         "currency": getattr(doc, "currency", "USD") or "USD",
         "total": None,
         "credit": bool(getattr(doc, "credit", False)),

@@ -221,8 +221,8 @@ class BatchBuilder:
             for _, name in missing:
                 if name.lower() not in self.created:
                     self.created.add(name.lower())
-                    self.elements.append(qx.vendor_add(name, request_id=str(RequestKey.of(RequestKind.VENDOR,
-                                                                                           rq.id))))
+                    self.elements.append(qx.vendor_add(name, request_id=str(RequestKey.of(RequestKind.VENDOR, rq.id)),
+                                                       **_new_vendor_fields(rq)))
                     self.batch.vendors.append(rq.id)
             return True
         if not missing or meta.ref_rechecks >= MAX_VERIFY_TRIES:
@@ -239,4 +239,28 @@ class BatchBuilder:
             f"this document" for k, n in missing))
         self.progress.count("held")
         return False
+
+def _new_vendor_fields(rq: QueuedRequest) -> dict:
+    """What a vendor qbedi creates carries from the EDI: the supplier's own name and address (N1/N3/N4)
+    and its supplier number in AccountNumber (QuickBooks' field for it), with a note saying where it came
+    from. Every text is cut to QuickBooks' field lengths (the XSD's)."""
+    doc = rq.document
+    parsed = (doc.parsed or {}) if doc is not None else {}
+    seller = parsed.get("seller") or {}
+    number = (doc.supplier_id if doc is not None else None) or seller.get("id") or parsed.get("sender_id") or ""
+    fields: dict = {"notes": f"Created by qbedi from EDI (supplier {number or '?'}, document "
+                             f"{parsed.get('document_number') or '?'})"[:4095]}
+    if number:
+        fields["account_number"] = str(number)[:99]
+    if seller.get("name"):
+        fields["company_name"] = seller["name"][:41]
+    lines = [x for x in seller.get("address_lines") or [] if x][:4]
+    address = {f"Addr{i}": v[:41] for i, v in enumerate(([seller["name"]] if seller.get("name") else []) + lines, 1)}
+    for key, field, size in (("city", "City", 31), ("state", "State", 21), ("postal_code", "PostalCode", 13),
+                             ("country", "Country", 31)):
+        if seller.get(key):
+            address[field] = seller[key][:size]
+    if len(address) > 1:  # more than the name alone
+        fields["vendor_address"] = address
+    return fields
 

@@ -96,9 +96,30 @@ def test_auto_create_vendor_adds_it_right_before_the_bill(tmp_path, db_url, qb):
     requests = session(rt, qb)
     [sent] = [r for r in requests if "G-2026-0311" in r]
     assert sent.index("VendorAddRq") < sent.index("BillAddRq")
-    assert qb.vendor("Globex Corporation") is not None
+    vendor = qb.vendor("Globex Corporation")
+    assert vendor is not None
+    # it carries what the EDI says of the supplier: its number where QuickBooks keeps one, its own name
+    assert vendor.fields["AccountNumber"].text == "GLOBEX-77"
+    assert vendor.fields["CompanyName"].text == "GLOBEX CORPORATION"
+    assert "Created by qbedi from EDI (supplier GLOBEX-77" in vendor.fields["Notes"].text
     assert status(rt)["G-2026-0311"][0] == "posted"
     rt.close()
+
+
+def test_a_created_vendor_gets_the_suppliers_address_from_the_edi():
+    from types import SimpleNamespace
+
+    from connector.delivery._building import _new_vendor_fields
+
+    doc = SimpleNamespace(supplier_id="ACMESUPPLY", parsed={
+        "document_number": "INV-1", "seller": {"name": "ACME INDUSTRIAL SUPPLY", "id": "ACMESUPPLY",
+                                               "address_lines": ["100 Industrial Way", "Dock 4"], "city": "Toledo",
+                                               "state": "OH", "postal_code": "43604-1234-EXTRA", "country": "US"}})
+    fields = _new_vendor_fields(SimpleNamespace(document=doc))
+    assert fields["vendor_address"] == {"Addr1": "ACME INDUSTRIAL SUPPLY", "Addr2": "100 Industrial Way",
+                                        "Addr3": "Dock 4", "City": "Toledo", "State": "OH",
+                                        "PostalCode": "43604-1234-EX", "Country": "US"}  # cut to 13
+    assert fields["account_number"] == "ACMESUPPLY" and fields["company_name"] == "ACME INDUSTRIAL SUPPLY"
 
 
 def test_long_lists_are_read_with_iterators(tmp_path, db_url, qb, monkeypatch):
