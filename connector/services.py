@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 import edi
 
 from . import control, lifecycle
+from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
 from .plans import RequestMeta
 from .settings import LiveSettings, Settings
 from .sources import RemoteFile, Source, SourceError, SourceUnavailable
@@ -72,6 +73,9 @@ def _taken():
     return (Document.status.in_((DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED,
                                  DocStatus.DISMISSED)) |
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
+
+
+RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match reads
 
 
 class IngestService:
@@ -259,12 +263,46 @@ class IngestService:
         doc.parsed = dict(j)
         return doc
 
-    def _settle(self, s: Session, doc: Document, t: Translation) -> None:
-        """Queue a ready translation, or hold / reject the document with its reasons."""
+    def _settle(self, s: Session, doc: Document, t: Translation, *, match: bool = True) -> None:
+        """Queue a ready translation, or hold / reject the document with its reasons (``match``: an invoice
+        is first matched with its purchase order and receipts; not when a person accepted its variance)."""
+        if t.status == "ready" and match:
+            for v in self._variances(s, doc, t):
+                t.hold(v.code, v.message)
+            if t.holds:
+                t.json = document_json(t, doc.file.name if doc.file is not None else "")
         if t.status == "ready":
             self._queue(s, doc, t)
         else:
             lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected")
+
+    @staticmethod
+    def _variances(s: Session, doc: Document, t: Translation) -> list:
+        """An invoice against the purchase orders it names and what was received for them, as far as qbedi
+        has them (connector.matching)."""
+        sup = t.supplier
+        if doc.transaction_set != "810" or sup is None or not sup.three_way_match.enabled or not t.json:
+            return []
+        numbers = sorted({(ln.get("po_number") or "").strip() for ln in t.json.get("lines") or []} - {""})
+        if not numbers:
+            return []
+        live = ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED))
+        orders = {}
+        for po in s.scalars(select(Document).where(
+                Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
+                Document.document_number.in_(numbers), live).order_by(Document.id)):
+            orders[po.document_number] = po.parsed or {}  # the latest change of a PO wins
+        if not orders:
+            return []
+        receipts: dict[str, list[dict]] = {}
+        for asn in s.scalars(select(Document).where(  # the supplier's latest ship notices (bounded)
+                Document.supplier_id == t.supplier_id, Document.transaction_set == "856", live)
+                .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
+            for number in set((asn.parsed or {}).get("po_numbers") or []) & set(orders):
+                receipts.setdefault(number, []).append(asn.parsed or {})
+        return three_way(t.json, orders, receipts,
+                         price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
+                         quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)
 
     def _queue(self, s: Session, doc: Document, t: Translation) -> None:
         company = self._company_for(t)
@@ -502,13 +540,18 @@ class IngestService:
         return [self.process(i) for i in ids]
 
     # ------------------------------------------------------------ review
-    def release(self, document_id: int, *, not_duplicate: str | None = None, by: str = "") -> DocOutcome:
+    def release(self, document_id: int, *, not_duplicate: str | None = None, accept_variance: str | None = None,
+                by: str = "") -> DocOutcome:
         """Translate a held document again with the current mappings (after an admin fixed them).
 
         ``not_duplicate``: a person's reason why a document held as ``duplicate_document`` is a different
-        document that reuses the number; it then goes ahead without the duplicate check (audited)."""
+        document that reuses the number; it then goes ahead without the duplicate check (audited).
+        ``accept_variance``: a person's reason to post an invoice held for a price or quantity variance as it
+        is (audited with the variances); it then goes ahead without the three-way match."""
         if not_duplicate is not None and not not_duplicate.strip():
             raise ValueError("say why it is not a duplicate (--reason)")
+        if accept_variance is not None and not accept_variance.strip():
+            raise ValueError("say why the variance is accepted (--reason)")
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         with self.store.session() as s:
             doc = s.get(Document, document_id)
@@ -516,10 +559,17 @@ class IngestService:
                 raise LookupError(f"no document #{document_id}")
             if not_duplicate is not None and doc.reason_code != Hold.DUPLICATE:
                 raise ValueError(f"document #{document_id} is not held as a duplicate ({doc.reason_code or doc.status})")
+            if accept_variance is not None and doc.reason_code not in (PRICE_VARIANCE, QUANTITY_VARIANCE):
+                raise ValueError(f"document #{document_id} is not held for a price or quantity variance "
+                                 f"({doc.reason_code or doc.status})")
             lifecycle.release(s, doc, by=by)
             if not_duplicate is not None:
                 audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
                       previous_reason=doc.reason)
+            if accept_variance is not None:
+                audit(s, "variance_accepted", document=doc, reason=accept_variance.strip(), by=by,
+                      variances=doc.reason)
+
             f = doc.file
             result = edi.parse_bytes(f.content)
             ps = result.sets[doc.ordinal]
@@ -532,7 +582,7 @@ class IngestService:
                     t.json = document_json(t, f.name)
             doc.supplier_id = t.supplier_id
             doc.parsed = t.json
-            self._settle(s, doc, t)
+            self._settle(s, doc, t, match=accept_variance is None)
             return DocOutcome(doc.id, t, doc.status)
 
 

@@ -268,6 +268,14 @@ class LineRule(_Model):
         return self
 
 
+class MatchSettings(_Model):
+    """Three-way match of an invoice against its purchase order and what was received (both known to qbedi)."""
+
+    enabled: bool = True
+    price_tolerance_percent: Decimal = Field(Decimal("0"), ge=0, le=1000)  # invoiced price above the ordered one
+    quantity_tolerance_percent: Decimal = Field(Decimal("0"), ge=0, le=1000)  # invoiced above received / ordered
+
+
 class SupplierSettings(_Model):
     vendor: str = Field(min_length=1, max_length=41)  # QuickBooks vendor Name max 41
     default_account: str | None = None
@@ -285,6 +293,7 @@ class SupplierSettings(_Model):
     alias: str | None = Field(None, max_length=100)  # what people call it (pages, lists), e.g. "Acme (bolts)"
     tags: list[str] = Field(default_factory=list)  # free labels for filtering, e.g. [freight, critical]
     archived: bool = False  # no longer a supplier: its new documents are held as supplier_archived
+    three_way_match: MatchSettings = Field(default_factory=MatchSettings)
 
     @field_validator("currency")
     @classmethod

@@ -44,6 +44,12 @@ VERDICTS = (FileStatus.PARSED, *FileVerdict, FileStatus.FAILED, FileStatus.RECEI
 ADVICE = {
     "unknown_supplier": "No supplier mapping matches the sender. An admin adds the supplier (its ids are in the "
                         "message) to the suppliers file; then press Release.",
+    "price_variance": "The invoice charges more than the purchase order (both prices are in the reason). Ask the "
+                      "supplier for a corrected invoice and dismiss this one, or, if the price is right, accept the "
+                      "variance with a reason.",
+    "quantity_variance": "The invoice bills more than was received (or ordered): the numbers are in the reason. "
+                         "Wait for the rest to arrive and press Release, ask for a corrected invoice, or accept the "
+                         "variance with a reason.",
     "supplier_archived": "The supplier is archived in the mapping. If it supplies again, an admin removes "
                          "archived: true and you press Release; otherwise dismiss the document with a reason.",
     "unmapped_line": "A line (marked below) has no QuickBooks account or item. An admin adds a line rule, a "

@@ -516,7 +516,10 @@ def cmd_release(args) -> int:
     try:
         if args.not_duplicate and not args.reason:
             raise ValueError("--not-duplicate needs --reason: why is it a different document?")
+        if args.accept_variance and not args.reason:
+            raise ValueError("--accept-variance needs --reason: why is the invoice right as it is?")
         out = rt.ingest.release(args.id, not_duplicate=args.reason if args.not_duplicate else None,
+                                accept_variance=args.reason if args.accept_variance else None,
                                 by=getpass.getuser())
     except (LookupError, ValueError) as e:
         print(str(e), file=sys.stderr)
@@ -960,7 +963,10 @@ def _review_commands(add) -> None:
     sp.add_argument("--not-duplicate", action="store_true",
                     help="it is held as duplicate_document but is a different document that reuses the number: "
                          "post it (needs --reason; audited)")
-    sp.add_argument("--reason", help="why (with --not-duplicate)")
+    sp.add_argument("--accept-variance", action="store_true",
+                    help="it is held as price_variance / quantity_variance but is right as invoiced: post it as it "
+                         "is (needs --reason; audited with the variances)")
+    sp.add_argument("--reason", help="why (with --not-duplicate or --accept-variance)")
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
     sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")

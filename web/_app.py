@@ -333,10 +333,12 @@ def _actions(app: Flask, deps: _Deps) -> None:
     @app.post("/documents/<int:doc_id>/release")
     def release(doc_id: int):
         not_dup = request.form.get("not_duplicate") == "1"
+        accept = request.form.get("accept_variance") == "1"
         reason = request.form.get("reason", "").strip()
-        if not_dup and not reason:
-            _done(f"Document #{doc_id}: say why it is not a duplicate (a different document that reuses the number)."
-                  , "error")
+        if (not_dup or accept) and not reason:
+            _done(f"Document #{doc_id}: " + ("say why it is not a duplicate (a different document that reuses the "
+                                             "number)." if not_dup else "say why the invoice is right as it is."),
+                  "error")
             return _back(url_for("document", doc_id=doc_id))
         try:
             ingest = deps.ingest_now()
@@ -344,7 +346,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
             _done(f"Nothing was released: the configuration does not read ({e}). An admin fixes it first.", "error")
             return _back(url_for("document", doc_id=doc_id))
         try:
-            out = ingest.release(doc_id, not_duplicate=reason if not_dup else None, by=_by())
+            out = ingest.release(doc_id, not_duplicate=reason if not_dup else None,
+                                 accept_variance=reason if accept else None, by=_by())
         except (LookupError, ValueError) as e:
             _done(f"Document #{doc_id}: {e}", "error")
             return _back(url_for("document", doc_id=doc_id))

@@ -1,0 +1,87 @@
+"""Three-way match: an invoice (810) against the purchase order it names (850) and what was received
+(856), line by line, before it is queued.
+
+Pure: the documents come in as the JSON qbedi keeps for them (``Document.parsed``); the caller finds
+them. Invariants:
+
+- Only what can be compared is compared: an invoice line whose PO is not in qbedi, or whose part the PO
+  does not list, is not held for that (the match is a check on what is known, never a guess).
+- Prices: the invoiced unit price may exceed the ordered one by at most ``price_tolerance_percent`` (a
+  lower price is never held). Quantities: the invoiced quantity may exceed what was received (when a
+  ship notice for the PO exists) or else what was ordered by at most ``quantity_tolerance_percent``.
+- Every variance says both numbers side by side, the difference and the tolerance, in words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+PRICE_VARIANCE = "price_variance"
+QUANTITY_VARIANCE = "quantity_variance"
+
+
+@dataclass(frozen=True)
+class Variance:
+    code: str  # price_variance | quantity_variance
+    message: str
+    line_number: str
+    invoiced: str
+    expected: str
+
+
+def _dec(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _key(line: dict) -> str:
+    return (line.get("vendor_part") or "").strip().upper()
+
+
+def _over(got: Decimal, want: Decimal, tolerance_percent: Decimal) -> bool:
+    return got > want + (want * tolerance_percent / Decimal(100))
+
+
+def _pct(got: Decimal, want: Decimal) -> str:
+    if not want:
+        return ""
+    return f" ({(got - want) * 100 / want:+.1f}%)"
+
+
+def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[dict]], *,
+              price_tolerance_percent: Decimal = Decimal(0),
+              quantity_tolerance_percent: Decimal = Decimal(0)) -> list[Variance]:
+    """Variances of ``invoice`` against ``orders`` (PO number -> the 850's JSON) and ``receipts`` (PO
+    number -> the 856s' JSON that name it)."""
+    out: list[Variance] = []
+    for line in invoice.get("lines") or []:
+        po_number = (line.get("po_number") or "").strip()
+        po = orders.get(po_number)
+        if po is None or not _key(line):
+            continue
+        ordered = [pl for pl in po.get("lines") or [] if _key(pl) == _key(line)]
+        if not ordered:
+            continue
+        n, part = line.get("line_number") or "?", line.get("vendor_part")
+        price, want_price = _dec(line.get("unit_price")), _dec(ordered[0].get("unit_price"))
+        if price is not None and want_price is not None and _over(price, want_price, price_tolerance_percent):
+            out.append(Variance(PRICE_VARIANCE,
+                                f"line {n} ({part}): invoiced at {price} each, ordered at {want_price} on "
+                                f"{po_number}{_pct(price, want_price)}, tolerance {price_tolerance_percent}%",
+                                str(n), str(price), str(want_price)))
+        qty = _dec(line.get("quantity"))
+        ordered_qty = sum((_dec(pl.get("quantity")) or Decimal(0) for pl in ordered), Decimal(0))
+        got = [rl for r in receipts.get(po_number, []) for rl in r.get("lines") or [] if _key(rl) == _key(line)]
+        received = sum((_dec(rl.get("quantity")) or Decimal(0) for rl in got), Decimal(0)) if got else None
+        limit, what = (received, "received") if received is not None else (ordered_qty, "ordered")
+        if qty is not None and _over(qty, limit, quantity_tolerance_percent):
+            out.append(Variance(QUANTITY_VARIANCE,
+                                f"line {n} ({part}): invoiced {qty}, {what} {limit} on {po_number}"
+                                + (f" (ordered {ordered_qty})" if what == "received" else "")
+                                + f", tolerance {quantity_tolerance_percent}%",
+                                str(n), str(qty), str(limit)))
+    return out

@@ -1,0 +1,145 @@
+"""Three-way match: an invoice against the purchase order (850) and the ship notice (856) qbedi holds for it."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from connector.matching import three_way
+from connector.services import IngestService
+from connector.settings import load_settings
+from connector.store import Document, Store, audit_trail
+from qbedi.cli import main
+from tests.support.builders import ITEM_SUPPLIERS, write_config, x12_file
+
+
+@pytest.fixture
+def world(tmp_path, db_url):
+    made = []
+
+    def make(**match):
+        suppliers = {k: {**v, "three_way_match": match} for k, v in ITEM_SUPPLIERS.items()} if match else None
+        cfg = write_config(tmp_path, db_url, suppliers=suppliers or ITEM_SUPPLIERS)
+        settings = load_settings(cfg)
+        store = Store(settings.database_url)
+        store.migrate()
+        made.append(store)
+        return cfg, store, IngestService(store, settings)
+
+    yield make
+    for s in made:
+        s.dispose()
+
+
+def _in(ingest, name, data):
+    ingest.ingest(data, source="inbox", remote_id=name, name=name)
+
+
+def _invoice(price="37.25", qty="4", number="INV-20001", control=b"000000301"):
+    """INV-10045 (PO-7781: 10 EA AC-100 at 12.50, then AC-220) with line 2's quantity and price changed and
+    its TDS total made to match (plus the 15.00 freight charge)."""
+    total = Decimal("125.00") + Decimal(qty) * Decimal(price) + Decimal("15.00")
+    data = x12_file("acme_INV-10045.edi").replace(b"IT1*2*4*CA*37.25", f"IT1*2*{qty}*CA*{price}".encode())
+    return (data.replace(b"INV-10045", number.encode()).replace(b"000000101", control)
+            .replace(b"TDS*28900", f"TDS*{int(total * 100)}".encode()))
+
+
+def _doc(store, number) -> Document:
+    with store.session() as s:
+        return s.scalars(select(Document).where(Document.document_number == number)).one()
+
+
+def test_an_invoice_that_matches_its_order_and_receipt_goes_ahead(world):
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "asn.edi", x12_file("acme_ASN-5001.edi"))
+    _in(ingest, "inv.edi", _invoice())
+    assert _doc(store, "INV-20001").status == "queued"
+
+
+def test_a_price_above_the_order_is_held_with_both_numbers(world):
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "inv.edi", _invoice(price="39.00"))
+    doc = _doc(store, "INV-20001")
+    assert (doc.status, doc.reason_code) == ("held", "price_variance")
+    assert "invoiced at 39.00 each, ordered at 37.25 on PO-7781 (+4.7%), tolerance 0%" in doc.reason
+
+
+def test_more_than_received_is_held_and_a_tolerance_lets_small_differences_through(world):
+    cfg, store, ingest = world(quantity_tolerance_percent="10", price_tolerance_percent="5")
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "asn.edi", x12_file("acme_ASN-5001.edi"))  # 4 CA of AC-220 received, 6 ordered
+    _in(ingest, "inv.edi", _invoice(qty="6", price="39.00"))  # price +4.7%: within 5%
+    doc = _doc(store, "INV-20001")
+    assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
+    assert "invoiced 6, received 4 on PO-7781 (ordered 6), tolerance 10%" in doc.reason
+
+
+def test_a_person_accepts_the_variance_with_a_reason(world, capsys):
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "inv.edi", _invoice(price="39.00"))
+    doc = _doc(store, "INV-20001")
+    assert main(["release", str(doc.id), "--accept-variance", "--config", str(cfg)]) == 1  # needs a reason
+    assert "--reason" in capsys.readouterr().err
+    assert main(["release", str(doc.id), "--config", str(cfg)]) == 0  # a plain release: matched again, held
+    assert _doc(store, "INV-20001").reason_code == "price_variance"
+    assert main(["release", str(doc.id), "--accept-variance", "--reason", "price rise agreed by phone",
+                 "--config", str(cfg)]) == 0
+    assert _doc(store, "INV-20001").status == "queued"
+    with store.session() as s:
+        [ev] = [e for e in audit_trail(s, doc.id) if e.kind == "variance_accepted"]
+    assert ev.detail["reason"] == "price rise agreed by phone" and "39.00" in ev.detail["variances"]
+
+
+def test_no_order_in_qbedi_or_matching_off_means_no_match_and_no_hold(world):
+    cfg, store, ingest = world(enabled=False)
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "inv.edi", _invoice(price="99.00"))
+    assert _doc(store, "INV-20001").status == "queued"  # matching is off for this supplier
+
+
+def test_three_way_is_pure_and_says_nothing_about_what_it_cannot_compare():
+    invoice = {"lines": [{"line_number": "1", "vendor_part": "X-1", "quantity": "5", "unit_price": "2.00",
+                          "po_number": "PO-1"},
+                         {"line_number": "2", "vendor_part": "NOT-ON-PO", "quantity": "99", "unit_price": "99",
+                          "po_number": "PO-1"},
+                         {"line_number": "3", "vendor_part": "X-1", "quantity": "99", "unit_price": "99",
+                          "po_number": "PO-UNKNOWN"}]}
+    orders = {"PO-1": {"lines": [{"vendor_part": "x-1", "quantity": "5", "unit_price": "2.10"}]}}
+    assert three_way(invoice, orders, {}) == []  # cheaper than ordered: fine; the others cannot be compared
+    [v] = three_way(invoice, orders, {"PO-1": [{"lines": [{"vendor_part": "X-1", "quantity": "3"}]}]},
+                    quantity_tolerance_percent=Decimal("50"))
+    assert v.code == "quantity_variance" and (v.invoiced, v.expected) == ("5", "3")
+
+
+def test_the_web_page_shows_the_variance_and_accepts_it_with_a_reason(world, tmp_path):
+    import re
+
+    import yaml
+
+    from connector.passwords import hash_password
+    from connector.settings import load_settings as load
+    from web import create_app
+
+    cfg, store, ingest = world()
+    data = yaml.safe_load(cfg.read_text())
+    data["web"] = {"users": [{"username": "carol", "password_hash": hash_password("pw", n=2**4), "role": "clerk"}]}
+    cfg.write_text(yaml.safe_dump(data))
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "inv.edi", _invoice(price="39.00"))
+    doc = _doc(store, "INV-20001")
+    app = create_app(settings=load(cfg), store=store, key=b"k" * 32)
+    c = app.test_client()
+
+    def csrf(path):
+        return re.search(r'name="csrf" value="([^"]+)"', c.get(path).get_data(as_text=True)).group(1)
+
+    c.post("/login", data={"username": "carol", "password": "pw", "csrf": csrf("/login")})
+    page = c.get(f"/documents/{doc.id}").get_data(as_text=True)
+    assert "charges more than the purchase order" in page and "Accept the variance" in page
+    c.post(f"/documents/{doc.id}/release", data={"accept_variance": "1", "reason": "agreed",
+                                                 "csrf": csrf(f"/documents/{doc.id}")})
+    assert _doc(store, "INV-20001").status == "queued"
