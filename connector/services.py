@@ -7,11 +7,12 @@ bytes arriving again are recognised by their sha256.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
@@ -32,6 +33,7 @@ ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is gi
 ACK_CLAIM_SECONDS = 900  # a process sending a 997 holds it this long at most (a crash mid-send frees it after);
 # longer than a source's worst case (Cleo: 60 s read timeout x 5 tries + backoff + the send action)
 MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
+CHUNK_DOCUMENTS = 500  # a file's documents are committed this many at a time (a crash keeps what was done)
 
 
 @dataclass
@@ -73,6 +75,25 @@ def _taken():
     return (Document.status.in_((DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED,
                                  DocStatus.DISMISSED)) |
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
+
+
+_SAME_DOCUMENT = None
+
+
+def _same_document():
+    """Ids of the documents a new one would duplicate: the same supplier, or an earlier copy not yet mapped
+    (same sender), with the same set and number, taken (:func:`_taken`). Two look-ups of the (supplier_id,
+    transaction_set, document_number) index in one statement, built once (an OR of the two, or ORDER BY id
+    LIMIT 1, lets the planner walk the primary key through every stored document instead)."""
+    global _SAME_DOCUMENT
+    if _SAME_DOCUMENT is None:
+        same = (Document.transaction_set == bindparam("set"), Document.document_number == bindparam("number"),
+                Document.id != bindparam("me"), _taken())
+        _SAME_DOCUMENT = union_all(
+            select(Document.id).where(Document.supplier_id == bindparam("supplier"), *same),
+            select(Document.id).where(Document.supplier_id.is_(None), Document.sender_id == bindparam("sender"),
+                                      *same))
+    return _SAME_DOCUMENT
 
 
 RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match reads
@@ -161,46 +182,92 @@ class IngestService:
                 return out
 
     def _process(self, file_id: int) -> IngestOutcome:
+        """Read the file's envelopes once (:func:`edi.survey`: which sets a GE/IEA fault rejects), then
+        translate and store its sets ``CHUNK_DOCUMENTS`` at a time, each chunk committed: a crash keeps the
+        chunks done and the next poll (:meth:`resume`) carries on after them. A set under a broken group or
+        interchange is rejected before it is translated, so none is ever queued. The file is ``parsed``,
+        with its parse warnings and its 997, in the last chunk's unit of work."""
         with self.store.session() as s:
-            # one translation of a file at a time (PostgreSQL: the row stays locked until the commit; two
-            # polls resuming the same file would otherwise both translate it)
-            f = s.get(ReceivedFile, file_id, with_for_update=True)
+            f = s.get(ReceivedFile, file_id)
             out = IngestOutcome(file_id=f.id, name=f.name, sha256=f.sha256)
-            if f.documents or f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
+            if f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
                 out.duplicate = True
                 return out
-            result = self._parse(s, f, out)
-            if result is None:
+            data, name, digest = f.content, f.name, f.sha256
+            survey = self._parse(s, f, out)
+            if survey is None:
                 return out
-            lifecycle.file_parsed(f)
-            out.result = result
-            for w in result.warnings:
-                audit(s, "parse_warning", file=f, code=w.code, message=w.message)
-            for ordinal, ps in enumerate(result.sets):
-                t = translate_set(self.settings, ps, ordinal=ordinal, file_sha256=f.sha256, file_name=f.name)
+        done = self._recorded(file_id)  # documents stored by an earlier, interrupted run
+        reader = edi.EdiReader(io.BytesIO(data))
+        out.result = reader.result
+        slim = survey.sets > CHUNK_DOCUMENTS  # a big file: outcomes keep a summary, not every translation
+        chunk: list[Translation] = []
+        for ordinal, ps in enumerate(reader):
+            if ordinal < done:
+                continue
+            t = translate_set(self.settings, survey.apply(ordinal, ps), ordinal=ordinal, file_sha256=digest,
+                              file_name=name)
+            chunk.append(t)
+            if len(chunk) >= CHUNK_DOCUMENTS and ordinal + 1 < survey.sets:
+                if not self._store_chunk(file_id, chunk, out, slim=slim):
+                    return out
+                chunk = []
+        self._store_chunk(file_id, chunk, out, slim=slim, last=reader.result)
+        return out
+
+    @staticmethod
+    def _file_for_update(s: Session, file_id: int) -> ReceivedFile:
+        # one translation of a file at a time: each chunk locks the row (PostgreSQL: until its commit)
+        return s.get(ReceivedFile, file_id, with_for_update=True, options=[defer(ReceivedFile.content)])
+
+    def _recorded(self, file_id: int) -> int:
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).select_from(Document).where(Document.file_id == file_id))
+
+    def _store_chunk(self, file_id: int, chunk: list[Translation], out: IngestOutcome, *, slim: bool,
+                     last=None) -> bool:
+        """Record one chunk of translated sets in one unit of work (and finish the file with the ``last``
+        one). False when another process got there first (it carries on: this one stops)."""
+        with self.store.session() as s:
+            f = self._file_for_update(s, file_id)
+            expected = chunk[0].ordinal if chunk else None
+            if f.status not in (FileStatus.RECEIVED, FileStatus.FAILED) or (
+                    expected is not None and s.scalar(select(func.count()).select_from(Document).where(
+                        Document.file_id == file_id)) != expected):
+                out.duplicate = True
+                return False
+            for t in chunk:
                 doc = self._record(s, f, t)
                 out.documents.append(DocOutcome(doc.id, t, doc.status))
-            out.ack_id = self._owe_997(s, f, result)
-            return out
+            if last is not None:
+                lifecycle.file_parsed(f)
+                for w in last.warnings:
+                    audit(s, "parse_warning", file=f, code=w.code, message=w.message)
+                out.ack_id = self._owe_997(s, f, last)
+        if slim:
+            for d in out.documents[len(out.documents) - len(chunk):]:
+                _slim(d.translation)
+        return True
 
     @staticmethod
     def _parse(s: Session, f: ReceivedFile, out: IngestOutcome):
-        """The parse result, or None with the file's verdict recorded (nothing in it to translate)."""
+        """The survey of the file's envelopes (:func:`edi.survey`), or None with the file's verdict
+        recorded (nothing in it to translate)."""
         if not f.content.strip():
             verdict, msg = FileVerdict.EMPTY, "the file is empty"
         else:
             try:
-                result = edi.parse_bytes(f.content)
+                survey = edi.survey(f.content)
             except Exception as e:  # the parser promises not to raise; keep the file whatever happens
                 log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
-                verdict, msg, result = FileVerdict.PARSER_ERROR, f"internal parser error: {e!r}", None
-            if result is not None and result.sets:
-                return result
-            if result is not None and b"ISA" not in f.content:
+                verdict, msg, survey = FileVerdict.PARSER_ERROR, f"internal parser error: {e!r}", None
+            if survey is not None and survey.sets:
+                return survey
+            if survey is not None and b"ISA" not in f.content:
                 verdict, msg = FileVerdict.NOT_X12, "not an X12 file (no ISA segment): " + _looks_like(f.content)
-            elif result is not None:
+            elif survey is not None:
                 verdict = FileVerdict.UNREADABLE
-                msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
+                msg = "; ".join(i.message for i in survey.result.errors) or "no X12 transaction set found in the file"
         lifecycle.file_unreadable(s, f, verdict, msg)
         out.error = msg
         log.warning("file.unreadable", file=f.name, file_id=f.id, verdict=verdict, reason=msg)
@@ -332,13 +399,12 @@ class IngestService:
         differ, and how to post a different document that reuses the number."""
         if not doc.document_number or not t.supplier_id or (t.request_type or "").endswith("Mod"):
             return None  # (a change reuses its PO's number by design)
-        same_supplier = (Document.supplier_id == t.supplier_id) | (  # or an earlier copy not yet mapped
-            Document.supplier_id.is_(None) & (Document.sender_id == doc.sender_id))
-        other = s.scalar(select(Document).where(
-            Document.id != doc.id, same_supplier, Document.transaction_set == doc.transaction_set,
-            Document.document_number == doc.document_number, _taken()).order_by(Document.id).limit(1))
-        if other is None:
+        ids = list(s.scalars(_same_document(), {"supplier": t.supplier_id, "sender": doc.sender_id,
+                                                "set": doc.transaction_set, "number": doc.document_number,
+                                                "me": doc.id}))
+        if not ids:
             return None
+        other = s.get(Document, min(ids))
         where = f"document #{other.id}" + (f", QuickBooks {other.qb_txn_type or 'transaction'} {other.qb_txn_id}"
                                            if other.qb_txn_id else "")
         mine = {"date": (t.json or {}).get("document_date") or doc.document_date, "total": (t.json or {}).get("total")}
@@ -615,6 +681,16 @@ class IngestService:
                 raise LookupError(f"no document #{document_id}")
             lifecycle.reject(s, doc, reason.strip(), by=by)
         log.info("document.rejected", document_id=document_id, by=by)
+
+
+def _slim(t: Translation) -> None:
+    """Keep what a poll's report shows of a stored document (status, holds, number), not its parse tree,
+    qbXML or lines: a big file's outcome then costs little per document."""
+    t.parsed = edi.ParsedSet(envelope=t.parsed.envelope, document=None)
+    t.spec = t.request_xml = t.qbxml = None
+    t.link_plan = t.mod_plan = None
+    t.references = ()
+    t.json = {k: v for k, v in t.json.items() if k not in ("lines", "charges", "qbxml", "notes")}
 
 
 _MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (e.g. a spreadsheet)"), (b"\xd0\xcf\x11\xe0", "an Office file"),

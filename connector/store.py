@@ -47,6 +47,7 @@ class Base(DeclarativeBase):
 
 class ReceivedFile(Base):
     __tablename__ = "received_file"
+    __table_args__ = (Index("ix_file_verdict", "status", "reason_code"),)  # files counted by verdict
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     source: Mapped[str] = mapped_column(String(100))
@@ -101,6 +102,7 @@ class Document(Base):
     __table_args__ = (
         Index("ix_doc_supplier_number", "supplier_id", "transaction_set", "document_number"),
         Index("ix_doc_status", "status"),
+        Index("ix_doc_file", "file_id", "ordinal"),  # a file's documents (resuming a chunked ingest)
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("received_file.id"))
@@ -135,7 +137,13 @@ class QueuedRequest(Base):
     """One qbXML request (a single ``*Rq`` element) waiting for, or sent to, QuickBooks."""
 
     __tablename__ = "qb_request"
-    __table_args__ = (Index("ix_rq_company_state", "company", "state"),)
+    __table_args__ = (
+        # "this company's queued requests after id N, oldest first" is one index range: drained rows are
+        # never read by a Web Connector call (migration 0009)
+        Index("ix_rq_company_state_id", "company", "state", "id"),
+        Index("ix_rq_company_type_ref", "company", "request_type", "ref_number"),
+        Index("ix_rq_document", "document_id"),  # a document's requests
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int | None] = mapped_column(ForeignKey("edi_document.id"), nullable=True)
     company: Mapped[str] = mapped_column(String(260))  # Web Connector username the request belongs to

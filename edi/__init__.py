@@ -4,6 +4,7 @@ Public API::
 
     parse_bytes(data, *, keep_segments=False) -> ParseResult
     parse(stream_or_path, *, keep_segments=False) -> ParseResult
+    survey(data) -> Survey            # envelopes only: how many sets, which are rejected after the fact
     iter_sets(stream, *, keep_segments=False, result=None) -> Iterator[ParsedSet]
     EdiReader(stream, ...)            # iterate; .result fills as you go
     detect_transaction_sets(data) -> list[str]
@@ -17,7 +18,7 @@ import re
 from typing import BinaryIO, Iterator
 
 from .envelope import EdiReader
-from .model import ParsedSet, ParseResult
+from .model import Issue, ParsedSet, ParseResult
 from .tokenizer import Tokenizer
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "iter_sets",
     "parse",
     "parse_bytes",
+    "survey",
 ]
 
 
@@ -73,6 +75,37 @@ def parse(source: BinaryIO | str | os.PathLike, *, keep_segments: bool = False) 
     for _ in reader:
         pass
     return reader.result
+
+
+class Survey:
+    """What one cheap pass over a file's envelopes tells (no document is parsed): ``sets`` transaction sets,
+    file-level ``result.warnings`` / ``result.errors``, and the GE/IEA faults found after their sets
+    (``late_faults``: ``(first, end, issue)``, sets ``first <= ordinal < end``). A consumer that stores a
+    big file's sets in chunks applies them with :meth:`apply` before each set is translated, so no set of
+    a broken group or interchange is ever queued."""
+
+    def __init__(self, sets: int, result: ParseResult, late_faults: list[tuple[int, int, Issue]]):
+        self.sets, self.result, self.late_faults = sets, result, late_faults
+
+    def faults(self, ordinal: int) -> list[Issue]:
+        return [issue for first, end, issue in self.late_faults if first <= ordinal < end]
+
+    def apply(self, ordinal: int, ps: ParsedSet) -> ParsedSet:
+        """The set as a whole-file parse would leave it: rejected, without its document, under a fault."""
+        for issue in self.faults(ordinal):
+            if issue not in ps.rejected:
+                ps.rejected.append(issue)
+            ps.document = None
+        return ps
+
+
+def survey(data: bytes) -> Survey:
+    """Read the envelopes of ``data`` (no document parsing, one set in memory at a time)."""
+    reader = EdiReader(io.BytesIO(bytes(data)), documents=False)
+    n = 0
+    for _ in reader:
+        n += 1
+    return Survey(n, reader.result, reader.late_faults)
 
 
 _ST_RE = re.compile(rb"ST([^A-Za-z0-9\s])([0-9]{3})(?=[^A-Za-z0-9])")

@@ -10,7 +10,10 @@ missing GE / IEA at end of file) are applied afterwards to the sets they
 enclose: the same ``ParsedSet`` objects get an ``envelope_error`` in
 ``rejected`` and ``document = None`` (only sets the caller still holds are
 reachable; they are tracked by weak reference), and the fault is appended to
-``result.errors``. A streaming consumer should therefore treat sets as
+``result.errors``. ``EdiReader.late_faults`` also lists each such fault with the ordinals of the sets it
+applies to (``(first, end, issue)``: sets ``first <= n < end`` in yield order), for a consumer that let
+go of the sets it already stored: read the file once with ``documents=False`` (envelopes only, cheap)
+and the faults are known before the first set is translated. A streaming consumer should therefore treat sets as
 provisional until the interchange has ended (``EdiReader.on_interchange_end``
 callback, or simply check ``result.errors`` / ``rejected`` after the loop).
 """
@@ -26,6 +29,7 @@ from .ship_notice import parse_ship_notice
 from .tokenizer import CHUNK, Segment, Tokenizer
 from .values import SegmentView
 
+_ENVELOPE_TAGS = frozenset(("SE", "ST", "GE", "IEA", "ISA", "GS"))
 PARSERS = {"810": parse_invoice, "850": parse_purchase_order, "856": parse_ship_notice}
 FUNCTIONAL_IDS = {"810": {"IN"}, "850": {"PO"}, "856": {"SH"}, "997": {"FA"}, "999": {"FA"}}
 
@@ -68,6 +72,7 @@ class _Interchange:
         self.control = g(13)
         self.groups: list[dict] = []
         self.sets: list[weakref.ref] = []
+        self.first = 0  # ordinal of its first set
 
 
 class _Group:
@@ -94,6 +99,7 @@ class _Group:
         self.count = 0
         self.sets: list[weakref.ref] = []
         self.controls: set[str] = set()
+        self.first = 0  # ordinal of its first set
 
 
 class _Set:
@@ -122,10 +128,16 @@ class EdiReader:
         retain: bool = False,
         chunk_size: int = CHUNK,
         on_interchange_end: Callable[[list[Issue]], None] | None = None,
+        documents: bool = True,
     ):
         self.result = ParseResult()
         self.keep_segments = keep_segments
         self.retain = retain
+        # documents=False: envelopes only (counts, control numbers, late faults); no set is parsed into a
+        # document and no 997 detail beyond the envelope is known
+        self.documents = documents
+        self.late_faults: list[tuple[int, int, Issue]] = []  # (first ordinal, end ordinal, issue)
+        self.set_count = 0  # sets closed so far (the next set's ordinal)
         self.on_interchange_end = on_interchange_end
         self.tokenizer = Tokenizer(
             stream, warn=self.result.warnings.append, error=self.result.errors.append, chunk_size=chunk_size
@@ -138,15 +150,27 @@ class EdiReader:
 
     # ------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedSet]:
+        envelope_tags = _ENVELOPE_TAGS
+        documents = self.documents
+        n = 0
         for seg in self.tokenizer:
-            self.segment_count += 1
-            tag = seg.elements[0].upper()
-            if self._st is not None and tag not in ("SE", "ST", "GE", "IEA", "ISA", "GS"):
-                self._st.segments.append(SegmentView(seg.elements, len(self._st.segments) + 1, seg.delimiters.component))
-                continue
+            n += 1
+            elements = seg.elements
+            tag = elements[0]
+            st = self._st
+            if st is not None and tag not in envelope_tags:
+                tag = tag.upper()
+                if tag not in envelope_tags:
+                    segments = st.segments
+                    segments.append(SegmentView(elements, len(segments) + 1, seg.delimiters.component)
+                                    if documents else None)
+                    continue
+            self.segment_count = n
+            tag = tag.upper()
             if tag == "ISA":
                 yield from self._close_interchange(missing=True)
                 self._isa = _Interchange(seg.elements)
+                self._isa.first = self.set_count
             elif tag == "IEA":
                 yield from self._close_interchange(seg)
             elif tag == "GS":
@@ -155,6 +179,7 @@ class EdiReader:
                 if self._gs is not None:
                     self._close_group(None)
                 self._gs = _Group(seg.elements, self._isa)
+                self._gs.first = self.set_count
                 self.result.groups.append(self._gs.record)
                 if self._isa is not None:
                     self._isa.groups.append(self._gs.record)
@@ -180,6 +205,7 @@ class EdiReader:
                 continue  # interchange acknowledgment between ISA and GS: accepted, not used
             else:
                 self._outside(f"segment {tag or '(empty)'} outside a transaction set")
+        self.segment_count = n
         if self._st is not None:
             yield self._close_set(None, eof=True)
         if self._gs is not None:
@@ -257,7 +283,8 @@ class EdiReader:
                 st.rejected.append(_env_error(f"SE02 {se02!r} does not match ST02 {st.control!r}", "SE", 2))
                 st.ak5.append(AK5_CONTROL_MISMATCH)
         ps = ParsedSet(envelope=st.envelope, document=None, segment_count=counted, rejected=st.rejected, warnings=st.warnings)
-        if self.keep_segments:
+        self.set_count += 1
+        if self.keep_segments and self.documents:
             ps.raw_segments = [s.elements for s in st.segments]
         set_id = st.envelope.transaction_set
         parser = PARSERS.get(set_id)
@@ -271,7 +298,7 @@ class EdiReader:
                     severity="warning",
                 )
             )
-        elif not ps.rejected:
+        elif not ps.rejected and self.documents:
             body = st.segments[1:-1] if se is not None else st.segments[1:]
             try:
                 ps.document = parser(st.envelope, body)
@@ -335,7 +362,8 @@ class EdiReader:
         for r in refs:
             ps = r()
             if ps is not None:
-                ps.rejected.append(issue)
+                if issue not in ps.rejected:  # (already applied from a survey: edi.Survey.apply)
+                    ps.rejected.append(issue)
                 ps.document = None
 
     def _close_group(self, ge: Segment | None, eof: bool = False) -> None:
@@ -359,6 +387,7 @@ class EdiReader:
             grp.record["messages"].append(issue.message)
             self.result.errors.append(issue)
             self._reject_enclosed(grp.sets, issue)
+            self.late_faults.append((grp.first, self.set_count, issue))
         grp.sets = []
 
     def _close_interchange(self, iea: Segment | None = None, missing: bool = False, eof: bool = False):
@@ -387,6 +416,7 @@ class EdiReader:
         for issue in issues:
             self.result.errors.append(issue)
             self._reject_enclosed(isa.sets, issue)
+            self.late_faults.append((isa.first, self.set_count, issue))
             for g in isa.groups:
                 g["interchange_errors"].append(issue.message)
         isa.sets = []

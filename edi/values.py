@@ -37,9 +37,10 @@ class SegmentView:
 
     def get(self, n: int) -> str:
         """Element n (1-based), stripped; '' when absent."""
-        if n < len(self.elements):
+        try:
             return self.elements[n].strip()
-        return ""
+        except IndexError:
+            return ""
 
     def components(self, n: int) -> list[str]:
         v = self.get(n)

@@ -32,7 +32,9 @@ _SUBST = {
 
 def clean_text(value: object, field: str) -> str:
     """Return ``value`` as text QuickBooks can store (see module docstring)."""
-    s = str(value)
+    s = value if type(value) is str else str(value)
+    if s.isascii() and s.isprintable():  # plain ASCII (most text): nothing to check or replace
+        return s
     if _XML_FORBIDDEN.search(s):
         raise QbxmlValueError(field, "contains a control character XML does not allow", value)
     try:
@@ -69,9 +71,12 @@ def text(parent: etree._Element, tag: str, value: object, *, max_len: int | None
     """Append ``<tag>value</tag>`` unless value is None or ""."""
     if value is None or value == "":
         return None
-    fname = field or f"{parent.tag}/{tag}"
-    s = clean_text(value, fname)
+    if type(value) is str and value.isascii() and value.isprintable():
+        s = value  # (clean_text's fast path, without building the field name)
+    else:
+        s = clean_text(value, field or f"{parent.tag}/{tag}")
     if max_len is not None and len(s) > max_len:
+        fname = field or f"{parent.tag}/{tag}"
         raise QbxmlValueError(
             fname, f"{len(s)} characters, qbXML allows at most {max_len}: {s!r}", value
         )

@@ -8,9 +8,15 @@ REF_TAGS = {"VendorRef": "Vendor", "AccountRef": "Account", "ClassRef": "Class",
 
 def references(el: etree._Element) -> list[tuple[str, str]]:
     """(list, FullName) of every by-name reference in ``el`` (ListID references are QuickBooks' to check)."""
-    out: list[tuple[str, str]] = []
+    out: dict[tuple[str, str], None] = {}  # (insertion-ordered set)
     for r in el.iter(*REF_TAGS):  # one pass over the tree
-        name = r.findtext("FullName")
-        if name and r.find("ListID") is None and (REF_TAGS[r.tag], name) not in out:
-            out.append((REF_TAGS[r.tag], name))
-    return out
+        name = None
+        for child in r:  # <FullName> or <ListID>: read directly, no path look-up per reference
+            if child.tag == "ListID":
+                name = None
+                break
+            if child.tag == "FullName":
+                name = child.text
+        if name:
+            out[(REF_TAGS[r.tag], name)] = None
+    return list(out)

@@ -56,13 +56,16 @@ class Full(Exception):
 
 
 def queued(s: Session, company: str, page: int):
-    """Queued requests, oldest first, a page at a time (rows waiting for something don't block the rest)."""
+    """Queued requests, oldest first, a page at a time (rows waiting for something don't block the rest).
+
+    Ordered as the (company, state, id) index is, so each page is a range of it: with ``ORDER BY id``
+    alone PostgreSQL may walk the primary key and filter out every drained row before the first queued."""
     last = 0
     while True:
         rows = list(s.scalars(select(QueuedRequest).where(
             QueuedRequest.company == company, QueuedRequest.state == RqState.QUEUED, QueuedRequest.id > last)
             .options(selectinload(QueuedRequest.document).load_only(Document.id, Document.file_id, Document.status))
-            .order_by(QueuedRequest.id).limit(page)))
+            .order_by(QueuedRequest.company, QueuedRequest.state, QueuedRequest.id).limit(page)))
         if not rows:
             return
         yield from rows
@@ -122,7 +125,8 @@ class BatchBuilder:
     def _verify_lost(self) -> None:
         for rq in self.s.scalars(select(QueuedRequest).where(QueuedRequest.company == self.company,
                                                              QueuedRequest.state == RqState.UNKNOWN)
-                                 .order_by(QueuedRequest.id).limit(self.limit)):
+                                 .order_by(QueuedRequest.company, QueuedRequest.state, QueuedRequest.id)
+                                 .limit(self.limit)):  # (a range of the (company, state, id) index)
             meta = RequestMeta.from_json(rq.meta)
             if rq.request_type.endswith("Mod"):  # a Mod is re-read and re-applied; applying it twice is harmless
                 if meta.mod_plan is not None:
@@ -239,6 +243,7 @@ class BatchBuilder:
             f"this document" for k, n in missing))
         self.progress.count("held")
         return False
+
 
 def _new_vendor_fields(rq: QueuedRequest) -> dict:
     """What a vendor qbedi creates carries from the EDI: the supplier's own name and address (N1/N3/N4)

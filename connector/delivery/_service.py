@@ -79,7 +79,7 @@ class DeliveryService:
             if control.is_paused(s, Scope.COMPANY, user.username):
                 log.info("qbwc.company_paused", user=user.username, detail="paused: nothing is sent until resumed")
                 return False
-            return _count(s, user.username, *PENDING_REQUEST) + _count(s, user.username, RqState.SENT) > 0
+            return _any(s, user.username, *PENDING_REQUEST, RqState.SENT)
 
     def next_request(self, session: Conversation) -> str | None:
         progress = session.state.get(PROGRESS)
@@ -252,9 +252,11 @@ class DeliveryService:
 
     @staticmethod
     def _recover_stale(s: Session, company: str) -> None:
-        """``sent`` rows left by an earlier session (crash, restart) become ``unknown``."""
+        """``sent`` rows left by an earlier session (crash, restart) become ``unknown`` (a range of the
+        (company, state, id) index: the drained rows are not read)."""
         for rq in s.scalars(select(QueuedRequest).where(QueuedRequest.company == company,
-                                                        QueuedRequest.state == RqState.SENT)):
+                                                        QueuedRequest.state == RqState.SENT)
+                            .order_by(QueuedRequest.company, QueuedRequest.state, QueuedRequest.id)):
             lifecycle.answer_lost(s, rq, "an earlier session ended without QuickBooks' answer; will verify "
                                          "before re-sending")
 
@@ -299,12 +301,31 @@ class DeliveryService:
             with self.store.session() as s:
                 return self._percent(session, s)
         s.flush()
-        remaining = _count(s, session.username, *PENDING_REQUEST)
+        remaining = _count(s, session.username, *PENDING_REQUEST, at_most=COUNT_CAP)
         if remaining == 0:  # finish a list read: its iterator dies with the session
             return 99 if NameLists(s, session.username, 0).reading() else 100
         progress: Progress = session.state.get(PROGRESS) or Progress()
         done = progress.processed
+        if remaining >= COUNT_CAP:
+            # a long queue: counted in full once a session, then estimated from what this session did,
+            # so a call costs the same with 1,000 or 100,000 waiting
+            first = session.state.get(PENDING_SEEN)
+            if first is None:
+                first = session.state[PENDING_SEEN] = (_count(s, session.username, *PENDING_REQUEST), done)
+            remaining = max(remaining, first[0] - (done - first[1]))
         return max(0, min(99, int(100 * done / (done + remaining))))
+
+
+COUNT_CAP = 1000  # pending requests counted exactly per call up to this many (see _percent)
+PENDING_SEEN = "delivery_pending"  # session state: (pending requests counted in full, processed then)
+
+
+def _in_state(company: str, state: str):
+    """This company's requests in one state, in the order of the (company, state, id) index: a range of it
+    that the planner cannot trade for a scan in id order filtering out the drained rows (it would with a
+    LIMIT and no ORDER BY, or ORDER BY id alone, once most of the table is queued or done)."""
+    return select(QueuedRequest.id).where(QueuedRequest.company == company, QueuedRequest.state == state) \
+        .order_by(QueuedRequest.company, QueuedRequest.state, QueuedRequest.id)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -312,9 +333,20 @@ def _same_file(a: str, b: str) -> bool:
     return a.replace("/", "\\").rstrip("\\").lower() == b.replace("/", "\\").rstrip("\\").lower()
 
 
-def _count(s: Session, company: str, *states: str) -> int:
-    return s.scalar(select(func.count()).select_from(QueuedRequest).where(
-        QueuedRequest.company == company, QueuedRequest.state.in_(states)))
+def _count(s: Session, company: str, *states: str, at_most: int | None = None) -> int:
+    """This company's requests in these states (at most ``at_most`` of each state), read from the index,
+    never from the drained rows."""
+    n = 0
+    for state in states:
+        q = _in_state(company, state)
+        if at_most is not None:
+            q = q.limit(at_most)
+        n += s.scalar(select(func.count()).select_from(q.subquery()))
+    return n
+
+
+def _any(s: Session, company: str, *states: str) -> bool:
+    return any(s.scalar(_in_state(company, state).limit(1)) is not None for state in states)
 
 
 def last_contact(store: Store) -> list[dict]:

@@ -1,0 +1,95 @@
+"""A big file is stored in chunks (issue 12): each chunk of documents is committed, a crash keeps the
+chunks done and the next poll carries on after them; a GE/IEA fault found at the end of the file still
+keeps every set of that group or interchange out of the queue. (The survey of envelopes it relies on:
+tests/unit/test_edi_survey.py.)"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from connector import services
+from connector.settings import load_settings
+from connector.store import AuditEvent, Document, OutboundAck, QueuedRequest, ReceivedFile
+from qbedi.runtime import build_runtime
+from tests.support.builders import write_config
+
+
+def interchange(numbers: list[str], *, ctrl: int = 501, ge_sets: int | None = None) -> bytes:
+    """One ISA / GS with an Acme 810 per number (GE01 = ``ge_sets``, default right)."""
+    segs = ["ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261120*0930*U*00401*%09d*0*P*>"
+            % ctrl, f"GS*IN*ACMESUPPLY*NORTHWIND*20261120*0930*{ctrl}*X*004010"]
+    for n, number in enumerate(numbers, 1):
+        body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
+                "IT1*1*10*EA*12.50**VN*AC-100", "TDS*12500"]
+        segs += [f"ST*810*{n:04d}", *body, f"SE*{len(body) + 2}*{n:04d}"]
+    segs += [f"GE*{len(numbers) if ge_sets is None else ge_sets}*{ctrl}", "IEA*1*%09d" % ctrl]
+    return ("~\n".join(segs) + "~\n").encode()
+
+
+@pytest.fixture
+def rt(tmp_path, db_url, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_DOCUMENTS", 3)
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url)))
+    yield rt
+    rt.close()
+
+
+def count(rt, model, *where) -> int:
+    with rt.store.session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+class Crash(BaseException):
+    """The process dies (not an error the service catches and records)."""
+
+
+def test_a_crash_keeps_the_chunks_committed_and_the_next_poll_finishes_the_file(rt, monkeypatch):
+    numbers = [f"INV-{n}" for n in range(1, 9)]
+    record = services.IngestService._record
+
+    def dies_at_the_seventh(self, s, f, t):
+        if t.ordinal == 6:
+            raise Crash
+        return record(self, s, f, t)
+
+    monkeypatch.setattr(services.IngestService, "_record", dies_at_the_seventh)
+    with pytest.raises(Crash):
+        rt.ingest.ingest(interchange(numbers), source="inbox", remote_id="big.edi", name="big.edi")
+    assert count(rt, Document) == 6 and count(rt, QueuedRequest) == 6  # two chunks of three were committed
+    with rt.store.session() as s:
+        assert s.scalar(select(ReceivedFile.status)) == "received"  # not finished: resumed by the next poll
+    assert count(rt, OutboundAck) == 0
+
+    monkeypatch.setattr(services.IngestService, "_record", record)
+    (out,) = rt.ingest.resume()
+    assert [d.translation.ordinal for d in out.documents] == [6, 7]
+    with rt.store.session() as s:
+        docs = list(s.scalars(select(Document).order_by(Document.ordinal)))
+        assert [d.document_number for d in docs] == numbers and [d.ordinal for d in docs] == list(range(8))
+        assert {d.status for d in docs} == {"queued"}  # none taken for a duplicate of itself
+        assert s.scalar(select(ReceivedFile.status)) == "parsed"
+    assert count(rt, QueuedRequest) == 8 and count(rt, OutboundAck) == 1
+    assert rt.ingest.resume() == []
+
+
+def test_a_group_whose_ge_is_wrong_at_the_end_of_the_file_queues_none_of_its_sets(rt):
+    good = interchange(["INV-1", "INV-2"], ctrl=501)
+    bad = interchange([f"INV-{n}" for n in range(3, 11)], ctrl=502, ge_sets=9)  # eight sets, GE01 says nine
+    out = rt.ingest.ingest(good + bad, source="inbox", remote_id="f.edi", name="f.edi")
+    assert [d.status for d in out.documents] == ["queued"] * 2 + ["rejected"] * 8
+    with rt.store.session() as s:
+        rejected = list(s.scalars(select(Document).where(Document.status == "rejected")))
+        assert len(rejected) == 8 and {d.reason_code for d in rejected} == {"envelope_error"}
+        assert "GE01 says 9 transaction sets, counted 8" in rejected[-1].reason
+        assert set(s.scalars(select(QueuedRequest.ref_number))) == {"INV-1", "INV-2"}
+    assert count(rt, AuditEvent, AuditEvent.kind == "queued") == 2
+
+
+def test_a_big_files_outcome_keeps_a_summary_of_each_document(rt):
+    out = rt.ingest.ingest(interchange([f"INV-{n}" for n in range(1, 8)]), source="inbox", remote_id="f.edi",
+                           name="f.edi")
+    assert len(out.documents) == 7
+    for d in out.documents:
+        assert d.translation.parsed.document is None and d.translation.request_xml is None
+        assert d.translation.json["document_number"].startswith("INV-") and d.translation.json["holds"] == []
+        assert d.translation.status == "ready" and d.status == "queued"
