@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 
@@ -22,7 +22,7 @@ from . import control, lifecycle
 from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
 from .plans import RequestMeta
 from .settings import LiveSettings, Settings
-from .sources import RemoteFile, Source, SourceError, SourceUnavailable
+from .sources import FileGone, RemoteFile, Source, SourceError, SourceUnavailable
 from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, Scope
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
 from .translate import Translation, document_json, sha256_of, translate_set
@@ -216,13 +216,22 @@ class IngestService:
         return out
 
     @staticmethod
-    def _file_for_update(s: Session, file_id: int) -> ReceivedFile:
-        # one translation of a file at a time: each chunk locks the row (PostgreSQL: until its commit)
-        return s.get(ReceivedFile, file_id, with_for_update=True, options=[defer(ReceivedFile.content)])
+    def _file_for_update(s: Session, file_id: int, *, content: bool = False) -> ReceivedFile:
+        """The file's row, locked until this unit of work commits: one translation of a file at a time
+        (two ``qbedi poll --once`` at once, a poll beside ``qbedi run``). A no-op write takes the lock first:
+        SQLite ignores FOR UPDATE and would let two processes read "not done yet" before either writes."""
+        s.execute(update(ReceivedFile).where(ReceivedFile.id == file_id).values(attempts=ReceivedFile.attempts),
+                  execution_options={"synchronize_session": False})
+        return s.get(ReceivedFile, file_id, with_for_update=True, populate_existing=True,
+                     options=[] if content else [defer(ReceivedFile.content)])
 
     def _recorded(self, file_id: int) -> int:
         with self.store.session() as s:
-            return s.scalar(select(func.count()).select_from(Document).where(Document.file_id == file_id))
+            return self._recorded_in(s, file_id)
+
+    @staticmethod
+    def _recorded_in(s: Session, file_id: int) -> int:
+        return s.scalar(select(func.count()).select_from(Document).where(Document.file_id == file_id))
 
     def _store_chunk(self, file_id: int, chunk: list[Translation], out: IngestOutcome, *, slim: bool,
                      last=None) -> bool:
@@ -480,6 +489,8 @@ class IngestService:
             report.listed += 1
             try:
                 self._poll_one(source, remote, report)
+            except FileGone:
+                report.skipped += 1  # another poll took it: it is that poll's to report
             except SourceError as e:
                 report.errors.append(f"{remote.name}: {e}")
                 log.warning("source.fetch_failed", source=source.name, file=remote.name, error=str(e))

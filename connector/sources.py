@@ -53,6 +53,10 @@ class SourceError(Exception):
     """A source could not be read (outage, credentials, permissions). Carries a message an admin can act on."""
 
 
+class FileGone(SourceError):
+    """A listed file is no longer there: another poll (another process) took it. Nothing is wrong."""
+
+
 class SourceUnavailable(SourceError):
     """The source cannot be reached now (down, timing out, rate limiting): nothing it was asked was
     refused; the same request goes again later without counting as a failed try."""
@@ -105,7 +109,10 @@ class FolderSource:
 
     def fetch(self, remote: RemoteFile) -> bytes:
         path = self.path / remote.remote_id
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # another poll (another process) took it since the listing
+            raise FileGone(f"{remote.name} was taken by another poll meanwhile; nothing to do") from None
         if remote.meta.get("mtime_ns") not in (None, path.stat().st_mtime_ns):
             raise SourceError(f"{remote.name} changed while it was read (still being written); read on a later poll")
         return data

@@ -66,9 +66,9 @@ class Poller:
             self.lock.release()
 
     def _record(self, report: PollReport) -> None:
+        _ensure_source_row(self.rt.store, self.source.name)  # two processes polling at once: one row, no clash
         with self.rt.store.session() as s:
-            st = s.get(SourceState, self.source.name) or SourceState(name=self.source.name, consecutive_failures=0,
-                                                                     files_fetched=0)
+            st = s.get(SourceState, self.source.name, with_for_update=True)
             st.last_poll_at = utcnow()
             st.files_fetched = (st.files_fetched or 0) + len(report.fetched)
             failed_listing = report.errors and report.listed == 0
@@ -87,6 +87,20 @@ class Poller:
                 log.info("source.polled", source=self.source.name, listed=report.listed,
                          fetched=len(report.fetched), skipped=report.skipped, errors=len(report.errors))
             s.merge(st)
+
+
+def _ensure_source_row(store, name: str) -> None:
+    """The source's health row exists (INSERT ... ON CONFLICT DO NOTHING: safe when another process
+    creates it at the same moment)."""
+    with store.session() as s:
+        if s.get(SourceState, name) is not None:
+            return
+        if s.bind.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        s.execute(insert(SourceState).values(name=name, consecutive_failures=0, files_fetched=0)
+                  .on_conflict_do_nothing(index_elements=["name"]))
 
 
 def make_scheduler(runtime: Runtime, stop_event: threading.Event | None = None

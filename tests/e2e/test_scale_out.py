@@ -15,6 +15,18 @@ ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Freight and Delivery", "Equ
 INVOICES = ("acme_INV-10045.edi", "acme_INV-10046.edi")
 
 
+def queued(db_url: str) -> int:
+    """Documents queued for QuickBooks (a file moved to processed/ may not be translated yet)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as c:
+            return c.execute(text("SELECT count(*) FROM edi_document WHERE status = 'queued'")).scalar()
+    finally:
+        engine.dispose()
+
+
 class RoundRobin(requests.Session):
     """A load balancer without affinity: each SOAP call goes to the next process."""
 
@@ -35,7 +47,7 @@ def test_a_conversation_whose_calls_reach_different_processes_posts_everything_o
         (tmp_path / "inbox" / name).write_bytes(x12_file(name))
     qb = make_quickbooks(accounts=ACCOUNTS)
     with serving("run", cfg) as a, serving("serve", cfg) as b:
-        assert wait_for(lambda: not any((tmp_path / "inbox").glob("*.edi")), 30)
+        assert wait_for(lambda: queued(db_url) == 2, 30)
         lb = RoundRobin([a.url + "/qbwc", b.url + "/qbwc"])
         sim = QBWCSimulator(a.url + "/qbwc", "clerk", PASSWORD, qb, http=lb)
         runs = [sim.run() for _ in range(4)]
@@ -58,7 +70,7 @@ def test_a_newer_login_on_another_process_replaces_the_session_there_too(tmp_pat
     (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     qb = make_quickbooks(accounts=ACCOUNTS)
     with serving("run", cfg) as a, serving("serve", cfg) as b:
-        assert wait_for(lambda: (tmp_path / "inbox" / "processed" / "a.edi").exists(), 30)
+        assert wait_for(lambda: queued(db_url) == 1, 30)
         old = QBWCSimulator(a.url + "/qbwc", "clerk", PASSWORD, qb)
         old_ticket = old.call("authenticate", strUserName="clerk", strPassword=PASSWORD)[0]
         new = QBWCSimulator(b.url + "/qbwc", "clerk", PASSWORD, qb)
@@ -81,10 +93,38 @@ def test_quickbooks_with_another_company_file_open_gets_nothing_and_the_web_conn
     (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
     other = QuickBooksEmulator(company_file=r"C:\QB\Sandbox Copy.qbw")
     with serving("run", cfg) as a:
-        assert wait_for(lambda: (tmp_path / "inbox" / "processed" / "a.edi").exists(), 30)
+        assert wait_for(lambda: queued(db_url) == 1, 30)
         run = QBWCSimulator(a.url + "/qbwc", "clerk", PASSWORD, other).run()
         assert other.bills == [] and run.requests == [] and run.noops == 0  # nothing sent, no waiting
         assert any("Sandbox Copy.qbw" in e and "nothing was sent" in e for e in run.errors), run.errors
         status = requests.get(a.url + "/health", timeout=5)
         assert status.status_code == 200
         assert a.stop()[0] == 0
+
+
+def test_three_polls_at_once_on_one_inbox_make_every_document_once(tmp_path, db_url):
+    """Seen before the fix: two `qbedi poll --once` at once translated some files twice (extra documents
+    held as duplicates, extra 997s). Real processes, one database."""
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from tests.support.processes import QBEDI
+
+    cfg = write_config(tmp_path, db_url)
+    base = x12_file("acme_INV-10045.edi")
+    for n in range(40):
+        (tmp_path / "inbox" / f"f{n}.edi").write_bytes(
+            base.replace(b"INV-10045", f"INV-{n}".encode()).replace(b"000000101", f"{n + 200:09d}".encode()))
+    assert subprocess.run([QBEDI, "migrate", "--config", str(cfg)], capture_output=True).returncode == 0
+    polls = [subprocess.Popen([QBEDI, "poll", "--once", "--config", str(cfg)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0] for p in polls]
+    assert [p.returncode for p in polls] == [0, 0, 0] and not any("Traceback" in o for o in outs), outs
+    engine = create_engine(db_url)
+    with engine.connect() as c:
+        counts = {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in ("received_file", "edi_document", "qb_request", "outbound_ack")}
+        held = c.execute(text("SELECT count(*) FROM edi_document WHERE status <> 'queued'")).scalar()
+    engine.dispose()
+    assert counts == {"received_file": 40, "edi_document": 40, "qb_request": 40, "outbound_ack": 40} and held == 0
