@@ -338,6 +338,140 @@ class WebSettings(_Model):
         return self
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.fullmatch(v):
+        # the value is not repeated: it may be the very password someone put here by mistake
+        raise ValueError("expected the name of an environment variable (letters, digits, _), e.g. "
+                         "QBEDI_SMTP_PASSWORD: put the secret in that variable, never in the YAML")
+    return v
+
+
+def _address(v: str) -> str:
+    v = v.strip()
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", v):
+        raise ValueError(f"{v!r} is not an e-mail address")
+    return v
+
+
+class EmailSettings(_Model):
+    """SMTP: ``ssl`` connects with TLS from the start (port 465); otherwise ``starttls`` upgrades the
+    connection (port 587) and a server that cannot is not used. The password is read from the
+    environment variable ``password_env`` when the message is sent."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    from_addr: str
+    to: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(30.0, gt=0, le=300)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        return _env_name(v)
+
+    @field_validator("from_addr")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        return _address(v)
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: list[str]) -> list[str]:
+        return [_address(a) for a in v]
+
+    @model_validator(mode="after")
+    def _login(self):
+        if self.username and not self.password_env:
+            raise ValueError("username needs password_env: the name of the environment variable that holds the "
+                             "SMTP password")
+        return self
+
+
+class WebhookSettings(_Model):
+    """A JSON POST per message; with ``secret_env``, ``X-Qbedi-Signature: sha256=<hex HMAC-SHA256 of the body>``
+    keyed with the value of that environment variable."""
+
+    url: str
+    secret_env: str | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        return _env_name(v)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v.strip()):
+            raise ValueError(f"expected an http:// or https:// address, got {v!r}")
+        return v.strip()
+
+
+class NotificationSettings(_Model):
+    """``notifications:`` in qbedi.yaml. Nothing is sent while neither ``email`` nor ``webhook`` is set."""
+
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+    digest_at: str | None = "07:00"  # HH:MM, every day; null: no digest
+    timezone: str | None = None  # IANA name (Europe/Paris) for digest_at and the digest's "yesterday"; null: local
+    held_alert: bool = True  # a message when documents are newly held or refused by QuickBooks
+    source_failing_after: str | int | None = "30m"  # null: never told
+    web_connector_silent_after: str | int | None = "2h"  # null: never told
+    min_interval: str | int = "15m"
+
+    @field_validator("digest_at")
+    @classmethod
+    def _clock(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(v))
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise ValueError(f"expected a time of day like 07:00, got {v!r}")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r} (expected a name like America/Chicago)") from None
+        return v
+
+    @field_validator("source_failing_after", "web_connector_silent_after", "min_interval")
+    @classmethod
+    def _duration(cls, v):
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @property
+    def channels(self) -> list[str]:
+        return [name for name in ("email", "webhook") if getattr(self, name) is not None]
+
+    def seconds(self, name: str) -> int | None:
+        value = getattr(self, name)
+        return None if value is None else parse_duration(value)
+
+    def zone(self):  # -> tzinfo | None
+        if self.timezone is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
+
+
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "console", "json"] = "auto"
@@ -368,6 +502,7 @@ class Settings(_Model):
     raw_dir: str | None = None  # optional copy of every received file on disk (the DB always keeps it)
     credentials: CredentialsSettings = Field(default_factory=CredentialsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     # where the file was read from (not a YAML key)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -255,6 +255,22 @@ class SyncEvent(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class NotificationState(Base):
+    """What each notification channel has been told (connector/notify.py), so nothing is told twice across
+    restarts: one row per channel and topic, e.g. ``email:held``, ``webhook:source:inbox``,
+    ``email:digest``. What was told (``cursor``, ``episode``, ``last_sent_at``) moves on only once its message
+    was delivered; a failed delivery records only ``last_attempt_at`` / ``last_error``, and the next check
+    tries again (migration 0010)."""
+
+    __tablename__ = "notification_state"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    cursor: Mapped[int | None] = mapped_column(Integer, nullable=True)  # held: the last audit_event id told
+    episode: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the failure / silence told (its start)
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")

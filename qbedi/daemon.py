@@ -124,7 +124,22 @@ def make_scheduler(runtime: Runtime, stop_event: threading.Event | None = None
                   name="sync now requests")
     sched.add_job(lambda: prune_history(runtime.store), IntervalTrigger(hours=1), id="prune-history",
                   name="prune the sync history")
+    if runtime.settings.notifications.channels:
+        from connector.notify import Notifier
+
+        notifier = Notifier(runtime.store, runtime.settings.notifications)
+
+        def notify():
+            try:
+                notifier.check()
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop the scheduler
+                log.exception("notify.check_failed")
+
+        sched.add_job(notify, IntervalTrigger(seconds=NOTIFY_CHECK_SECONDS), id="notify", name="notifications")
     return sched, pollers
+
+
+NOTIFY_CHECK_SECONDS = 60
 
 
 SYNC_CHECK_SECONDS = 2

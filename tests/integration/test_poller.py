@@ -60,3 +60,44 @@ def test_sync_now_runs_the_named_poll_at_once_past_its_schedule(tmp_path, db_url
     finally:
         sched.shutdown(wait=True)
         rt.close()
+
+
+def test_qbedi_run_tells_the_webhook_when_a_document_is_held(tmp_path, db_url, monkeypatch):
+    """The notifier runs inside qbedi run's scheduler (the notifications themselves: test_notify.py)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    import qbedi.daemon as daemon
+    from tests.support.builders import wait_for, x12_file
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = write_config(tmp_path, db_url)
+    data = yaml.safe_load(cfg.read_text())
+    data["notifications"] = {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook"}, "digest_at": None}
+    cfg.write_text(yaml.safe_dump(data))
+    (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))  # unknown supplier: held
+    monkeypatch.setattr(daemon, "NOTIFY_CHECK_SECONDS", 1)
+    rt = build_runtime(load_settings(cfg))
+    sched, _ = daemon.make_scheduler(rt)
+    sched.start()
+    try:
+        assert wait_for(lambda: any("88812" in json.dumps(m) for m in got), 20), got
+    finally:
+        sched.shutdown(wait=True)
+        rt.close()
+        server.shutdown()
