@@ -870,6 +870,27 @@ def build_parser() -> argparse.ArgumentParser:
 PORT_HELP = "listen on this port (default: web_connector.listen.port in the config, 8080)"
 
 
+def _doc_id(text: str) -> int:
+    """A document number as qbedi documents shows it (1 to 2,147,483,647)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 0 < n < 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a document number (the # in qbedi documents)")
+    return n
+
+
+def _how_many(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 0 < n < 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rows (1 or more; --all for every one)")
+    return n
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -935,7 +956,7 @@ def _file_commands(add) -> None:
 
 def _listing_options(sp) -> None:
     """A listing pages, and says how many there are in all (see _more)."""
-    sp.add_argument("--limit", type=int, default=200, help="list at most this many (default 200)")
+    sp.add_argument("--limit", type=_how_many, default=200, help="list at most this many (default 200)")
     sp.add_argument("--all", action="store_true", help="list every one")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
@@ -955,11 +976,11 @@ def _review_commands(add) -> None:
     _listing_options(sp)
 
     sp = add("show", cmd_show, "one document with its full audit trail")
-    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
+    sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("release", cmd_release, "translate a held document again with the current mappings")
-    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
+    sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--not-duplicate", action="store_true",
                     help="it is held as duplicate_document but is a different document that reuses the number: "
                          "post it (needs --reason; audited)")
@@ -969,18 +990,18 @@ def _review_commands(add) -> None:
     sp.add_argument("--reason", help="why (with --not-duplicate or --accept-variance)")
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
-    sp.add_argument("id", type=int, help="the document's number (the # in qbedi documents)")
+    sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--reason", required=True, help="why it is closed (kept in its audit trail)")
 
     sp = add("approve", cmd_approve, "approve documents awaiting approval (auto_post: false): they go to QuickBooks")
-    sp.add_argument("ids", type=int, nargs="*", metavar="ID", help="the documents' numbers (qbedi documents --status "
+    sp.add_argument("ids", type=_doc_id, nargs="*", metavar="ID", help="the documents' numbers (qbedi documents --status "
                                                                   "awaiting_approval)")
     sp.add_argument("--all", action="store_true", help="every document awaiting approval (with --supplier: its only)")
     sp.add_argument("--supplier", help="with --all: only this supplier's documents")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("reject", cmd_reject, "refuse documents awaiting approval: they never reach QuickBooks (kept)")
-    sp.add_argument("ids", type=int, nargs="+", metavar="ID", help="the documents' numbers")
+    sp.add_argument("ids", type=_doc_id, nargs="+", metavar="ID", help="the documents' numbers")
     sp.add_argument("--reason", required=True, help="why (kept in each document's audit trail)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
@@ -1038,7 +1059,7 @@ def _setup_commands(add) -> None:
     sp = add("dry-run", cmd_dry_run, "what the next Web Connector sessions would post, checked against QuickBooks' "
                                      "lists; posts nothing")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
-    sp.add_argument("--limit", type=int, default=200, help="at most this many documents (default 200)")
+    sp.add_argument("--limit", type=_how_many, default=200, help="at most this many documents (default 200)")
     sp.add_argument("--all", action="store_true", help="every pending document")
 
 

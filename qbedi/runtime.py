@@ -95,7 +95,10 @@ class Runtime:
             structlog.get_logger(__name__).error("web.unavailable", reason=str(e),
                                                  detail="the Web Connector is served; the web page is not")
             return soap
-        return Mount(soap, web, soap_path=SOAP_PATH, client_addr=lambda environ: client_address(environ, soap.trusted))
+        from qbwc_server.server import from_trusted_proxy
+
+        return Mount(soap, web, soap_path=SOAP_PATH, client_addr=lambda environ: client_address(environ, soap.trusted),
+                     trusted_proxy=lambda environ: from_trusted_proxy(environ, soap.trusted))
 
     def require_schema(self) -> None:
         """Read commands never migrate: an empty or older database is one line saying to run qbedi migrate."""

@@ -69,6 +69,11 @@ def client_address(environ, trusted: list) -> str | None:
     return addr
 
 
+def from_trusted_proxy(environ, trusted: list) -> bool:
+    """Does the connection come from a configured reverse proxy (``web_connector.trusted_proxies``)?"""
+    return bool(trusted) and _within(environ.get("REMOTE_ADDR"), trusted)
+
+
 class QBWCRouter:
     """Small WSGI dispatcher in front of the spyne WSGI application."""
 

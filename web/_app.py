@@ -12,12 +12,14 @@ Invariants:
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlsplit
 import secrets
 import time
 from datetime import timedelta
 
 import structlog
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from connector import control, views
 from connector.services import IngestService
@@ -31,6 +33,7 @@ from ._mount import CLIENT_ADDR
 log = structlog.get_logger(__name__)
 
 PAGE = 50  # rows a listing shows
+MAX_ID = 2**31 - 1  # document ids are 32-bit integers in the database: anything above is no document
 
 
 class Forbidden(Exception):
@@ -46,9 +49,10 @@ def create_app(*, settings: Settings, store: Store, ingest: IngestService | None
     """The web page on ``store``. ``clock`` (seconds) drives session expiry and the login throttle (tests
     move it); ``key`` signs the cookies (default: :func:`secret_key`, which may raise ``WebSetupError``)."""
     app = Flask(__name__)
+    app.session_interface = _Cookies()
     app.config.update(
         SECRET_KEY=key or secret_key(settings), SESSION_COOKIE_NAME="qbedi_session", SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.web.session_minutes),
+        SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.web.session_minutes, hours=8),
         TEMPLATES_AUTO_RELOAD=False, MAX_CONTENT_LENGTH=1 << 20)
     app.jinja_env.autoescape = True
     # what the templates' macros need (imported macros see globals, not the request's context)
@@ -60,6 +64,14 @@ def create_app(*, settings: Settings, store: Store, ingest: IngestService | None
     _pages(app, deps)
     _actions(app, deps)
     return app
+
+
+class _Cookies(SecureCookieSessionInterface):
+    """Session cookies are ``Secure`` whenever the page is served over https (directly, or by a trusted
+    reverse proxy saying so): a cookie given over https is never sent back over plain http."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return request.is_secure or bool(app.config.get("SESSION_COOKIE_SECURE"))
 
 
 class _Deps:
@@ -195,18 +207,29 @@ def admin_only(what: str):
     return wrap
 
 
+MAX_PAGE = 1_000_000
+
+
 def _page_arg() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 
 
+def safe_next(nxt: str | None) -> str | None:
+    """A path on this site, or None: no scheme, no host, no control characters or white space (browsers
+    drop tabs and new lines, so "/<tab>/evil.example" would be "//evil.example"), no backslash."""
+    if not nxt or any(ord(c) < 33 or c in "\\\x7f" for c in nxt):
+        return None
+    parts = urlsplit(nxt)
+    if parts.scheme or parts.netloc or not nxt.startswith("/") or nxt.startswith("//"):
+        return None
+    return nxt
+
+
 def _back(default: str):
-    nxt = request.form.get("next") or request.args.get("next") or ""
-    if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
-        return redirect(nxt)
-    return redirect(default)
+    return redirect(safe_next(request.form.get("next") or request.args.get("next")) or default)
 
 
 # ---------------------------------------------------------------- pages
@@ -236,6 +259,9 @@ def _pages(app: Flask, deps: _Deps) -> None:
         deps.throttle.succeeded(name, addr)
         deps.sessions.drop(session.get("sid"))
         session.clear()
+        # the cookie is signed again on every request and outlives the idle time, so the server's own idle
+        # expiry decides, and can say so ("signed out after N minutes without activity")
+        session.permanent = True
         session["sid"] = deps.sessions.create(user)
         session["csrf"] = secrets.token_urlsafe(32)  # a new token with the new session
         log.info("web.login", user=user.username, role=user.role, remote=addr)
@@ -281,7 +307,7 @@ def _pages(app: Flask, deps: _Deps) -> None:
         return render_template("documents.html", page=page, n=n, status=status, number=number or "",
                                statuses=list(DocStatus))
 
-    @app.get("/documents/<int:doc_id>")
+    @app.get("/documents/<int(max=2147483647):doc_id>")
     def document(doc_id: int):
         d = views.document_detail(st, doc_id)
         if d is None:
@@ -330,7 +356,7 @@ def _doc_action(fn, doc_id: int, ok: str) -> None:
 def _actions(app: Flask, deps: _Deps) -> None:
     st = deps.store
 
-    @app.post("/documents/<int:doc_id>/release")
+    @app.post("/documents/<int(max=2147483647):doc_id>/release")
     def release(doc_id: int):
         not_dup = request.form.get("not_duplicate") == "1"
         accept = request.form.get("accept_variance") == "1"
@@ -361,20 +387,20 @@ def _actions(app: Flask, deps: _Deps) -> None:
         log.info("web.release", document_id=doc_id, by=g.user.username, status=out.status)
         return _back(url_for("document", doc_id=doc_id))
 
-    @app.post("/documents/<int:doc_id>/dismiss")
+    @app.post("/documents/<int(max=2147483647):doc_id>/dismiss")
     def dismiss(doc_id: int):
         reason = request.form.get("reason", "").strip()
         _doc_action(lambda: deps.ingest.dismiss(doc_id, reason, by=_by()), doc_id,
                     f"Document #{doc_id} dismissed: it will not be posted (kept, with your reason).")
         return _back(url_for("document", doc_id=doc_id))
 
-    @app.post("/documents/<int:doc_id>/approve")
+    @app.post("/documents/<int(max=2147483647):doc_id>/approve")
     def approve(doc_id: int):
         _doc_action(lambda: deps.ingest.approve(doc_id, by=_by()), doc_id,
                     f"Document #{doc_id} approved: queued for QuickBooks (sent at the next Web Connector run).")
         return _back(url_for("document", doc_id=doc_id))
 
-    @app.post("/documents/<int:doc_id>/reject")
+    @app.post("/documents/<int(max=2147483647):doc_id>/reject")
     def reject(doc_id: int):
         reason = request.form.get("reason", "").strip()
         _doc_action(lambda: deps.ingest.reject(doc_id, reason, by=_by()), doc_id,
@@ -383,7 +409,7 @@ def _actions(app: Flask, deps: _Deps) -> None:
 
     @app.post("/approval")
     def approve_many():
-        ids, action = request.form.getlist("doc", type=int), request.form.get("action")
+        ids, action = [i for i in request.form.getlist("doc", type=int) if 0 < i <= MAX_ID], request.form.get("action")
         reason = request.form.get("reason", "").strip()
         if not ids:
             _done("Tick at least one document first.", "error")

@@ -18,17 +18,22 @@ CLIENT_ADDR = "qbedi.client_addr"  # the same key the SOAP layer uses
 
 class Mount:
     def __init__(self, soap, web, *, soap_path: str = "/qbwc", health_paths=("/health", "/healthz"),
-                 client_addr: Callable[[dict], str | None] | None = None):
+                 client_addr: Callable[[dict], str | None] | None = None,
+                 trusted_proxy: Callable[[dict], bool] | None = None):
         self.soap, self.web = soap, web
         self.soap_path = soap_path.rstrip("/")
         self.health_paths = tuple(health_paths)
         self.client_addr = client_addr
+        self.trusted_proxy = trusted_proxy  # does this request come from a configured reverse proxy?
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
         if path == self.soap_path or path.startswith(self.soap_path + "/") or path in self.health_paths:
             return self.soap(environ, start_response)
         environ[CLIENT_ADDR] = self.client_addr(environ) if self.client_addr else environ.get("REMOTE_ADDR")
+        if (self.trusted_proxy is not None and self.trusted_proxy(environ)
+                and environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower() == "https"):
+            environ["wsgi.url_scheme"] = "https"  # TLS ended at the proxy: cookies are then Secure
         return self.web(environ, start_response)
 
     def __getattr__(self, name):  # handler, sessions, trusted ...: the SOAP app's

@@ -267,3 +267,20 @@ def test_ack_json_gives_each_files_997(tmp_path):
     out = json.loads(p.stdout)
     assert out["acks"][0]["file"] == invoice and out["acks"][0]["x12"].startswith("ISA")
     assert out["errors"][0]["file"].endswith("missing.edi") and "cannot read" in out["errors"][0]["message"]
+
+
+def test_numbers_too_big_for_the_database_are_refused_in_words(tmp_path, db_url, capsys):
+    """Seen: `qbedi show 99999999999999999999` printed an OverflowError traceback (and exited 0)."""
+    import pytest
+
+    from qbedi.cli import main
+    from tests.support.builders import write_config
+
+    cfg = str(write_config(tmp_path, db_url))
+    for argv in (["show", "99999999999999999999"], ["approve", "99999999999999999999"],
+                 ["release", "-5"], ["documents", "--limit", "99999999999999999999"]):
+        with pytest.raises(SystemExit) as stop:
+            main([*argv, "--config", cfg])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "Traceback" not in err and ("not a document number" in err
+                                                                    or "not a number of rows" in err), err

@@ -412,3 +412,61 @@ def test_the_web_page_can_be_switched_off(tmp_path, db_url):
         assert not (tmp_path / "web.key").exists()
     finally:
         rt.close()
+
+
+def test_every_page_view_renews_the_cookie_so_a_working_clerk_is_not_signed_out(site):
+    """Seen: the signed cookie expired session_minutes after sign-in however busy the clerk was (it was
+    only signed again when the session changed), and the browser dropped it without a word."""
+    rt, app, clock = site()
+    c = app.test_client()
+    login(c, "carol")
+    for path in ("/held", "/documents", "/"):
+        cookie = c.get(path).headers.get("Set-Cookie", "")
+        assert cookie.startswith("qbedi_session=") and "Expires=" in cookie and "HttpOnly" in cookie, (path, cookie)
+
+
+def test_after_sign_in_only_paths_on_this_site_are_followed(site):
+    rt, app, clock = site()
+    for evil in ("/\t/evil.example", "//evil.example", "https://evil.example/", "/\\evil.example", "/\n/x"):
+        c = app.test_client()
+        r = c.post("/login", data={"username": "carol", "password": PASSWORD, "csrf": token(c), "next": evil})
+        assert r.status_code == 302 and r.headers["Location"] == "/", (evil, r.headers["Location"])
+    c = app.test_client()
+    r = c.post("/login", data={"username": "carol", "password": PASSWORD, "csrf": token(c), "next": "/held?page=2"})
+    assert r.headers["Location"] == "/held?page=2"
+
+
+def test_numbers_too_big_for_the_database_are_not_found_not_a_crash(site):
+    rt, app, clock = site()
+    c = app.test_client()
+    login(c, "carol")
+    assert c.get("/documents/99999999999999999999").status_code == 404
+    assert c.get("/documents/2147483648").status_code == 404
+    for path in ("/held", "/documents", "/files", "/approval"):
+        assert c.get(path + "?page=99999999999999999999").status_code == 200, path
+    r = post(c, "/approval", {"doc": "99999999999999999999", "action": "approve"}, page="/approval")
+    assert r.status_code in (302, 303)
+
+
+def test_cookies_are_secure_when_a_trusted_proxy_says_the_page_is_https(tmp_path, db_url):
+    """Behind the shipped nginx (X-Forwarded-Proto: https from a trusted proxy) the session cookie is
+    Secure; a stranger's header is not believed."""
+    import yaml
+
+    from qbedi.runtime import build_runtime
+    from werkzeug.test import Client
+
+    cfg = _workspace(tmp_path, db_url)
+    data = yaml.safe_load(cfg.read_text())
+    data["web_connector"]["trusted_proxies"] = ["127.0.0.1"]
+    cfg.write_text(yaml.safe_dump(data))
+    rt = build_runtime(load_settings(cfg), with_sources=False)
+    try:
+        app = rt.wsgi_app()
+        for remote, secure in (("127.0.0.1", True), ("10.9.9.9", False)):
+            c = Client(app)
+            r = c.get("/login", headers={"X-Forwarded-Proto": "https"}, environ_base={"REMOTE_ADDR": remote})
+            cookie = r.headers.get("Set-Cookie", "")
+            assert cookie.startswith("qbedi_session=") and ("; Secure" in cookie) is secure, (remote, cookie)
+    finally:
+        rt.close()
