@@ -13,6 +13,7 @@ The ``folder`` type is built in; an adapter adds its own ``type:`` with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -145,25 +146,23 @@ class FolderSource:
 
 
 def _unfinished_interchange(path: Path, size: int) -> bool:
-    """Does the file start an X12 interchange (ISA) whose last segment is not an IEA? Reads at most
-    the first 128 and the last 512 bytes. Not X12, or unreadable: False (it is taken and judged)."""
+    """Does the file start an X12 interchange (ISA) that does not end with an IEA segment yet? Reads at
+    most the first 128 and the last 512 bytes. Whatever the segment terminator (``~``, a new line, none
+    at the very end) and however the ISA is padded: the file ends with ``IEA<element separator>`` and a
+    short trailer. Not X12, or unreadable: False (it is taken and judged)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(128)
-            start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            start = f.read(128).lstrip(b"\xef\xbb\xbf \t\r\n\x00")
             if not start.startswith(b"ISA"):
                 return False
-            if len(start) < 106:
-                return True  # not even a whole ISA yet
-            terminator = start[105:106]
+            if len(start) < 4:
+                return True  # not even the element separator yet
+            sep = start[3:4]
             f.seek(max(0, size - 512))
-            tail = f.read().rstrip(b" \t\r\n\x00")
+            tail = f.read()
     except OSError:
         return False
-    if not tail.endswith(terminator):
-        return True
-    last = tail[:-1].rsplit(terminator, 1)[-1].lstrip(b" \t\r\n")
-    return not last.startswith(b"IEA")
+    return re.search(rb"(?:^|[^A-Za-z0-9])IEA" + re.escape(sep) + rb"[^\r\n]{0,60}[\s\x00]*$", tail) is None
 
 
 # ---------------------------------------------------------------- source types

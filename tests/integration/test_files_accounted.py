@@ -190,10 +190,32 @@ def test_a_writer_that_stalls_longer_than_settle_seconds_is_not_read_half_writte
     src = FolderSource("inbox", inbox, settle_seconds=1)
     report = rt.ingest.poll(src)
     assert report.fetched == [] and report.settling == ["stalled.edi"]
+    from connector import control
+
+    assert "1 waiting for their writer to finish (stalled.edi)" in control.history(rt.store)[0]["message"]
     (inbox / "stalled.edi").write_bytes(data)  # the writer comes back and finishes
     os.utime(inbox / "stalled.edi", (old, old))
     [out] = rt.ingest.poll(src).fetched
     assert [d.status for d in out.documents] == ["queued"]
+
+
+def test_a_newline_terminated_or_unpadded_interchange_is_complete_when_its_iea_is_there(tmp_path):
+    """Seen: a third of the public corpus (new-line terminators, ISAs without their padding) waited the
+    whole incomplete_wait though each ended with its IEA."""
+    import os
+
+    from connector.sources import _unfinished_interchange
+
+    data = x12_file("acme_INV-10045.edi").decode()
+    variants = {"newline.edi": data.replace("~", "\n"), "crlf.edi": data.replace("~", "~\r\n"),
+                "unpadded.edi": data.replace("ACMESUPPLY     ", "ACMESUPPLY").replace("NORTHWIND      ", "NORTHWIND"),
+                "no-final-terminator.edi": data.rstrip().rstrip("~")}
+    for name, text in variants.items():
+        (tmp_path / name).write_text(text)
+        assert not _unfinished_interchange(tmp_path / name, os.path.getsize(tmp_path / name)), name
+        cut = text[:text.index("IT1*2")]
+        (tmp_path / ("cut-" + name)).write_text(cut)
+        assert _unfinished_interchange(tmp_path / ("cut-" + name), len(cut)), name
 
 
 def test_an_interchange_that_never_gets_its_iea_is_taken_after_the_wait_and_kept(rt, tmp_path):
