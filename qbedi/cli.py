@@ -169,8 +169,29 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def _stdin_has_data() -> bool:
+    """Something is waiting on a non-terminal standard input (never blocks)."""
+    try:
+        import select
+
+        return bool(select.select([sys.stdin], [], [], 0.2)[0])
+    except (ValueError, OSError, TypeError):  # no select on this stream (Windows pipes): do not guess
+        return False
+
+
 def cmd_hash_password(args) -> int:
     pw = os.environ.get("QBEDI_QBWC_PASSWORD")
+    if pw and not _interactive() and sys.stdin is not None and _stdin_has_data():
+        piped = sys.stdin.readline().rstrip("\r\n")
+        if piped and piped != pw:
+            print("qbedi: both $QBEDI_QBWC_PASSWORD (the Web Connector's password) and standard input give a "
+                  "password; nothing was hashed. To hash the one on standard input (e.g. a web page user's), "
+                  "run it with QBEDI_QBWC_PASSWORD unset: env -u QBEDI_QBWC_PASSWORD qbedi hash-password",
+                  file=sys.stderr)
+            return 2
+    if pw:
+        print("qbedi: hashing $QBEDI_QBWC_PASSWORD (the Web Connector's password); unset it to hash another",
+              file=sys.stderr)
     if not pw and _interactive():
         try:
             pw = getpass.getpass("Web Connector password: ")

@@ -78,6 +78,13 @@ class DeliveryService:
         with self.store.session() as s:
             if control.is_paused(s, Scope.COMPANY, user.username):
                 log.info("qbwc.company_paused", user=user.username, detail="paused: nothing is sent until resumed")
+                # the admin sees that the Web Connector still calls while the company is paused
+                cs = s.get(CompanyState, user.username) or CompanyState(company=user.username, info={})
+                cs.last_contact, cs.last_result = utcnow(), "paused: told there is nothing to do"
+                s.merge(cs)
+                control.record(s, Scope.COMPANY, user.username, Activity.SESSION_OK,
+                               "the Web Connector called; the company is paused, so it was told there is nothing "
+                               "to do")
                 return False
             return _any(s, user.username, *PENDING_REQUEST, RqState.SENT)
 

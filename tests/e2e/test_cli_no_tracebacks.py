@@ -28,10 +28,10 @@ EXE = str(Path(sys.executable).with_name("qbedi"))
 
 
 def _env(env=None) -> dict:
-    run_env = {**os.environ, **(env or {})}
+    run_env = dict(os.environ)
     for name in ("QBEDI_CONFIG", "QBEDI_QBWC_PASSWORD", "QBEDI_SECRET_KEY", "QBEDI_SECRET_KEY_FILE"):
-        run_env.pop(name, None)
-    return run_env
+        run_env.pop(name, None)  # (a test that wants one passes it in env)
+    return {**run_env, **(env or {})}
 
 
 def qbedi(*args, cwd=None, env=None, input=None, timeout=120) -> subprocess.CompletedProcess:
@@ -73,6 +73,16 @@ def test_hash_password_reads_a_piped_password(tmp_path):
     [line] = p.stdout.splitlines()
     assert verify_password("s3cret pw", line)
     assert "echoed" not in p.stderr and "Warning" not in p.stderr and "s3cret" not in p.stderr
+
+
+def test_hash_password_refuses_when_the_environment_and_a_pipe_give_two_passwords():
+    """Seen: with $QBEDI_QBWC_PASSWORD set (as the README's init step leaves it), `echo web-pw | qbedi
+    hash-password` silently hashed the Web Connector's password, and the web user could not sign in."""
+    env = {"QBEDI_QBWC_PASSWORD": "qbwc-pw"}
+    p = qbedi("hash-password", input="web-pw\n", env=env)
+    assert p.returncode == 2 and p.stdout == "" and "QBEDI_QBWC_PASSWORD" in p.stderr and "web-pw" not in p.stderr
+    p = qbedi("hash-password", input="", env=env)
+    assert p.returncode == 0 and verify_password("qbwc-pw", p.stdout.strip()) and "unset it" in p.stderr
 
 
 @pytest.mark.parametrize("piped", ["", "\n"])

@@ -139,6 +139,8 @@ def test_a_paused_company_gets_nothing_and_gets_it_all_after_resume(make_world):
     assert not delivery.has_work(Session())
     assert drain(delivery, qb, Session()) == [] and qb.bills == []
     assert {d.status for d in _docs(store).values()} == {DocStatus.QUEUED}  # every record kept
+    called = control.history(store, scope=Scope.COMPANY, name="clerk", kinds=[Activity.SESSION_OK])
+    assert any("company is paused" in e["message"] for e in called)  # the admin sees the Web Connector calls
     paused = control.pauses(store)[(Scope.COMPANY, "clerk")]
     assert (paused.by, paused.reason) == ("admin", "year-end close")
 
