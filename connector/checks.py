@@ -25,19 +25,11 @@ LISTS = ("Vendor", "Account", "Class", "Item")
 PENDING_DOCS = (DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED)
 
 
-def _company_of(settings: Settings, supplier) -> str:
-    if supplier.company:
-        user = settings.user(supplier.company)
-        return user.username if user is not None else supplier.company
-    users = settings.web_connector.users
-    return users[0].username if users else "default"
-
-
 def mapped_names(settings: Settings) -> dict[str, dict[tuple[str, str], list[str]]]:
     """company -> (list, name) -> where the mapping uses it ("supplier ACME: vendor", ...)."""
     out: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
     for sid, sup in settings.suppliers.items():
-        used = out[_company_of(settings, sup)]
+        used = out[settings.company_for(sup)]
         used[("Vendor", sup.vendor)].append(f"supplier {sid}: vendor")
         if sup.default_account:
             used[("Account", sup.default_account)].append(f"supplier {sid}: default_account")

@@ -308,9 +308,8 @@ class IngestService:
         return out
 
     def _company_for(self, t: Translation) -> str:
-        if t.supplier is not None and t.supplier.company:
-            user = self.settings.user(t.supplier.company)  # the configured spelling is the queue's key
-            return user.username if user is not None else t.supplier.company
+        if t.supplier is not None:
+            return self.settings.company_for(t.supplier)  # the configured spelling is the queue's key
         users = self.settings.web_connector.users
         return users[0].username if users else "default"
 

@@ -537,6 +537,15 @@ class Settings(_Model):
             return "sqlite:///" + str(self.resolve(rel))
         return url
 
+    def company_for(self, supplier: "SupplierSettings") -> str:
+        """The Web Connector user (company file) a supplier's documents go to: its ``company`` in the
+        configured spelling, else the first user."""
+        if supplier.company:
+            user = self.user(supplier.company)
+            return user.username if user is not None else supplier.company
+        users = self.web_connector.users
+        return users[0].username if users else "default"
+
     def user(self, username: str) -> WebConnectorUserSettings | None:
         for u in self.web_connector.users:
             if u.username.lower() == username.lower():

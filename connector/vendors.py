@@ -299,15 +299,6 @@ def _vendor_list_read(store: Store, company: str | None) -> str | None:
 
 # ---------------------------------------------------------------- reconciliation
 
-def _company_of(settings: Settings, supplier) -> str:
-    """The Web Connector user a supplier's documents go to (the rule the ingest service follows)."""
-    if supplier.company:
-        user = settings.user(supplier.company)
-        return user.username if user is not None else supplier.company
-    users = settings.web_connector.users
-    return users[0].username if users else "default"
-
-
 def reconcile(settings: Settings, store: Store, company: str | None = None) -> list[dict]:
     """One row per configured supplier (``status: mapped``, with ``in_quickbooks`` True / False / None when
     the list was not read yet, and a ``problem`` in words), per supplier seen in EDI that no mapping covers
@@ -325,7 +316,7 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
         return lists[c]
 
     for key, (sid, sup) in configured.items():
-        c = _company_of(settings, sup)
+        c = settings.company_for(sup)
         if company and c.lower() != company.lower():
             continue
         names, read_at = vendor_list(c)
@@ -347,7 +338,7 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
                                              "no longer in the suppliers file")
         rows.append({"status": "unmapped", **r, "note": note,
                      "suggestions": suggest(r, vendors, mapped_seen, spelling)})
-    for c in sorted({company} if company else {_company_of(settings, sup) for _, sup in configured.values()}
+    for c in sorted({company} if company else {settings.company_for(sup) for _, sup in configured.values()}
                     | _companies(store)):
         for name in sorted(vendor_list(c)[0]):
             if (c, name) not in used:

@@ -704,6 +704,88 @@ def cmd_backup(args) -> int:
     return 0
 
 
+def cmd_vendors(args) -> int:
+    from connector.vendors import map_supplier, reconcile, unmap_supplier
+
+    settings = _settings(args)
+    if args.action == "reconcile":
+        rt = build_runtime(settings, with_sources=False, read_only=True)
+        rows = reconcile(settings, rt.store, args.company)
+        if args.json:
+            _print_json({"vendors": rows})
+            return 0
+        for r in rows:
+            if r["status"] == "mapped":
+                print(f"MAPPED    {r['supplier_id']:<16} -> {r['vendor']} ({r['company']})"
+                      + (f": {r['problem']}" if r.get("problem") else ""))
+            elif r["status"] == "unmapped":
+                print(f"UNMAPPED  {r.get('key') or r.get('supplier_id') or '?':<16} {r.get('name') or ''} "
+                      f"({r.get('documents', 0)} document(s), {r.get('held', 0)} held)")
+                for sug in (r.get("suggestions") or [])[:3]:
+                    print(f"          maybe {sug.get('vendor')!r}: {sug.get('reason')}  (qbedi vendors map "
+                          f"{r.get('key')} {sug.get('vendor')!r})")
+            else:
+                print(f"QB ONLY   {r.get('vendor')} ({r.get('company')}): no supplier maps to it")
+        if not rows:
+            print("nothing to reconcile yet: no supplier configured or seen, no QuickBooks vendor list read")
+        return 0
+    if args.action == "map" and not args.vendor:
+        print("qbedi: name the QuickBooks vendor: qbedi vendors map SUPPLIER_ID \"Vendor Name\"", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "map":
+            fields = {k: v for k, v in (("default_account", args.default_account), ("company", args.company)) if v}
+            done = map_supplier(settings, args.supplier, args.vendor, **fields)
+            text = (f"{'added' if done['created'] else 'changed'} supplier {done['supplier_id']} -> vendor "
+                    f"{done['vendor']!r} in {done['file']}" + (f" (was {done['previous_vendor']!r})"
+                                                               if done.get("previous_vendor") else ""))
+        else:
+            done = unmap_supplier(settings, args.supplier)
+            text = (f"removed supplier {done['supplier_id']} from {done['file']}: its new documents are held as "
+                    "unknown_supplier until it is mapped again")
+    except ConfigError as e:
+        print(f"qbedi: nothing was changed: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(done)
+    else:
+        print(text + ". Held documents: qbedi release ID (qbedi run reads the file again by itself)")
+    return 0
+
+
+def cmd_suppliers(args) -> int:
+    from connector.vendors import suppliers_seen
+
+    settings = _settings(args)
+    rt = build_runtime(settings, with_sources=False, read_only=True)
+    seen = {r["supplier_id"].upper(): r for r in suppliers_seen(rt.store) if r["mapped"]}
+    rows = []
+    for sid, sup in settings.suppliers.items():
+        r = seen.get(sid.upper()) or {}
+        rows.append({"supplier_id": sid, "alias": sup.alias or "", "vendor": sup.vendor,
+                     "company": settings.company_for(sup), "tags": ",".join(sup.tags), "archived": sup.archived,
+                     "auto_post": settings.auto_post if sup.auto_post is None else sup.auto_post,
+                     "terms_days": sup.terms_days, "documents": r.get("documents", 0), "held": r.get("held", 0),
+                     "last_seen": r.get("last_seen") or ""})
+    if args.csv:
+        import csv
+
+        out = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["supplier_id"], lineterminator="\n")
+        out.writeheader()
+        out.writerows(rows)
+        return 0
+    if args.json:
+        _print_json({"suppliers": rows})
+        return 0
+    for r in rows:
+        print(f"{r['supplier_id']:<16} {r['alias'] or r['vendor']:<30} -> {r['company']:<12} "
+              f"{r['documents']:>6} document(s) {r['held']:>4} held  last {r['last_seen'][:10] or 'never'}"
+              + ("  ARCHIVED" if r["archived"] else "") + (f"  [{r['tags']}]" if r["tags"] else ""))
+    if not rows:
+        print("no supplier configured: qbedi vendors reconcile shows who sent documents")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo  # the fakes, spyne, waitress
 
@@ -883,7 +965,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the workspace's config file (default: $QBEDI_CONFIG or ./qbedi.yaml)")
         return sp
 
-    for commands in (_service_commands, _file_commands, _review_commands, _control_commands, _setup_commands):
+    for commands in (_service_commands, _file_commands, _review_commands, _control_commands, _vendor_commands,
+                     _setup_commands):
         commands(add)
     return p
 
@@ -1025,6 +1108,24 @@ def _review_commands(add) -> None:
     sp.add_argument("ids", type=_doc_id, nargs="+", metavar="ID", help="the documents' numbers")
     sp.add_argument("--reason", required=True, help="why (kept in each document's audit trail)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def _vendor_commands(add) -> None:
+    sp = add("vendors", cmd_vendors, "suppliers seen in EDI beside QuickBooks' vendors; map / unmap them",
+             description="reconcile: every supplier seen in EDI or configured, beside the QuickBooks vendor list the "
+                         "Web Connector last read: mapped, unmapped with suggested vendors and why, vendors no "
+                         "supplier maps to. map / unmap: change suppliers.yaml (its comments and order kept; checked "
+                         "before it is saved).")
+    sp.add_argument("action", choices=["reconcile", "map", "unmap"])
+    sp.add_argument("supplier", nargs="?", help="map / unmap: the supplier id (ISA, GS or N1 id)")
+    sp.add_argument("vendor", nargs="?", help="map: the QuickBooks vendor name")
+    sp.add_argument("--company", help="reconcile: one Web Connector user's suppliers; map: its company")
+    sp.add_argument("--default-account", help="map: the expense account for lines no rule matches")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("suppliers", cmd_suppliers, "the configured suppliers with their documents (--csv for a spreadsheet)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.add_argument("--csv", action="store_true", help="comma-separated values, one supplier a row")
 
 
 def _control_commands(add) -> None:

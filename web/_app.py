@@ -79,6 +79,16 @@ class _Deps:
                  throttle: LoginThrottle):
         self.settings, self.store, self.ingest, self.sessions, self.throttle = settings, store, ingest, sessions, throttle
 
+    def current_settings(self) -> Settings:
+        """The config as it is on disk now (the mapping pages show what an admin just changed)."""
+        src = self.settings.source_file
+        if not src or src.startswith("("):
+            return self.settings
+        try:
+            return load_settings(src)
+        except ConfigError:
+            return self.settings
+
     def ingest_now(self) -> IngestService:
         """An ingest service on the config as it is on disk now (release: the admin's new mapping counts)."""
         src = self.settings.source_file
@@ -217,6 +227,12 @@ def _page_arg() -> int:
         return 1
 
 
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (=, +, -, @ first)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def safe_next(nxt: str | None) -> str | None:
     """A path on this site, or None: no scheme, no host, no control characters or white space (browsers
     drop tabs and new lines, so "/<tab>/evil.example" would be "//evil.example"), no backslash."""
@@ -331,6 +347,33 @@ def _pages(app: Flask, deps: _Deps) -> None:
         from connector.checks import dry_run, quickbooks_check
 
         return render_template("quickbooks.html", checks=quickbooks_check(st, cfg), pending=dry_run(st, cfg, limit=PAGE))
+
+    @app.get("/vendors")
+    def vendors():
+        from connector.vendors import reconcile
+
+        return render_template("vendors.html", rows=reconcile(deps.current_settings(), st))
+
+    @app.get("/suppliers.csv")
+    def suppliers_csv():
+        import csv
+        import io
+
+        from connector.vendors import suppliers_seen
+
+        cur = deps.current_settings()
+        seen = {r["supplier_id"].upper(): r for r in suppliers_seen(st) if r["mapped"]}
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\r\n")
+        out.writerow(["supplier_id", "alias", "vendor", "company", "tags", "archived", "documents", "held",
+                      "last_seen"])
+        for sid, sup in cur.suppliers.items():
+            r = seen.get(sid.upper()) or {}
+            out.writerow([_cell(x) for x in (sid, sup.alias or "", sup.vendor, cur.company_for(sup), ",".join(sup.tags),
+                                             sup.archived, r.get("documents", 0), r.get("held", 0),
+                                             r.get("last_seen") or "")])
+        return app.response_class(buf.getvalue(), mimetype="text/csv",
+                                  headers={"Content-Disposition": "attachment; filename=suppliers.csv"})
 
     @app.get("/support")
     def support():
@@ -456,6 +499,28 @@ def _actions(app: Flask, deps: _Deps) -> None:
         _done(f"QuickBooks' vendor, account, class and item lists are read again for "
               f"{target or 'every company'} at the next Web Connector session.")
         return _back(url_for("sync"))
+
+    @app.post("/vendors/map")
+    @admin_only("Changing the supplier mapping")
+    def vendor_map():
+        from connector.vendors import map_supplier, unmap_supplier
+
+        sid, vendor = request.form.get("supplier", "").strip(), request.form.get("vendor", "").strip()
+        try:
+            if request.form.get("action") == "unmap":
+                unmap_supplier(deps.settings, sid)
+                _done(f"Supplier {sid} removed from the mapping: its new documents are held until it is mapped again.")
+            else:
+                if not vendor:
+                    raise ConfigError(deps.settings.source_file, "vendor", "name the QuickBooks vendor")
+                done = map_supplier(deps.settings, sid, vendor, **({"default_account": request.form["default_account"].strip()}
+                                                         if request.form.get("default_account", "").strip() else {}))
+                _done(f"Supplier {sid} is mapped to {vendor!r} ({'added' if done['created'] else 'changed'}). Release "
+                      "its held documents to translate them with it.")
+        except ConfigError as e:
+            _done(f"Nothing was changed: {e}", "error")
+        log.info("web.vendor_map", supplier=sid, vendor=vendor, by=g.user.username)
+        return _back(url_for("vendors"))
 
     @app.post("/sync/pause")
     @admin_only("Pausing")

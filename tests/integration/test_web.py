@@ -470,3 +470,23 @@ def test_cookies_are_secure_when_a_trusted_proxy_says_the_page_is_https(tmp_path
             assert cookie.startswith("qbedi_session=") and ("; Secure" in cookie) is secure, (remote, cookie)
     finally:
         rt.close()
+
+
+def test_vendors_page_maps_an_unknown_supplier_and_the_suppliers_download(site, tmp_path):
+    rt, app, _ = site()
+    ingest(rt, "initech_88812.edi", "acme_INV-10045.edi")
+    clerk, admin = app.test_client(), app.test_client()
+    login(clerk, "carol")
+    login(admin, "adam")
+    page = text(clerk.get("/vendors"))
+    assert "INITECHEDI" in page and "not mapped" in page and "An admin maps it" in page
+    assert post(clerk, "/vendors/map", {"supplier": "INITECHEDI", "vendor": "Initech"}, page="/vendors").status_code == 403
+    r = post(admin, "/vendors/map", {"supplier": "INITECHEDI", "vendor": "Initech", "default_account": "Repairs"},
+             page="/vendors")
+    assert r.status_code == 302
+    assert "INITECHEDI" in (tmp_path / "suppliers.yaml").read_text()
+    assert "mapped to &#39;Initech&#39;" in text(admin.get("/vendors")) or "Initech" in text(admin.get("/vendors"))
+    out = post(admin, f"/documents/{doc_id(rt, '88812')}/release", page=f"/documents/{doc_id(rt, '88812')}")
+    assert out.status_code == 302 and doc(rt, "88812").status == "queued"  # released with the new mapping
+    csv_text = text(clerk.get("/suppliers.csv"))
+    assert csv_text.startswith("supplier_id,alias,vendor") and "INITECHEDI,,Initech" in csv_text
