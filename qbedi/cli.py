@@ -1116,7 +1116,8 @@ def _vendor_commands(add) -> None:
                          "Web Connector last read: mapped, unmapped with suggested vendors and why, vendors no "
                          "supplier maps to. map / unmap: change suppliers.yaml (its comments and order kept; checked "
                          "before it is saved).")
-    sp.add_argument("action", choices=["reconcile", "map", "unmap"])
+    sp.add_argument("action", choices=["reconcile", "map", "unmap"],
+                    help="reconcile: show both sides; map SUPPLIER VENDOR: map a supplier; unmap SUPPLIER: remove it")
     sp.add_argument("supplier", nargs="?", help="map / unmap: the supplier id (ISA, GS or N1 id)")
     sp.add_argument("vendor", nargs="?", help="map: the QuickBooks vendor name")
     sp.add_argument("--company", help="reconcile: one Web Connector user's suppliers; map: its company")
