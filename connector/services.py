@@ -664,6 +664,19 @@ class IngestService:
             return DocOutcome(doc.id, t, doc.status)
 
 
+    def retry_file(self, file_id: int, *, by: str = "") -> IngestOutcome:
+        """A person asks for a file whose translation failed (and was given up after the automatic tries,
+        or not yet) to be translated again now, e.g. after an upgrade fixed the bug. Audited with who."""
+        with self.store.session() as s:
+            f = s.get(ReceivedFile, file_id)
+            if f is None:
+                raise LookupError(f"no received file #{file_id}")
+            if f.status != FileStatus.FAILED:
+                raise ValueError(f"file #{file_id} is {f.reason_code if f.status == FileStatus.UNREADABLE else f.status}"
+                                 "; only files whose translation failed are tried again")
+            audit(s, "file_retry", file=f, by=by, attempts=f.attempts, previous_error=f.error)
+        return self.process(file_id)
+
     def dismiss(self, document_id: int, reason: str, *, by: str = "") -> None:
         """Close a held/failed/rejected document without posting it (the reason stays in the audit trail)."""
         if not reason.strip():

@@ -471,6 +471,24 @@ def cmd_files(args) -> int:
     return 0
 
 
+def cmd_retry_file(args) -> int:
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    try:
+        out = rt.ingest.retry_file(args.id, by=getpass.getuser())
+    except (LookupError, ValueError) as e:
+        print(f"qbedi: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json({"file": args.id, "error": out.error,
+                     "documents": [{"id": d.document_id, "status": d.status} for d in out.documents]})
+    elif out.error:
+        print(f"file #{args.id}: translating it failed again: {out.error}")
+    else:
+        print(f"file #{args.id} translated: " + (", ".join(f"#{d.document_id} {d.status}" for d in out.documents)
+                                                 or "no documents"))
+    return 1 if out.error else 0
+
+
 def cmd_show(args) -> int:
     from connector.delivery import why_waiting  # sqlalchemy
     from connector.store import Document, audit_trail
@@ -1078,6 +1096,11 @@ def _review_commands(add) -> None:
     sp.add_argument("--verdict", help="only files with this verdict (parsed, empty, not_x12, unreadable, "
                                       "parser_error, failed, received)")
     _listing_options(sp)
+
+    sp = add("retry-file", cmd_retry_file, "translate again a received file whose translation failed "
+                                           "(e.g. after an upgrade)")
+    sp.add_argument("id", type=_doc_id, help="the file's number (the 'file N' in qbedi files --verdict failed)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("show", cmd_show, "one document with its full audit trail")
     sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")

@@ -108,6 +108,19 @@ def test_a_file_that_keeps_failing_is_given_up_after_three_tries(rt, tmp_path, m
     assert f.status == FileStatus.FAILED and f.attempts == 3 and "ZeroDivisionError" in f.error
     assert len(events) == 3 and events[-1]["message"].startswith("given up")
 
+    # the bug is fixed (an upgrade): a person tries the given-up file again, by its number
+    monkeypatch.undo()
+    from qbedi.cli import main
+
+    cfg = str(tmp_path / "qbedi.yaml")
+    assert main(["retry-file", str(f.id), "--config", cfg]) == 0
+    with rt.store.session() as s:
+        f = s.scalars(select(ReceivedFile)).one()
+        documents = len(f.documents)
+        retried = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.kind == "file_retry"))]
+    assert f.status == FileStatus.PARSED and documents == 1 and retried and retried[0]["by"]
+    assert main(["retry-file", str(f.id), "--config", cfg]) == 1  # parsed now: nothing to retry, in words
+
 
 def test_a_file_translated_after_a_crash_gets_its_997(rt, tmp_path):
     """Stored, then the process died before translating it: the next poll translates it and sends its 997
