@@ -8,6 +8,7 @@ bytes arriving again are recognised by their sha256.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,6 +55,7 @@ class IngestOutcome:
     result: object = field(default=None, repr=False)  # the edi ParseResult (in memory only)
     ack: str | None = None  # name of the 997 sent back, if any
     ack_id: int | None = None  # the 997 owed for it (stored when the file was translated)
+    unfinished: tuple[int, int] | None = None  # (sets done, sets in all): its time slice ran out, resumed later
 
 
 @dataclass
@@ -103,6 +105,7 @@ class IngestService:
     def __init__(self, store: Store, settings: Settings):
         self.store = store
         self._live = LiveSettings(settings)
+        self._clock = time.monotonic  # (tests move it: a file's time slice)
 
     @property
     def settings(self) -> Settings:
@@ -202,16 +205,25 @@ class IngestService:
         out.result = reader.result
         slim = survey.sets > CHUNK_DOCUMENTS  # a big file: outcomes keep a summary, not every translation
         chunk: list[Translation] = []
+        limit = self.settings.file_time_slice_seconds
+        deadline = self._clock() + limit
         for ordinal, ps in enumerate(reader):
             if ordinal < done:
                 continue
             t = translate_set(self.settings, survey.apply(ordinal, ps), ordinal=ordinal, file_sha256=digest,
                               file_name=name)
             chunk.append(t)
-            if len(chunk) >= CHUNK_DOCUMENTS and ordinal + 1 < survey.sets:
+            more = ordinal + 1 < survey.sets
+            late = more and self._clock() > deadline
+            if more and (len(chunk) >= CHUNK_DOCUMENTS or late):
                 if not self._store_chunk(file_id, chunk, out, slim=slim):
                     return out
                 chunk = []
+                if late:  # its time slice is up: the files behind it go first, the next poll carries on
+                    out.unfinished = (ordinal + 1, survey.sets)
+                    log.warning("file.time_slice_used", file=name, sets_done=ordinal + 1, sets=survey.sets,
+                                seconds=limit, detail="the files behind it go first; the next poll carries on")
+                    return out
         self._store_chunk(file_id, chunk, out, slim=slim, last=reader.result)
         return out
 

@@ -497,6 +497,8 @@ class Settings(_Model):
     web_connector: WebConnectorSettings = Field(default_factory=WebConnectorSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     auto_post: bool = True  # false: every document waits for a person's approval (a supplier may say otherwise)
+    # a file may take this long per poll; then what is done is kept, the files behind it go, the next poll goes on
+    file_time_slice: str | int = "60s"
     suppliers: dict[str, SupplierSettings] = Field(default_factory=dict)
     suppliers_file: str | None = None
     raw_dir: str | None = None  # optional copy of every received file on disk (the DB always keeps it)
@@ -524,6 +526,16 @@ class Settings(_Model):
         if dup:
             raise ValueError(f"source names must be unique, repeated: {', '.join(sorted(dup))}")
         return self
+
+    @field_validator("file_time_slice")
+    @classmethod
+    def _slice(cls, v):
+        parse_duration(v)
+        return v
+
+    @property
+    def file_time_slice_seconds(self) -> int:
+        return parse_duration(self.file_time_slice)
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path).expanduser()

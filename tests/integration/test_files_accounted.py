@@ -344,3 +344,41 @@ def test_second_sender_after_claim_expiry_does_not_crash_the_first(tmp_path, db_
             assert s.get(OutboundAck, ack.id).state == AckState.SENT
     finally:
         rt.close()
+
+
+def test_a_slow_big_file_takes_its_time_slice_and_the_files_behind_it_go_first(tmp_path, db_url):
+    """One file's slowness never blocks the files after it: past file_time_slice what is done is kept
+    (committed), the next files are translated, and the next poll carries on where it stopped."""
+    from itertools import count
+
+    settings = load_settings(write_config(tmp_path, db_url, file_time_slice="5s"))
+    rt = build_runtime(settings, with_sources=False)
+    ticks = count()
+    rt.ingest._clock = lambda: float(next(ticks))  # every look at the clock: one second later
+    base = x12_file("acme_INV-10045.edi").decode()
+    head, rest = base.split("ST*810*0001~", 1)
+    body = rest.split("SE*16*0001~", 1)[0]
+    isa, gs = head.split("~")[:2]
+    sets = "".join(f"ST*810*{k:04d}~" + body.replace("INV-10045", f"BIG-{k}") + f"SE*16*{k:04d}~"
+                   for k in range(1, 31))
+    inbox = tmp_path / "inbox"
+    (inbox / "a-big.edi").write_bytes(f"{isa}~{gs}~{sets}GE*30*101~IEA*1*000000101~".encode())
+    (inbox / "b-small.edi").write_bytes(x12_file("acme_INV-10046.edi"))
+    try:
+        report = rt.ingest.poll(FolderSource("inbox", inbox))
+        big, small = sorted(report.fetched, key=lambda o: o.name)
+        assert big.unfinished is not None and 0 < big.unfinished[0] < 30 and big.unfinished[1] == 30
+        assert [d.status for d in small.documents] == ["queued"]  # not blocked behind the big file
+        for _ in range(20):
+            rows = {f["name"]: f for f in file_page(rt.store).rows}
+            if rows["a-big.edi"]["verdict"] == "parsed":
+                break
+            rt.ingest.poll(FolderSource("inbox", inbox))  # each poll carries on (resume) for its slice
+        rows = {f["name"]: f for f in file_page(rt.store).rows}
+        assert rows["a-big.edi"]["verdict"] == "parsed"
+        numbers = [d["document_number"] for d in rows["a-big.edi"]["documents"]]
+        assert sorted(numbers) == sorted(f"BIG-{k}" for k in range(1, 31))  # every set once
+        with rt.store.session() as s:
+            assert len(s.scalars(select(OutboundAck)).all()) == 2  # one 997 per file
+    finally:
+        rt.close()
