@@ -13,12 +13,15 @@ Invariants:
 - :class:`LoginThrottle`: failed sign-ins delay further tries exponentially, per (user name, address) and,
   for names nobody has or that failed from there, per address. A stranger can never keep a real user out:
   a user with the right password from an address where that name has not failed is always let in, and an
-  unknown name delays only that address's unknown or failed names. Refused tries do no password work.
+  unknown name delays only that address's unknown or failed names. A name guessed from many addresses (10
+  failures in all) is slowed wherever it has not signed in before, never where its owner does. An IPv6
+  caller is its /64. Refused tries do no password work.
 - The cookie-signing key is ``$QBEDI_WEB_SECRET`` or the file ``web.secret_key_file`` (created 0600 with 32
   random bytes; a file others may read is refused, like ``qbedi.key``).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -164,6 +167,7 @@ class LoginThrottle:
 
     FREE = 3  # failures per (name, address) before any delay
     ADDRESS_FREE = 20  # failed or unknown names per address before that address's such names are delayed
+    NAME_FREE = 10  # failures of one name from anywhere before it is slowed where it never signed in
     MAX_DELAY = 15 * 60
     FORGET = 24 * 3600  # failures older than this are forgotten
     LIMIT = 50_000  # entries kept at most
@@ -172,11 +176,22 @@ class LoginThrottle:
         self.clock = clock
         self._user: dict[tuple[str, str], _Tries] = {}
         self._addr: dict[str, _Tries] = {}
+        self._name: dict[str, _Tries] = {}  # a name guessed from many addresses
+        self._home: set[tuple[str, str]] = set()  # (name, network) that signed in: never slowed by _name
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(username: str, addr: str | None) -> tuple[str, str]:
-        return (username or "").strip().lower()[:200], addr or "?"
+    def _net(addr: str | None) -> str:
+        """One caller is one network: an IPv6 address's /64 (a host has the whole prefix), else the address."""
+        try:
+            ip = ipaddress.ip_address((addr or "").strip())
+        except ValueError:
+            return addr or "?"
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+    @classmethod
+    def _key(cls, username: str, addr: str | None) -> tuple[str, str]:
+        return (username or "").strip().lower()[:200], cls._net(addr)
 
     def wait(self, username: str, addr: str | None, *, is_known: bool) -> int:
         now = self.clock()
@@ -186,18 +201,25 @@ class LoginThrottle:
             # the address's delay reaches unknown names, and known names that failed from here: never a real
             # user who has not failed from this address
             if not is_known or (mine and mine.failures):
-                there = self._addr.get(addr or "?")
+                there = self._addr.get(self._net(addr))
                 if there:
                     waits.append(there.until - now)
+            # a name guessed from many addresses is slowed everywhere but where it has signed in before
+            key = self._key(username, addr)
+            guessed = self._name.get(key[0])
+            if guessed and key not in self._home:
+                waits.append(guessed.until - now)
         return max(0, int(max(waits, default=0) + 0.999))
 
     def failed(self, username: str, addr: str | None) -> None:
         now = self.clock()
         with self._lock:
             self._prune(now)
-            mine = self._user.setdefault(self._key(username, addr), _Tries())
-            there = self._addr.setdefault(addr or "?", _Tries())
-            for t, free in ((mine, self.FREE), (there, self.ADDRESS_FREE)):
+            key = self._key(username, addr)
+            mine = self._user.setdefault(key, _Tries())
+            there = self._addr.setdefault(key[1], _Tries())
+            named = self._name.setdefault(key[0], _Tries())
+            for t, free in ((mine, self.FREE), (there, self.ADDRESS_FREE), (named, self.NAME_FREE)):
                 if now - t.seen > self.FORGET:
                     t.failures, t.until = 0, 0.0
                 t.failures += 1
@@ -207,15 +229,18 @@ class LoginThrottle:
 
     def succeeded(self, username: str, addr: str | None) -> None:
         with self._lock:
-            self._user.pop(self._key(username, addr), None)
+            key = self._key(username, addr)
+            self._user.pop(key, None)
+            if len(self._home) < self.LIMIT:
+                self._home.add(key)
 
     def _prune(self, now: float) -> None:
         if len(self._user) + len(self._addr) < self.LIMIT:
             return
-        for table in (self._user, self._addr):
+        for table in (self._user, self._addr, self._name):
             for k in [k for k, t in table.items() if now - t.seen > self.MAX_DELAY and t.until < now]:
                 del table[k]
         if len(self._user) + len(self._addr) >= self.LIMIT:  # still full (a flood): keep the delays only
-            for table in (self._user, self._addr):
+            for table in (self._user, self._addr, self._name):
                 for k in [k for k, t in table.items() if t.until < now]:
                     del table[k]

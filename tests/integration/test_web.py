@@ -490,3 +490,24 @@ def test_vendors_page_maps_an_unknown_supplier_and_the_suppliers_download(site, 
     assert out.status_code == 302 and doc(rt, "88812").status == "queued"  # released with the new mapping
     csv_text = text(clerk.get("/suppliers.csv"))
     assert csv_text.startswith("supplier_id,alias,vendor") and "INITECHEDI,,Initech" in csv_text
+
+
+def test_a_name_guessed_from_many_addresses_is_slowed_except_where_its_owner_signs_in(site):
+    """Seen: 78 guesses at one name from 26 addresses (3 each) were never slowed, and an IPv6 host, which
+    owns a whole /64, could guess from as many addresses as it liked."""
+    rt, app, clock = site()
+    home = client_from(app, "198.51.100.7")
+    assert login(home, "adam").status_code == 302  # adam signs in from his office as usual
+    for n in range(5):  # 2 guesses from each of 5 addresses: none reaches the per-address delay
+        guesser = client_from(app, f"203.0.113.{n + 1}")
+        for _ in range(2):
+            assert login(guesser, "adam", "guess").status_code == 401
+    fresh = client_from(app, "203.0.113.200")
+    assert login(fresh, "adam", "guess").status_code == 429  # the name is slowed where it never signed in
+    assert login(client_from(app, "198.51.100.7"), "adam").status_code == 302  # not at adam's own address
+    assert login(client_from(app, "203.0.113.201"), "carol").status_code == 302  # nor for anybody else
+
+    v6 = [client_from(app, f"2001:db8:1:2::{n:x}") for n in range(1, 5)]
+    for c in v6[:3]:
+        assert login(c, "carol", "guess").status_code == 401  # three tries from one /64 ...
+    assert login(v6[3], "carol", "guess").status_code == 429  # ... count as one caller's
