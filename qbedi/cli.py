@@ -804,6 +804,25 @@ def cmd_suppliers(args) -> int:
     return 0
 
 
+def cmd_notify(args) -> int:
+    from connector.notify import Notifier
+
+    settings = _settings(args)
+    if not settings.notifications.channels:
+        print("qbedi: no notification channel is configured (notifications: email: / webhook: in the config)",
+              file=sys.stderr)
+        return 2
+    _setup_logging(settings, argparse.Namespace(quiet_logs=True))  # the report is the output: warnings to stderr
+    rt = build_runtime(settings, with_sources=False, read_only=True)
+    results = Notifier(rt.store, settings.notifications).deliver(Notifier.test_message())
+    if args.json:
+        _print_json({"channels": {c: {"delivered": err is None, "error": err} for c, err in results.items()}})
+    else:
+        for channel, err in results.items():
+            print(f"{channel}: " + ("test message delivered" if err is None else f"NOT delivered: {err}"))
+    return 0 if all(err is None for err in results.values()) else 1
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo  # the fakes, spyne, waitress
 
@@ -1145,6 +1164,10 @@ def _vendor_commands(add) -> None:
     sp.add_argument("vendor", nargs="?", help="map: the QuickBooks vendor name")
     sp.add_argument("--company", help="reconcile: one Web Connector user's suppliers; map: its company")
     sp.add_argument("--default-account", help="map: the expense account for lines no rule matches")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("notify", cmd_notify, "send a test message on every notification channel (e-mail, webhook)")
+    sp.add_argument("what", choices=["test"], help="test: a message that only says notifications work")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("suppliers", cmd_suppliers, "the configured suppliers with their documents (--csv for a spreadsheet)")

@@ -101,3 +101,44 @@ def test_qbedi_run_tells_the_webhook_when_a_document_is_held(tmp_path, db_url, m
         sched.shutdown(wait=True)
         rt.close()
         server.shutdown()
+
+
+def test_qbedi_notify_test_reaches_the_webhook_and_says_when_it_cannot(tmp_path, db_url, capsys):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    from qbedi.cli import main
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = write_config(tmp_path, db_url)
+    assert main(["migrate", "--config", str(cfg)]) == 0
+    assert main(["notify", "test", "--config", str(cfg)]) == 2  # nothing configured: says so
+    assert "no notification channel" in capsys.readouterr().err
+    data = yaml.safe_load(cfg.read_text())
+    data["notifications"] = {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook"}}
+    cfg.write_text(yaml.safe_dump(data))
+    try:
+        assert main(["notify", "test", "--config", str(cfg)]) == 0
+        assert "webhook: test message delivered" in capsys.readouterr().out and got and got[0]["kind"] == "test"
+    finally:
+        server.shutdown()
+        server.server_close()
+    capsys.readouterr()
+    assert main(["notify", "test", "--json", "--config", str(cfg)]) == 1  # the server is gone: in words
+    out = json.loads(capsys.readouterr().out)
+    assert out["channels"]["webhook"]["delivered"] is False and out["channels"]["webhook"]["error"]
