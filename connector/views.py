@@ -528,7 +528,16 @@ def support_summary(store: Store, settings: Settings, *, errors: int = 10, full:
             lines.append(f"Source {src['name']}: not polled yet.")
         else:
             lines.append(f"Source {src['name']}: working. Last completed poll {src['last_ok']} UTC.")
-    healthy = all(c["state"] == "running" for c in comps) and all(x["state"] == "running" for x in srcs)
+    with store.session() as s:  # documents a person must look at (counted on the status index)
+        waiting = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(
+            (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL))).group_by(Document.status)).all())
+    review = waiting.get(DocStatus.HELD, 0) + waiting.get(DocStatus.FAILED, 0)
+    if review:
+        lines.append(f"{review} document(s) held or refused by QuickBooks wait for AP review (page: Held & failed).")
+    if waiting.get(DocStatus.AWAITING_APPROVAL):
+        lines.append(f"{waiting[DocStatus.AWAITING_APPROVAL]} document(s) wait for approval (page: Approval).")
+    healthy = all(c["state"] == "running" for c in comps) and all(x["state"] == "running" for x in srcs) \
+        and not review
     return {"healthy": healthy, "lines": lines, "companies": comps, "sources": srcs,
             "errors": control.history(store, kinds=ERRORS, limit=errors), "contacts": last_contact(store)}
 

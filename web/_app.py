@@ -391,7 +391,8 @@ def _doc_action(fn, doc_id: int, ok: str) -> None:
     try:
         fn()
     except (LookupError, ValueError) as e:  # IllegalTransition is a ValueError: the document moved meanwhile
-        _done(f"Document #{doc_id}: {e}", "error")
+        words = str(e).replace(" (--reason)", "").replace(f"document #{doc_id} ", "it ")  # a page, not the CLI
+        _done(f"Document #{doc_id}: {words}", "error")
         return
     _done(ok)
 

@@ -511,3 +511,22 @@ def test_a_name_guessed_from_many_addresses_is_slowed_except_where_its_owner_sig
     for c in v6[:3]:
         assert login(c, "carol", "guess").status_code == 401  # three tries from one /64 ...
     assert login(v6[3], "carol", "guess").status_code == 429  # ... count as one caller's
+
+
+def test_support_does_not_say_all_is_well_while_documents_wait_for_a_person(site):
+    """Seen: /support said "Everything is working" with 106 documents held."""
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi")  # held: unmapped line
+    page = text(app.test_client().get("/support"))
+    assert "Everything is working" not in page and "1 document(s) held or refused" in page
+
+
+def test_a_refusal_on_the_page_does_not_speak_cli(site):
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi")
+    c = app.test_client()
+    login(c, "carol")
+    d = doc_id(rt, "INV-10045")
+    r = post(c, f"/documents/{d}/dismiss", {"reason": "  "}, page=f"/documents/{d}")
+    page = text(c.get(r.headers["Location"]))
+    assert "say why the document is dismissed" in page and "--reason" not in page
