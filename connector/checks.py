@@ -136,3 +136,15 @@ def dry_run(store: Store, settings: Settings, *, limit: int | None = 500) -> lis
                         "status": d.status, "company": d.company, "request": rq.request_type if rq else None,
                         "vendor": rq.vendor if rq else None, "references": refs, "would": would})
         return out
+
+
+def flagged_posted(store: Store, *, limit: int = 200) -> list[dict]:
+    """Posted documents whose transaction reconciliation found deleted or changed in QuickBooks."""
+    with store.session() as s:
+        q = (select(Document).where(Document.status == DocStatus.POSTED,
+                                    Document.reason_code.in_(("qb_deleted", "qb_changed")))
+             .order_by(Document.id).limit(limit))
+        return [{"id": d.id, "supplier": d.supplier_id, "transaction_set": d.transaction_set,
+                 "document_number": d.document_number, "qb_txn_id": d.qb_txn_id,
+                 "qb_amount": None if d.qb_amount is None else str(d.qb_amount), "company": d.company,
+                 "reason_code": d.reason_code, "reason": d.reason} for d in s.scalars(q)]

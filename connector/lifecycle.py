@@ -41,7 +41,7 @@ DOC_NEXT: Mapping[str, frozenset[str]] = {
     D.HELD: frozenset({D.QUEUED, D.AWAITING_APPROVAL, D.HELD, D.REJECTED, D.DISMISSED}),  # release, dismiss
     D.FAILED: frozenset({D.QUEUED, D.AWAITING_APPROVAL, D.HELD, D.REJECTED, D.DISMISSED}),
     D.REJECTED: frozenset({D.DISMISSED}),
-    D.POSTED: frozenset(),
+    D.POSTED: frozenset({D.QUEUED}),  # re-sync: only once QuickBooks confirmed the transaction is gone
     D.DISMISSED: frozenset(),
 }
 RQ_NEXT: Mapping[str, frozenset[str]] = {
@@ -192,6 +192,49 @@ def dismiss(s: Session, doc: Document, reason: str, *, by: str = "") -> None:
     audit(s, "dismissed", document=doc, previous_status=doc.status, previous_reason=doc.reason, reason=reason, by=by)
     _doc_to(doc, D.DISMISSED)
     doc.reason_code, doc.reason = "dismissed", reason
+
+
+# ---------------------------------------------------------------- posted documents: reconciliation
+
+QB_DELETED, QB_CHANGED = "qb_deleted", "qb_changed"
+
+
+def flag_posted(s: Session, doc: Document, code: str, message: str, **detail) -> None:
+    """Reconciliation found a posted document's transaction deleted (``qb_deleted``) or changed
+    (``qb_changed``) in QuickBooks: it stays posted, flagged for a person, with the evidence audited."""
+    if doc.status != D.POSTED:
+        raise IllegalTransition(f"document #{doc.id} is {doc.status}: only posted documents are reconciled")
+    if doc.reason_code == code and doc.reason == message:
+        return
+    doc.reason_code, doc.reason = code, message
+    audit(s, f"reconcile_{code.removeprefix('qb_')}", document=doc, message=message, **detail)
+
+
+def unflag_posted(s: Session, doc: Document, **detail) -> None:
+    """The transaction is in QuickBooks again as posted (restored, or changed back)."""
+    if doc.status == D.POSTED and doc.reason_code in (QB_DELETED, QB_CHANGED):
+        audit(s, "reconcile_ok", document=doc, previous_reason=doc.reason, **detail)
+        doc.reason_code, doc.reason = None, None
+
+
+def resync(s: Session, doc: Document, done: QueuedRequest, *, by: str) -> QueuedRequest:
+    """A person posts again a document whose transaction QuickBooks confirmed deleted: a new request with
+    the same qbXML joins the queue (the old TxnID stays in the audit trail)."""
+    if doc.status != D.POSTED or doc.reason_code != QB_DELETED:
+        raise ValueError(f"document #{doc.id} is {doc.status}" + (f" ({doc.reason_code})" if doc.reason_code else "")
+                         + "; only posted documents whose transaction QuickBooks no longer has are posted again")
+    audit(s, "resync", document=doc, by=by, previous_txn_id=doc.qb_txn_id, previous_amount=doc.qb_amount)
+    _doc_to(doc, D.QUEUED)
+    doc.reason_code, doc.reason, doc.qb_txn_id, doc.qb_txn_type, doc.qb_amount, doc.posted_at = (None,) * 6
+    rq = QueuedRequest(document_id=doc.id, company=done.company, state=R.QUEUED, request_type=done.request_type,
+                       qbxml=done.qbxml, ref_number=done.ref_number, vendor=done.vendor,
+                       external_guid=done.external_guid, line_count=done.line_count,
+                       meta=RequestMeta.from_json(done.meta).to_json() if done.meta else None)
+    s.add(rq)
+    s.flush()
+    audit(s, "queued", document=doc, request_id=rq.id, request_type=rq.request_type, company=rq.company,
+          amount=(doc.parsed or {}).get("total"), external_guid=rq.external_guid)
+    return rq
 
 
 # ---------------------------------------------------------------- requests: delivery

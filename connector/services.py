@@ -24,7 +24,7 @@ from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
 from .plans import RequestMeta
 from .settings import LiveSettings, Settings
 from .sources import FileGone, RemoteFile, Source, SourceError, SourceUnavailable
-from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, Scope
+from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, RqState, Scope
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
 from .translate import Translation, document_json, sha256_of, translate_set
 
@@ -675,6 +675,19 @@ class IngestService:
             self._settle(s, doc, t, match=accept_variance is None)
             return DocOutcome(doc.id, t, doc.status)
 
+
+    def resync(self, document_id: int, *, by: str) -> None:
+        """Post again a document whose transaction QuickBooks confirmed deleted (reconciliation flagged it
+        ``qb_deleted``): its request joins the queue once more; the old TxnID stays in the audit trail."""
+        with self.store.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None:
+                raise LookupError(f"no document #{document_id}")
+            done = next((r for r in reversed(doc.requests) if r.state == RqState.DONE and r.result_txn_id), None)
+            if done is None:
+                raise ValueError(f"document #{document_id} has no posted request to send again")
+            lifecycle.resync(s, doc, done, by=by)
+        log.info("document.resync", document_id=document_id, by=by)
 
     def retry_file(self, file_id: int, *, by: str = "") -> IngestOutcome:
         """A person asks for a file whose translation failed (and was given up after the automatic tries,

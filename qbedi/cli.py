@@ -471,6 +471,17 @@ def cmd_files(args) -> int:
     return 0
 
 
+def cmd_resync(args) -> int:
+    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    try:
+        rt.ingest.resync(args.id, by=getpass.getuser())
+    except (LookupError, ValueError) as e:
+        print(f"qbedi: {e}", file=sys.stderr)
+        return 1
+    print(f"document #{args.id} queued again: it is posted at the next Web Connector run")
+    return 0
+
+
 def cmd_retry_file(args) -> int:
     rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     try:
@@ -1115,6 +1126,10 @@ def _review_commands(add) -> None:
     sp.add_argument("--verdict", help="only files with this verdict (parsed, empty, not_x12, unreadable, "
                                       "parser_error, failed, received)")
     _listing_options(sp)
+
+    sp = add("resync", cmd_resync, "post again a document whose transaction was deleted in QuickBooks "
+                                   "(reconciliation found it gone)")
+    sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
 
     sp = add("retry-file", cmd_retry_file, "translate again a received file whose translation failed "
                                            "(e.g. after an upgrade)")

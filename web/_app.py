@@ -346,7 +346,10 @@ def _pages(app: Flask, deps: _Deps) -> None:
     def quickbooks():
         from connector.checks import dry_run, quickbooks_check
 
-        return render_template("quickbooks.html", checks=quickbooks_check(st, cfg), pending=dry_run(st, cfg, limit=PAGE))
+        from connector.checks import flagged_posted
+
+        return render_template("quickbooks.html", checks=quickbooks_check(st, cfg), pending=dry_run(st, cfg, limit=PAGE),
+                               flagged=flagged_posted(st))
 
     @app.get("/vendors")
     def vendors():
@@ -429,6 +432,12 @@ def _actions(app: Flask, deps: _Deps) -> None:
                                                                                            else "") + ".",
               "ok" if out.status in (DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL) else "error")
         log.info("web.release", document_id=doc_id, by=g.user.username, status=out.status)
+        return _back(url_for("document", doc_id=doc_id))
+
+    @app.post("/documents/<int(max=2147483647):doc_id>/resync")
+    def resync(doc_id: int):
+        _doc_action(lambda: deps.ingest.resync(doc_id, by=_by()), doc_id,
+                    f"Document #{doc_id} queued again: it is posted at the next Web Connector run.")
         return _back(url_for("document", doc_id=doc_id))
 
     @app.post("/documents/<int(max=2147483647):doc_id>/dismiss")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .. import lifecycle
 from ..plans import RequestMeta
-from ..status import Hold, RqState
+from ..status import DocStatus, Hold, RqState
 from ..store import QueuedRequest, audit, utcnow
 from ._batch import Progress, RequestKey, RequestKind
 from ._lists import NameLists
@@ -48,7 +48,7 @@ class Answers:
             return
         handler = {RequestKind.QUEUED: self._answered, RequestKind.VERIFY: self._verified,
                    RequestKind.LINK_READ: self._receipt_pos_read, RequestKind.MOD_READ: self._change_po_read,
-                   RequestKind.VENDOR: self._vendor_added}[key.kind]
+                   RequestKind.VENDOR: self._vendor_added, RequestKind.RECONCILE: self._reconciled}[key.kind]
         handler(key.request_id, item)
 
     def finish(self) -> None:
@@ -160,6 +160,34 @@ class Answers:
                 self._hold(rq, Hold.UNVERIFIABLE, f"the answer to this request was lost and looking it up in "
                                                   f"QuickBooks failed {tries} times ({item.status_code}: "
                                                   f"{item.message}); check QuickBooks, then release or dismiss it")
+
+    # ------------------------------------------------------------ reconciliation of posted transactions
+    def _reconciled(self, rid: int, item) -> None:
+        """A posted transaction looked up by its TxnID: gone (status 1: QuickBooks has no such TxnID) or at
+        another amount flags its document for a person; found as posted clears an earlier flag. A failed
+        lookup settles nothing (the next pass asks again)."""
+        rq = self.s.get(QueuedRequest, rid)
+        doc = rq.document if rq is not None else None
+        if doc is None or doc.status != DocStatus.POSTED or rq.state != RqState.DONE:
+            return
+        what = "bill" if rq.request_type == "BillAdd" else "credit"
+        if item.not_found:
+            lifecycle.flag_posted(self.s, doc, lifecycle.QB_DELETED,
+                                  f"QuickBooks no longer has this {what} (TxnID {rq.result_txn_id}): it was deleted "
+                                  f"there. If it should be in the books, post it again: qbedi resync {doc.id} (or the "
+                                  "document page)", txn_id=rq.result_txn_id)
+            return
+        if not item.ok or item.ret is None:
+            return
+        found = item.ret.findtext("AmountDue") or item.ret.findtext("CreditAmount")
+        amount = Decimal(found) if found else None
+        if amount is not None and doc.qb_amount is not None and amount != Decimal(doc.qb_amount):
+            lifecycle.flag_posted(self.s, doc, lifecycle.QB_CHANGED,
+                                  f"the {what} in QuickBooks (TxnID {rq.result_txn_id}) is now {amount}, qbedi "
+                                  f"posted {doc.qb_amount}: someone changed it there. Check it in QuickBooks",
+                                  txn_id=rq.result_txn_id, amount=str(amount), posted=str(doc.qb_amount))
+        else:
+            lifecycle.unflag_posted(self.s, doc, txn_id=rq.result_txn_id)
 
     # ------------------------------------------------------------ reads before a write
     def _queued(self, rid: int) -> tuple[QueuedRequest | None, RequestMeta | None]:

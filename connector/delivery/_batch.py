@@ -15,6 +15,7 @@ class RequestKind(StrEnum):
     LINK_READ = "p"  # "p42": the purchase orders request 42 (an ItemReceipt) links to
     MOD_READ = "q"  # "q42": the purchase order request 42 (a change) applies to
     VENDOR = "a"  # "a42": VendorAdd for a vendor request 42 names
+    RECONCILE = "k"  # "k42": is posted request 42's transaction still in QuickBooks, at the posted amount?
     QUEUED = ""  # "42": queued request 42 itself
 
 
@@ -70,6 +71,7 @@ class Batch:
     receipt_pos: set[str] = field(default_factory=set)  # purchase orders a receipt of this batch reads
     vendors: list[int] = field(default_factory=list)  # requests whose missing vendor is added first
     lists: list[str] = field(default_factory=list)  # name lists read
+    checks: list[int] = field(default_factory=list)  # posted requests whose transaction is looked up (reconcile)
 
     @property
     def size(self) -> int:
@@ -82,7 +84,7 @@ class Batch:
             return key.target in self.lists
         sent = {RequestKind.QUEUED: self.requests, RequestKind.VERIFY: self.verify,
                 RequestKind.LINK_READ: self.lookups, RequestKind.MOD_READ: self.lookups,
-                RequestKind.VENDOR: self.vendors}[key.kind]
+                RequestKind.VENDOR: self.vendors, RequestKind.RECONCILE: self.checks}[key.kind]
         return key.request_id in sent
 
     def carries(self, request_type: str, lines: int) -> None:

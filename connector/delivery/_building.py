@@ -13,6 +13,7 @@ Requests that go are marked ``sent`` (and committed by the caller) before the me
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import structlog
 from lxml import etree
@@ -25,7 +26,7 @@ from qbxml_templates.refs import references
 from .. import lifecycle
 from ..plans import RequestMeta
 from ..status import Hold, RqState
-from ..store import Document, QueuedRequest, utcnow
+from ..store import CompanyState, Document, QueuedRequest, utcnow
 from ._answers import MAX_VERIFY_TRIES
 from ._batch import Batch, Progress, RequestKey, RequestKind
 from ._cost import CostBook
@@ -49,6 +50,46 @@ class Limits:
     max_requests: int
     validate: bool  # check each request against the XSD before it goes
     auto_create_vendors: bool
+
+
+RECONCILE_PER_BATCH = 10  # posted transactions looked up in one batch at most (in its spare room)
+RECONCILE_EVERY_HOURS = 24  # a new pass over a company's posted transactions starts this long after the last
+RECONCILE_QUERY = {"BillAdd": "bill_query", "VendorCreditAdd": "vendor_credit_query"}
+
+
+def reconcile_cursor(s: Session, company: str) -> int | None:
+    """The request id the reconciliation pass goes on after, or None when no pass is due."""
+    cs = s.get(CompanyState, company)
+    state = ((cs.info or {}) if cs is not None else {}).get("reconcile") or {}
+    if state.get("after") is not None and not state.get("finished_at"):
+        return int(state["after"])
+    finished = state.get("finished_at")
+    if finished and (utcnow() - datetime.fromisoformat(finished)).total_seconds() < RECONCILE_EVERY_HOURS * 3600:
+        return None
+    return 0  # never done, or the last pass is old enough: a new pass from the start
+
+
+def _posted_after(company: str, cursor: int):
+    """This company's posted bills and credits after ``cursor``, in (company, state, id) index order."""
+    return select(QueuedRequest).where(
+        QueuedRequest.company == company, QueuedRequest.state == RqState.DONE, QueuedRequest.id > cursor,
+        QueuedRequest.request_type.in_(list(RECONCILE_QUERY))).order_by(
+        QueuedRequest.company, QueuedRequest.state, QueuedRequest.id)
+
+
+def reconcile_due(s: Session, company: str) -> bool:
+    """Is a reconciliation pass due with something to look up (a Web Connector session is then worth it)?"""
+    cursor = reconcile_cursor(s, company)
+    return cursor is not None and s.scalar(_posted_after(company, cursor).with_only_columns(
+        QueuedRequest.id).limit(1)) is not None
+
+
+def set_reconcile_cursor(s: Session, company: str, after: int, *, finished: bool) -> None:
+    cs = s.get(CompanyState, company) or CompanyState(company=company, info={})
+    state = {"after": after, "finished_at": utcnow().isoformat() if finished else None}
+    if (cs.info or {}).get("reconcile") != state:
+        cs.info = {**(cs.info or {}), "reconcile": state}
+        s.merge(cs)
 
 
 class Full(Exception):
@@ -98,6 +139,8 @@ class BatchBuilder:
             self._verify_lost()
             if len(self.elements) < self.limit:
                 self._fill()
+            if self.batch.size < self.limit:
+                self._reconcile()  # spare room only
         except Full:
             pass
         lifecycle.mark_sent(self.s, self.sent, self.batch.id, self.ticket[:8])
@@ -153,6 +196,33 @@ class BatchBuilder:
             return qx.purchase_order_query(vendor=rq.vendor, ref_number_range=(rq.ref_number, rq.ref_number),
                                            request_id=key, include_line_items=False, include_linked_txns=False)
         return getattr(qx, builder)(vendor=rq.vendor, ref_number=rq.ref_number, request_id=key)
+
+    # ------------------------------------------------------------ 3. reconciliation (spare room only)
+    def _reconcile(self) -> None:
+        """Look up a few posted bills and credits by TxnID (:data:`RECONCILE_PER_BATCH` a batch), walking
+        the company's posted requests in id order, one pass every :data:`RECONCILE_EVERY_HOURS` hours: is
+        each still in QuickBooks at the posted amount? The answer flags the document (``_answers``)."""
+        cursor = reconcile_cursor(self.s, self.company)
+        if cursor is None:
+            return
+        rows = list(self.s.scalars(_posted_after(self.company, cursor).limit(RECONCILE_PER_BATCH * 4)))
+        last = cursor
+        for rq in rows:
+            if len(self.batch.checks) >= RECONCILE_PER_BATCH or self.batch.size + len(self.batch.checks) >= self.limit:
+                break
+            last = rq.id
+            builder = RECONCILE_QUERY.get(rq.request_type)
+            if builder is None or not rq.result_txn_id or rq.document_id is None:
+                continue
+            el = getattr(qx, builder)(txn_ids=[rq.result_txn_id], request_id=str(RequestKey.of(RequestKind.RECONCILE,
+                                                                                                 rq.id)))
+            try:
+                self._add(el, self.costs.predict(rq.request_type.replace("Add", "Query"), 1),
+                          bucket=self.batch.checks, rid=rq.id)
+            except Full:
+                last = self.batch.checks[-1] if self.batch.checks else cursor
+                break
+        set_reconcile_cursor(self.s, self.company, last, finished=len(rows) == 0)
 
     # ------------------------------------------------------------ 2. queued work
     def _fill(self) -> None:

@@ -38,7 +38,7 @@ from ..status import PENDING_REQUEST, Activity, DocStatus, RqState, Scope
 from ..store import CompanyState, Document, QueuedRequest, Store, audit, utcnow
 from ._answers import Answers
 from ._batch import Batch, Progress, RequestKey
-from ._building import BatchBuilder, Limits
+from ._building import BatchBuilder, Limits, reconcile_due
 from ._cost import CostBook
 from ._lists import NameLists
 
@@ -86,7 +86,7 @@ class DeliveryService:
                                "the Web Connector called; the company is paused, so it was told there is nothing "
                                "to do")
                 return False
-            return _any(s, user.username, *PENDING_REQUEST, RqState.SENT)
+            return _any(s, user.username, *PENDING_REQUEST, RqState.SENT) or reconcile_due(s, user.username)
 
     def next_request(self, session: Conversation) -> str | None:
         progress = session.state.get(PROGRESS)

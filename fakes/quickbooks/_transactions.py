@@ -28,6 +28,19 @@ class _TransactionsMixin:
 
     # ================================================================= seeding
 
+    def delete_transaction(self, txn_id: str) -> None:
+        """Someone deletes a transaction in QuickBooks' own window (what reconciliation must notice): a
+        later query by its TxnID answers status 1, as QuickBooks does."""
+        with self._lock:
+            del self.txns[txn_id]
+
+    def change_expense_amount(self, txn_id: str, line: int, amount) -> None:
+        """Someone edits a bill's expense line amount in QuickBooks (its AmountDue follows)."""
+        from decimal import Decimal
+
+        with self._lock:
+            self.txns[txn_id].expense_lines[line].amount = Decimal(str(amount))
+
     def add_purchase_order(self, vendor: str, ref_number: str, lines: list[tuple], *,
                            txn_date: date | None = None, expected_date: date | None = None,
                            memo: str = "") -> str:
