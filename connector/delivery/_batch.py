@@ -107,6 +107,7 @@ class Progress:
     held: int = 0
     failed: int = 0
     solo: bool = False  # QuickBooks could not parse a message set: one request at a time from now on
+    checked: int = 0  # posted transactions looked up this session (reconciliation; bounded per session)
     batch: Batch | None = None
 
     def count(self, outcome: str) -> None:

@@ -53,6 +53,7 @@ class Limits:
 
 
 RECONCILE_PER_BATCH = 10  # posted transactions looked up in one batch at most (in its spare room)
+RECONCILE_PER_SESSION = 50  # and in one Web Connector session: the rest of a pass waits for the next sessions
 RECONCILE_EVERY_HOURS = 24  # a new pass over a company's posted transactions starts this long after the last
 RECONCILE_QUERY = {"BillAdd": "bill_query", "VendorCreditAdd": "vendor_credit_query"}
 
@@ -203,12 +204,13 @@ class BatchBuilder:
         the company's posted requests in id order, one pass every :data:`RECONCILE_EVERY_HOURS` hours: is
         each still in QuickBooks at the posted amount? The answer flags the document (``_answers``)."""
         cursor = reconcile_cursor(self.s, self.company)
-        if cursor is None:
+        if cursor is None or self.progress.checked >= RECONCILE_PER_SESSION:
             return
         rows = list(self.s.scalars(_posted_after(self.company, cursor).limit(RECONCILE_PER_BATCH * 4)))
         last = cursor
         for rq in rows:
-            if len(self.batch.checks) >= RECONCILE_PER_BATCH or self.batch.size + len(self.batch.checks) >= self.limit:
+            if len(self.batch.checks) >= RECONCILE_PER_BATCH or self.batch.size + len(self.batch.checks) >= self.limit \
+                    or self.progress.checked + len(self.batch.checks) >= RECONCILE_PER_SESSION:
                 break
             last = rq.id
             builder = RECONCILE_QUERY.get(rq.request_type)
@@ -222,6 +224,7 @@ class BatchBuilder:
             except Full:
                 last = self.batch.checks[-1] if self.batch.checks else cursor
                 break
+        self.progress.checked += len(self.batch.checks)
         set_reconcile_cursor(self.s, self.company, last, finished=len(rows) == 0)
 
     # ------------------------------------------------------------ 2. queued work

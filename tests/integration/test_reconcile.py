@@ -124,3 +124,23 @@ def test_the_web_page_lists_a_deleted_bill_and_posts_it_again(world, tmp_path):
     assert "INV-10046" in page and "no longer has this bill" in page and "Post it again" in page
     c.post(f"/documents/{gone.id}/resync", data={"csrf": csrf("/quickbooks"), "next": "/quickbooks"})
     assert _docs(store)["INV-10046"].status == "queued"
+
+
+def test_a_session_looks_up_a_bounded_number_and_the_next_session_goes_on(world, monkeypatch):
+    store, ingest, delivery, qb = world
+    monkeypatch.setattr(building, "RECONCILE_PER_SESSION", 2)
+    _new_pass(store)
+    seen = []
+    original = qb.process
+
+    def process(xml):
+        seen.append(xml.count("<BillQueryRq"))
+        return original(xml)
+
+    qb.process = process
+    drain(delivery, qb, Session())
+    assert sum(seen) == 2  # this session's share of the pass
+    seen.clear()
+    drain(delivery, qb, Session())
+    assert sum(seen) == 1  # the next session finishes it (three bills in all)
+    assert not delivery.has_work(Session())
