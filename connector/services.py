@@ -98,6 +98,7 @@ def _same_document():
     return _SAME_DOCUMENT
 
 
+MAX_REASON = 2000  # characters of a person's reason (dismiss, reject, overrides)
 RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match reads
 
 
@@ -640,6 +641,8 @@ class IngestService:
         is (audited with the variances); it then goes ahead without the three-way match."""
         if not_duplicate is not None and not not_duplicate.strip():
             raise ValueError("say why it is not a duplicate (--reason)")
+        if len(not_duplicate or accept_variance or "") > MAX_REASON:
+            raise ValueError(f"keep the reason under {MAX_REASON} characters")
         if accept_variance is not None and not accept_variance.strip():
             raise ValueError("say why the variance is accepted (--reason)")
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
@@ -706,6 +709,8 @@ class IngestService:
         """Close a held/failed/rejected document without posting it (the reason stays in the audit trail)."""
         if not reason.strip():
             raise ValueError("say why the document is dismissed (--reason)")
+        if len(reason) > MAX_REASON:
+            raise ValueError(f"keep the reason under {MAX_REASON} characters (it is shown on every page of the document)")
         with self.store.session() as s:
             doc = s.get(Document, document_id)
             if doc is None:
@@ -725,6 +730,8 @@ class IngestService:
         """A person refuses a document awaiting approval: it never reaches QuickBooks (kept, with the reason)."""
         if not reason.strip():
             raise ValueError("say why the document is rejected (--reason)")
+        if len(reason) > MAX_REASON:
+            raise ValueError(f"keep the reason under {MAX_REASON} characters (it is shown on every page of the document)")
         with self.store.session() as s:
             doc = s.get(Document, document_id)
             if doc is None:

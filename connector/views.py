@@ -437,6 +437,8 @@ def _words(value):
     if isinstance(value, list):
         return "; ".join(f"{v.get('code')}: {v.get('message')}" if isinstance(v, dict) and "code" in v else str(v)
                          for v in value)
+    if isinstance(value, bool):  # not Python's True / False on a page
+        return "yes" if value else "no"
     return value
 
 

@@ -253,3 +253,12 @@ def test_a_session_on_another_company_file_posts_nothing_and_says_why(make_world
     assert [b.ref_number for b in qb.bills] == ["INV-10045"]
     with store.session() as s:
         assert "file_mismatch" not in s.get(CompanyState, "clerk").info
+
+
+def test_a_reason_too_long_to_read_is_refused(make_world):
+    settings, store, ingest, delivery = make_world(auto_post=False)
+    _ingest(ingest, "acme_INV-10045.edi")
+    doc = _docs(store)["INV-10045"]
+    with pytest.raises(ValueError, match="under 2000 characters"):
+        ingest.reject(doc.id, "x" * 100_000, by="pat")
+    assert _docs(store)["INV-10045"].status == DocStatus.AWAITING_APPROVAL
