@@ -313,9 +313,8 @@ def company_of(settings: Settings, supplier_id: str | None) -> str | None:
     """The company a supplier's documents go to (as the ingest service decides it when it queues one): the
     supplier's ``company``, else the first Web Connector user."""
     sup = settings.suppliers.get(supplier_id or "")
-    if sup is not None and sup.company:
-        user = settings.user(sup.company)
-        return user.username if user else sup.company
+    if sup is not None:
+        return settings.company_for(sup)
     users = settings.web_connector.users
     return users[0].username if users else None
 
