@@ -1,4 +1,11 @@
 """The poller of `qbedi run` on a failing source: backoff, and the failure reported in the database."""
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
+
 from qbedi.daemon import Poller
 from qbedi.runtime import build_runtime
 from connector.settings import load_settings
@@ -37,7 +44,6 @@ def test_failing_source_backs_off_and_reports(tmp_path, db_url):
 def test_sync_now_runs_the_named_poll_at_once_past_its_schedule(tmp_path, db_url):
     """A person's "sync now" (web page, `qbedi sync now`, another process) is picked up by the running
     scheduler within seconds, though the source's next poll is an hour away."""
-    import yaml
 
     from connector import control
     from connector.status import SyncKind
@@ -64,81 +70,63 @@ def test_sync_now_runs_the_named_poll_at_once_past_its_schedule(tmp_path, db_url
 
 def test_qbedi_run_tells_the_webhook_when_a_document_is_held(tmp_path, db_url, monkeypatch):
     """The notifier runs inside qbedi run's scheduler (the notifications themselves: test_notify.py)."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import yaml
-
     import qbedi.daemon as daemon
     from tests.support.builders import wait_for, x12_file
 
-    got = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     cfg = write_config(tmp_path, db_url)
-    data = yaml.safe_load(cfg.read_text())
-    data["notifications"] = {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook"}, "digest_at": None}
-    cfg.write_text(yaml.safe_dump(data))
     (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))  # unknown supplier: held
     monkeypatch.setattr(daemon, "NOTIFY_CHECK_SECONDS", 1)
-    rt = build_runtime(load_settings(cfg))
-    sched, _ = daemon.make_scheduler(rt)
-    sched.start()
-    try:
-        assert wait_for(lambda: any("88812" in json.dumps(m) for m in got), 20), got
-    finally:
-        sched.shutdown(wait=True)
-        rt.close()
-        server.shutdown()
+    with webhook_server() as (url, got):
+        data = yaml.safe_load(cfg.read_text())
+        data["notifications"] = {"webhook": {"url": url}, "digest_at": None}
+        cfg.write_text(yaml.safe_dump(data))
+        rt = build_runtime(load_settings(cfg))
+        sched, _ = daemon.make_scheduler(rt)
+        sched.start()
+        try:
+            assert wait_for(lambda: any("88812" in json.dumps(m) for m in got), 20), got
+        finally:
+            sched.shutdown(wait=True)
+            rt.close()
 
 
 def test_qbedi_notify_test_reaches_the_webhook_and_says_when_it_cannot(tmp_path, db_url, capsys):
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import yaml
-
     from qbedi.cli import main
 
-    got = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     cfg = write_config(tmp_path, db_url)
     assert main(["migrate", "--config", str(cfg)]) == 0
     assert main(["notify", "test", "--config", str(cfg)]) == 2  # nothing configured: says so
     assert "no notification channel" in capsys.readouterr().err
-    data = yaml.safe_load(cfg.read_text())
-    data["notifications"] = {"webhook": {"url": f"http://127.0.0.1:{server.server_port}/hook"}}
-    cfg.write_text(yaml.safe_dump(data))
-    try:
+    with webhook_server() as (url, got):
+        data = yaml.safe_load(cfg.read_text())
+        data["notifications"] = {"webhook": {"url": url}}
+        cfg.write_text(yaml.safe_dump(data))
         assert main(["notify", "test", "--config", str(cfg)]) == 0
         assert "webhook: test message delivered" in capsys.readouterr().out and got and got[0]["kind"] == "test"
-    finally:
-        server.shutdown()
-        server.server_close()
     capsys.readouterr()
     assert main(["notify", "test", "--json", "--config", str(cfg)]) == 1  # the server is gone: in words
     out = json.loads(capsys.readouterr().out)
     assert out["channels"]["webhook"]["delivered"] is False and out["channels"]["webhook"]["error"]
+
+
+@contextlib.contextmanager
+def webhook_server():
+    """A real HTTP server on 127.0.0.1 collecting the JSON bodies POSTed to it: (its URL, the bodies)."""
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", got
+    finally:
+        server.shutdown()
+        server.server_close()
