@@ -187,6 +187,53 @@ def test_a_paused_company_gets_nothing_until_it_is_resumed(tmp_path, db_url):
         assert "paused" in history and "resumed" in history and "session ok" in history
 
 
+def test_admin_maps_an_unknown_supplier_and_a_clerk_accepts_a_price_variance(tmp_path, db_url):
+    """Issue 14 in the browser: the Vendors page maps the supplier an invoice was held for (suppliers.yaml
+    written, the invoice released and queued); an invoice charging more than its purchase order is held as
+    price_variance with both prices, and a clerk posts it with a reason."""
+    items = {**SUPPLIERS["ACMESUPPLY"], "line_rules": [{"vendor_part": "AC-100", "item": "Hex Bolt 3/8"},
+                                                       {"vendor_part": "AC-220", "item": "Shop Towels", "unit": "CA"}]}
+    cfg = workspace(tmp_path, db_url, {"ACMESUPPLY": items})
+    ingest(cfg, "initech_88812.edi", "acme_PO-7781.edi")
+    pricier = (x12_file("acme_INV-10045.edi").replace(b"IT1*2*4*CA*37.25", b"IT1*2*4*CA*39.00")
+               .replace(b"TDS*28900", b"TDS*29600").replace(b"000000101", b"000000301"))
+    from qbedi.runtime import build_runtime
+
+    rt = build_runtime(load_settings(cfg), with_sources=False)
+    try:
+        rt.ingest.ingest(pricier, source="inbox", remote_id="pricier.edi", name="pricier.edi")
+    finally:
+        rt.close()
+    shots = screenshot_dir(tmp_path)
+    with serving("serve", cfg) as served, chromium() as browser:
+        admin = Person(browser, served.url, shots)
+        admin.sign_in(ADMIN, PASSWORD)
+        admin.page.goto("/vendors")
+        row = admin.page.locator("tr", has_text="INITECHEDI")
+        assert "not mapped" in row.inner_text()
+        row.locator("input[name=vendor]").fill("Initech")
+        row.locator("input[name=default_account]").fill("Repairs")
+        row.locator("button:has-text('Map')").click()
+        assert "INITECHEDI is mapped to 'Initech'" in admin.flash()
+        assert "INITECHEDI" in (tmp_path / "suppliers.yaml").read_text()
+        admin.shot("vendors")
+        held = doc_id(cfg, "88812")
+        admin.page.goto(f"/documents/{held}")
+        admin.page.locator("button:has-text('Release')").first.click()
+        assert "queued for QuickBooks" in admin.flash()
+
+        clerk = Person(browser, served.url, shots)
+        clerk.sign_in(CLERK, PASSWORD)
+        variance = doc_id(cfg, "INV-10045")
+        clerk.page.goto(f"/documents/{variance}")
+        body = clerk.page.inner_text("main")
+        assert "price_variance" in body and "39.00" in body and "37.25" in body
+        clerk.page.fill("input[aria-label='why the variance is accepted']", "price rise agreed by phone")
+        clerk.page.click("button:has-text('Accept the variance')")
+        assert "queued for QuickBooks" in clerk.flash()
+        assert "variance accepted" in clerk.page.inner_text("main").replace("_", " ")
+
+
 def _store(cfg: Path):
     from connector.store import Store
 
