@@ -330,8 +330,21 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
     mapped_seen = [{**r, "vendor": configured[r["supplier_id"].upper()][1].vendor}
                    for r in seen if r["mapped"] and r["supplier_id"].upper() in configured]
     pool = company or (settings.web_connector.users[0].username if settings.web_connector.users else None)
+    claims = {}  # every id a configured supplier answers to (its own and its match: list) -> its mapped row
+    for row in rows:
+        sup = configured[row["supplier_id"].upper()][1]
+        for ident in (row["supplier_id"], *sup.match):
+            claims[str(ident).strip().upper()] = row
     for r in seen:
         if r["mapped"] and r["supplier_id"].upper() in configured:
+            continue
+        owner = None if r["mapped"] else next((claims[i.upper()] for i in (r["key"], *r.get("ids", []))
+                                               if i and i.upper() in claims), None)
+        if owner is not None:  # mapped since these documents came: they wait to be released, not mapped again
+            if r["held"]:
+                owner["held_from_before"] = owner.get("held_from_before", 0) + r["held"]
+                note = f"{r['held']} document(s) held from before it was mapped: release them"
+                owner["problem"] = f"{owner['problem']}; {note}" if owner.get("problem") else note
             continue
         vendors = sorted(vendor_list(pool)[0]) if pool else quickbooks_vendors(store)
         note = None if not r["mapped"] else (f"its documents were matched to supplier {r['supplier_id']}, which is "

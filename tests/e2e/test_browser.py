@@ -216,6 +216,9 @@ def test_admin_maps_an_unknown_supplier_and_a_clerk_accepts_a_price_variance(tmp
         row.locator("button:has-text('Map')").click()
         assert "INITECHEDI is mapped to 'Initech'" in admin.flash()
         assert "INITECHEDI" in (tmp_path / "suppliers.yaml").read_text()
+        rows = admin.page.locator("tr", has_text="INITECHEDI")
+        assert rows.count() == 1 and "not mapped" not in rows.inner_text()  # mapped now: one row, no double
+        assert "held from before it was mapped: release them" in rows.inner_text()
         admin.shot("vendors")
         held = doc_id(cfg, "88812")
         admin.page.goto(f"/documents/{held}")
