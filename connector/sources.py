@@ -130,7 +130,10 @@ class FolderSource:
         while dest.exists():
             dest = self.processed / f"{remote.remote_id}.{n}"
             n += 1
-        shutil.move(str(src), str(dest))
+        try:
+            shutil.move(str(src), str(dest))
+        except FileNotFoundError:  # another poll (another process) moved it a moment ago: done already
+            pass
 
     @property
     def sends_acks(self) -> bool:

@@ -382,3 +382,24 @@ def test_a_slow_big_file_takes_its_time_slice_and_the_files_behind_it_go_first(t
             assert len(s.scalars(select(OutboundAck)).all()) == 2  # one 997 per file
     finally:
         rt.close()
+
+
+def test_a_file_moved_away_by_another_poll_between_the_check_and_the_move_is_done_already(tmp_path, monkeypatch):
+    """Seen in CI under load: three polls at once, one moved the file between another's exists() and its
+    move, and that poll logged a FileNotFoundError traceback."""
+    import shutil as shutil_mod
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    (inbox / "a.edi").write_bytes(b"x")
+    src = FolderSource("inbox", inbox)
+    [remote] = list(src.list_new())
+    real_move = shutil_mod.move
+
+    def move_after_the_other_poll(a, b):
+        real_move(a, b)  # the other poll wins the race ...
+        return real_move(a, b)  # ... and ours finds nothing to move
+
+    monkeypatch.setattr(shutil_mod, "move", move_after_the_other_poll)
+    src.acknowledge(remote)  # no error
+    assert (inbox / "processed" / "a.edi").exists() and not (inbox / "a.edi").exists()
