@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 import edi
 
 from . import control, lifecycle
+from .leases import poll_lease
 from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
 from .plans import RequestMeta
 from .settings import LiveSettings, Settings
@@ -68,6 +69,7 @@ class PollReport:
     acks_resent: int = 0  # 997s from earlier polls delivered this time
     settling: list[str] = field(default_factory=list)  # files still being written, left for the next poll
     paused: bool = False  # a person paused the source: nothing was fetched
+    elsewhere: bool = False  # another process was polling it (a lease per source): nothing was done here
 
 
 def _taken():
@@ -464,7 +466,12 @@ class IngestService:
             if control.is_paused(s, Scope.SOURCE, source.name):
                 log.info("source.paused", source=source.name, detail="paused: nothing is fetched until resumed")
                 return PollReport(source=source.name, paused=True)
-        report = self._poll(source, should_stop=should_stop)
+        with poll_lease(self.store, source.name) as mine:
+            if not mine:  # another process polls this source right now: it is that poll's to report
+                log.info("source.polled_elsewhere", source=source.name,
+                         detail="another qbedi process is polling this source; this poll leaves it to that one")
+                return PollReport(source=source.name, elsewhere=True)
+            report = self._poll(source, should_stop=should_stop)
         failed = bool(report.errors) and report.listed == 0
         control.record_event(
             self.store, Scope.SOURCE, source.name, Activity.POLL_FAILED if failed else Activity.POLL_OK,

@@ -309,7 +309,8 @@ def cmd_poll(args) -> int:
             continue
         reports.append(Poller(rt, src)(force=True))
     out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
-            "acks_resent": r.acks_resent, "still_being_written": r.settling,
+            "acks_resent": r.acks_resent, "still_being_written": r.settling, "paused": r.paused,
+            "polled_elsewhere": r.elsewhere,
             "fetched": [{"file": f.name, "file_id": f.file_id, "duplicate": f.duplicate, "error": f.error,
                          "ack": f.ack,
                          "documents": [{"id": d.document_id, "transaction_set": d.translation.json["transaction_set"],
@@ -321,6 +322,10 @@ def cmd_poll(args) -> int:
         _print_json({"polls": out})
     else:
         for r in out:
+            if r["paused"] or r["polled_elsewhere"]:
+                print(f"{r['source']}: " + ("paused (qbedi resume --source " + r["source"] + ")" if r["paused"] else
+                                            "another qbedi process is polling it right now; left to that one"))
+                continue
             print(f"{r['source']}: {r['listed']} listed, {len(r['fetched'])} fetched, {r['skipped']} already had"
                   + (f", {r['acks_resent']} earlier 997(s) delivered" if r["acks_resent"] else ""))
             for f in r["fetched"]:

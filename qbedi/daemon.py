@@ -59,7 +59,7 @@ class Poller:
             except Exception as e:  # noqa: BLE001 - recorded below: status and backoff, never a dead scheduler
                 log.exception("source.poll_crashed", source=self.source.name)
                 report = PollReport(source=self.source.name, errors=[f"{type(e).__name__}: {e}"])
-            if not report.paused:
+            if not report.paused and not report.elsewhere:
                 self._record(report)
             return report
         finally:

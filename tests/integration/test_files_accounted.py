@@ -403,3 +403,41 @@ def test_a_file_moved_away_by_another_poll_between_the_check_and_the_move_is_don
     monkeypatch.setattr(shutil_mod, "move", move_after_the_other_poll)
     src.acknowledge(remote)  # no error
     assert (inbox / "processed" / "a.edi").exists() and not (inbox / "a.edi").exists()
+
+
+def test_a_source_is_polled_by_one_process_at_a_time(rt, tmp_path):
+    """A lease per source (PostgreSQL advisory lock / a lock file beside SQLite): while another process
+    polls the inbox, a poll here leaves it alone and says so; afterwards it polls as usual."""
+    import multiprocessing as mp
+
+    from connector.leases import poll_lease
+
+    inbox = tmp_path / "inbox"
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    ctx = mp.get_context("spawn")
+    held, release = ctx.Event(), ctx.Event()
+    other = ctx.Process(target=_hold_lease, args=(rt.settings.database_url, "inbox", held, release))
+    other.start()
+    try:
+        assert held.wait(30)
+        report = rt.ingest.poll(FolderSource("inbox", inbox))
+        assert report.elsewhere and report.fetched == [] and (inbox / "a.edi").exists()
+        with poll_lease(rt.store, "other-source") as mine:
+            assert mine  # another source is free
+    finally:
+        release.set()
+        other.join(30)
+    report = rt.ingest.poll(FolderSource("inbox", inbox))
+    assert not report.elsewhere and len(report.fetched) == 1
+
+
+def _hold_lease(url, source, held, release):
+    from connector.leases import poll_lease
+    from connector.store import Store
+
+    store = Store(url)
+    with poll_lease(store, source) as mine:
+        assert mine
+        held.set()
+        release.wait(30)
+    store.dispose()
