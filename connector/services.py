@@ -654,9 +654,7 @@ class IngestService:
             raise ValueError("say why the variance is accepted (--reason)")
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         with self.store.session() as s:
-            doc = s.get(Document, document_id)
-            if doc is None:
-                raise LookupError(f"no document #{document_id}")
+            doc = _document(s, document_id)
             if not_duplicate is not None and doc.reason_code != Hold.DUPLICATE:
                 raise ValueError(f"document #{document_id} is not held as a duplicate ({doc.reason_code or doc.status})")
             if accept_variance is not None and doc.reason_code not in (PRICE_VARIANCE, QUANTITY_VARIANCE):
@@ -690,9 +688,7 @@ class IngestService:
         """Post again a document whose transaction QuickBooks confirmed deleted (reconciliation flagged it
         ``qb_deleted``): its request joins the queue once more; the old TxnID stays in the audit trail."""
         with self.store.session() as s:
-            doc = s.get(Document, document_id)
-            if doc is None:
-                raise LookupError(f"no document #{document_id}")
+            doc = _document(s, document_id)
             done = next((r for r in reversed(doc.requests) if r.state == RqState.DONE and r.result_txn_id), None)
             if done is None:
                 raise ValueError(f"document #{document_id} has no posted request to send again")
@@ -719,17 +715,13 @@ class IngestService:
         if len(reason) > MAX_REASON:
             raise ValueError(f"keep the reason under {MAX_REASON} characters (it is shown on every page of the document)")
         with self.store.session() as s:
-            doc = s.get(Document, document_id)
-            if doc is None:
-                raise LookupError(f"no document #{document_id}")
+            doc = _document(s, document_id)
             lifecycle.dismiss(s, doc, reason, by=by)
 
     def approve(self, document_id: int, *, by: str) -> None:
         """A person approves a document awaiting approval: it joins its company's queue."""
         with self.store.session() as s:
-            doc = s.get(Document, document_id)
-            if doc is None:
-                raise LookupError(f"no document #{document_id}")
+            doc = _document(s, document_id)
             lifecycle.approve(s, doc, by=by)
         log.info("document.approved", document_id=document_id, by=by)
 
@@ -740,9 +732,7 @@ class IngestService:
         if len(reason) > MAX_REASON:
             raise ValueError(f"keep the reason under {MAX_REASON} characters (it is shown on every page of the document)")
         with self.store.session() as s:
-            doc = s.get(Document, document_id)
-            if doc is None:
-                raise LookupError(f"no document #{document_id}")
+            doc = _document(s, document_id)
             lifecycle.reject(s, doc, reason.strip(), by=by)
         log.info("document.rejected", document_id=document_id, by=by)
 
@@ -759,6 +749,14 @@ def _slim(t: Translation) -> None:
 
 _MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (e.g. a spreadsheet)"), (b"\xd0\xcf\x11\xe0", "an Office file"),
           (b"<?xml", "an XML file"), (b"{", "JSON"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8", "a JPEG image"))
+
+
+def _document(s: Session, document_id: int) -> Document:
+    """The document a person acts on, or LookupError saying there is none."""
+    doc = s.get(Document, document_id)
+    if doc is None:
+        raise LookupError(f"no document #{document_id}")
+    return doc
 
 
 def _looks_like(data: bytes) -> str:
