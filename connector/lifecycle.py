@@ -11,12 +11,15 @@ Request and document move together where a request belongs to a document::
     request   queued -> sent -> done                 document  queued -> sent -> posted
                  \\        \\-> unknown (answer lost) -> queued (verified absent) | done (verified present)
                   \\-> held | failed | cancelled                 held | failed
+
+A bill too big for one round trip goes in parts: each part but the last takes its request (and
+document) from ``sent`` (or ``unknown``, found in QuickBooks) back to ``queued`` (:func:`part_posted`).
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -141,6 +144,9 @@ def queue(s: Session, doc: Document, *, company: str, approval: bool = False, **
     document waits in ``awaiting_approval`` until a person approves it (:func:`approve`)."""
     _doc_to(doc, D.AWAITING_APPROVAL if approval else D.QUEUED)
     doc.company, doc.reason_code, doc.reason = company, None, None
+    carried = _bill_in_parts(doc, request)
+    if carried is not None:  # part of its bill is in QuickBooks already: go on with that bill, never a second
+        request["meta"] = replace(RequestMeta.from_json(request.get("meta")), parts=carried).to_json()
     rq = QueuedRequest(document_id=doc.id, company=company, state=R.AWAITING if approval else R.QUEUED, **request)
     s.add(rq)
     s.flush()
@@ -148,6 +154,19 @@ def queue(s: Session, doc: Document, *, company: str, approval: bool = False, **
           request_type=rq.request_type, company=company, amount=(doc.parsed or {}).get("total"),
           external_guid=rq.external_guid)
     return rq
+
+
+def _bill_in_parts(doc: Document, request: dict):
+    """The parts of a bill an earlier request of ``doc`` left in QuickBooks (held or failed between two
+    parts), for a new request of the same bill to go on with (its EditSequence and lines read again
+    first); None when there is none."""
+    if request.get("request_type") != "BillAdd":
+        return None
+    for old in reversed(doc.requests):
+        parts = RequestMeta.from_json(old.meta).parts if old.state in (R.HELD, R.FAILED) else None
+        if parts is not None and parts.txn_id:
+            return replace(parts, sending=0, reread=True)
+    return None
 
 
 def approve(s: Session, doc: Document, *, by: str) -> None:
@@ -280,6 +299,17 @@ def resend(s: Session, rq: QueuedRequest, meta: RequestMeta | None, kind: str, m
     if meta is not None:
         set_meta(rq, meta)
     audit(s, kind, document=rq.document, request_id=rq.id, message=message)
+
+
+def part_posted(s: Session, rq: QueuedRequest, meta: RequestMeta, **detail) -> None:
+    """QuickBooks has one more part of a bill sent in parts (``meta.parts`` says how far it is): the
+    request goes back to the queue for the next part, with its tries counted afresh."""
+    _rq_to(rq, R.QUEUED)
+    set_meta(rq, meta)
+    rq.attempts, rq.status_code, rq.status_message = 0, None, None
+    if rq.document is not None and rq.document.status != D.QUEUED:
+        _doc_to(rq.document, D.QUEUED)
+    audit(s, "posted_part", document=rq.document, request_id=rq.id, **detail)
 
 
 def answer_lost(s: Session, rq: QueuedRequest, why: str) -> None:

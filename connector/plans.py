@@ -9,7 +9,9 @@ decide at send time travels beside it as these values (stored as JSON in
 * :class:`ModPlan`: an 850 change/cancel, applied once the purchase order's
   TxnID and EditSequence have been read (:class:`PoRead`, one session only);
 * :class:`LinkPlan`: an 856's lines and the receipt's header, linked to open
-  purchase order lines at send time (:class:`Link`).
+  purchase order lines at send time (:class:`Link`);
+* :class:`BillParts`: how far a bill too big for one round trip has got into
+  QuickBooks, part by part.
 
 The JSON layout is the one earlier versions wrote (same keys), so a queue
 written before an upgrade is read unchanged.
@@ -202,6 +204,51 @@ class LinkPlan:
         return cls(po_numbers=tuple(d.get("po_numbers") or ()), lines=lines, receipt=receipt)
 
 
+# ---------------------------------------------------------------- a bill sent in parts
+
+@dataclass(frozen=True)
+class BillParts:
+    """A bill too big for one Web Connector round trip, posted in parts: a BillAdd with its first lines,
+    then BillMods each adding the next lines (``qbxml_templates.parts``).
+
+    Invariant: QuickBooks' bill ``txn_id`` holds our first ``posted`` lines and no other (its TxnLineIDs
+    are ``expense_ids`` then ``item_ids``, in QuickBooks' order); ``sending`` lines are in flight
+    (0: none). ``reread``: the bill's EditSequence and lines must be read from QuickBooks before the next
+    part (someone changed it, or the request was released). No ``txn_id``: nothing is in QuickBooks yet."""
+
+    total: int
+    posted: int = 0
+    sending: int = 0
+    parts: int = 0  # parts QuickBooks has
+    txn_id: str = ""
+    edit_sequence: str = ""
+    expense_ids: tuple[str, ...] = ()
+    item_ids: tuple[str, ...] = ()
+    amount: str | None = None  # the bill's AmountDue after the last part
+    reread: bool = False
+
+    @property
+    def said(self) -> str:
+        """Where it stands, in words (for hold reasons and ``show``)."""
+        if not self.txn_id:
+            return f"none of its {self.total} lines is in QuickBooks yet"
+        amount = f", {self.amount} so far" if self.amount is not None else ""
+        return (f"the first {self.posted} of its {self.total} lines are in QuickBooks as bill TxnID {self.txn_id} "
+                f"({self.parts} part{'s' if self.parts != 1 else ''}{amount})")
+
+    def to_json(self) -> dict:
+        return {"total": self.total, "posted": self.posted, "sending": self.sending, "parts": self.parts,
+                "txn_id": self.txn_id, "edit_sequence": self.edit_sequence, "expense_ids": list(self.expense_ids),
+                "item_ids": list(self.item_ids), "amount": self.amount, "reread": self.reread}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "BillParts":
+        return cls(total=int(d["total"]), posted=int(d.get("posted") or 0), sending=int(d.get("sending") or 0),
+                   parts=int(d.get("parts") or 0), txn_id=d.get("txn_id") or "",
+                   edit_sequence=d.get("edit_sequence") or "", expense_ids=tuple(d.get("expense_ids") or ()),
+                   item_ids=tuple(d.get("item_ids") or ()), amount=d.get("amount"), reread=bool(d.get("reread")))
+
+
 # ---------------------------------------------------------------- the request's working data
 
 @dataclass(frozen=True)
@@ -219,6 +266,7 @@ class RequestMeta:
     ref_rechecks: int = 0
     ref_recheck: bool = False
     verify_tries: int = 0
+    parts: BillParts | None = None  # a bill posted in parts, once its first part is planned
 
     @property
     def waits_for_link(self) -> bool:
@@ -248,6 +296,8 @@ class RequestMeta:
             out["ref_recheck"] = True
         if self.verify_tries:
             out["verify_tries"] = self.verify_tries
+        if self.parts is not None:
+            out["parts"] = self.parts.to_json()
         return out
 
     @classmethod
@@ -264,4 +314,5 @@ class RequestMeta:
                    link_plan=LinkPlan.from_json(d["link_plan"]) if d.get("link_plan") else None,
                    linked=bool(d.get("linked")), links=tuple(Link.from_json(x) for x in d.get("links") or ()),
                    po_read=read, not_before=d.get("not_before"), ref_rechecks=int(d.get("ref_rechecks") or 0),
-                   ref_recheck=bool(d.get("ref_recheck")), verify_tries=int(d.get("verify_tries") or 0))
+                   ref_recheck=bool(d.get("ref_recheck")), verify_tries=int(d.get("verify_tries") or 0),
+                   parts=BillParts.from_json(d["parts"]) if d.get("parts") else None)

@@ -87,10 +87,13 @@ class Hold(StrEnum):
     QB_ERROR = "qb_error"
     DUPLICATE = "duplicate_document"
     SUPERSEDED = "superseded"
+    TOO_BIG = "too_big"  # a bill in parts: even one more line would not fit a round trip
+    PARTIAL_BILL = "partial_bill"  # a bill in parts stopped part-way: its first lines are in QuickBooks
+    BILL_DELETED = "bill_deleted"  # a bill in parts was deleted in QuickBooks part-way
 
 
-# held for one of these, the transaction may already be in QuickBooks
-MAYBE_IN_QUICKBOOKS = (Hold.UNVERIFIABLE, Hold.NO_ANSWER)
+# held for one of these, the transaction may already be (or is partly) in QuickBooks
+MAYBE_IN_QUICKBOOKS = (Hold.UNVERIFIABLE, Hold.NO_ANSWER, Hold.TOO_BIG, Hold.PARTIAL_BILL)
 
 
 class Scope(StrEnum):

@@ -7,6 +7,7 @@ from .builders import (
     vendor_mod, vendor_query,
 )
 from .errors import QbxmlValueError
+from .parts import bill_add_part, bill_lines, bill_mod_part, splittable
 from .responses import (
     MessageSetStatus, QbxmlParseError, ResponseItem, message_set_status, parse_response,
 )
@@ -18,10 +19,11 @@ from .specs import (
 __all__ = [
     "BillSpec", "ExpenseLine", "ItemLine", "ItemReceiptSpec", "MessageSetStatus",
     "PurchaseOrderLineSpec", "PurchaseOrderSpec", "QbxmlParseError", "QbxmlValueError",
-    "ResponseItem", "SchemaUnavailable", "account_query", "bill_add", "bill_query",
+    "ResponseItem", "SchemaUnavailable", "account_query", "bill_add", "bill_add_part", "bill_lines",
+    "bill_mod_part", "bill_query",
     "class_query", "host_company_preferences", "item_query", "item_receipt_add",
     "item_receipt_query", "message_set", "message_set_status", "parse_response",
-    "purchase_order_add", "purchase_order_mod", "purchase_order_query", "terms_query",
+    "purchase_order_add", "purchase_order_mod", "purchase_order_query", "splittable", "terms_query",
     "validate", "vendor_add", "vendor_credit_add", "vendor_credit_query", "vendor_mod",
     "vendor_query",
 ]

@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 TRANSIENT = {3170, 3175, 3176, 3180, 3231}  # record in use, ... and 3231 "not processed": tried again
 REFERENCE_ERRORS = {3140}  # a vendor/account/class/item QuickBooks does not have
 STALE_EDIT_SEQUENCE = 3200
+OBJECT_NOT_FOUND = 3120  # e.g. the bill a part was adding lines to was deleted: read it again to know
 MAX_ATTEMPTS = 5
 MAX_MOD_ATTEMPTS = 3
 MAX_VERIFY_TRIES = 3
@@ -48,7 +49,8 @@ class Answers:
             return
         handler = {RequestKind.QUEUED: self._answered, RequestKind.VERIFY: self._verified,
                    RequestKind.LINK_READ: self._receipt_pos_read, RequestKind.MOD_READ: self._change_po_read,
-                   RequestKind.VENDOR: self._vendor_added, RequestKind.RECONCILE: self._reconciled}[key.kind]
+                   RequestKind.VENDOR: self._vendor_added, RequestKind.RECONCILE: self._reconciled,
+                   RequestKind.BILL_READ: self._bill_read}[key.kind]
         handler(key.request_id, item)
 
     def finish(self) -> None:
@@ -68,12 +70,24 @@ class Answers:
             if item.status_code:
                 audit(self.s, "quickbooks_warning", document=rq.document, request_id=rq.id,
                       status_code=item.status_code, message=item.message)
-            self._posted(rq, item.ret, verified=False)
+            meta = RequestMeta.from_json(rq.meta)
+            if meta.parts is not None:
+                self._part_found(rq, meta, item.ret, verified=False)
+            else:
+                self._posted(rq, item.ret, verified=False)
             return
         rq.status_code, rq.status_message = item.status_code, item.message
         meta = RequestMeta.from_json(rq.meta)
-        if item.status_code == STALE_EDIT_SEQUENCE and meta.mod_plan is not None:
+        parts = meta.parts if meta.parts is not None and meta.parts.txn_id else None
+        if item.status_code == STALE_EDIT_SEQUENCE and meta.mod_plan is not None or \
+                item.status_code in (STALE_EDIT_SEQUENCE, OBJECT_NOT_FOUND) and parts is not None:
             self._stale(rq, meta, item)
+        elif parts is not None and item.status_code not in TRANSIENT:
+            self._hold(rq, Hold.PARTIAL_BILL, f"{parts.said}; QuickBooks refused the next part "
+                                              f"({item.status_code}: {item.message}). Fix what it names (e.g. the "
+                                              "mapping), then release this document: the other lines are added to "
+                                              "the same bill. Or delete the bill in QuickBooks and dismiss it",
+                       status_code=item.status_code)
         elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
             # the record is in use: give the other user time (5 s, 10 s, 20 s ... at most 5 min)
             wait = min(300, 5 * 2 ** (rq.attempts - 1))
@@ -86,17 +100,89 @@ class Answers:
             self.progress.count("failed")
 
     def _stale(self, rq: QueuedRequest, meta: RequestMeta, item) -> None:
-        """Someone changed the purchase order between our read and our change: read it again."""
+        """Someone changed the purchase order (or the bill being sent in parts) between our read and our
+        change: read it again."""
         if rq.attempts < MAX_MOD_ATTEMPTS:
-            lifecycle.retry(self.s, rq, replace(meta, po_read=None), "stale_edit_sequence", attempt=rq.attempts,
-                            message=item.message + " Someone changed it in QuickBooks; re-reading before trying again.")
+            again = replace(meta, po_read=None) if meta.parts is None else \
+                replace(meta, parts=replace(meta.parts, sending=0, reread=True))
+            lifecycle.retry(self.s, rq, again, "stale_edit_sequence", attempt=rq.attempts,
+                            message=item.message + (" Someone changed it in QuickBooks" if item.status_code ==
+                                                    STALE_EDIT_SEQUENCE else "") + "; re-reading before trying again.")
+        elif meta.parts is not None:
+            self._hold(rq, Hold.PARTIAL_BILL, f"{meta.parts.said}. {item.message} The bill kept changing in "
+                                              f"QuickBooks while qbedi added its lines ({rq.attempts} tries): check it "
+                                              "there, then release this document", status_code=item.status_code)
         else:
             self._hold(rq, Hold.EDIT_CONFLICT,
                        f"{item.message} The purchase order kept changing in QuickBooks while we tried "
                        f"{rq.attempts} times; check it there, then release this document.",
                        status_code=item.status_code)
 
-    def _posted(self, rq: QueuedRequest, ret, *, verified: bool) -> None:
+    # ------------------------------------------------------------ a bill sent in parts
+    def _part_found(self, rq: QueuedRequest, meta: RequestMeta, ret, *, verified: bool) -> None:
+        """QuickBooks' bill after a part was sent (its answer, or a look-up when the answer was lost): the
+        part is in when the bill holds our lines so far plus the part's, and no other; the last part posts
+        the document. A look-up may also find the part never ran (it goes again); anything else means the
+        bill was changed in QuickBooks meanwhile, and a person decides."""
+        parts = meta.parts
+        expense = tuple(x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet"))
+        items = tuple(x.findtext("TxnLineID") for x in ret.findall("ItemLineRet"))
+        have = len(expense) + len(items)
+        ours = expense[:len(parts.expense_ids)] == parts.expense_ids and items[:len(parts.item_ids)] == parts.item_ids
+        now = replace(parts, txn_id=ret.findtext("TxnID") or parts.txn_id, edit_sequence=ret.findtext("EditSequence")
+                      or "", expense_ids=expense, item_ids=items, amount=ret.findtext("AmountDue"), reread=False,
+                      sending=0)
+        if ours and have == parts.posted + parts.sending and parts.sending:
+            now = replace(now, posted=have, parts=parts.parts + 1)
+            if have >= parts.total:
+                self._posted(rq, ret, verified=verified, parts=now.parts)
+                return
+            lifecycle.part_posted(self.s, rq, replace(meta, parts=now), part=now.parts, lines=have, of=parts.total,
+                                  txn_id=now.txn_id, amount=now.amount, edit_sequence=now.edit_sequence,
+                                  verified=verified, company=self.company_file)
+            return
+        if verified and ours and have == parts.posted and parts.txn_id:  # the lost part never ran
+            lifecycle.resend(self.s, rq, replace(meta, parts=now), "verified_absent",
+                             f"QuickBooks' bill has {have} lines, without the lost part's; the part goes again")
+            return
+        self._hold(rq, Hold.PARTIAL_BILL,
+                   f"{parts.said}, but the bill in QuickBooks now has {have} lines where qbedi expected "
+                   f"{parts.posted + parts.sending}: it was changed there while qbedi added its lines. Check it in "
+                   "QuickBooks: delete it and release this document to post the invoice again whole, or finish "
+                   "the bill by hand and dismiss this document", quickbooks_lines=have)
+
+    def _bill_read(self, rid: int, item) -> None:
+        """A bill sent in parts, read again before its next part (its EditSequence was stale, or the document
+        was released): go on when it holds exactly our lines so far."""
+        rq, meta = self._queued(rid)
+        if rq is None or meta.parts is None or item.status_code in TRANSIENT:
+            return
+        parts = meta.parts
+        if item.not_found:
+            self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {parts.txn_id}, to which qbedi had "
+                                              f"added {parts.posted} of the invoice's {parts.total} lines: it was "
+                                              "deleted there. Release this document to post the whole invoice again "
+                                              "as a new bill, or dismiss it")
+            lifecycle.set_meta(rq, replace(meta, parts=None))
+            return
+        if not item.ok or item.ret is None:
+            self._hold(rq, Hold.PARTIAL_BILL, f"{parts.said}; reading it again failed ({item.status_code}: "
+                                              f"{item.message}). Release this document to try again",
+                       status_code=item.status_code)
+            return
+        ret = item.ret
+        expense = tuple(x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet"))
+        items = tuple(x.findtext("TxnLineID") for x in ret.findall("ItemLineRet"))
+        if (expense, items) != (parts.expense_ids, parts.item_ids):
+            self._hold(rq, Hold.PARTIAL_BILL,
+                       f"{parts.said}, but the bill in QuickBooks now has {len(expense) + len(items)} lines, not "
+                       "those: it was changed there. Delete it in QuickBooks and release this document to post the "
+                       "invoice again whole, or finish the bill by hand and dismiss this document")
+            return
+        lifecycle.set_meta(rq, replace(meta, parts=replace(parts, edit_sequence=ret.findtext("EditSequence") or "",
+                                                            amount=ret.findtext("AmountDue"), reread=False)))
+
+    def _posted(self, rq: QueuedRequest, ret, *, verified: bool, parts: int | None = None) -> None:
         """QuickBooks has it: request done, document posted, audit with TxnID and amount (in bulk)."""
         txn_id = ret.findtext("TxnID") or ret.findtext("ListID") or ""
         amount_text = ret.findtext(_AMOUNT_FIELD.get(etree.QName(ret).localname, "TotalAmount")) or ""
@@ -112,6 +198,8 @@ class Answers:
                   "expected": str(doc.total) if doc is not None and doc.total else None,
                   "ref_number": ret.findtext("RefNumber"), "edit_sequence": ret.findtext("EditSequence"),
                   "company": self.company_file, "verified": verified}
+        if parts is not None:
+            detail["parts"] = parts  # a bill too big for one round trip, posted in this many parts
         self.postings.posted(rq, txn_id=txn_id, txn_type=txn_type, amount=amount, detail=detail,
                              notes=self._surprises(rq, ret, amount) if doc is not None else ())
         if doc is not None:
@@ -142,6 +230,20 @@ class Answers:
             return
         match = next((ret for ret in (item.rets or ([] if item.ret is None else [item.ret]))
                       if (ret.findtext("ExternalGUID") or "").upper() == rq.external_guid.upper()), None)
+        meta = RequestMeta.from_json(rq.meta)
+        if meta.parts is not None and (match is not None or meta.parts.txn_id):
+            if match is not None:
+                self._part_found(rq, meta, match, verified=True)
+            elif item.status_code in (0, 1):  # the bill it was adding lines to is gone
+                self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {meta.parts.txn_id}, to which "
+                                                  f"qbedi had added {meta.parts.posted} of the invoice's "
+                                                  f"{meta.parts.total} lines: it was deleted there. Release this "
+                                                  "document to post the whole invoice again as a new bill, or "
+                                                  "dismiss it")
+                lifecycle.set_meta(rq, replace(meta, parts=None))
+            else:
+                self._lookup_failed(rq, meta, item)
+            return
         if match is not None:
             audit(self.s, "verified_present", document=rq.document, request_id=rq.id,
                   message="QuickBooks already has this transaction; not sent again")
@@ -152,14 +254,17 @@ class Answers:
         elif item.status_code in (0, 1):
             lifecycle.resend(self.s, rq, None, "verified_absent", "QuickBooks has no transaction with our "
                                                                   "ExternalGUID; the request will be sent again")
-        else:  # the lookup itself failed: ask again next round, a bounded number of times
-            meta = RequestMeta.from_json(rq.meta)
-            tries = meta.verify_tries + 1
-            lifecycle.set_meta(rq, replace(meta, verify_tries=tries))
-            if tries >= MAX_VERIFY_TRIES:
-                self._hold(rq, Hold.UNVERIFIABLE, f"the answer to this request was lost and looking it up in "
-                                                  f"QuickBooks failed {tries} times ({item.status_code}: "
-                                                  f"{item.message}); check QuickBooks, then release or dismiss it")
+        else:
+            self._lookup_failed(rq, meta, item)
+
+    def _lookup_failed(self, rq: QueuedRequest, meta: RequestMeta, item) -> None:
+        """The lookup itself failed: ask again next round, a bounded number of times."""
+        tries = meta.verify_tries + 1
+        lifecycle.set_meta(rq, replace(meta, verify_tries=tries))
+        if tries >= MAX_VERIFY_TRIES:
+            self._hold(rq, Hold.UNVERIFIABLE, f"the answer to this request was lost and looking it up in "
+                                              f"QuickBooks failed {tries} times ({item.status_code}: "
+                                              f"{item.message}); check QuickBooks, then release or dismiss it")
 
     # ------------------------------------------------------------ reconciliation of posted transactions
     def _reconciled(self, rid: int, item) -> None:

@@ -16,6 +16,7 @@ class RequestKind(StrEnum):
     MOD_READ = "q"  # "q42": the purchase order request 42 (a change) applies to
     VENDOR = "a"  # "a42": VendorAdd for a vendor request 42 names
     RECONCILE = "k"  # "k42": is posted request 42's transaction still in QuickBooks, at the posted amount?
+    BILL_READ = "b"  # "b42": the bill request 42 is adding lines to in parts, read again before the next part
     QUEUED = ""  # "42": queued request 42 itself
 
 
@@ -54,6 +55,7 @@ class Load:
 
     requests: int = 0
     lines: int = 0
+    kept: int = 0  # lines a Mod names only to keep them (a bill sent in parts)
 
 
 @dataclass
@@ -84,13 +86,15 @@ class Batch:
             return key.target in self.lists
         sent = {RequestKind.QUEUED: self.requests, RequestKind.VERIFY: self.verify,
                 RequestKind.LINK_READ: self.lookups, RequestKind.MOD_READ: self.lookups,
+                RequestKind.BILL_READ: self.lookups,
                 RequestKind.VENDOR: self.vendors, RequestKind.RECONCILE: self.checks}[key.kind]
         return key.request_id in sent
 
-    def carries(self, request_type: str, lines: int) -> None:
+    def carries(self, request_type: str, lines: int, kept: int = 0) -> None:
         load = self.load.setdefault(request_type, Load())
         load.requests += 1
         load.lines += lines
+        load.kept += kept
 
     def unanswered(self, seen: set[str]) -> "Batch":
         """What QuickBooks gave no answer for."""

@@ -6,7 +6,8 @@ In this order, as much as fits the time budget (at least one element):
 1. lost answers, looked up before anything is sent again (a change is simply re-read);
 2. queued work, oldest first: a change whose purchase order was not read in this session is read
    first; a receipt reads its purchase orders first; everything else is checked against the name
-   lists (missing vendors created when allowed, else held) and sent.
+   lists (missing vendors created when allowed, else held) and sent. A bill too big for the budget
+   goes in parts (a BillAdd, then BillMods), as many lines a part as fit.
 
 Requests that go are marked ``sent`` (and committed by the caller) before the message set leaves.
 """
@@ -24,7 +25,7 @@ import qbxml_templates as qx
 from qbxml_templates.refs import references
 
 from .. import lifecycle
-from ..plans import RequestMeta
+from ..plans import BillParts, RequestMeta
 from ..status import Hold, RqState
 from ..store import CompanyState, Document, QueuedRequest, utcnow
 from ._answers import MAX_VERIFY_TRIES
@@ -36,6 +37,8 @@ from ._purchasing import po_add_pending, receipt_in_flight
 log = structlog.get_logger(__name__)
 
 BUDGET_FILL = 0.97  # fill batches to this share of the budget: real QuickBooks times are noisy
+MIN_PART_LINES = 20  # a part of a bill sent in parts smaller than this waits for a batch of its own
+MEASURED = 3  # BillMod batches measured before the cost of kept lines is trusted to refuse a bill up front
 _QUERY_FOR = {  # Add type -> query builder for a lost answer
     "BillAdd": "bill_query",
     "VendorCreditAdd": "vendor_credit_query",
@@ -189,10 +192,15 @@ class BatchBuilder:
 
     @staticmethod
     def _verification_query(rq: QueuedRequest):
+        key = str(RequestKey.of(RequestKind.VERIFY, rq.id))
+        parts = RequestMeta.from_json(rq.meta).parts
+        if parts is not None and parts.txn_id:  # a later part of a bill in parts: the bill, with its lines
+            return qx.bill_query(txn_ids=[parts.txn_id], include_line_items=True, request_id=key)
         builder = _QUERY_FOR.get(rq.request_type)
         if not builder or not rq.ref_number or not rq.vendor:
             return None
-        key = str(RequestKey.of(RequestKind.VERIFY, rq.id))
+        if parts is not None:  # its first part: found by its ExternalGUID, with the lines it has
+            return qx.bill_query(vendor=rq.vendor, ref_number=rq.ref_number, request_id=key, include_line_items=True)
         if rq.request_type == "PurchaseOrderAdd":
             return qx.purchase_order_query(vendor=rq.vendor, ref_number_range=(rq.ref_number, rq.ref_number),
                                            request_id=key, include_line_items=False, include_linked_txns=False)
@@ -273,20 +281,91 @@ class BatchBuilder:
 
     def _send(self, rq: QueuedRequest, meta: RequestMeta, el) -> None:
         cost = self.costs.predict(rq.request_type, rq.line_count)
+        if rq.request_type == "BillAdd" and (meta.parts is not None or cost > self.budget) and qx.splittable(el):
+            self._send_part(rq, meta, el)
+            return
         if self.elements and self.batch.predicted + cost > self.budget:
             raise Full
         if self.usable and not self._names_known(rq, meta, el):
             return
         el.set("requestID", str(RequestKey.of(RequestKind.QUEUED, rq.id)))
-        if self.limits.validate:
-            errors = qx.validate(qx.message_set([el], version=self.version))
-            if errors:
-                lifecycle.fail_request(self.s, rq, None, "qbXML failed schema validation: " + "; ".join(errors[:3]))
-                self.progress.count("failed")
-                return
+        if self._invalid(rq, el):
+            return
         self._add(el, cost, bucket=self.batch.requests, rid=rq.id)
         self.batch.carries(rq.request_type, rq.line_count)
         self.sent.append(rq)
+
+    def _send_part(self, rq: QueuedRequest, meta: RequestMeta, el) -> None:
+        """A bill too big for one round trip, or part-way into QuickBooks already: its next part, as many
+        lines as the room left in this batch holds (the first part a BillAdd, each next one a BillMod that
+        names the lines the bill has and adds the next ones). A part smaller than :data:`MIN_PART_LINES`
+        waits for a batch of its own; a bill whose kept lines alone fill a round trip is held."""
+        total = len(qx.bill_lines(el))
+        parts = replace(meta.parts or BillParts(total=total), total=total, sending=0)
+        if parts.txn_id and parts.reread:  # its EditSequence and lines first (stale, or released)
+            self._add(qx.bill_query(txn_ids=[parts.txn_id], include_line_items=True,
+                                    request_id=str(RequestKey.of(RequestKind.BILL_READ, rq.id))),
+                      self.costs.predict("BillQuery", parts.posted), bucket=self.batch.lookups, rid=rq.id)
+            return
+        left = parts.total - parts.posted
+        if left <= 0:
+            lifecycle.hold_request(self.s, rq, Hold.PARTIAL_BILL, f"{parts.said}, and the invoice as translated "
+                                   f"now has only {parts.total} lines: check the bill in QuickBooks, then dismiss this "
+                                   "document (or delete the bill there and release it)")
+            self.progress.count("held")
+            return
+        kind = "BillMod" if parts.txn_id else "BillAdd"
+        cost, mod = self.costs.cost(kind), self.costs.cost("BillMod")
+        room = self.budget - self.batch.predicted
+        # lines the bill may hold and still take MIN_PART_LINES more in a round trip of their own
+        keepable = int(max(0.0, self.budget - mod.per_request - mod.per_line * MIN_PART_LINES) / mod.per_kept)
+        if not parts.txn_id and parts.total > keepable + MIN_PART_LINES and \
+                self.costs.samples("BillMod") >= MEASURED:
+            self._too_big(rq, parts, mod, keepable)  # known not to fit: nothing of it goes
+            return
+        now = cost.lines_within(room, kept=parts.posted if parts.txn_id else 0)
+        if now >= left:
+            n = left  # the last part
+        else:  # leave room for the parts after this one; at least MIN_PART_LINES while the cost is being learned
+            n = max(min(now, keepable - parts.posted), min(now, MIN_PART_LINES))
+        if n < min(left, MIN_PART_LINES) and self.elements:
+            raise Full  # a batch of its own
+        if n < 1 and parts.txn_id:
+            self._too_big(rq, parts, mod, keepable)
+            return
+        n = max(n, 1)
+        if self.usable and not self._names_known(rq, meta, el):
+            return
+        key = str(RequestKey.of(RequestKind.QUEUED, rq.id))
+        part = qx.bill_add_part(el, n, key) if kind == "BillAdd" else qx.bill_mod_part(
+            el, parts.txn_id, parts.edit_sequence, keep_expense=parts.expense_ids, keep_items=parts.item_ids,
+            start=parts.posted, stop=parts.posted + n, request_id=key)
+        if self._invalid(rq, part):
+            return
+        kept = parts.posted if parts.txn_id else 0
+        self._add(part, cost.predict(n, kept), bucket=self.batch.requests, rid=rq.id)
+        self.batch.carries(kind, n, kept)
+        lifecycle.set_meta(rq, replace(meta, parts=replace(parts, sending=n)))
+        self.sent.append(rq)
+
+    def _invalid(self, rq: QueuedRequest, el) -> bool:
+        """Checked against the XSD (when asked to): a request that fails it is failed, never sent."""
+        errors = qx.validate(qx.message_set([el], version=self.version)) if self.limits.validate else []
+        if errors:
+            lifecycle.fail_request(self.s, rq, None, "qbXML failed schema validation: " + "; ".join(errors[:3]))
+            self.progress.count("failed")
+        return bool(errors)
+
+    def _too_big(self, rq: QueuedRequest, parts: BillParts, mod, keepable: int) -> None:
+        where = parts.said if parts.txn_id else "nothing of it was sent"
+        lifecycle.hold_request(self.s, rq, Hold.TOO_BIG, f"too big for QuickBooks in Web Connector round trips of "
+                               f"{self.limits.budget:.0f} s: {where}. Adding lines to a bill names every line it "
+                               f"has, and QuickBooks is expected to take {mod.per_kept:.3f} s per line kept, so a "
+                               f"bill of more than about {keepable + MIN_PART_LINES} lines cannot be finished. Raise "
+                               "web_connector.batch_budget_seconds (and the Web Connector's timeout), then release "
+                               "this document; or enter the bill by hand in QuickBooks and dismiss it",
+                               lines=parts.total, posted=parts.posted)
+        self.progress.count("held")
 
     def _names_known(self, rq: QueuedRequest, meta: RequestMeta, el) -> bool:
         """Does QuickBooks have every list entry the request names? Missing vendors are added first

@@ -1,6 +1,7 @@
 """How long QuickBooks takes for a request: predicted before a batch is filled, learned after.
 
-``seconds = per_request * requests + per_line * lines``, per request type. The math is pure
+``seconds = per_request * requests + per_line * lines + per_kept * kept``, per request type (kept lines:
+those a BillMod names only to keep them, when a bill too big for one round trip is sent in parts). The math is pure
 (:class:`Cost`, :func:`shares`, :func:`fit`); :class:`CostBook` keeps it in ``qb_cost`` rows.
 """
 from __future__ import annotations
@@ -23,15 +24,24 @@ FORGET = 0.9  # weight of the older batches in the least-squares fit
 class Cost:
     per_request: float
     per_line: float
+    per_kept: float = 0.25  # a line a Mod names only to keep it (a bill sent in parts); unknown until measured
 
-    def predict(self, lines: int) -> float:
-        return self.per_request + self.per_line * max(1, lines)
+    def predict(self, lines: int, kept: int = 0) -> float:
+        return self.per_request + self.per_line * max(1, lines) + self.per_kept * kept
 
     def of(self, load: Load) -> float:
-        return self.per_request * load.requests + self.per_line * load.lines
+        return self.per_request * load.requests + self.per_line * load.lines + self.per_kept * load.kept
+
+    def lines_within(self, seconds: float, kept: int = 0) -> int:
+        """The most lines one request (keeping ``kept`` lines) can carry in ``seconds`` (0: not even one)."""
+        room = seconds - self.per_request - self.per_kept * kept
+        if room < self.per_line:
+            return 0
+        return int(room / self.per_line) if self.per_line > 0 else 10**9
 
 
-DEFAULT = Cost(per_request=1.5, per_line=0.25)  # conservative start
+# a conservative start; a kept line is taken at a new line's time until measured (never less than it could be)
+DEFAULT = Cost(per_request=1.5, per_line=0.25, per_kept=0.25)
 
 
 def shares(elapsed: float, load: Mapping[str, Load], costs: Mapping[str, Cost]) -> dict[str, float]:
@@ -41,22 +51,54 @@ def shares(elapsed: float, load: Mapping[str, Load], costs: Mapping[str, Cost]) 
     return {t: elapsed * p / total for t, p in parts.items()}
 
 
+def _solve(m: list[list[float]], v: list[float]) -> list[float] | None:
+    """``m x = v`` by Gaussian elimination with partial pivoting; None when (nearly) singular."""
+    n = len(v)
+    a = [row[:] + [v[i]] for i, row in enumerate(m)]
+    scale = max(abs(x) for row in m for x in row) or 1.0
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
+        if abs(a[pivot][col]) <= 1e-9 * scale:
+            return None
+        a[col], a[pivot] = a[pivot], a[col]
+        for r in range(col + 1, n):
+            f = a[r][col] / a[col][col]
+            for c in range(col, n + 1):
+                a[r][c] -= f * a[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (a[r][n] - sum(a[r][c] * x[c] for c in range(r + 1, n))) / a[r][r]
+    return x
+
+
 def fit(cost: Cost, sums: list[float], load: Load, seconds: float) -> tuple[Cost, list[float]]:
     """One more observation (``load`` took ``seconds``) in an exponentially weighted least-squares fit.
 
-    ``sums`` are the weighted sums Snn, SnL, SLL, Sny, SLy. Until batches differ enough to separate
-    the two costs (or the fit is not positive), both are scaled together towards the observation.
+    ``sums`` are the weighted sums of the normal equations over (requests n, lines L, kept lines K):
+    Snn, SnL, SLL, Sny, SLy, SnK, SLK, SKK, SKy (the first five alone in rows written before kept lines
+    were learned). With kept lines seen and batches different enough, all three costs are solved for;
+    else the two of requests and lines (the kept cost stays as it is); until batches differ enough to
+    separate those (or the fit is not positive), all are scaled together towards the observation.
     """
-    n, lines = load.requests, load.lines
-    f = [FORGET * old + new for old, new in zip(sums, (n * n, n * lines, lines * lines, n * seconds, lines * seconds))]
-    det = f[0] * f[2] - f[1] * f[1]
-    if det > 1e-6 * f[0] * f[2]:
-        a, b = (f[3] * f[2] - f[1] * f[4]) / det, (f[0] * f[4] - f[1] * f[3]) / det
-        if a > 0 and b > 0:
-            return Cost(a, b), f
+    n, lines, kept = load.requests, load.lines, load.kept
+    old = list(sums) + [0.0] * (9 - len(sums))
+    new = (n * n, n * lines, lines * lines, n * seconds, lines * seconds, n * kept, lines * kept, kept * kept,
+           kept * seconds)
+    f = [FORGET * o + x for o, x in zip(old, new)]
+    snn, snl, sll, sny, sly, snk, slk, skk, sky = f
+    if skk > 0:
+        x = _solve([[snn, snl, snk], [snl, sll, slk], [snk, slk, skk]], [sny, sly, sky])
+        if x is not None and x[0] > 0 and x[1] > 0 and x[2] > 0:
+            return Cost(x[0], x[1], x[2]), f
+    elif kept == 0:
+        det = snn * sll - snl * snl
+        if det > 1e-6 * snn * sll:
+            a, b = (sny * sll - snl * sly) / det, (snn * sly - snl * sny) / det
+            if a > 0 and b > 0:
+                return Cost(a, b, cost.per_kept), f
     ratio = max(0.05, min(20.0, seconds / max(1e-9, cost.of(load))))
     factor = (1 - EWMA_ALPHA) + EWMA_ALPHA * ratio
-    return Cost(cost.per_request * factor, cost.per_line * factor), f
+    return Cost(cost.per_request * factor, cost.per_line * factor, cost.per_kept * factor), f
 
 
 class CostBook:
@@ -77,17 +119,26 @@ class CostBook:
         moment may all find it missing (INSERT ... ON CONFLICT DO NOTHING, then read what is there)."""
         insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[self.s.get_bind().dialect.name]
         self.s.execute(insert(CostSample).values(
-            request_type=rq_type, per_request=DEFAULT.per_request, per_line=DEFAULT.per_line, samples=0, stats=None)
+            request_type=rq_type, per_request=DEFAULT.per_request, per_line=DEFAULT.per_line, samples=0,
+            stats=None)
             .on_conflict_do_nothing(index_elements=["request_type"]))
         row = self._rows[rq_type] = self.s.get(CostSample, rq_type, populate_existing=True)
         return row
 
     def cost(self, rq_type: str) -> Cost:
         row = self._row(rq_type)
-        return DEFAULT if row is None else Cost(float(row.per_request), float(row.per_line))
+        if row is None:
+            return DEFAULT
+        return Cost(float(row.per_request), float(row.per_line),
+                    float((row.stats or {}).get("per_kept") or DEFAULT.per_kept))
 
-    def predict(self, rq_type: str, lines: int) -> float:
-        return self.cost(rq_type).predict(lines)
+    def samples(self, rq_type: str) -> int:
+        """How many batches this type's cost was learned from."""
+        row = self._row(rq_type)
+        return 0 if row is None else int(row.samples or 0)
+
+    def predict(self, rq_type: str, lines: int, kept: int = 0) -> float:
+        return self.cost(rq_type).predict(lines, kept)
 
     def learn(self, load: Mapping[str, Load], elapsed: float, predicted: float) -> None:
         """Learn from one batch: ``elapsed`` seconds between our answer and QBWC's receiveResponseXML."""
@@ -96,8 +147,10 @@ class CostBook:
         seconds = shares(elapsed, load, {t: self.cost(t) for t in load})
         for rq_type, n in load.items():
             row = self._row(rq_type) or self._first_row(rq_type)
-            cost, sums = fit(Cost(float(row.per_request), float(row.per_line)),
-                             list((row.stats or {}).get("sums") or [0.0] * 5), n, seconds[rq_type])
-            row.stats = {"sums": sums}
+            stats = row.stats or {}
+            cost, sums = fit(Cost(float(row.per_request), float(row.per_line),
+                                  float(stats.get("per_kept") or DEFAULT.per_kept)),
+                             list(stats.get("sums") or [0.0] * 9), n, seconds[rq_type])
+            row.stats = {"sums": sums, "per_kept": cost.per_kept}
             row.per_request, row.per_line = cost.per_request, cost.per_line
             row.samples = (row.samples or 0) + 1

@@ -1,6 +1,6 @@
 """The emulated company's purchasing transactions.
 
-BillAdd, VendorCreditAdd, ItemReceiptAdd, PurchaseOrderAdd and
+BillAdd, BillMod, VendorCreditAdd, ItemReceiptAdd, PurchaseOrderAdd and
 PurchaseOrderMod: header, expense and item lines, linking to purchase order
 lines (received / billed quantities, QuantityOnOrder / QuantityOnHand), and the
 transaction ``*Ret`` elements with their lines and LinkedTxn.
@@ -125,19 +125,22 @@ class _TransactionsMixin:
         return t
 
     def _expense_lines(self, body: etree._Element, t: Txn) -> None:
-        where = f"{t.kind} line"
         for el in body.findall("ExpenseLineAdd"):
-            acct = self._resolve(el.find("AccountRef"), self.accounts, "Account", where)
-            cls = self._resolve(el.find("ClassRef"), self.classes, "Class", where)
-            amount = _dec(el.findtext("Amount"))
-            if acct is None and amount:
-                raise _Status(3140, f'There is an invalid reference to QuickBooks Account "" in '
-                                    f'the {where}.  QuickBooks error message: Invalid argument.  '
-                                    f'The specified record does not exist in the list.')
-            t.expense_lines.append(ExpenseLineRec(
-                txn_line_id=self.ids.txn_id(), account_list_id=acct.id if acct else "",
-                amount=_money(amount) if amount is not None else None,
-                memo=el.findtext("Memo") or "", class_list_id=cls.id if cls else ""))
+            t.expense_lines.append(self._expense_line(el, f"{t.kind} line"))
+
+    def _expense_line(self, el: etree._Element, where: str) -> ExpenseLineRec:
+        """A new expense line from an ExpenseLineAdd (or an ExpenseLineMod adding a line)."""
+        acct = self._resolve(el.find("AccountRef"), self.accounts, "Account", where)
+        cls = self._resolve(el.find("ClassRef"), self.classes, "Class", where)
+        amount = _dec(el.findtext("Amount"))
+        if acct is None and amount:
+            raise _Status(3140, f'There is an invalid reference to QuickBooks Account "" in '
+                                f'the {where}.  QuickBooks error message: Invalid argument.  '
+                                f'The specified record does not exist in the list.')
+        return ExpenseLineRec(
+            txn_line_id=self.ids.txn_id(), account_list_id=acct.id if acct else "",
+            amount=_money(amount) if amount is not None else None,
+            memo=el.findtext("Memo") or "", class_list_id=cls.id if cls else "")
 
     def _item_line(self, el: etree._Element, t: Txn, po_line: POLineRec | None,
                    po: Txn | None) -> ItemLineRec:
@@ -262,6 +265,86 @@ class _TransactionsMixin:
         self.txns[t.id] = t
         rs.append(self._txn_ret(t, include_lines=True, include_linked=True))
 
+    def _h_bill_mod(self, rq, rs):
+        """BillMod: header fields, and lines by the documented rule for transaction mods: a request that
+        names any line (ExpenseLineMod / ItemLineMod / Clear*Lines) replaces the bill's lines with the ones
+        it names; a named line with only its TxnLineID is kept as it is, TxnLineID -1 adds a line, and every
+        line not named is deleted (Intuit: "any line item not specifically identified in a modify request
+        will be deleted"). Nothing changes unless the whole request is valid."""
+        body = rq.find("BillMod")
+        bill = self._to_modify(body, "Bill")
+        where = "Bill"
+        changes: dict = {}
+        if body.find("VendorRef") is not None:
+            changes["vendor_list_id"] = self._resolve(body.find("VendorRef"), self.vendors, "Vendor", where).id
+        for tag, attr, conv in (("TxnDate", "txn_date", _date), ("DueDate", "due_date", _date),
+                                ("RefNumber", "ref_number", str), ("Memo", "memo", str)):
+            el = body.find(tag)
+            if el is not None:
+                changes[attr] = conv(el.text or "")
+        touches_lines = any(body.find(tag) is not None for tag in
+                            ("ClearExpenseLines", "ExpenseLineMod", "ClearItemLines", "ItemLineMod"))
+        if body.find("ItemGroupLineMod") is not None:
+            raise _Status(3250)
+        expense, items = bill.expense_lines, bill.item_lines
+        if touches_lines:
+            existing_exp = {ln.txn_line_id: ln for ln in bill.expense_lines}
+            existing_item = {ln.txn_line_id: ln for ln in bill.item_lines}
+            expense, items = [], []
+            for el in body.findall("ExpenseLineMod"):
+                line_id = el.findtext("TxnLineID") or ""
+                if line_id == "-1":
+                    expense.append(self._expense_line(el, f"{where} line"))
+                    continue
+                if line_id not in existing_exp:
+                    raise _not_found_object(line_id)
+                ln = copy.deepcopy(existing_exp.pop(line_id))
+                if el.find("AccountRef") is not None:
+                    ln.account_list_id = self._resolve(el.find("AccountRef"), self.accounts, "Account",
+                                                       f"{where} line").id
+                if el.find("Amount") is not None:
+                    ln.amount = _money(_dec(el.findtext("Amount")))
+                if el.find("Memo") is not None:
+                    ln.memo = el.findtext("Memo") or ""
+                if el.find("ClassRef") is not None:
+                    c = self._resolve(el.find("ClassRef"), self.classes, "Class", f"{where} line")
+                    ln.class_list_id = c.id if c else ""
+                expense.append(ln)
+            for el in body.findall("ItemLineMod"):
+                line_id = el.findtext("TxnLineID") or ""
+                if line_id == "-1":
+                    items.append(self._item_line(el, bill, None, None))
+                    continue
+                if line_id not in existing_item:
+                    raise _not_found_object(line_id)
+                ln = copy.deepcopy(existing_item.pop(line_id))
+                for tag, attr in (("Desc", "description"), ("UnitOfMeasure", "unit")):
+                    if el.find(tag) is not None:
+                        setattr(ln, attr, el.findtext(tag) or "")
+                for tag, attr in (("Quantity", "quantity"), ("Cost", "cost")):
+                    if el.find(tag) is not None:
+                        setattr(ln, attr, _dec(el.findtext(tag)))
+                if el.find("Amount") is not None:
+                    ln.amount = _money(_dec(el.findtext("Amount")))
+                items.append(ln)
+            if any(ln.link_txn_id for ln in existing_item.values()):
+                raise _Status(3250, "This emulator does not delete bill lines linked to a purchase order.")
+        # --- commit (nothing above mutated the company) ---
+        for attr, value in changes.items():
+            setattr(bill, attr, value)
+        if touches_lines:
+            kept = {ln.txn_line_id for ln in items}
+            for ln in bill.item_lines:  # deleted inventory lines take their quantity back out
+                if ln.txn_line_id not in kept and ln.quantity and self.items[ln.item_list_id].kind == "ItemInventory":
+                    self.items[ln.item_list_id].quantity_on_hand -= ln.quantity
+            before = {ln.txn_line_id for ln in bill.item_lines}
+            for ln in items:
+                if ln.txn_line_id not in before and ln.quantity and self.items[ln.item_list_id].kind == "ItemInventory":
+                    self.items[ln.item_list_id].quantity_on_hand += ln.quantity
+            bill.expense_lines, bill.item_lines = expense, items
+        bill.touch(self.clock.now())
+        rs.append(self._txn_ret(bill, include_lines=True, include_linked=True))
+
     def _already_received(self, ln: ItemLineRec) -> bool:
         """A bill line linked to a PO line that an item receipt already brought in."""
         if not ln.link_txn_id:
@@ -307,15 +390,21 @@ class _TransactionsMixin:
                 if t.kind == "PurchaseOrder" and t.ref_number.isdigit()]
         return str(max(nums, default=0) + 1)
 
-    def _h_po_mod(self, rq, rs):
-        body = rq.find("PurchaseOrderMod")
+    def _to_modify(self, body: etree._Element, kind: str) -> Txn:
+        """The transaction a Mod names (3120 when there is none of that kind), at the EditSequence it
+        names (3200 otherwise)."""
         txn_id = body.findtext("TxnID") or ""
-        po = self.txns.get(txn_id)
-        if po is None or po.kind != "PurchaseOrder":
+        txn = self.txns.get(txn_id)
+        if txn is None or txn.kind != kind:
             raise _not_found_object(txn_id)
         seq = body.findtext("EditSequence") or ""
-        if seq != po.edit_sequence:
+        if seq != txn.edit_sequence:
             raise _stale_edit_sequence(seq)
+        return txn
+
+    def _h_po_mod(self, rq, rs):
+        body = rq.find("PurchaseOrderMod")
+        po = self._to_modify(body, "PurchaseOrder")
         where = "PurchaseOrder"
         changes: dict = {}
         if body.find("VendorRef") is not None:

@@ -405,6 +405,7 @@ class QuickBooksEmulator(_ListsMixin, _TransactionsMixin, _QueriesMixin, _Faults
             "ItemReceiptAdd": lambda rq, rs: self._h_bill_add(rq, rs, "ItemReceipt"),
             "PurchaseOrderAdd": self._h_po_add,
             "PurchaseOrderMod": self._h_po_mod,
+            "BillMod": self._h_bill_mod,
             "BillQuery": lambda rq, rs: self._h_txn_query(rq, rs, "Bill"),
             "VendorCreditQuery": lambda rq, rs: self._h_txn_query(rq, rs, "VendorCredit"),
             "ItemReceiptQuery": lambda rq, rs: self._h_txn_query(rq, rs, "ItemReceipt"),

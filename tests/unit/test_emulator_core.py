@@ -493,3 +493,35 @@ def test_iterators_end_with_session(qb):
     (nxt,) = run(qb, vendor_query(request_id="2", max_returned=2, iterator="Continue",
                                   iterator_id=first.iterator_id))
     assert nxt.status_code != 0
+
+
+# ---------------------------------------------------------------- BillMod: lines named are kept, unnamed deleted
+
+def test_bill_mod_keeps_named_lines_adds_new_ones_and_deletes_the_rest():
+    from qbxml_templates import bill_add_part, bill_mod_part
+    from tests.support.builders import make_quickbooks
+
+    qb = make_quickbooks(vendors=("Acme Industrial Supply",), accounts=("Job Materials",))
+    spec = BillSpec(vendor="Acme Industrial Supply", ref_number="B-1", txn_date=date(2026, 1, 5),
+                    expense_lines=[ExpenseLine("Job Materials", D(n), memo=f"L{n}") for n in (1, 2, 3, 4)])
+    whole = bill_add(spec, request_id="1")
+    first = etree.fromstring(qb.process(message_set([bill_add_part(whole, 2, "1")])))
+    ret = first.find(".//BillRet")
+    ids = [x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet")]
+    seq = ret.findtext("EditSequence")
+    qb.processing_time("BillMod", per_line_seconds=1.0, base_seconds=0.0)
+    mod = message_set([bill_mod_part(whole, ret.findtext("TxnID"), seq, keep_expense=ids, keep_items=[],
+                                     start=2, stop=4, request_id="2")])
+    assert qb.cost_of(mod) == pytest.approx(2 + 2 * qb.kept_line_share)  # new lines whole, kept ones a share
+    qb.process(mod)
+    [bill] = qb.bills
+    assert [ln.memo for ln in bill.lines] == ["L1", "L2", "L3", "L4"] and bill.amount_due == D(10)
+    assert [ln.txn_line_id for ln in bill.lines][:2] == ids
+    # the same change again: its EditSequence is stale now (3200), nothing is added twice
+    again = etree.fromstring(qb.process(mod)).find(".//BillModRs")
+    assert again.get("statusCode") == "3200" and len(qb.bills[0].lines) == 4
+    # a Mod naming only the first line deletes the three others, as QuickBooks does
+    only = message_set([bill_mod_part(whole, bill.txn_id, qb.bills[0].edit_sequence, keep_expense=ids[:1],
+                                      keep_items=[], start=3, stop=4, request_id="3")])
+    qb.process(only)
+    assert [ln.memo for ln in qb.bills[0].lines] == ["L1", "L4"] and qb.bills[0].amount_due == D(5)

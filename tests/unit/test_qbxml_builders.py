@@ -309,3 +309,48 @@ def test_purchase_order_mod_lines_validate():
     _valid(rq)
     with pytest.raises(TypeError):
         purchase_order_mod("1A-1", "1", lines=[{"txn_line_id": "1", "colour": "red"}])
+
+
+# ---------------------------------------------------------------- a bill sent in parts (qbxml_templates.parts)
+
+def _big_bill(expense: int, items: int):
+    return bill_add(_bill(expense_lines=[ExpenseLine("Freight", D(n + 1), memo=f"E{n}") for n in range(expense)],
+                          item_lines=[ItemLine("WIDGET-01", D(1), D(n + 1), D(n + 1), description=f"I{n}")
+                                      for n in range(items)]), request_id="7")
+
+
+def test_a_bill_add_part_keeps_the_header_and_the_first_lines_in_order():
+    from qbxml_templates import bill_add_part, bill_lines
+
+    whole = _big_bill(3, 2)
+    part = bill_add_part(whole, 4, "7")
+    assert [ln.findtext("Memo") or ln.findtext("Desc") for ln in bill_lines(part)] == ["E0", "E1", "E2", "I0"]
+    assert part[0].findtext("ExternalGUID") == whole[0].findtext("ExternalGUID")
+    assert len(bill_lines(whole)) == 5  # the whole is not changed
+    _valid(part)
+
+
+def test_a_bill_mod_part_names_every_kept_line_then_adds_the_next_ones():
+    from qbxml_templates import bill_mod_part
+
+    mod = bill_mod_part(_big_bill(3, 2), "TX-1", "1700000000", keep_expense=["L1", "L2"], keep_items=[],
+                        start=2, stop=5, request_id="7")
+    body = mod[0]
+    assert _children(body) == ["TxnID", "EditSequence", "ExpenseLineMod", "ExpenseLineMod", "ExpenseLineMod",
+                               "ItemLineMod", "ItemLineMod"]
+    assert [m.findtext("TxnLineID") for m in body][2:] == ["L1", "L2", "-1", "-1", "-1"]
+    assert _children(body[2]) == ["TxnLineID"]  # kept as it is
+    assert _children(body[4]) == ["TxnLineID", "AccountRef", "Amount", "Memo"]
+    assert _children(body[5]) == ["TxnLineID", "ItemRef", "Desc", "Quantity", "Cost", "Amount"]
+    _valid(mod)
+    with pytest.raises(QbxmlValueError):
+        bill_mod_part(_big_bill(3, 2), "TX-1", "1", keep_expense=[], keep_items=[], start=4, stop=9)
+
+
+def test_only_an_unlinked_bill_of_several_lines_goes_in_parts():
+    from qbxml_templates import splittable
+
+    assert splittable(_big_bill(2, 0)) and not splittable(_big_bill(1, 0))
+    linked = bill_add(_bill(item_lines=[ItemLine("W", D(1), D(1), D(1), link_txn_id="T", link_txn_line_id="L"),
+                                        ItemLine("W", D(1), D(1), D(1))]))
+    assert not splittable(linked) and not splittable(vendor_credit_add(_bill(due_date=None, terms="")))
