@@ -242,3 +242,17 @@ def test_once_kept_lines_are_measured_a_bill_that_cannot_be_finished_is_held_bef
         assert second.status == DocStatus.HELD and second.reason_code == Hold.TOO_BIG
         assert "nothing of it was sent" in second.reason
     assert len(qb.bills) == 1 and all("INV-BIG-2" not in r for r in qb.request_log[sent_before:])
+
+
+def test_a_crash_between_a_part_leaving_and_its_answer_is_settled_by_the_next_process(tmp_path, world):
+    store, service, qb, timed, total = world(600)
+    session = Session()
+    _first_parts(service, timed, session, 2)
+    timed.process(service.next_request(session))  # the third part runs in QuickBooks; then the process dies
+    settings = load_settings(tmp_path / "qbedi.yaml")
+    again = DeliveryService(store, settings, clock=timed.clock)  # a new process: nothing of the old one's memory
+    drain(again, timed, Session(ticket="T-9"), rounds=100)
+    [bill] = qb.bills
+    assert len(bill.lines) == 600 and bill.amount_due == total
+    kinds = [k for k, _ in trail(store, the_document(store).id)]
+    assert kinds.count("answer_lost") == 1 and kinds[-1] == "posted"
