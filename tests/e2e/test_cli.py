@@ -9,7 +9,7 @@ from lxml import etree
 
 from qbedi.cli import main
 from connector.settings import load_settings
-from tests.support import own_x12_files
+from tests.support import corpus_files, own_x12_files
 from tests.support.builders import x12_file, write_config
 
 DOC_KEYS = {"file", "transaction_set", "version", "interchange_control", "group_control", "set_control",
@@ -23,8 +23,9 @@ def run_json(capsys, argv):
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_translate_json_contract_over_the_whole_corpus(samples_dir, capsys):
-    check_translate_json_contract(capsys, sorted(str(p) for p in samples_dir.glob("*.edi")))
+def test_translate_json_contract_over_the_whole_corpus(capsys):
+    """The whole public corpus from ../shared when it is there, else its part in tests/data/corpus."""
+    check_translate_json_contract(capsys, [str(p) for p in corpus_files()])
 
 
 def test_translate_json_contract_over_the_tests_own_files(capsys):

@@ -7,10 +7,12 @@ nothing here depends on pytest putting a test's own folder on ``sys.path``).
 * ``cleo``: a Cleo-sourced workspace and the tiny X12 files the Cleo tests list and fetch;
 * ``xsd``: qbXML validation against Intuit's XSD that skips the test when the XSD is not there.
 
-Test data owned by the tests lives in ``tests/data`` (``suppliers.yaml``, ``x12/*.edi``). Reference
-material that cannot live in the repository (Intuit's qbXML XSD and Web Connector WSDLs / .qwc samples /
-captured envelopes, the public X12 sample corpus) is read from ``../shared`` beside the repository, or
-wherever ``QBEDI_SHARED`` points; the tests that need it are skipped, with the reason, when it is absent.
+Test data owned by the tests lives in ``tests/data`` (``suppliers.yaml``, ``x12/*.edi``), with the part of
+the public X12 sample corpus whose licences let it be copied (``corpus/``: MIT and Apache-2.0 files, with
+their sources and licences in ``corpus/MANIFEST.md``). Reference material that cannot live in the
+repository (Intuit's qbXML XSD and Web Connector WSDLs / .qwc samples / captured envelopes, the whole
+corpus with its GPL and CDDL files) is read from ``../shared`` beside the repository, or wherever
+``QBEDI_SHARED`` points; the tests that need it are skipped, with the reason, when it is absent.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 DATA = TESTS / "data"
 X12_DIR = DATA / "x12"
+CORPUS_DIR = DATA / "corpus"  # the redistributable part of the public corpus, always there
 LAYERS = ("unit", "integration", "e2e")
 
 SHARED = Path(os.environ.get("QBEDI_SHARED") or REPO.parent / "shared")
@@ -49,8 +52,9 @@ def have_samples() -> bool:
 
 
 def corpus_files() -> list[Path]:
-    """The public sample corpus (``*.edi``), or [] when it is not there."""
-    return sorted(SAMPLES_DIR.glob("*.edi")) if have_samples() else []
+    """The public sample corpus (``*.edi``): the whole of it when ../shared is there, else the part of it
+    the repository carries (``tests/data/corpus``)."""
+    return sorted(SAMPLES_DIR.glob("*.edi")) if have_samples() else sorted(CORPUS_DIR.glob("*.edi"))
 
 
 def own_x12_files() -> list[Path]:

@@ -10,7 +10,7 @@ import pytest
 
 import edi
 from edi.model import Invoice, PurchaseOrder, ShipNotice
-from tests.support import NO_SAMPLES, corpus_files, own_x12_files
+from tests.support import corpus_files, own_x12_files
 
 D = Decimal
 
@@ -33,7 +33,8 @@ def errors(doc):
     return [i for i in doc.issues if i.severity == "error"]
 
 
-# every file of the public corpus when it is there (../shared), and always the tests' own (tests/data/x12)
+# every file of the public corpus (the whole of it from ../shared, else its part in tests/data/corpus), and always
+# the tests' own (tests/data/x12)
 ALL_SAMPLES = [pytest.param(p, id=p.name) for p in corpus_files()] + \
               [pytest.param(p, id=f"own-{p.name}") for p in own_x12_files()]
 
@@ -396,10 +397,9 @@ def test_detect_transaction_sets(samples_dir):
     assert edi.detect_transaction_sets(b"hello world") == []
 
 
-@pytest.mark.parametrize("name", [p.name for p in corpus_files()] or [pytest.param(None, marks=pytest.mark.skip(
-    NO_SAMPLES))])
-def test_detect_agrees_with_the_parser(samples_dir, name):
-    data = (samples_dir / name).read_bytes()
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_detect_agrees_with_the_parser(path):
+    name, data = path.name, path.read_bytes()
     parsed = list(dict.fromkeys(ps.envelope.transaction_set for ps in edi.parse_bytes(data).sets))
     assert edi.detect_transaction_sets(data) == parsed
     assert name.split("_")[0].split("-") == parsed or name.startswith("810-850")

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 import edi
 from edi.ack import build_997
-from tests.support import NO_SAMPLES, corpus_files, have_samples, own_x12_files
+from tests.support import NO_SAMPLES, corpus_files, own_x12_files
 
-# Seeds: the public corpus (../shared) when it is there; without it, the tests' own X12 files
-# (tests/data/x12: 810s, an 850 and an 856), so the properties still run on a plain clone.
+# Seeds: the public corpus (the whole of it from ../shared, else its part in tests/data/corpus; the tests' own
+# X12 files if neither), so the properties run on a plain clone too.
 FILES = corpus_files() or own_x12_files()
 DATA = {p.name: p.read_bytes() for p in FILES}
 NAMES = sorted(DATA)
@@ -119,7 +119,7 @@ CORPUS_CUTS = ["810_5010_x12types_1.edi", "850_4010VICS_bots_12.edi", "856_4010_
 OWN_CUTS = ["acme_INV-10045.edi", "acme_PO-7781.edi", "acme_ASN-5001.edi"]  # 810, 850, 856 of tests/data/x12
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if have_samples() else pytest.mark.skip(NO_SAMPLES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in DATA else pytest.mark.skip(NO_SAMPLES))
                                   for n in CORPUS_CUTS] + [pytest.param(n, id=f"own-{n}") for n in OWN_CUTS])
 def test_truncation_is_noticed_at_every_cut(name):
     raw = DATA[name] if name in CORPUS_CUTS else OWN[name]
