@@ -9,8 +9,11 @@ In one run, on the same generated 810 file (bench/edi_parse.py's generator):
 Prints documents/s, segments/s and the ratio qbedi/pyx12 in segments per
 second (target >= 0.5: the whole translation at least half as fast as pyx12
 only splitting the file). Then translates a ``--rss-mb`` file in a fresh
-process and prints its peak RSS (target < 200 MB). Figures only; nothing is
-asserted here.
+process and prints its peak RSS (target < 200 MB); then the same for the command
+itself, ``qbedi translate --json FILE > /dev/null``, beside the same command on
+a one-invoice file (the baseline: the interpreter, the imports, the settings):
+the command streams, so the big file should cost little more than the small one.
+Figures only; nothing is asserted here.
 """
 from __future__ import annotations
 
@@ -56,15 +59,37 @@ def rss_child(path: str) -> None:
     print(f"{seconds:.1f} {docs} {peak_rss_mb():.1f} {statuses}")
 
 
+def cli_child(path: str) -> None:
+    """``qbedi translate --json path`` with its output thrown away; its peak RSS on stderr."""
+    import contextlib
+    import os
+
+    from qbedi.cli import main as qbedi
+
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        qbedi(["translate", "--json", path])
+    print(f"{peak_rss_mb():.1f}", file=sys.stderr)
+
+
+def _cli_rss(path: Path) -> float:
+    err = subprocess.run([sys.executable, __file__, "--cli-child", str(path)], capture_output=True, text=True,
+                         check=True).stderr.split()
+    return float(err[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=20)
     ap.add_argument("--rss-mb", type=float, default=100)
     ap.add_argument("--lines", type=int, default=12)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--cli-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         rss_child(args.child)
+        return
+    if args.cli_child:
+        cli_child(args.cli_child)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench810.edi"
@@ -84,6 +109,11 @@ def main() -> None:
                              check=True).stdout.split(maxsplit=3)
         print(f"peak RSS translating a {big.stat().st_size / 1e6:.0f} MB file ({inv_big} invoices) in a fresh "
               f"process: {float(out[2]):.0f} MB in {float(out[0]):.0f} s  (target < 200 MB)")
+        small = Path(tmp) / "bench810-one.edi"
+        write_810_file(small, 0.0001, args.lines)
+        base, whole = _cli_rss(small), _cli_rss(big)
+        print(f"peak RSS of `qbedi translate --json`: {whole:.0f} MB for the {big.stat().st_size / 1e6:.0f} MB file, "
+              f"{base:.0f} MB for a {small.stat().st_size / 1e3:.1f} kB one: {whole / base:.2f}x the baseline")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Public API::
 
     parse_bytes(data, *, keep_segments=False) -> ParseResult
     parse(stream_or_path, *, keep_segments=False) -> ParseResult
-    survey(data) -> Survey            # envelopes only: how many sets, which are rejected after the fact
+    survey(data_or_stream) -> Survey  # envelopes only: how many sets, which are rejected after the fact
     iter_sets(stream, *, keep_segments=False, result=None) -> Iterator[ParsedSet]
     EdiReader(stream, ...)            # iterate; .result fills as you go
     detect_transaction_sets(data) -> list[str]
@@ -99,9 +99,11 @@ class Survey:
         return ps
 
 
-def survey(data: bytes) -> Survey:
-    """Read the envelopes of ``data`` (no document parsing, one set in memory at a time)."""
-    reader = EdiReader(io.BytesIO(bytes(data)), documents=False)
+def survey(data: bytes | BinaryIO) -> Survey:
+    """Read the envelopes of ``data`` (bytes, or a binary stream read in chunks from where it is): no
+    document parsing, one set in memory at a time."""
+    stream = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    reader = EdiReader(stream, documents=False)
     n = 0
     for _ in reader:
         n += 1

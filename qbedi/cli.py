@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import json
 import os
 import shutil
@@ -70,42 +71,72 @@ def _print_json(obj) -> None:
 # ---------------------------------------------------------------- commands
 
 def cmd_translate(args) -> int:
+    """Each file is read as a stream, one transaction set in memory at a time: its envelopes first
+    (:func:`edi.survey`: a GE/IEA fault after a set rejects it, as on ingest), then set by set, each
+    translation written out as soon as it is made (``--json`` too), so a file of any size costs the
+    memory of its biggest set."""
     import edi  # the X12 parser
-    from connector.translate import sha256_of, translate_set  # lxml
+    from connector.translate import translate_set  # lxml
 
     settings = _settings(args, required=False)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))
-    out = {"documents": [], "errors": []}
+    out = _TranslationsOut(args.json)
     unreadable = False
     for name in args.files:
         try:
-            data = Path(name).read_bytes()
+            fh = open(name, "rb")
         except OSError as e:
-            out["errors"].append({"file": name, "code": "unreadable", "message": f"cannot read the file: {e.strerror or e}"})
+            out.error(name, "unreadable", f"cannot read the file: {e.strerror or e}")
             unreadable = True
             continue
-        result = edi.parse_bytes(data)
-        if not result.sets:
-            msg = "; ".join(i.message for i in result.errors) or "no X12 transaction set found in the file"
-            out["errors"].append({"file": name, "code": (result.errors[0].code if result.errors else "no_transaction"),
-                                  "message": msg})
-            continue
-        digest = sha256_of(data)
-        for ordinal, ps in enumerate(result.sets):
-            t = translate_set(settings, ps, ordinal=ordinal, file_sha256=digest, file_name=name)
-            out["documents"].append(t.json)
-    if args.json:
-        _print_json(out)
-    else:
-        for d in out["documents"]:
-            line = (f"{d['file']}: {d['transaction_set']} {d['document_number'] or '-'} "
-                    f"supplier={d['supplier']['id'] or '?'} total={d['total']} -> {d['status'].upper()}")
-            print(line)
+        with fh:
+            digest = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            fh.seek(0)
+            survey = edi.survey(fh)
+            if not survey.sets:
+                errors = survey.result.errors
+                out.error(name, errors[0].code if errors else "no_transaction",
+                          "; ".join(i.message for i in errors) or "no X12 transaction set found in the file")
+                continue
+            fh.seek(0)
+            for ordinal, ps in enumerate(edi.EdiReader(fh)):
+                t = translate_set(settings, survey.apply(ordinal, ps), ordinal=ordinal,
+                                  file_sha256=digest.hexdigest(), file_name=name)
+                out.document(t.json)
+    out.finish()
+    return 1 if unreadable else 0
+
+
+class _TranslationsOut:
+    """``qbedi translate``'s output, written a document at a time: the text lines, or one JSON object
+    ``{"documents": [...], "errors": [...]}`` streamed (errors are few: kept for the end)."""
+
+    def __init__(self, as_json: bool):
+        self.as_json, self.errors, self.count = as_json, [], 0
+
+    def document(self, d: dict) -> None:
+        if self.as_json:
+            sys.stdout.write(('{\n  "documents": [\n' if not self.count else ",\n")
+                             + textwrap.indent(json.dumps(d, indent=2, default=str), "    "))
+        else:
+            print(f"{d['file']}: {d['transaction_set']} {d['document_number'] or '-'} "
+                  f"supplier={d['supplier']['id'] or '?'} total={d['total']} -> {d['status'].upper()}")
             for h in d["holds"]:
                 print(f"    {h['code']}: {h['message']}")
-        for e in out["errors"]:
-            print(f"{e['file']}: ERROR {e['code']}: {e['message']}")
-    return 1 if unreadable else 0
+        self.count += 1
+
+    def error(self, name: str, code: str, message: str) -> None:
+        self.errors.append({"file": name, "code": code, "message": message})
+
+    def finish(self) -> None:
+        if not self.as_json:
+            for e in self.errors:
+                print(f"{e['file']}: ERROR {e['code']}: {e['message']}")
+            return
+        sys.stdout.write(('{\n  "documents": [' if not self.count else "") + "\n  ],\n  \"errors\": "
+                         + textwrap.indent(json.dumps(self.errors, indent=2, default=str), "  ").lstrip() + "\n}\n")
 
 
 def cmd_ack(args) -> int:
