@@ -267,10 +267,15 @@ class RequestMeta:
     ref_recheck: bool = False
     verify_tries: int = 0
     parts: BillParts | None = None  # a bill posted in parts, once its first part is planned
+    bill_pos: tuple[str, ...] = ()  # a bill whose item lines are linked to these purchase orders' open lines
 
     @property
     def waits_for_link(self) -> bool:
         return self.link_plan is not None and not self.linked
+
+    @property
+    def waits_for_bill_link(self) -> bool:
+        return bool(self.bill_pos) and not self.linked
 
     def to_json(self) -> dict:
         out: dict = {}
@@ -280,6 +285,9 @@ class RequestMeta:
             out["mod_plan"] = self.mod_plan.to_json()
         if self.link_plan is not None:
             out["link_plan"] = self.link_plan.to_json()
+            out["linked"] = self.linked
+        if self.bill_pos:
+            out["bill_pos"] = list(self.bill_pos)
             out["linked"] = self.linked
         if self.links:
             out["links"] = [ln.to_json() for ln in self.links]
@@ -315,4 +323,5 @@ class RequestMeta:
                    linked=bool(d.get("linked")), links=tuple(Link.from_json(x) for x in d.get("links") or ()),
                    po_read=read, not_before=d.get("not_before"), ref_rechecks=int(d.get("ref_rechecks") or 0),
                    ref_recheck=bool(d.get("ref_recheck")), verify_tries=int(d.get("verify_tries") or 0),
-                   parts=BillParts.from_json(d["parts"]) if d.get("parts") else None)
+                   parts=BillParts.from_json(d["parts"]) if d.get("parts") else None,
+                   bill_pos=tuple(d.get("bill_pos") or ()))

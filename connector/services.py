@@ -72,6 +72,15 @@ class PollReport:
     elsewhere: bool = False  # another process was polling it (a lease per source): nothing was done here
 
 
+def _bill_pos(t: Translation) -> tuple[str, ...]:
+    """The purchase orders a bill's item lines are linked to at send time (its supplier's ``link_to_po``):
+    those its lines name, when it has item lines to link."""
+    if t.request_type != "BillAdd" or t.supplier is None or not t.supplier.link_to_po or \
+            not getattr(t.spec, "item_lines", None):
+        return ()
+    return tuple(sorted({(ln.get("po_number") or "").strip() for ln in (t.json or {}).get("lines") or []} - {""}))
+
+
 def _taken():
     """Documents whose transaction is (or may be) in QuickBooks: awaiting approval (it will be, once
     approved), queued, sent, posted; closed by a person (dismissed: e.g. entered by hand); or held because
@@ -400,7 +409,7 @@ class IngestService:
         lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \
             len(getattr(spec, "lines", []) or [])
         meta = RequestMeta(link_plan=t.link_plan) if t.link_plan else RequestMeta(mod_plan=t.mod_plan) \
-            if t.mod_plan else RequestMeta(refs=t.references)
+            if t.mod_plan else RequestMeta(refs=t.references, bill_pos=_bill_pos(t))
         approval = not self._auto_post(t)
         rq = lifecycle.queue(s, doc, company=company, approval=approval, request_type=t.request_type,
                              qbxml=t.request_xml, ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],

@@ -294,6 +294,9 @@ class SupplierSettings(_Model):
     tags: list[str] = Field(default_factory=list)  # free labels for filtering, e.g. [freight, critical]
     archived: bool = False  # no longer a supplier: its new documents are held as supplier_archived
     three_way_match: MatchSettings = Field(default_factory=MatchSettings)
+    # an invoice's item lines are linked to the open lines of the purchase order(s) it names, when QuickBooks
+    # has them (LinkToTxn): QuickBooks then counts them billed and received, and closes the PO when all are
+    link_to_po: bool = True
 
     @field_validator("currency")
     @classmethod

@@ -7,7 +7,7 @@ from .builders import (
     vendor_mod, vendor_query,
 )
 from .errors import QbxmlValueError
-from .parts import bill_add_part, bill_lines, bill_mod_part, splittable
+from .parts import bill_add_part, bill_lines, bill_mod_part, link_item_lines, splittable
 from .responses import (
     MessageSetStatus, QbxmlParseError, ResponseItem, message_set_status, parse_response,
 )
@@ -22,7 +22,7 @@ __all__ = [
     "ResponseItem", "SchemaUnavailable", "account_query", "bill_add", "bill_add_part", "bill_lines",
     "bill_mod_part", "bill_query",
     "class_query", "host_company_preferences", "item_query", "item_receipt_add",
-    "item_receipt_query", "message_set", "message_set_status", "parse_response",
+    "item_receipt_query", "link_item_lines", "message_set", "message_set_status", "parse_response",
     "purchase_order_add", "purchase_order_mod", "purchase_order_query", "splittable", "terms_query",
     "validate", "vendor_add", "vendor_credit_add", "vendor_credit_query", "vendor_mod",
     "vendor_query",

@@ -87,3 +87,26 @@ def bill_mod_part(add_rq: etree._Element, txn_id: str, edit_sequence: str, *, ke
                 if isinstance(child.tag, str) and child.tag not in _NOT_IN_MOD:
                     mod.append(copy.deepcopy(child))
     return rq
+
+
+_AFTER_LINK = ("SalesRepRef", "DataExt")  # ItemLineAdd children that come after LinkToTxn (XSD order)
+
+
+def link_item_lines(add_rq: etree._Element, links: dict[int, tuple[str, str]]) -> etree._Element:
+    """A copy of the BillAddRq whose ``ItemLineAdd`` number ``i`` (0-based, among the item lines) is
+    linked to purchase order line ``links[i]`` = (TxnID, TxnLineID) with a ``LinkToTxn`` in its XSD place."""
+    rq = copy.deepcopy(add_rq)
+    items = list(_body(rq).iterchildren("ItemLineAdd"))
+    for i, (txn_id, txn_line_id) in links.items():
+        line = items[i]
+        if line.find("LinkToTxn") is not None:
+            raise QbxmlValueError("ItemLineAdd/LinkToTxn", "the line is linked already")
+        link = etree.Element("LinkToTxn")
+        text(link, "TxnID", txn_id, max_len=36, field="LinkToTxn/TxnID")
+        text(link, "TxnLineID", txn_line_id, max_len=36, field="LinkToTxn/TxnLineID")
+        after = next((c for c in line if c.tag in _AFTER_LINK), None)
+        if after is not None:
+            after.addprevious(link)
+        else:
+            line.append(link)
+    return rq

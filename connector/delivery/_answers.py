@@ -19,7 +19,7 @@ from ..status import DocStatus, Hold, RqState
 from ..store import QueuedRequest, audit, utcnow
 from ._batch import Progress, RequestKey, RequestKind
 from ._lists import NameLists
-from ._purchasing import apply_po_read, link_receipt
+from ._purchasing import apply_po_read, link_bill, link_receipt
 
 log = structlog.get_logger(__name__)
 
@@ -303,7 +303,16 @@ class Answers:
 
     def _receipt_pos_read(self, rid: int, item) -> None:
         rq, meta = self._queued(rid)
-        if rq is None or meta.link_plan is None:
+        if rq is None or meta.link_plan is None and not meta.bill_pos:
+            return
+        if meta.link_plan is None:  # a bill: linked where QuickBooks has open lines, sent as it is otherwise
+            if item.status_code in (0, 1):
+                link_bill(self.s, rq, meta, item.rets or [])
+            elif item.status_code not in TRANSIENT:
+                lifecycle.set_meta(rq, replace(meta, linked=True))
+                audit(self.s, "link_skipped", document=rq.document, request_id=rq.id,
+                      message=f"reading its purchase orders failed ({item.status_code}: {item.message}); the bill "
+                              "goes without links")
             return
         if item.status_code not in (0, 1):
             if item.status_code not in TRANSIENT:  # transient: asked again next round

@@ -32,7 +32,7 @@ from ._answers import MAX_VERIFY_TRIES
 from ._batch import Batch, Progress, RequestKey, RequestKind
 from ._cost import CostBook
 from ._lists import NameLists
-from ._purchasing import po_add_pending, receipt_in_flight
+from ._purchasing import link_in_flight, po_add_pending
 
 log = structlog.get_logger(__name__)
 
@@ -252,6 +252,8 @@ class BatchBuilder:
                 self._change(rq, meta)
             elif meta.waits_for_link:
                 self._receipt(rq, meta)
+            elif meta.waits_for_bill_link:
+                self._bill_link(rq, meta)
             else:
                 self._send(rq, meta, etree.fromstring(rq.qbxml))
 
@@ -273,11 +275,20 @@ class BatchBuilder:
         """An ItemReceipt: read its purchase orders first (this round), add it next round."""
         plan = meta.link_plan
         if po_add_pending(self.s, self.company, plan.po_numbers) or \
-                receipt_in_flight(self.s, self.company, rq, plan, self.batch.receipt_pos):
+                link_in_flight(self.s, self.company, rq, plan.po_numbers, self.batch.receipt_pos):
             return  # its PO is still on its way, or another receipt is using its open quantities
         self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(plan.po_numbers) or None,
                       vendor=None if plan.po_numbers else rq.vendor)
         self.batch.receipt_pos.update(plan.po_numbers)
+
+    def _bill_link(self, rq: QueuedRequest, meta: RequestMeta) -> None:
+        """A bill whose item lines are linked to its purchase orders: read them first (this round), link and
+        send it next round (``_purchasing.link_bill``)."""
+        if po_add_pending(self.s, self.company, meta.bill_pos) or \
+                link_in_flight(self.s, self.company, rq, meta.bill_pos, self.batch.receipt_pos):
+            return  # its PO is still on its way, or another bill is using its unbilled quantities
+        self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(meta.bill_pos))
+        self.batch.receipt_pos.update(meta.bill_pos)
 
     def _send(self, rq: QueuedRequest, meta: RequestMeta, el) -> None:
         cost = self.costs.predict(rq.request_type, rq.line_count)

@@ -14,11 +14,12 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import qbxml_templates as qx
 from qbxml_templates.refs import references
 from qbxml_templates.specs import ItemLine
 
 from .. import lifecycle
-from ..plans import Link, LinkPlan, ModPlan, PoLineRead, PoRead, ReceiptLine, RequestMeta
+from ..plans import Link, ModPlan, PoLineRead, PoRead, ReceiptLine, RequestMeta
 from ..status import IN_FLIGHT_REQUEST, Hold, RqState
 from ..store import QueuedRequest, audit
 
@@ -88,18 +89,19 @@ def apply_po_read(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list, 
 
 # ---------------------------------------------------------------- receipts
 
-def receipt_in_flight(s: Session, company: str, rq: QueuedRequest, plan: LinkPlan, batch_pos: set[str]) -> bool:
-    """Another receipt for one of these POs is being linked or posted: receipts of one PO go one at a
-    time, so each reads the open quantities the previous one left."""
-    pos = set(plan.po_numbers)
+def link_in_flight(s: Session, company: str, rq: QueuedRequest, po_numbers, batch_pos: set[str]) -> bool:
+    """Another receipt (or bill) for one of these POs is being linked or posted: receipts of one PO go one
+    at a time, and so do bills, so each reads the open quantities the previous one left."""
+    pos = set(po_numbers)
     if pos & batch_pos:
         return True
     for other in s.scalars(select(QueuedRequest).where(
-            QueuedRequest.company == company, QueuedRequest.request_type == "ItemReceiptAdd",
+            QueuedRequest.company == company, QueuedRequest.request_type == rq.request_type,
             QueuedRequest.id != rq.id, QueuedRequest.state.in_(IN_FLIGHT_REQUEST))):
         meta = RequestMeta.from_json(other.meta)
         busy = other.state != RqState.QUEUED or meta.linked
-        if busy and meta.link_plan is not None and pos & set(meta.link_plan.po_numbers):
+        theirs = meta.link_plan.po_numbers if meta.link_plan is not None else meta.bill_pos
+        if busy and pos & set(theirs):
             return True
     return False
 
@@ -178,3 +180,47 @@ def link_receipt(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -
     audit(s, "linked", document=rq.document, request_id=rq.id, links=[ln.to_json() for ln in links])
     return None
 
+
+
+# ---------------------------------------------------------------- bills
+
+def link_bill(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -> None:
+    """Link a bill's item lines to the open (unbilled) lines of the purchase orders it names, as QuickBooks
+    has them now: each item line to the first line of the same item with enough left unbilled. A line (or a
+    PO) QuickBooks does not have stays unlinked and the bill goes as it is: the three-way match has already
+    compared it with what qbedi holds; the trail says what was and was not linked."""
+    el = etree.fromstring(rq.qbxml)
+    pos = {}
+    for ret in rets:
+        if (ret.findtext("VendorRef/FullName") or "").lower() == rq.vendor.lower() and not _closed(ret):
+            pos.setdefault(ret.findtext("RefNumber") or "", ret)
+    left: dict[tuple[str, str], Decimal] = {}
+    po_lines = []
+    for ref_number, ret in pos.items():
+        for ln in ret.findall("PurchaseOrderLineRet"):
+            key = (ret.findtext("TxnID"), ln.findtext("TxnLineID"))
+            left[key] = Decimal(0) if ln.findtext("IsManuallyClosed") == "true" else dec(ln.findtext("UnbilledQuantity"))
+            po_lines.append((ref_number, key, (ln.findtext("ItemRef/FullName") or "").lower()))
+    links: dict[int, tuple[str, str]] = {}
+    made: list[Link] = []
+    unlinked: list[str] = []
+    for i, line in enumerate(el.find("BillAdd").iterchildren("ItemLineAdd")):
+        item, qty = (line.findtext("ItemRef/FullName") or "").lower(), dec(line.findtext("Quantity"))
+        hit = next(((ref, key) for ref, key, name in po_lines if name == item and left[key] >= qty > 0), None)
+        if hit is None:
+            unlinked.append(line.findtext("ItemRef/FullName") or "?")
+            continue
+        ref, key = hit
+        left[key] -= qty
+        links[i] = key
+        made.append(Link(po=ref, txn_id=key[0], txn_line_id=key[1], quantity=qty))
+    missing = [n for n in meta.bill_pos if n not in pos]
+    if links:
+        el = qx.link_item_lines(el, links)
+        rq.qbxml = etree.tostring(el, encoding="unicode")
+    lifecycle.set_meta(rq, replace(meta, linked=True, links=tuple(made)))
+    audit(s, "linked" if made else "link_skipped", document=rq.document, request_id=rq.id,
+          links=[ln.to_json() for ln in made], unlinked=unlinked,
+          message=(f"purchase order {', '.join(missing)} is not open in QuickBooks; " if missing else "")
+          + (f"not linked (no open line of that item with enough unbilled): {', '.join(unlinked)}" if unlinked
+             else "every item line is linked"))

@@ -384,6 +384,9 @@ def why_waiting(s: Session, doc: Document) -> str | None:
             return "QuickBooks' answer was lost; the next Web Connector run checks QuickBooks before sending again"
         if meta.waits_for_link:
             return f"waiting to read purchase order(s) {', '.join(meta.link_plan.po_numbers) or '?'} from QuickBooks"
+        if meta.waits_for_bill_link:
+            return (f"waiting to read purchase order(s) {', '.join(meta.bill_pos)} from QuickBooks, to link its item "
+                    "lines to them")
         if meta.parts is not None and meta.parts.txn_id:
             return (f"too big for one Web Connector round trip, it is posted in parts: {meta.parts.said}; the next "
                     "Web Connector runs add the rest to the same bill")

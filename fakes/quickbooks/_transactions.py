@@ -250,10 +250,20 @@ class _TransactionsMixin:
                         was_open = max(pl.quantity - before, Decimal(0))
                         item.quantity_on_order -= min(qty, was_open)
                 else:
+                    # a bill against a PO line receives what no item receipt has (QuickBooks' Enter Bills
+                    # from a PO): the line counts it received too, and the PO closes once all is received
+                    fresh = max(Decimal(0), min(qty, pl.billed_quantity + qty - pl.received_quantity))
                     pl.billed_quantity += qty
+                    pl.received_quantity += fresh
+                    if item.kind == "ItemInventory":
+                        item.quantity_on_hand += fresh
+                        if pl.quantity is not None:
+                            item.quantity_on_order -= min(fresh, max(pl.quantity - (pl.received_quantity - fresh),
+                                                                     Decimal(0)))
                 linked_pos[po.id] = po
-            if kind in ("ItemReceipt", "Bill") and item.kind == "ItemInventory" \
-                    and ln.quantity and not (kind == "Bill" and self._already_received(ln)):
+                if kind == "Bill":
+                    continue  # received above, as far as it was not already
+            if kind in ("ItemReceipt", "Bill") and item.kind == "ItemInventory" and ln.quantity:
                 item.quantity_on_hand += ln.quantity
             elif kind == "VendorCredit" and item.kind == "ItemInventory" and ln.quantity:
                 item.quantity_on_hand -= ln.quantity
@@ -344,14 +354,6 @@ class _TransactionsMixin:
             bill.expense_lines, bill.item_lines = expense, items
         bill.touch(self.clock.now())
         rs.append(self._txn_ret(bill, include_lines=True, include_linked=True))
-
-    def _already_received(self, ln: ItemLineRec) -> bool:
-        """A bill line linked to a PO line that an item receipt already brought in."""
-        if not ln.link_txn_id:
-            return False
-        po = self.txns.get(ln.link_txn_id)
-        pl = next((x for x in po.po_lines if x.txn_line_id == ln.link_txn_line_id), None)
-        return pl is not None and pl.received_quantity > 0
 
     def _h_po_add(self, rq, rs):
         body = rq.find("PurchaseOrderAdd")

@@ -223,3 +223,65 @@ def test_releasing_a_change_after_a_later_change_was_entered_by_hand_holds_it_as
         first_id = first.id
     out = rt.ingest.release(first_id)
     assert out.status == "held" and out.translation.holds[0].code == "superseded"
+
+
+# ---------------------------------------------------------------- invoices linked to their purchase order
+
+def invoice810(lines: list[tuple[str, int, str]], ctrl: int, number="INV-9001", po="PO-7781") -> bytes:
+    body = [f"BIG*20261120*{number}**{po}", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY"]
+    body += [f"IT1*{i}*{q}*EA*{p}**VN*{part}" for i, (part, q, p) in enumerate(lines, 1)]
+    total = sum(Decimal(q) * Decimal(p) for _, q, p in lines)
+    body += [f"TDS*{int(total * 100)}", f"CTT*{len(lines)}"]
+    return x12("IN", "810", body, ctrl=ctrl)
+
+
+def test_an_invoice_for_a_po_is_linked_to_its_lines_and_the_po_closes_in_quickbooks(rt, qb):
+    lines = [("AC-100", 10, "12.50"), ("AC-220", 6, "37.25")]
+    drain(rt, qb, po850("00", lines, 511))
+    [po] = qb.purchase_orders
+    assert not po.is_fully_received
+    drain(rt, qb, invoice810(lines, 512))
+    [bill] = qb.bills
+    assert [(ln.item, ln.quantity, ln.link_txn_id) for ln in bill.item_lines] == [
+        ("Hex Bolt 3/8", Decimal(10), po.txn_id), ("Shop Towels", Decimal(6), po.txn_id)]
+    assert [ln.link_txn_line_id for ln in bill.item_lines] == [ln.txn_line_id for ln in po.lines]
+    assert po.txn_id in bill.linked_txn_ids and bill.amount_due == Decimal("348.50")
+    po = qb.purchase_order(po.txn_id)
+    assert po.is_fully_received and all(ln.unbilled_quantity == 0 for ln in po.lines)  # closed in QuickBooks
+    invoice = next(v for (n, _), v in trail(rt).items() if n == "INV-9001")
+    assert invoice[0] == "posted" and "linked" in invoice[2] and "link_dropped" not in invoice[2]
+    with rt.store.session() as s:
+        doc = s.scalars(select(Document).where(Document.document_number == "INV-9001")).one()
+        [linked] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "linked"]
+        [posted] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "posted"]
+    assert [(ln["po"], ln["quantity"]) for ln in linked["links"]] == [("PO-7781", "10"), ("PO-7781", "6")]
+    assert posted["txn_id"] == bill.txn_id
+
+
+def test_a_partial_invoice_links_what_it_bills_and_leaves_the_po_open(rt, qb):
+    drain(rt, qb, po850("00", [("AC-100", 10, "12.50"), ("AC-220", 6, "37.25")], 521))
+    drain(rt, qb, invoice810([("AC-100", 4, "12.50")], 522))
+    [po], [bill] = qb.purchase_orders, qb.bills
+    assert bill.item_lines[0].link_txn_line_id == po.lines[0].txn_line_id
+    assert [ln.unbilled_quantity for ln in po.lines] == [Decimal(6), Decimal(6)] and not po.is_fully_received
+
+
+def test_an_invoice_whose_po_quickbooks_does_not_have_is_posted_unlinked_and_says_so(rt, qb):
+    drain(rt, qb, invoice810([("AC-100", 10, "12.50")], 531, po="PO-0000"))
+    [bill] = qb.bills
+    assert bill.item_lines[0].link_txn_id == "" and bill.linked_txn_ids == []
+    [(status, _, kinds)] = trail(rt).values()
+    assert status == "posted" and "link_skipped" in kinds
+
+
+def test_link_to_po_false_never_links(tmp_path, db_url, qb):
+    rt = build_runtime(load_settings(write_config(tmp_path, db_url, suppliers={
+        "ACMESUPPLY": {**SUP["ACMESUPPLY"], "link_to_po": False}})))
+    try:
+        lines = [("AC-100", 10, "12.50")]
+        drain(rt, qb, po850("00", lines, 541), invoice810(lines, 542))
+        [bill] = qb.bills
+        assert bill.item_lines[0].link_txn_id == "" and not qb.purchase_orders[0].is_fully_received
+        assert all("linked" not in kinds for _, _, kinds in trail(rt).values())
+    finally:
+        rt.close()
