@@ -18,6 +18,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer, selectinload
@@ -28,7 +29,7 @@ from .delivery import last_contact, why_waiting
 from .services import Page
 from .settings import Settings
 from .status import Activity, DocStatus, FileStatus, FileVerdict, RqState, Scope
-from .store import (CompanyState, Document, QueuedRequest, ReceivedFile, SourceState, Store,
+from .store import (CompanyState, Document, NotificationState, QueuedRequest, ReceivedFile, SourceState, Store,
                     audit_trail)
 
 MAX_PAGE = 200  # rows a listing shows at most, whatever is asked
@@ -493,7 +494,30 @@ def sync_overview(store: Store, settings: Settings, *, history: int = 30) -> dic
     """What the Sync control page shows: sources and companies with their pauses, the open requests, and the
     history (polls, sessions, errors, pauses, requests)."""
     return {"sources": sources(store, settings), "companies": companies(store, settings),
-            "open_requests": control.open_sync_requests(store), "history": control.history(store, limit=history)}
+            "open_requests": control.open_sync_requests(store), "history": control.history(store, limit=history),
+            "notifications": notifications(store, settings)}
+
+
+def notifications(store: Store, settings: Settings) -> dict:
+    """What the Sync control page shows of notifications: the channels configured (where they go, never a
+    secret) and what each has told, per topic: last sent, last failed attempt and its error."""
+    cfg = settings.notifications
+    channels = []
+    if cfg.email is not None:
+        channels.append({"channel": "email", "to": ", ".join(cfg.email.to),
+                         "via": f"{cfg.email.host}:{cfg.email.port}"})
+    if cfg.webhook is not None:
+        parts = urlsplit(cfg.webhook.url)
+        channels.append({"channel": "webhook", "to": f"{parts.scheme}://{parts.hostname}"
+                         + (f":{parts.port}" if parts.port else "") + parts.path,
+                         "via": "signed (HMAC-SHA256)" if cfg.webhook.secret_env else "unsigned"})
+    with store.session() as s:
+        rows = [{"channel": r.key.split(":", 1)[0], "topic": r.key.split(":", 1)[-1],
+                 "last_sent": _iso(r.last_sent_at), "last_attempt": _iso(r.last_attempt_at),
+                 "error": r.last_error if r.last_attempt_at and (not r.last_sent_at or r.last_attempt_at >
+                                                                 r.last_sent_at) else None}
+                for r in s.scalars(select(NotificationState).order_by(NotificationState.key))]
+    return {"channels": channels, "topics": rows, "digest_at": cfg.digest_at if channels else None}
 
 
 def support_summary(store: Store, settings: Settings, *, errors: int = 10, full: bool = True) -> dict:

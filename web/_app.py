@@ -501,6 +501,22 @@ def _actions(app: Flask, deps: _Deps) -> None:
               "within seconds (see the history below).")
         return _back(url_for("sync"))
 
+    @app.post("/sync/notify-test")
+    @admin_only("Sending a test notification")
+    def notify_test():
+        from connector.notify import Notifier
+
+        cfg = deps.current_settings().notifications
+        if not cfg.channels:
+            _done("No notification channel is configured.", "error")
+            return redirect(url_for("sync"))
+        results = Notifier(st, cfg).deliver(Notifier.test_message())
+        for channel, err in results.items():
+            _done(f"{channel}: test message delivered" if err is None else f"{channel}: NOT delivered: {err}",
+                  "ok" if err is None else "error")
+        log.info("web.notify_test", by=g.user.username, delivered=[c for c, e in results.items() if e is None])
+        return redirect(url_for("sync") + "#notifications")
+
     @app.post("/sync/refresh")
     @admin_only("Refreshing QuickBooks lists")
     def refresh_lists():

@@ -8,9 +8,7 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import structlog
@@ -22,6 +20,7 @@ from connector.settings import load_settings
 from connector.store import (CompanyState, Document, NotificationState, QueuedRequest, SourceState, Store,
                              utcnow)
 from tests.support.builders import write_config, x12, x12_file
+from tests.support.hooks import webhook_server
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="pip install aiosmtpd (the test extras)")
 
@@ -68,35 +67,11 @@ def smtp():
     ctl.stop()
 
 
-class _Hook:
-    def __init__(self):
-        self.calls: list[tuple[dict, bytes]] = []
-        self.status = 200
-
-
 @pytest.fixture
 def webhook():
     """A real HTTP server on 127.0.0.1 that records each POST and answers ``hook.status``."""
-    hook = _Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            hook.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(hook.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/qbedi"
-    yield hook
-    server.shutdown()
-    server.server_close()
+    with webhook_server() as hook:
+        yield hook
 
 
 # ---------------------------------------------------------------- the world

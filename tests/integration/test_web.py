@@ -3,6 +3,7 @@ the login throttle, every page on data, and the actions (the same in a real brow
 from __future__ import annotations
 
 import os
+import json
 import re
 import stat
 
@@ -14,7 +15,7 @@ from werkzeug.test import Client
 from connector import control
 from connector.settings import load_settings
 from connector.status import DocStatus, RqState
-from connector.store import Document, QueuedRequest, audit_trail
+from connector.store import Document, audit_trail
 from tests.support.builders import PASSWORD, PASSWORD_HASH, SUPPLIERS, write_config, x12_file
 
 USERS = [{"username": "carol", "password_hash": PASSWORD_HASH, "role": "clerk"},
@@ -375,6 +376,33 @@ def test_admin_pauses_resumes_and_asks_for_a_sync(site):
     kinds = [e["kind"] for e in control.history(rt.store)]
     assert kinds.count("sync_requested") == 2 and "paused" in kinds and "resumed" in kinds
     assert "refresh QuickBooks lists for clerk" in text(c.get("/sync"))
+
+
+def test_the_sync_page_shows_notifications_and_an_admin_sends_a_test_message(site, monkeypatch):
+    from tests.support.hooks import webhook_server
+
+    monkeypatch.setenv("QBEDI_HOOK_SECRET", "not the real one")
+    rt, app, _ = site()
+    c = app.test_client()
+    login(c, "adam")
+    assert "No notification channel is configured" in text(c.get("/sync"))
+    with webhook_server() as hook:
+        rt, app, _ = site(notifications={"webhook": {"url": hook.url, "secret_env": "QBEDI_HOOK_SECRET"},
+                                         "digest_at": "06:30"})
+        clerk, admin = app.test_client(), app.test_client()
+        login(clerk, "carol")
+        page = text(clerk.get("/sync"))
+        assert "webhook" in page and "/hooks/qbedi" in page and "06:30" in page and "signed" in page
+        assert "Nothing has been told yet." in page
+        post(clerk, "/sync/notify-test", page="/sync")
+        assert hook.calls == [] and "only an admin" in text(clerk.get("/sync")).lower()  # a clerk cannot
+        login(admin, "adam")
+        post(admin, "/sync/notify-test", page="/sync")
+        assert len(hook.calls) == 1 and json.loads(hook.calls[0][1])["kind"] == "test"
+        assert "webhook: test message delivered" in text(admin.get("/sync"))
+        hook.status = 500  # the receiver fails: the admin reads why
+        post(admin, "/sync/notify-test", page="/sync")
+        assert "webhook: NOT delivered" in text(admin.get("/sync"))
 
 
 # ---------------------------------------------------------------- mounted beside the SOAP endpoint
