@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import json
 import os
 import shutil
@@ -16,15 +15,22 @@ import textwrap
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from connector import __version__
-from connector.passwords import hash_password
-from connector.settings import ConfigError, Settings, load_settings
-from connector.sources import SourceError
+from typing import TYPE_CHECKING
 
-from .runtime import DatabaseUnavailable, SchemaOutdated, build_runtime  # also registers the adapters' source types: import it before loading a config
-from .workspace import init_workspace
+from connector import __version__  # (a string: the package's __init__ imports nothing)
 
-# Lazy imports: what is slow to load and only some commands need stays inside them, so `--help` stays fast.
+if TYPE_CHECKING:
+    from connector.settings import Settings
+
+# Lazy imports: the settings models, the runtime and everything below them are imported when a command runs,
+# never for `--help` or `--version` (tests/e2e/test_cli_no_tracebacks.py keeps it so).
+
+
+def build_runtime(*args, **kwargs):
+    """:func:`qbedi.runtime.build_runtime`, imported when a command first needs it."""
+    from .runtime import build_runtime as build
+
+    return build(*args, **kwargs)
 
 
 def _config_path(arg: str | None) -> str | None:
@@ -46,6 +52,12 @@ class NoConfig(Exception):
 def _settings(args, *, required: bool = True) -> Settings:
     """The workspace's settings. ``required=False``: the embedded defaults when no config is found
     (translate, qwc); otherwise :class:`NoConfig`."""
+    from connector.settings import load_settings
+
+    from . import runtime
+
+    del runtime  # imported for what importing it does: the adapters' source types are known before a config is read
+
     path = _config_path(getattr(args, "config", None))
     if path is None and required:
         raise NoConfig()
@@ -90,6 +102,8 @@ def cmd_translate(args) -> int:
             unreadable = True
             continue
         with fh:
+            import hashlib
+
             digest = hashlib.sha256()
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -237,11 +251,15 @@ def cmd_hash_password(args) -> int:
             print("qbedi: no password on standard input: give it on one line (or set $QBEDI_QBWC_PASSWORD)",
                   file=sys.stderr)
             return 2
+    from connector.passwords import hash_password
+
     print(hash_password(pw))
     return 0
 
 
 def cmd_init(args) -> int:
+    from .workspace import init_workspace
+
     return init_workspace(Path(args.dir), user=args.user, port=args.port, url=args.url)
 
 
@@ -770,6 +788,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_vendors(args) -> int:
+    from connector.settings import ConfigError
     from connector.vendors import map_supplier, reconcile, unmap_supplier
 
     settings = _settings(args)
@@ -919,6 +938,8 @@ def _source_address(settings: Settings, cfg) -> str | None:
 
 def _check_source(src) -> dict:
     """One source's read-only check, as a report entry; never raises (a verdict for every source)."""
+    from connector.sources import SourceError
+
     check = getattr(src, "test_connection", None)
     try:
         detail = check() if check is not None else {"files_waiting": len(list(src.list_new()))}
@@ -966,6 +987,8 @@ def _source_lines(s: dict) -> list[str]:
 
 def cmd_test_connection(args) -> int:
     from connector.delivery import last_contact  # sqlalchemy
+
+    from .runtime import SchemaOutdated
 
     settings = _settings(args)
     _setup_logging(settings, argparse.Namespace(quiet_logs=True))  # the report is the output: warnings only
@@ -1287,6 +1310,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        from connector.settings import ConfigError
+
+        from .runtime import DatabaseUnavailable, SchemaOutdated
         try:
             code = args.func(args)
         except ConfigError as e:

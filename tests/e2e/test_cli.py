@@ -164,3 +164,21 @@ def test_dismiss_closes_a_held_document_with_its_reason(tmp_path, capsys):
     _, out = run_json(capsys, ["show", str(ids["88812"]), "--json", "--config", str(cfg)])
     assert out["status"] == "dismissed" and out["reason"] == "entered by hand"
     assert out["audit"][-1]["kind"] == "dismissed" and out["audit"][-1]["previous_reason"]
+
+
+def test_help_and_version_load_none_of_the_heavy_modules():
+    """`qbedi --help` answers at once: the settings models (pydantic), the database (SQLAlchemy), the SOAP stack
+    (spyne), lxml and the runtime are imported when a command runs, not to print help (bench: 1.9x a bare
+    interpreter, bench/RESULTS.md)."""
+    probe = ("import contextlib, io, sys\n"
+             "from qbedi.cli import main\n"
+             "for argv in (['--help'], ['--version'], ['translate', '--help']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "        try:\n"
+             "            main(argv)\n"
+             "        except SystemExit:\n"
+             "            pass\n"
+             "heavy = ('pydantic', 'sqlalchemy', 'spyne', 'lxml', 'connector.settings', 'qbedi.runtime', 'edi')\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
