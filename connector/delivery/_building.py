@@ -341,9 +341,11 @@ class BatchBuilder:
             n = max(min(now, keepable - parts.posted), min(now, MIN_PART_LINES))
         if n < min(left, MIN_PART_LINES) and self.elements:
             raise Full  # a batch of its own
-        if n < 1 and parts.txn_id:
+        if n < 1 and parts.txn_id and self.costs.samples("BillMod") >= MEASURED:
             self._too_big(rq, parts, mod, keepable)
             return
+        # (not one line fits while BillMod's time is unmeasured, e.g. its first answers were lost: one line
+        # goes, and what QuickBooks takes for it is learned; the parts before left room for about that)
         n = max(n, 1)
         if self.usable and not self._names_known(rq, meta, el):
             return

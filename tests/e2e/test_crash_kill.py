@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from connector.settings import load_settings
 from connector.status import DocStatus
-from connector.store import Document, ReceivedFile, Store
+from connector.store import Document, ReceivedFile, Store, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from tests.support.builders import PASSWORD, make_quickbooks, wait_for, write_config, x12_file
 from tests.support.processes import serving
@@ -39,6 +39,24 @@ def _invoice_file(n: int) -> bytes:
     sets = [f"ST*810*{k:04d}~" + body.replace("INV-10045", f"INV-{n}-{k}") + f"SE*16*{k:04d}~"
             for k in range(1, PER_FILE + 1)]
     return (f"{isa}~{gs}~" + "".join(sets) + f"GE*{PER_FILE}*{n}~IEA*1*{n:09d}~").encode()
+
+
+BIG_LINES = 300  # one invoice too big for a round trip at the starting cost estimate: posted in parts
+
+
+def _big_invoice() -> tuple[bytes, Decimal]:
+    """INV-BIG: BIG_LINES lines, posted as a BillAdd and BillMods (a kill may land between any two)."""
+    body = ["BIG*20261118*INV-BIG**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY", "ITD*01*3*2**10**30"]
+    total = Decimal(0)
+    for n in range(1, BIG_LINES + 1):
+        price = Decimal(100 + n % 13 * 17) / 100
+        body.append(f"IT1*{n}*{n % 5 + 1}*EA*{price:.2f}**VN*AC-{n}")
+        total += (n % 5 + 1) * price
+    body += [f"TDS*{int(total * 100)}", f"CTT*{BIG_LINES}"]
+    segs = ["ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261121*1000*U*00401*000000900*0*P*>",
+            "GS*IN*ACMESUPPLY*NORTHWIND*20261121*1000*900*X*004010", "ST*810*0001", *body,
+            f"SE*{len(body) + 2}*0001", "GE*1*900", "IEA*1*000000900"]
+    return ("~".join(segs) + "~").encode(), total
 
 
 class SlowQuickBooks:
@@ -88,6 +106,8 @@ def test_sigkill_during_ingest_and_sessions_loses_and_doubles_nothing(tmp_path, 
 
     pending = list(range(1, FILES + 1))
     posted_before_kill = []
+    big, big_total = _big_invoice()
+    (inbox / "big.edi").write_bytes(big)
     for r in range(rounds):
         for n in pending[:3]:  # new files arrive while qbedi is down, and are ingested as it starts
             (inbox / f"f{n}.edi").write_bytes(_invoice_file(n))
@@ -120,7 +140,7 @@ def test_sigkill_during_ingest_and_sessions_loses_and_doubles_nothing(tmp_path, 
                     total_docs = s.scalar(select(func.count()).select_from(Document))
             finally:
                 store.dispose()
-            if total_docs == FILES * PER_FILE and open_docs == 0:
+            if total_docs == FILES * PER_FILE + 1 and open_docs == 0:
                 break
         code, out = run.stop()
     assert code == 0, out
@@ -130,17 +150,21 @@ def test_sigkill_during_ingest_and_sessions_loses_and_doubles_nothing(tmp_path, 
         with store.session() as s:
             files = s.scalar(select(func.count()).select_from(ReceivedFile))
             docs = {d.document_number: d for d in s.scalars(select(Document))}
+            big_trail = [e.kind for e in audit_trail(s, docs["INV-BIG"].id)] if "INV-BIG" in docs else []
     finally:
         store.dispose()
     print("bills in QuickBooks after each kill:", posted_before_kill)
     assert posted_before_kill[-1] > 0, "the kills came while there was work in flight"
-    assert files == FILES, f"seed {seed}: every file stored once"
-    wanted = {f"INV-{n}-{k}" for n in range(1, FILES + 1) for k in range(1, PER_FILE + 1)}
+    assert files == FILES + 1, f"seed {seed}: every file stored once"
+    wanted = {f"INV-{n}-{k}" for n in range(1, FILES + 1) for k in range(1, PER_FILE + 1)} | {"INV-BIG"}
     assert set(docs) == wanted and len(docs) == len(wanted), f"seed {seed}: every invoice once in qbedi"
+    assert "posted_part" in big_trail and big_trail.count("posted") == 1, \
+        f"seed {seed}: {big_trail} {docs['INV-BIG'].reason_code}: {docs['INV-BIG'].reason}"
     not_posted = {n: (d.status, d.reason) for n, d in docs.items() if d.status != DocStatus.POSTED}
     assert not not_posted, f"seed {seed}: {not_posted}"
     bills = [b.ref_number for b in qb.bills]
     assert sorted(bills) == sorted(wanted), f"seed {seed}: every invoice exactly once in QuickBooks"
     for b in qb.bills:
-        assert Decimal(str(b.amount_due)) == docs[b.ref_number].total == Decimal("289.00")
+        want = (big_total, BIG_LINES) if b.ref_number == "INV-BIG" else (Decimal("289.00"), 3)
+        assert (Decimal(str(b.amount_due)), len(b.lines)) == want and docs[b.ref_number].total == want[0]
         assert b.txn_id == docs[b.ref_number].qb_txn_id

@@ -256,3 +256,22 @@ def test_a_crash_between_a_part_leaving_and_its_answer_is_settled_by_the_next_pr
     assert len(bill.lines) == 600 and bill.amount_due == total
     kinds = [k for k, _ in trail(store, the_document(store).id)]
     assert kinds.count("answer_lost") == 1 and kinds[-1] == "posted"
+
+
+def test_a_lost_answer_before_any_change_was_measured_does_not_strand_the_bill(world):
+    # QuickBooks is quick (the starting estimate is far too high) and the first BillMod's answer is lost, so
+    # nothing has measured what a kept line costs: the next part is a one-line probe, not a too_big hold
+    store, service, qb, timed, total = world(300, per_line=0.02)
+    session = Session()
+    _first_parts(service, timed, session, 1)
+    timed.process(service.next_request(session))  # the first BillMod runs; its answer is lost
+    service.close(session)
+    second = Session(ticket="T-2")
+    _first_parts(service, timed, second, 1)  # the lost part is looked up: it is in
+    timed.process(service.next_request(second))  # the next BillMod runs; its answer is lost too
+    service.close(second)
+    drain(service, timed, Session(ticket="T-3"), rounds=100)
+    doc = the_document(store)
+    assert doc.status == DocStatus.POSTED, doc.reason
+    [bill] = qb.bills
+    assert len(bill.lines) == 300 and bill.amount_due == total and max(timed.sets) <= BUDGET
