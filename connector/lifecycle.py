@@ -162,10 +162,10 @@ def _bill_in_parts(doc: Document, request: dict):
     first); None when there is none."""
     if request.get("request_type") != "BillAdd":
         return None
-    for old in reversed(doc.requests):
-        parts = RequestMeta.from_json(old.meta).parts if old.state in (R.HELD, R.FAILED) else None
-        if parts is not None and parts.txn_id:
-            return replace(parts, sending=0, reread=True)
+    last = next((old for old in reversed(doc.requests) if old.state in (R.HELD, R.FAILED)), None)
+    parts = RequestMeta.from_json(last.meta).parts if last is not None else None  # the latest word only
+    if parts is not None and parts.txn_id:
+        return replace(parts, sending=0, reread=True, released=True)
     return None
 
 

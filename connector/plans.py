@@ -226,6 +226,7 @@ class BillParts:
     item_ids: tuple[str, ...] = ()
     amount: str | None = None  # the bill's AmountDue after the last part
     reread: bool = False
+    released: bool = False  # carried over by a person's release: a bill gone from QuickBooks means start again
 
     @property
     def said(self) -> str:
@@ -239,14 +240,16 @@ class BillParts:
     def to_json(self) -> dict:
         return {"total": self.total, "posted": self.posted, "sending": self.sending, "parts": self.parts,
                 "txn_id": self.txn_id, "edit_sequence": self.edit_sequence, "expense_ids": list(self.expense_ids),
-                "item_ids": list(self.item_ids), "amount": self.amount, "reread": self.reread}
+                "item_ids": list(self.item_ids), "amount": self.amount, "reread": self.reread,
+                "released": self.released}
 
     @classmethod
     def from_json(cls, d: dict) -> "BillParts":
         return cls(total=int(d["total"]), posted=int(d.get("posted") or 0), sending=int(d.get("sending") or 0),
                    parts=int(d.get("parts") or 0), txn_id=d.get("txn_id") or "",
                    edit_sequence=d.get("edit_sequence") or "", expense_ids=tuple(d.get("expense_ids") or ()),
-                   item_ids=tuple(d.get("item_ids") or ()), amount=d.get("amount"), reread=bool(d.get("reread")))
+                   item_ids=tuple(d.get("item_ids") or ()), amount=d.get("amount"), reread=bool(d.get("reread")),
+                   released=bool(d.get("released")))
 
 
 # ---------------------------------------------------------------- the request's working data

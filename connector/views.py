@@ -26,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import control
 from .delivery import last_contact, why_waiting
+from .plans import RequestMeta
 from .services import Page
 from .settings import Settings
 from .status import Activity, DocStatus, FileStatus, FileVerdict, RqState, Scope
@@ -76,6 +77,16 @@ ADVICE = {
     "ambiguous_po": "Several purchase orders in QuickBooks match. Check them, then release or dismiss.",
     "edit_conflict": "The purchase order kept changing in QuickBooks while qbedi tried to change it. Check it, then "
                      "press Release.",
+    "too_big": "The invoice is so long that QuickBooks cannot finish its bill within one Web Connector round trip "
+               "per part (the reason says how many lines are in QuickBooks already). An admin raises "
+               "web_connector.batch_budget_seconds (and the Web Connector's timeout); then press Release and the "
+               "rest goes to the same bill. Or finish the bill by hand in QuickBooks and dismiss this.",
+    "partial_bill": "The first lines of this invoice are in QuickBooks as one bill (its TxnID is in the reason); the "
+                    "rest could not be added. Fix what the reason names and press Release: the rest goes to the same "
+                    "bill. Or delete that bill in QuickBooks and press Release: the whole invoice is posted again as "
+                    "a new bill. Or finish the bill by hand in QuickBooks and dismiss this (the bill stays there).",
+    "bill_deleted": "Someone deleted, in QuickBooks, the bill this invoice was being added to. Press Release to post "
+                    "the whole invoice again as a new bill, or dismiss this.",
     "superseded": "A newer change to the same purchase order was already applied. Dismiss this one (applying it "
                   "would undo the newer change).",
     "unit_mismatch": "A line comes in a unit QuickBooks does not count the item in. An admin says how many one "
@@ -442,6 +453,17 @@ def _words(value):
     return value
 
 
+def _parts_said(rq: QueuedRequest) -> str | None:
+    """For a bill sent in parts: how, in words (its qbXML is the whole bill; the parts are cut from it)."""
+    parts = RequestMeta.from_json(rq.meta).parts
+    if parts is None:
+        return None
+    return (f"Too big for one Web Connector round trip, this bill goes in parts: a BillAdd with its first lines, "
+            f"then BillMods adding the next ones to the same bill (each part names the lines the bill has). "
+            f"{parts.said[0].upper() + parts.said[1:]}. The qbXML below is the whole bill the parts are cut from; "
+            f"the attempts count the current part's.")
+
+
 def document_detail(store: Store, document_id: int) -> dict | None:
     """One document: what the supplier sent (lines, the failing ones marked, totals, due date), why it waits,
     what to do, every qbXML request sent with QuickBooks' answers, its QuickBooks TxnID and amount, the audit
@@ -469,7 +491,8 @@ def document_detail(store: Store, document_id: int) -> dict | None:
                      "qbxml": r.qbxml, "attempts": r.attempts, "sent_at": _iso(r.sent_at),
                      "status_code": r.status_code, "status_message": r.status_message,
                      "txn_id": r.result_txn_id, "ref_number": r.ref_number, "vendor": r.vendor,
-                     "external_guid": r.external_guid, "created": _iso(r.created_at), "updated": _iso(r.updated_at)}
+                     "external_guid": r.external_guid, "created": _iso(r.created_at), "updated": _iso(r.updated_at),
+                     "parts": _parts_said(r)}
                     for r in d.requests]
         # what QuickBooks answered (or did not): every request event after it was sent
         answers = [t for t in trail if "request_id" in t["detail"] and t["kind"] not in

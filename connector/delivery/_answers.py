@@ -86,7 +86,9 @@ class Answers:
             self._hold(rq, Hold.PARTIAL_BILL, f"{parts.said}; QuickBooks refused the next part "
                                               f"({item.status_code}: {item.message}). Fix what it names (e.g. the "
                                               "mapping), then release this document: the other lines are added to "
-                                              "the same bill. Or delete the bill in QuickBooks and dismiss it",
+                                              "the same bill. Or delete the bill in QuickBooks and release this "
+                                              "document to post the invoice again whole, or finish the bill by hand "
+                                              "and dismiss this document",
                        status_code=item.status_code)
         elif item.status_code in TRANSIENT and rq.attempts < MAX_ATTEMPTS:
             # the record is in use: give the other user time (5 s, 10 s, 20 s ... at most 5 min)
@@ -158,6 +160,12 @@ class Answers:
         if rq is None or meta.parts is None or item.status_code in TRANSIENT:
             return
         parts = meta.parts
+        if item.not_found and parts.released:  # a person released it after deleting the bill: start again
+            lifecycle.set_meta(rq, replace(meta, parts=None))
+            audit(self.s, "bill_gone", document=rq.document, request_id=rq.id, txn_id=parts.txn_id,
+                  message=f"QuickBooks no longer has bill TxnID {parts.txn_id} ({parts.posted} of {parts.total} "
+                          "lines); the whole invoice is posted again as a new bill")
+            return
         if item.not_found:
             self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {parts.txn_id}, to which qbedi had "
                                               f"added {parts.posted} of the invoice's {parts.total} lines: it was "

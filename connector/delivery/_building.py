@@ -27,7 +27,7 @@ from qbxml_templates.refs import references
 from .. import lifecycle
 from ..plans import BillParts, RequestMeta
 from ..status import Hold, RqState
-from ..store import CompanyState, Document, QueuedRequest, utcnow
+from ..store import CompanyState, Document, QueuedRequest, audit, utcnow
 from ._answers import MAX_VERIFY_TRIES
 from ._batch import Batch, Progress, RequestKey, RequestKind
 from ._cost import CostBook
@@ -284,6 +284,14 @@ class BatchBuilder:
     def _bill_link(self, rq: QueuedRequest, meta: RequestMeta) -> None:
         """A bill whose item lines are linked to its purchase orders: read them first (this round), link and
         send it next round (``_purchasing.link_bill``)."""
+        if self.costs.predict(rq.request_type, rq.line_count) > self.budget:
+            # too big for one round trip: it goes in parts, and a BillMod line cannot carry a link
+            lifecycle.set_meta(rq, replace(meta, linked=True))
+            audit(self.s, "link_skipped", document=rq.document, request_id=rq.id, unlinked=[],
+                  message=f"not linked to purchase order {', '.join(meta.bill_pos)}: the bill is too big for one Web "
+                          "Connector round trip and goes in parts, whose added lines cannot carry a link; receive "
+                          "or close the PO in QuickBooks by hand")
+            return
         if po_add_pending(self.s, self.company, meta.bill_pos) or \
                 link_in_flight(self.s, self.company, rq, meta.bill_pos, self.batch.receipt_pos):
             return  # its PO is still on its way, or another bill is using its unbilled quantities

@@ -208,7 +208,10 @@ def link_bill(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -> N
         item, qty = (line.findtext("ItemRef/FullName") or "").lower(), dec(line.findtext("Quantity"))
         hit = next(((ref, key) for ref, key, name in po_lines if name == item and left[key] >= qty > 0), None)
         if hit is None:
-            unlinked.append(line.findtext("ItemRef/FullName") or "?")
+            same = [left[key] for _, key, name in po_lines if name == item]
+            name = line.findtext("ItemRef/FullName") or "?"
+            unlinked.append(f"{name} x {qty} (" + (f"{sum(same)} left unbilled on the PO)" if same else
+                                                   "not on the PO)"))
             continue
         ref, key = hit
         left[key] -= qty
@@ -219,8 +222,15 @@ def link_bill(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -> N
         el = qx.link_item_lines(el, links)
         rq.qbxml = etree.tostring(el, encoding="unicode")
     lifecycle.set_meta(rq, replace(meta, linked=True, links=tuple(made)))
+    said = []
+    if missing:
+        said.append(f"QuickBooks has no open purchase order {', '.join(missing)} of {rq.vendor}")
+    if made:
+        said.append(f"{len(made)} item line{'s' if len(made) != 1 else ''} linked to purchase order "
+                    f"{', '.join(sorted({ln.po for ln in made}))}")
+    if unlinked and pos:
+        said.append(f"not linked, so the PO stays open for them in QuickBooks: {'; '.join(unlinked[:10])}"
+                    + (f" and {len(unlinked) - 10} more" if len(unlinked) > 10 else ""))
     audit(s, "linked" if made else "link_skipped", document=rq.document, request_id=rq.id,
-          links=[ln.to_json() for ln in made], unlinked=unlinked,
-          message=(f"purchase order {', '.join(missing)} is not open in QuickBooks; " if missing else "")
-          + (f"not linked (no open line of that item with enough unbilled): {', '.join(unlinked)}" if unlinked
-             else "every item line is linked"))
+          lines_linked=len(made), purchase_orders=sorted({ln.po for ln in made}), unlinked=unlinked[:10],
+          message="; ".join(said) or "no item line to link")

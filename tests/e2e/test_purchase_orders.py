@@ -254,7 +254,8 @@ def test_an_invoice_for_a_po_is_linked_to_its_lines_and_the_po_closes_in_quickbo
         doc = s.scalars(select(Document).where(Document.document_number == "INV-9001")).one()
         [linked] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "linked"]
         [posted] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "posted"]
-    assert [(ln["po"], ln["quantity"]) for ln in linked["links"]] == [("PO-7781", "10"), ("PO-7781", "6")]
+    assert (linked["lines_linked"], linked["purchase_orders"], linked["unlinked"]) == (2, ["PO-7781"], [])
+    assert linked["message"] == "2 item lines linked to purchase order PO-7781"
     assert posted["txn_id"] == bill.txn_id
 
 
@@ -264,6 +265,12 @@ def test_a_partial_invoice_links_what_it_bills_and_leaves_the_po_open(rt, qb):
     [po], [bill] = qb.purchase_orders, qb.bills
     assert bill.item_lines[0].link_txn_line_id == po.lines[0].txn_line_id
     assert [ln.unbilled_quantity for ln in po.lines] == [Decimal(6), Decimal(6)] and not po.is_fully_received
+    drain(rt, qb, invoice810([("AC-100", 10, "12.50")], 523, number="INV-9002"))  # more than the 6 left
+    with rt.store.session() as s:
+        doc = s.scalars(select(Document).where(Document.document_number == "INV-9002")).one()
+        [skipped] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "link_skipped"]
+    assert "PO stays open for them" in skipped["message"] and "Hex Bolt 3/8 x 10 (6 left unbilled on the PO)" in \
+        skipped["message"]
 
 
 def test_an_invoice_whose_po_quickbooks_does_not_have_is_posted_unlinked_and_says_so(rt, qb):
@@ -272,6 +279,9 @@ def test_an_invoice_whose_po_quickbooks_does_not_have_is_posted_unlinked_and_say
     assert bill.item_lines[0].link_txn_id == "" and bill.linked_txn_ids == []
     [(status, _, kinds)] = trail(rt).values()
     assert status == "posted" and "link_skipped" in kinds
+    with rt.store.session() as s:
+        [skipped] = [e.detail for e in audit_trail(s, s.scalars(select(Document.id)).one()) if e.kind == "link_skipped"]
+    assert skipped["message"] == "QuickBooks has no open purchase order PO-0000 of Acme Industrial Supply"
 
 
 def test_link_to_po_false_never_links(tmp_path, db_url, qb):
@@ -285,3 +295,16 @@ def test_link_to_po_false_never_links(tmp_path, db_url, qb):
         assert all("linked" not in kinds for _, _, kinds in trail(rt).values())
     finally:
         rt.close()
+
+
+def test_an_invoice_too_big_for_one_round_trip_goes_in_parts_unlinked_and_says_so(rt, qb):
+    drain(rt, qb, po850("00", [("AC-100", 300, "1.00")], 551),
+          invoice810([("AC-100", 1, "1.00")] * 300, 552))  # 1.5 + 300 x 0.25 s predicted: over the 45 s budget
+    [bill] = qb.bills
+    assert len(bill.item_lines) == 300 and all(ln.link_txn_id == "" for ln in bill.item_lines)
+    invoice = next(v for (n, _), v in trail(rt).items() if n == "INV-9001")
+    assert invoice[0] == "posted" and "link_skipped" in invoice[2] and "posted_part" in invoice[2]
+    with rt.store.session() as s:
+        doc = s.scalars(select(Document).where(Document.document_number == "INV-9001")).one()
+        [skipped] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "link_skipped"]
+    assert "too big for one Web Connector round trip" in skipped["message"]

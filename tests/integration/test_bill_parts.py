@@ -120,6 +120,17 @@ def _first_parts(service, timed, session, parts: int) -> None:
         service.handle_response(session, timed.process(service.next_request(session)))
 
 
+def test_part_way_the_document_says_how_far_its_bill_is(world):
+    from connector import views
+
+    store, service, qb, timed, total = world(600)
+    _first_parts(service, timed, Session(), 2)
+    detail = views.document_detail(store, the_document(store).id)
+    assert "lines are in QuickBooks as bill TxnID " + qb.bills[0].txn_id in detail["waiting"]
+    [rq] = detail["requests"]
+    assert "goes in parts" in rq["parts"] and "of its 600 lines are in QuickBooks as bill TxnID" in rq["parts"]
+
+
 def test_a_lost_answer_of_a_later_part_is_looked_up_and_never_adds_lines_twice(world):
     store, service, qb, timed, total = world(600)
     session = Session()
@@ -275,3 +286,21 @@ def test_a_lost_answer_before_any_change_was_measured_does_not_strand_the_bill(w
     assert doc.status == DocStatus.POSTED, doc.reason
     [bill] = qb.bills
     assert len(bill.lines) == 300 and bill.amount_due == total and max(timed.sets) <= BUDGET
+
+
+def test_deleting_a_partial_bill_in_quickbooks_and_releasing_posts_the_invoice_whole_again(tmp_path, world):
+    store, service, qb, timed, total = world(600)
+    session = Session()
+    _first_parts(service, timed, session, 1)
+    qb.inject(3140, "BillMod", times=1, message='There is an invalid reference to QuickBooks Account "Job Materials"')
+    service.handle_response(session, timed.process(service.next_request(session)))
+    doc = the_document(store)
+    assert doc.reason_code == Hold.PARTIAL_BILL and "delete the bill in QuickBooks and release" in doc.reason
+    qb.delete_transaction(qb.bills[0].txn_id)  # the clerk deletes the partial bill, as the reason offers
+    IngestService(store, load_settings(tmp_path / "qbedi.yaml")).release(doc.id, by="ap-clerk")  # one release
+    drain(service, timed, session, rounds=100)
+    doc = the_document(store)
+    assert doc.status == DocStatus.POSTED, doc.reason
+    [bill] = qb.bills
+    assert len(bill.lines) == 600 and bill.amount_due == total and bill.txn_id == doc.qb_txn_id
+    assert "bill_gone" in [k for k, _ in trail(store, doc.id)]
