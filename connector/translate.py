@@ -203,14 +203,15 @@ def _party_name(doc) -> str:
 
 
 def _seller_json(doc) -> dict | None:
-    """The selling party as the document names it (N1/N3/N4): kept so a vendor qbedi creates in QuickBooks
-    carries the supplier's own name and address, and for vendor reconciliation."""
+    """The selling party as the document names it (N1/N3/N4, its PER contact): kept so a vendor qbedi creates in
+    QuickBooks carries the supplier's own name, address and contact, and for vendor reconciliation."""
     p = doc.party(*SELLER_PARTIES) if doc is not None and hasattr(doc, "party") else None
     if p is None:
         return None
     return {"code": p.code, "name": p.name, "id": p.id, "id_qualifier": p.id_qualifier,
             "address_lines": list(p.address_lines), "city": p.city, "state": p.state, "postal_code": p.postal_code,
-            "country": p.country}
+            "country": p.country, **{k: v for k, v in (("contact", p.contact), ("phone", p.phone),
+                                                        ("email", p.email), ("fax", p.fax)) if v}}
 
 
 def document_json(t: Translation, file_name: str) -> dict:

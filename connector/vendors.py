@@ -33,6 +33,7 @@ import yaml
 from sqlalchemy import func, select
 
 import edi
+from edi.common import PER_NUMBERS
 
 from .settings import ConfigError, Settings, load_settings
 from .status import DocStatus
@@ -172,7 +173,7 @@ def _contacts(raw_segments: list[list[str]] | None) -> list[dict]:
         elif tag == "PER" and (party is None or party in SELLER_PARTIES):
             contact = {"function": seg[1] if len(seg) > 1 else "", "name": seg[2] if len(seg) > 2 else ""}
             for i in range(3, len(seg) - 1, 2):
-                key = {"TE": "phone", "EM": "email", "FX": "fax"}.get(seg[i].upper())
+                key = PER_NUMBERS.get(seg[i].upper())
                 if key and seg[i + 1] and key not in contact:
                     contact[key] = seg[i + 1]
             out.append(contact)

@@ -34,8 +34,19 @@ def party(seg: SegmentView) -> Party:
     return Party(code=seg.get(1), name=seg.get(2), id_qualifier=seg.get(3), id=seg.get(4))
 
 
+PER_NUMBERS = {"TE": "phone", "EM": "email", "FX": "fax"}  # PER03/05/07 communication number qualifiers
+
+
 def party_detail(p: Party, seg: SegmentView) -> None:
-    """N2 / N3 / N4 into the current party."""
+    """N2 / N3 / N4 / PER into the current party (a PER's name and first number of each kind)."""
+    if seg.tag == "PER":
+        if not p.contact and seg.get(2):
+            p.contact = seg.get(2)
+        for q in (3, 5, 7):
+            attr = PER_NUMBERS.get(seg.get(q).upper())
+            if attr and seg.get(q + 1) and not getattr(p, attr):
+                setattr(p, attr, seg.get(q + 1))
+        return
     if seg.tag == "N2":
         extra = " ".join(x for x in (seg.get(1), seg.get(2)) if x)
         if not p.name:

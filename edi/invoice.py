@@ -58,7 +58,7 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
             if area == "header":
                 inv.parties.append(p)
             cur_party = p
-        elif tag in ("N2", "N3", "N4"):
+        elif tag in ("N2", "N3", "N4", "PER"):
             if cur_party is not None:
                 party_detail(cur_party, seg)
         elif tag == "REF":

@@ -73,6 +73,10 @@ class Party:
     state: str = ""
     postal_code: str = ""
     country: str = ""
+    contact: str = ""  # PER02, the first PER in the party's loop
+    phone: str = ""  # PER TE
+    email: str = ""  # PER EM
+    fax: str = ""  # PER FX
 
 
 @dataclass

@@ -51,7 +51,7 @@ def parse_purchase_order(envelope: Envelope, segments: list[SegmentView]) -> Pur
             if area == "header":
                 po.parties.append(p)
             cur_party = p
-        elif tag in ("N2", "N3", "N4"):
+        elif tag in ("N2", "N3", "N4", "PER"):
             if cur_party is not None:
                 party_detail(cur_party, seg)
         elif tag == "REF":

@@ -113,7 +113,7 @@ def parse_ship_notice(envelope: Envelope, segments: list[SegmentView]) -> ShipNo
             cur_party = p
             if node is None or node.level in ("S", "O"):
                 sn.parties.append(p)
-        elif tag in ("N2", "N3", "N4"):
+        elif tag in ("N2", "N3", "N4", "PER"):
             if cur_party is not None:
                 party_detail(cur_party, seg)
         elif tag == "CTT":

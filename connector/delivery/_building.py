@@ -419,9 +419,9 @@ class BatchBuilder:
 
 
 def _new_vendor_fields(rq: QueuedRequest) -> dict:
-    """What a vendor qbedi creates carries from the EDI: the supplier's own name and address (N1/N3/N4)
-    and its supplier number in AccountNumber (QuickBooks' field for it), with a note saying where it came
-    from. Every text is cut to QuickBooks' field lengths (the XSD's)."""
+    """What a vendor qbedi creates carries from the EDI: the supplier's own name and address (N1/N3/N4), its
+    contact (PER: name, phone, fax, e-mail) and its supplier number in AccountNumber (QuickBooks' field for
+    it), with a note saying where it came from. Every text is cut to QuickBooks' field lengths (the XSD's)."""
     doc = rq.document
     parsed = (doc.parsed or {}) if doc is not None else {}
     seller = parsed.get("seller") or {}
@@ -440,5 +440,8 @@ def _new_vendor_fields(rq: QueuedRequest) -> dict:
             address[field] = seller[key][:size]
     if len(address) > 1:  # more than the name alone
         fields["vendor_address"] = address
+    for key, size in (("contact", 41), ("phone", 21), ("fax", 21), ("email", 1023)):  # (the XSD's lengths)
+        if seller.get(key):
+            fields[key] = seller[key][:size]
     return fields
 

@@ -114,12 +114,16 @@ def test_a_created_vendor_gets_the_suppliers_address_from_the_edi():
     doc = SimpleNamespace(supplier_id="ACMESUPPLY", parsed={
         "document_number": "INV-1", "seller": {"name": "ACME INDUSTRIAL SUPPLY", "id": "ACMESUPPLY",
                                                "address_lines": ["100 Industrial Way", "Dock 4"], "city": "Toledo",
-                                               "state": "OH", "postal_code": "43604-1234-EXTRA", "country": "US"}})
+                                               "state": "OH", "postal_code": "43604-1234-EXTRA", "country": "US",
+                                               "contact": "Dana Reyes", "phone": "419-555-0142",
+                                               "email": "ar@acme.example"}})
     fields = _new_vendor_fields(SimpleNamespace(document=doc))
     assert fields["vendor_address"] == {"Addr1": "ACME INDUSTRIAL SUPPLY", "Addr2": "100 Industrial Way",
                                         "Addr3": "Dock 4", "City": "Toledo", "State": "OH",
                                         "PostalCode": "43604-1234-EX", "Country": "US"}  # cut to 13
     assert fields["account_number"] == "ACMESUPPLY" and fields["company_name"] == "ACME INDUSTRIAL SUPPLY"
+    assert (fields["contact"], fields["phone"], fields["email"]) == ("Dana Reyes", "419-555-0142", "ar@acme.example")
+    assert "fax" not in fields
 
 
 def test_long_lists_are_read_with_iterators(tmp_path, db_url, qb, monkeypatch):

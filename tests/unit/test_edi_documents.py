@@ -418,3 +418,18 @@ def test_detect_agrees_with_the_parser_on_the_tests_own_files(path):
 
 def test_detect_ignores_st_as_an_element_value():
     assert edi.detect_transaction_sets(b"N1*ST*123*92*0001~REF*ST*810*X~") == []
+
+
+def test_a_partys_per_contact_is_kept_with_its_name_phone_email_and_fax():
+    from tests.support.builders import x12
+
+    data = x12("IN", "810", ["BIG*20261118*INV-77", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
+                             "N3*100 INDUSTRIAL WAY", "N4*TOLEDO*OH*43604",
+                             "PER*AR*DANA REYES*TE*4195550142*EM*AR@ACME.EXAMPLE*FX*4195550199",
+                             "PER*IC*SOMEONE ELSE*TE*1", "N1*BT*NORTHWIND*92*NWD01",
+                             "IT1*1*1*EA*10.00**VN*AC-100", "TDS*1000"])
+    [ps] = edi.parse_bytes(data).sets
+    seller, buyer = ps.document.party("SU"), ps.document.party("BT")
+    assert (seller.contact, seller.phone, seller.email, seller.fax) == (
+        "DANA REYES", "4195550142", "AR@ACME.EXAMPLE", "4195550199")  # the first PER of its loop
+    assert (buyer.contact, buyer.phone) == ("", "")
