@@ -242,11 +242,16 @@ class CostedQuickBooks:
 
     _RQ = re.compile(r"<(\w+)Rq[\s>/]")
 
-    def __init__(self, qb, clock):
+    _LINE = re.compile(r"<(?:Expense|Item)LineAdd>")
+
+    def __init__(self, qb, clock, *, noise: float = 0.0, curve: float = 0.0, seed: int = 1):
         self.qb = qb
         self.clock = clock  # shared with the server: DeliveryService's clock reads it
         self.company_file = qb.company_file
         self.sets: list[tuple[float, int, dict]] = []  # (seconds, requests, per-type counts)
+        # QuickBooks' time as the model does not fit it: each set's time times a random factor in
+        # [1 - noise, 1 + noise], plus curve * lines^2 / 1000 s (a set's lines cost more the more there are)
+        self.noise, self.curve, self.rng, self.total = noise, curve, random.Random(seed), 0.0
 
     def hcp_response(self) -> str:
         return self.qb.hcp_response()
@@ -260,8 +265,13 @@ class CostedQuickBooks:
             for m in self._RQ.finditer(request_xml):
                 if m.group(1) != "QBXMLMsgs":
                     kinds[m.group(1)] += 1
-            self.sets.append((self.qb.elapsed_seconds - before, sum(kinds.values()), dict(kinds)))
-            self.clock.value = self.qb.elapsed_seconds
+            seconds = self.qb.elapsed_seconds - before
+            if self.noise or self.curve:
+                lines = len(self._LINE.findall(request_xml))
+                seconds = seconds * self.rng.uniform(1 - self.noise, 1 + self.noise) + self.curve * lines * lines / 1000
+            self.total += seconds
+            self.sets.append((seconds, sum(kinds.values()), dict(kinds)))
+            self.clock.value = self.total
 
 
 class TimedSimulator:
@@ -460,7 +470,7 @@ def run_one(kind: str, args, xsd_dir: str | None) -> dict:
         sessions = []
         profile = args.profile + f".{kind}" if args.profile else None
         with start_server(args.server, work / "qbedi.yaml", profile, args.log_level) as server:
-            costed = CostedQuickBooks(qb, server.clock)
+            costed = CostedQuickBooks(qb, server.clock, noise=args.noise, curve=args.curve, seed=args.seed)
             sim = QBWCSimulator(server.url, USER, PASSWORD, costed, max_rounds=10 * args.n + 100, noop_wait=0)
             client = TimedSimulator(sim)
             t0 = time.perf_counter()
@@ -481,7 +491,8 @@ def run_one(kind: str, args, xsd_dir: str | None) -> dict:
         with rt.store.session() as s:
             posted = s.scalar(select(func.count()).select_from(Document).where(Document.status == DocStatus.POSTED))
             states = dict(s.execute(select(QueuedRequest.state, func.count()).group_by(QueuedRequest.state)).all())
-            model = {c.request_type: (c.per_request, c.per_line, c.samples) for c in s.scalars(select(CostSample))}
+            model = {c.request_type: (c.per_request, c.per_line, c.samples) for c in s.scalars(select(CostSample))
+                     if not c.request_type.startswith("(")}
         pr, pl, _ = model.get("BillAdd", (None, None, 0))
         predicted_seconds = sum(pr + pl * max(1, n) for n in lines) if pr is not None else float("nan")
 
@@ -523,7 +534,9 @@ def report(r: dict, args) -> bool:
     p = print
     b = args.budget
     p(f"\n=== {r['db']}: {r['n']:,} invoices, budget {b:g} s/batch, max {args.max_requests} requests/batch, "
-      f"QuickBooks cost {args.per_request:g} s + {args.per_line:g} s/line ===")
+      f"QuickBooks cost {args.per_request:g} s + {args.per_line:g} s/line"
+      + (f", noise x[{1 - args.noise:g}, {1 + args.noise:g}], + {args.curve:g} * lines^2/1000 s"
+         if args.noise or args.curve else "") + " ===")
     p(f"queue ({args.queue}): {r['queue_s']:.1f} s   drain: {r['drain_s']:.1f} s wall   "
       f"lines/doc {r['lines_min']}-{r['lines_max']} (mean {r['lines_mean']:.2f})")
     ended = ", ".join(f"{v}x {k}" for k, v in Counter(r["ended"]).items())
@@ -589,6 +602,10 @@ def main(argv=None) -> int:
     ap.add_argument("--per-request", type=float, default=0.25, help="simulated QuickBooks s per request")
     ap.add_argument("--per-line", type=float, default=0.08, help="simulated QuickBooks s per line")
     ap.add_argument("--budget", type=float, default=45.0, help="web_connector.batch_budget_seconds")
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="QuickBooks' time per message set times a random factor in [1-noise, 1+noise]")
+    ap.add_argument("--curve", type=float, default=0.0,
+                    help="plus curve * lines^2 / 1000 s per message set (a shape the cost model does not fit)")
     ap.add_argument("--max-requests", type=int, default=50, help="web_connector.max_requests_per_batch")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-settle", action="store_true",

@@ -125,7 +125,7 @@ class BatchBuilder:
         self.s, self.company, self.ticket, self.version = s, company, ticket, qbxml_version
         self.progress, self.limits, self.costs, self.lists = progress, limits, costs, lists
         self.limit = 1 if progress.solo else limits.max_requests
-        self.budget = limits.budget * BUDGET_FILL
+        self.budget = limits.budget * BUDGET_FILL / costs.overrun()
         self.batch = Batch()
         self.elements: list[etree._Element] = []
         self.reading: set[str] = set()  # name lists read in this batch

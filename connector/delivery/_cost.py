@@ -44,6 +44,11 @@ class Cost:
 DEFAULT = Cost(per_request=1.5, per_line=0.25, per_kept=0.25)
 
 
+OVERRUN = "(batch overrun)"  # a qb_cost row that is no request type: how much batches overran their prediction
+OVERRUN_DECAY = 0.99
+MAX_OVERRUN = 4.0  # (a batch that took 10x its prediction, e.g. QuickBooks busy, does not starve the next ones)
+
+
 def shares(elapsed: float, load: Mapping[str, Load], costs: Mapping[str, Cost]) -> dict[str, float]:
     """A batch's measured time shared out among its request types by their predicted parts."""
     parts = {t: costs[t].of(n) for t, n in load.items()}
@@ -140,10 +145,25 @@ class CostBook:
     def predict(self, rq_type: str, lines: int, kept: int = 0) -> float:
         return self.cost(rq_type).predict(lines, kept)
 
+    def overrun(self) -> float:
+        """How much longer than predicted batches have lately taken (>= 1): batches are filled to the budget
+        divided by it, so a QuickBooks whose times the model does not fit (noise, a cost that grows faster
+        than linearly with a batch) is not given batches it cannot finish in time."""
+        row = self._row(OVERRUN)
+        return max(1.0, float((row.stats or {}).get("overrun") or 1.0)) if row is not None else 1.0
+
+    def _note_overrun(self, ratio: float) -> None:
+        """The batch took ``ratio`` x its prediction: the overrun jumps to any higher ratio at once and decays
+        towards 1 batch by batch (its excess halves in about 70 batches)."""
+        row = self._row(OVERRUN) or self._first_row(OVERRUN)
+        now = max(min(ratio, MAX_OVERRUN), 1.0 + (self.overrun() - 1.0) * OVERRUN_DECAY)
+        row.stats, row.samples = {"overrun": now}, (row.samples or 0) + 1
+
     def learn(self, load: Mapping[str, Load], elapsed: float, predicted: float) -> None:
         """Learn from one batch: ``elapsed`` seconds between our answer and QBWC's receiveResponseXML."""
         if predicted <= 0 or elapsed <= 0 or not load:
             return
+        self._note_overrun(elapsed / predicted)
         seconds = shares(elapsed, load, {t: self.cost(t) for t in load})
         for rq_type, n in load.items():
             row = self._row(rq_type) or self._first_row(rq_type)

@@ -210,3 +210,43 @@ def test_a_flood_of_refused_logins_is_recorded_once_a_minute(world):
     with store.session() as s:
         info = s.get(CompanyState, "clerk").info
     assert info["refused_logins"] == 2 and info["last_refused_login"]["remote"] == "203.0.113.1"
+
+
+def test_a_batch_that_overran_its_prediction_shrinks_the_next_ones_until_quickbooks_keeps_time(tmp_path, db_url):
+    """QuickBooks' times the model does not fit (noise, a cost growing faster than the batch): the overrun
+    seen is divided out of the next batches' budget, and decays as batches keep to their prediction."""
+    from connector.delivery import CostBook
+
+    store = Store(db_url)
+    store.migrate()
+    try:
+        with store.session() as s:
+            assert CostBook(s).overrun() == 1.0
+            CostBook(s).learn({"BillAdd": Load(requests=20, lines=200)}, elapsed=60.0, predicted=40.0)
+        with store.session() as s:
+            assert CostBook(s).overrun() == pytest.approx(1.5)
+            for _ in range(70):  # batches that take what was predicted
+                CostBook(s).learn({"BillAdd": Load(requests=20, lines=200)}, elapsed=30.0, predicted=30.0)
+        with store.session() as s:
+            assert 1.2 < CostBook(s).overrun() < 1.3  # the excess about halved
+            CostBook(s).learn({"BillAdd": Load(requests=1, lines=1)}, elapsed=100.0, predicted=1.0)
+        with store.session() as s:
+            assert CostBook(s).overrun() == 4.0  # one stuck batch does not starve the next ones
+    finally:
+        store.dispose()
+
+
+def test_the_next_batch_is_filled_to_the_budget_divided_by_the_overrun(world):
+    from connector.delivery import CostBook
+    from connector.delivery._building import BUDGET_FILL, BatchBuilder, Limits
+    from connector.delivery._batch import Progress
+    from connector.delivery._lists import NameLists
+
+    store, service, qb = world
+    with store.session() as s:
+        CostBook(s).learn({"BillAdd": Load(requests=20, lines=200)}, elapsed=60.0, predicted=40.0)
+    with store.session() as s:
+        builder = BatchBuilder(s, company="clerk", ticket="T-1", qbxml_version="13.0", progress=Progress(),
+                               limits=Limits(budget=45.0, max_requests=50, validate=False, auto_create_vendors=False),
+                               costs=CostBook(s), lists=NameLists(s, "clerk", 600))
+        assert builder.budget == pytest.approx(45.0 * BUDGET_FILL / 1.5)
