@@ -1,13 +1,23 @@
-"""`qbedi translate` streams: a file's sets are read, translated and written one at a time, so the memory it
-takes does not grow with the number of sets (a 100 MB file: bench/translate.py). Measured with tracemalloc,
-which counts allocations, not time."""
+"""`qbedi translate` streams a big file: its sets are read, translated and written one at a time, so the memory
+it takes does not grow with the number of sets (a 100 MB file: bench/translate.py). Measured with tracemalloc,
+which counts allocations, not time. Files up to TRANSLATE_IN_MEMORY are parsed in one pass instead (faster):
+both ways give the same output."""
 from __future__ import annotations
 
 import contextlib
 import json
 import tracemalloc
 
+import pytest
+
+from qbedi import cli
 from qbedi.cli import main
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Every file is streamed, whatever its size (the tests' files are small)."""
+    monkeypatch.setattr(cli, "TRANSLATE_IN_MEMORY", 0)
 
 
 def many_invoices(path, sets: int) -> None:
@@ -33,7 +43,7 @@ def peak_translating(path) -> tuple[float, dict]:
     return peak, json.loads(out.read_text())
 
 
-def test_translate_takes_the_memory_of_one_set_not_of_the_whole_file(tmp_path):
+def test_translate_takes_the_memory_of_one_set_not_of_the_whole_file(tmp_path, streamed):
     small, big = tmp_path / "small.edi", tmp_path / "big.edi"
     many_invoices(small, 50)
     many_invoices(big, 1000)
@@ -46,10 +56,26 @@ def test_translate_takes_the_memory_of_one_set_not_of_the_whole_file(tmp_path):
     assert per_set < 1_000, f"{per_set:.0f} bytes more per set: the sets are kept, not streamed"
 
 
-def test_a_group_whose_count_is_wrong_rejects_its_sets_as_ingest_does(tmp_path):
+@pytest.mark.parametrize("size_limit", [0, 8 << 20], ids=["streamed", "in-memory"])
+def test_a_group_whose_count_is_wrong_rejects_its_sets_as_ingest_does(tmp_path, monkeypatch, size_limit):
+    monkeypatch.setattr(cli, "TRANSLATE_IN_MEMORY", size_limit)
     path = tmp_path / "bad-count.edi"
     many_invoices(path, 3)
     path.write_text(path.read_text().replace("GE*3*301", "GE*5*301"))
     _, out = peak_translating(path)
     assert len(out["documents"]) == 3
     assert all(d["status"] == "rejected" for d in out["documents"]), [d["status"] for d in out["documents"]]
+
+
+def test_streamed_and_in_memory_give_the_same_output(tmp_path, monkeypatch):
+    from tests.support import corpus_files, own_x12_files
+
+    files = [str(p) for p in corpus_files() + own_x12_files()]
+    outs = []
+    for size_limit in (0, 8 << 20):
+        monkeypatch.setattr(cli, "TRANSLATE_IN_MEMORY", size_limit)
+        path = tmp_path / f"out-{size_limit}.json"
+        with open(path, "w") as fh, contextlib.redirect_stdout(fh):
+            main(["translate", "--json", *files])
+        outs.append(json.loads(path.read_text()))
+    assert outs[0] == outs[1] and len(outs[0]["documents"]) > 40
