@@ -31,8 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 import yaml  # noqa: E402
+from qbwc import database  # noqa: E402 - (SQLite file, or a private PostgreSQL schema)
 
 BUDGET = 45.0
 
@@ -110,25 +112,6 @@ def run(lines: int, args, db_url: str, tmp: Path) -> dict:
             "max_wall_ms": 1000 * max(walls)}
 
 
-def _pg_schema(pg_url: str):
-    """A private PostgreSQL schema for this run: (url, drop)."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop():
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-    sep = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{sep}options=-csearch_path%3D{schema}", drop
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, nargs="*", default=[600, 2000])
@@ -150,14 +133,11 @@ def main() -> int:
     for lines in args.lines:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
-            if args.db == "postgres":
-                url, drop = _pg_schema(args.pg_url)
-                try:
-                    r = run(lines, args, url, tmp)
-                finally:
-                    drop()
-            else:
-                r = run(lines, args, f"sqlite:///{tmp / 'bench.db'}", tmp)
+            url, cleanup = database("postgresql" if args.db == "postgres" else "sqlite", args.pg_url, tmp)
+            try:
+                r = run(lines, args, url, tmp)
+            finally:
+                cleanup()
         over = r["max_qb_s"] > args.budget
         bad |= over or (r["status"] == "posted" and not (r["amount_ok"] and r["bill_lines"] == lines)) \
             or r["bills"] > 1

@@ -7,7 +7,6 @@ tests/integration/test_bill_parts.py.)"""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -17,29 +16,12 @@ from connector.status import DocStatus
 from connector.store import Document, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
 from qbwc_server.server import start_in_thread
-from tests.support.builders import PASSWORD, make_quickbooks, runtime_for, x12
+from tests.support.builders import PASSWORD, long_invoice, long_invoice_amounts, make_quickbooks, runtime_for
 
 ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery")
 BUDGET = 45.0
 LINES = 600
 MAX_SESSIONS = 10
-
-
-def big_invoice(lines: int, *, number: str = "INV-BIG-1", ctrl: int = 501) -> tuple[bytes, Decimal]:
-    """An 810 from ACMESUPPLY with ``lines`` IT1 lines (amounts differ line to line) and its total."""
-    body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
-            "ITD*01*3*2**10**30"]
-    total = Decimal(0)
-    for n in range(1, lines + 1):
-        qty, price = n % 7 + 1, Decimal(100 + n % 13 * 17) / 100
-        body.append(f"IT1*{n}*{qty}*EA*{price:.2f}**VN*AC-{100 + n}")
-        total += qty * price
-    body += [f"TDS*{int(total * 100)}", f"CTT*{lines}"]
-    return x12("IN", "810", body, ctrl=ctrl), total
-
-
-def line_amounts(lines: int) -> list[Decimal]:
-    return [Decimal(n % 7 + 1) * Decimal(100 + n % 13 * 17) / 100 for n in range(1, lines + 1)]
 
 
 class CostedQuickBooks:
@@ -76,7 +58,7 @@ def world(tmp_path, db_url, xsd_checks):
     """(runtime, emulator, costed emulator, invoice total, SOAP URL): one 600-line invoice queued, the
     emulator's cost such that the whole bill would take 90.5 s, the service served on a real socket."""
     rt = runtime_for(tmp_path, db_url, batch_budget_seconds=BUDGET)
-    data, total = big_invoice(LINES)
+    data, total = long_invoice(LINES)
     out = rt.ingest.ingest(data, source="inbox", remote_id="big.edi", name="big.edi")
     assert [d.status for d in out.documents] == [DocStatus.QUEUED]
     qb = make_quickbooks(vendors=("Acme Industrial Supply",), accounts=ACCOUNTS)
@@ -119,7 +101,7 @@ def assert_posted_whole(rt, qb, costed, total) -> None:
     [bill] = qb.bills
     assert bill.vendor == "Acme Industrial Supply" and bill.ref_number == "INV-BIG-1"
     assert len(bill.lines) == LINES and bill.amount_due == total
-    assert [ln.amount for ln in bill.lines] == line_amounts(LINES)  # the invoice's lines, in order, each once
+    assert [ln.amount for ln in bill.lines] == long_invoice_amounts(LINES)  # the invoice's lines, in order, each once
     assert max(costed.seconds()) <= BUDGET, costed.seconds()  # every message set QuickBooks ran fit the budget
     assert costed.sent("BillAdd") == 1 and costed.sent("BillMod") >= 1
     doc = the_document(rt)

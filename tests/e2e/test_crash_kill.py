@@ -21,7 +21,7 @@ from connector.settings import load_settings
 from connector.status import DocStatus
 from connector.store import Document, ReceivedFile, Store, audit_trail
 from fakes.qbwc_simulator import QBWCSimulator
-from tests.support.builders import PASSWORD, make_quickbooks, wait_for, write_config, x12_file
+from tests.support.builders import PASSWORD, long_invoice, make_quickbooks, wait_for, write_config, x12_file
 from tests.support.processes import serving
 
 ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery")
@@ -42,21 +42,6 @@ def _invoice_file(n: int) -> bytes:
 
 
 BIG_LINES = 300  # one invoice too big for a round trip at the starting cost estimate: posted in parts
-
-
-def _big_invoice() -> tuple[bytes, Decimal]:
-    """INV-BIG: BIG_LINES lines, posted as a BillAdd and BillMods (a kill may land between any two)."""
-    body = ["BIG*20261118*INV-BIG**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY", "ITD*01*3*2**10**30"]
-    total = Decimal(0)
-    for n in range(1, BIG_LINES + 1):
-        price = Decimal(100 + n % 13 * 17) / 100
-        body.append(f"IT1*{n}*{n % 5 + 1}*EA*{price:.2f}**VN*AC-{n}")
-        total += (n % 5 + 1) * price
-    body += [f"TDS*{int(total * 100)}", f"CTT*{BIG_LINES}"]
-    segs = ["ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261121*1000*U*00401*000000900*0*P*>",
-            "GS*IN*ACMESUPPLY*NORTHWIND*20261121*1000*900*X*004010", "ST*810*0001", *body,
-            f"SE*{len(body) + 2}*0001", "GE*1*900", "IEA*1*000000900"]
-    return ("~".join(segs) + "~").encode(), total
 
 
 class SlowQuickBooks:
@@ -106,7 +91,7 @@ def test_sigkill_during_ingest_and_sessions_loses_and_doubles_nothing(tmp_path, 
 
     pending = list(range(1, FILES + 1))
     posted_before_kill = []
-    big, big_total = _big_invoice()
+    big, big_total = long_invoice(BIG_LINES, number="INV-BIG", ctrl=900)
     (inbox / "big.edi").write_bytes(big)
     for r in range(rounds):
         for n in pending[:3]:  # new files arrive while qbedi is down, and are ingested as it starts

@@ -4,7 +4,6 @@ each part within the time budget, exactly once across lost answers, crashes and 
 The delivery service runs against the QuickBooks emulator, whose simulated time is its clock."""
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -14,24 +13,11 @@ from connector.services import IngestService
 from connector.settings import load_settings
 from connector.status import DocStatus, Hold, RqState
 from connector.store import Document, QueuedRequest, Store, audit_trail
-from tests.support.builders import make_quickbooks, write_config, x12
+from tests.support.builders import long_invoice, long_invoice_amounts, make_quickbooks, write_config
 from tests.support.delivery import Session, drain
 
 ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery")
 BUDGET = 45.0
-
-
-def big_invoice(lines: int, *, number: str = "INV-BIG-1", ctrl: int = 501) -> tuple[bytes, Decimal]:
-    """An 810 with ``lines`` IT1 lines (amounts differ line to line) and its total."""
-    body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
-            "ITD*01*3*2**10**30"]
-    total = Decimal(0)
-    for n in range(1, lines + 1):
-        qty, price = n % 7 + 1, Decimal(100 + n % 13 * 17) / 100
-        body.append(f"IT1*{n}*{qty}*EA*{price:.2f}**VN*AC-{100 + n}")
-        total += qty * price
-    body += [f"TDS*{int(total * 100)}", f"CTT*{lines}"]
-    return x12("IN", "810", body, ctrl=ctrl), total
 
 
 class Timed:
@@ -58,7 +44,7 @@ def world(tmp_path, db_url):
         settings.web_connector.batch_budget_seconds = budget
         store = Store(settings.database_url)
         store.migrate()
-        data, total = big_invoice(lines)
+        data, total = long_invoice(lines)
         IngestService(store, settings).ingest(data, source="inbox", remote_id="big.edi", name="big.edi")
         qb = make_quickbooks(vendors=("Acme Industrial Supply",), accounts=ACCOUNTS)
         for kind in ("BillAdd", "BillMod"):
@@ -102,8 +88,7 @@ def test_a_600_line_invoice_is_posted_in_parts_that_each_fit_the_budget(world):
     assert all(p["txn_id"] == bill.txn_id for p in parts)
     assert [p["lines"] for p in parts] == sorted(p["lines"] for p in parts) and parts[-1]["lines"] < 600
     # the lines are the invoice's, in its order, each once
-    assert [ln.amount for ln in bill.lines] == [Decimal(n % 7 + 1) * Decimal(100 + n % 13 * 17) / 100
-                                                for n in range(1, 601)]
+    assert [ln.amount for ln in bill.lines] == long_invoice_amounts(600)
 
 
 def test_an_invoice_predicted_to_fit_goes_whole_as_before(world):
@@ -249,7 +234,7 @@ def test_once_kept_lines_are_measured_a_bill_that_cannot_be_finished_is_held_bef
     store, service, qb, timed, total = world(600, kept_share=1.0)
     drain(service, timed, Session(), rounds=200)  # the first one teaches qbedi what a kept line costs
     assert the_document(store).reason_code == Hold.TOO_BIG and len(qb.bills) == 1
-    data, _ = big_invoice(700, number="INV-BIG-2", ctrl=502)
+    data, _ = long_invoice(700, number="INV-BIG-2", ctrl=502)
     IngestService(store, load_settings(tmp_path / "qbedi.yaml")).ingest(data, source="inbox", remote_id="b2.edi",
                                                                         name="b2.edi")
     sent_before = len(qb.request_log)

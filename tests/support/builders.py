@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -55,6 +56,21 @@ def x12(functional_id: str, st: str, body: list[str], *, sender="ACMESUPPLY", re
     segs.append(f"SE*{len(body) + 2}*0001")
     segs += [f"GE*1*{ctrl}", "IEA*1*%09d" % ctrl]
     return ("~\n".join(segs) + "~\n").encode()
+
+
+def long_invoice(lines: int, *, number: str = "INV-BIG-1", ctrl: int = 501) -> tuple[bytes, Decimal]:
+    """An 810 from ACMESUPPLY with ``lines`` IT1 lines (amounts differ line to line: :func:`long_invoice_amounts`)
+    and its total: a bill too big for one Web Connector round trip when long enough."""
+    body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY", "ITD*01*3*2**10**30"]
+    body += [f"IT1*{n}*{n % 7 + 1}*EA*{Decimal(100 + n % 13 * 17) / 100:.2f}**VN*AC-{100 + n}" for n in range(1, lines + 1)]
+    total = sum(long_invoice_amounts(lines), Decimal(0))
+    body += [f"TDS*{int(total * 100)}", f"CTT*{lines}"]
+    return x12("IN", "810", body, ctrl=ctrl), total
+
+
+def long_invoice_amounts(lines: int) -> list[Decimal]:
+    """The line amounts of :func:`long_invoice`, in order."""
+    return [Decimal(n % 7 + 1) * Decimal(100 + n % 13 * 17) / 100 for n in range(1, lines + 1)]
 
 
 def ship_notice(po: str, items: list[tuple[str, int, str]], *, number="ASN-5001", ctrl=301) -> bytes:
