@@ -284,8 +284,9 @@ class BatchBuilder:
     def _bill_link(self, rq: QueuedRequest, meta: RequestMeta) -> None:
         """A bill whose item lines are linked to its purchase orders: read them first (this round), link and
         send it next round (``_purchasing.link_bill``)."""
-        if self.costs.predict(rq.request_type, rq.line_count) > self.budget:
-            # too big for one round trip: it goes in parts, and a BillMod line cannot carry a link
+        if meta.parts is not None or self.costs.predict(rq.request_type, rq.line_count) > self.budget:
+            # too big for one round trip (or part-way in already): it goes in parts, and a BillMod line cannot
+            # carry a link
             lifecycle.set_meta(rq, replace(meta, linked=True))
             audit(self.s, "link_skipped", document=rq.document, request_id=rq.id, unlinked=[],
                   message=f"not linked to purchase order {', '.join(meta.bill_pos)}: the bill is too big for one Web "
@@ -302,6 +303,12 @@ class BatchBuilder:
         cost = self.costs.predict(rq.request_type, rq.line_count)
         if rq.request_type == "BillAdd" and (meta.parts is not None or cost > self.budget) and qx.splittable(el):
             self._send_part(rq, meta, el)
+            return
+        if meta.parts is not None and meta.parts.txn_id:  # part-way in, and no longer sent in parts: never whole
+            lifecycle.hold_request(self.s, rq, Hold.PARTIAL_BILL, f"{meta.parts.said}, and the invoice as translated "
+                                   "now cannot be added to it in parts: check the bill in QuickBooks; delete it there "
+                                   "and release this document to post the invoice again whole, or dismiss this")
+            self.progress.count("held")
             return
         if self.elements and self.batch.predicted + cost > self.budget:
             raise Full

@@ -292,3 +292,19 @@ def test_deleting_a_partial_bill_in_quickbooks_and_releasing_posts_the_invoice_w
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total and bill.txn_id == doc.qb_txn_id
     assert "bill_gone" in [k for k, _ in trail(store, doc.id)]
+
+
+def test_a_bill_part_way_in_is_never_sent_whole_if_it_can_no_longer_go_in_parts(world):
+    import qbxml_templates as qx
+    from lxml import etree
+
+    store, service, qb, timed, total = world(600)
+    session = Session()
+    _first_parts(service, timed, session, 1)
+    with store.session() as s:  # e.g. released and translated again into something parts cannot carry
+        rq = s.scalars(select(QueuedRequest)).one()
+        rq.qbxml = etree.tostring(qx.bill_add_part(etree.fromstring(rq.qbxml), 1), encoding="unicode")
+    drain(service, timed, session, rounds=20)
+    doc = the_document(store)
+    assert doc.status == DocStatus.HELD and doc.reason_code == Hold.PARTIAL_BILL
+    assert len(qb.bills) == 1  # never a second bill
