@@ -116,6 +116,7 @@ class QuickBooksEmulator(_ListsMixin, _TransactionsMixin, _QueriesMixin, _Faults
         self.request_log: list[str] = []
         self.response_log: list[str] = []
         self.elapsed_seconds = 0.0
+        self.set_seconds: list[float] = []  # each processed message set's simulated seconds, in order
         if seed_defaults:
             self.add_account("Accounts Payable", account_type="AccountsPayable")
             self.add_account("Inventory Asset", account_type="OtherCurrentAsset")
@@ -306,6 +307,7 @@ class QuickBooksEmulator(_ListsMixin, _TransactionsMixin, _QueriesMixin, _Faults
                 if new_id:
                     self._stored[app] = _StoredSet(new_id, checksum, response)
             self._spend(cost)
+            self.set_seconds.append(cost)
             if failure is not None:
                 raise QuickBooksError(failure[0], failure[1], "after processing")
             self.response_log.append(response)

@@ -6,7 +6,6 @@ service learns QuickBooks' cost as it would live. (The parts' rules one by one, 
 tests/integration/test_bill_parts.py.)"""
 from __future__ import annotations
 
-import re
 
 import pytest
 from sqlalchemy import select
@@ -24,38 +23,9 @@ LINES = 600
 MAX_SESSIONS = 10
 
 
-class CostedQuickBooks:
-    """What the simulator hands each message set to (as bench/qbwc.py's): the emulator, recording every set's
-    request types and simulated QuickBooks seconds."""
-
-    _RQ = re.compile(r"<(\w+)Rq[\s>/]")
-
-    def __init__(self, qb):
-        self.qb = qb
-        self.company_file = qb.company_file
-        self.sets: list[tuple[float, list[str]]] = []  # (simulated seconds, request types in the set)
-
-    def hcp_response(self) -> str:
-        return self.qb.hcp_response()
-
-    def process(self, request_xml: str) -> str:
-        before = self.qb.elapsed_seconds
-        try:
-            return self.qb.process(request_xml)
-        finally:
-            kinds = [k for k in self._RQ.findall(request_xml) if k != "QBXMLMsgs"]
-            self.sets.append((self.qb.elapsed_seconds - before, kinds))
-
-    def seconds(self) -> list[float]:
-        return [t for t, _ in self.sets]
-
-    def sent(self, kind: str) -> int:
-        return sum(kinds.count(kind) for _, kinds in self.sets)
-
-
 @pytest.fixture
 def world(tmp_path, db_url, xsd_checks):
-    """(runtime, emulator, costed emulator, invoice total, SOAP URL): one 600-line invoice queued, the
+    """(runtime, emulator, invoice total, SOAP URL): one 600-line invoice queued, the
     emulator's cost such that the whole bill would take 90.5 s, the service served on a real socket."""
     rt = runtime_for(tmp_path, db_url, batch_budget_seconds=BUDGET)
     data, total = long_invoice(LINES)
@@ -69,7 +39,7 @@ def world(tmp_path, db_url, xsd_checks):
     rt._delivery = DeliveryService(rt.store, rt.settings, clock=lambda: qb.elapsed_seconds)
     server = start_in_thread(rt.wsgi_app(), "127.0.0.1", 0)
     try:
-        yield rt, qb, CostedQuickBooks(qb), total, server.url
+        yield rt, qb, total, server.url
     finally:
         server.stop()
         rt.close()
@@ -97,30 +67,35 @@ def run_until_done(rt, url: str, quickbooks, *, sessions: int = MAX_SESSIONS) ->
     return runs
 
 
-def assert_posted_whole(rt, qb, costed, total) -> None:
+def sent(qb, kind: str) -> int:
+    """How many ``kind`` requests QuickBooks was handed."""
+    return sum(rq.count(f"<{kind}Rq") for rq in qb.request_log)
+
+
+def assert_posted_whole(rt, qb, total) -> None:
     [bill] = qb.bills
     assert bill.vendor == "Acme Industrial Supply" and bill.ref_number == "INV-BIG-1"
     assert len(bill.lines) == LINES and bill.amount_due == total
     assert [ln.amount for ln in bill.lines] == long_invoice_amounts(LINES)  # the invoice's lines, in order, each once
-    assert max(costed.seconds()) <= BUDGET, costed.seconds()  # every message set QuickBooks ran fit the budget
-    assert costed.sent("BillAdd") == 1 and costed.sent("BillMod") >= 1
+    assert max(qb.set_seconds) <= BUDGET, qb.set_seconds  # every message set QuickBooks ran fit the budget
+    assert sent(qb, "BillAdd") == 1 and sent(qb, "BillMod") >= 1
     doc = the_document(rt)
     assert doc.status == DocStatus.POSTED and doc.qb_txn_id == bill.txn_id and doc.qb_amount == total
 
 
 def test_a_600_line_invoice_goes_through_the_web_connector_in_parts_within_the_budget(world):
-    rt, qb, costed, total, url = world
+    rt, qb, total, url = world
     assert 0.5 + LINES * 0.15 > 2 * BUDGET  # the whole bill in one BillAdd: 90.5 s, more than two round trips
-    runs = run_until_done(rt, url, costed)
+    runs = run_until_done(rt, url, qb)
     assert the_document(rt).status == DocStatus.POSTED, [r.errors for r in runs]
     assert all(r.ended == "closed" for r in runs) and all(p >= 0 for r in runs for p in r.percents)
-    assert_posted_whole(rt, qb, costed, total)
+    assert_posted_whole(rt, qb, total)
     [bill] = qb.bills
     # what went over the wire: one BillAdd, then BillMods naming that bill
     sent = [rq for r in runs for rq in r.requests]
     assert sum("<BillAddRq" in rq for rq in sent) == 1 and sum("<BillModRq" in rq for rq in sent) >= 1
     assert all(f"<TxnID>{bill.txn_id}</TxnID>" in rq for rq in sent if "<BillModRq" in rq)
-    assert len(costed.sets) >= 3  # 90.5 s of work cannot fit in fewer than three 45 s round trips
+    assert len(qb.set_seconds) >= 3  # 90.5 s of work cannot fit in fewer than three 45 s round trips
     events = trail(rt, the_document(rt).id)
     kinds = [k for k, _ in events]
     parts = [d for k, d in events if k == "posted_part"]
@@ -133,18 +108,18 @@ def test_a_600_line_invoice_goes_through_the_web_connector_in_parts_within_the_b
 
 
 def test_a_connection_lost_after_quickbooks_ran_a_part_is_finished_by_the_next_session_without_doubling(world):
-    rt, qb, costed, total, url = world
+    rt, qb, total, url = world
     # round 1: the BillAdd with the first lines; round 2: the first BillMod part, which QuickBooks runs, and
     # then the Web Connector dies before receiveResponseXML (no closeConnection either)
-    crashed = QBWCSimulator(url, "clerk", PASSWORD, costed).run(crash_after_request=2)
+    crashed = QBWCSimulator(url, "clerk", PASSWORD, qb).run(crash_after_request=2)
     assert crashed.ended == "crashed" and len(crashed.requests) == 2
     assert "<BillAddRq" in crashed.requests[0] and "<BillModRq" in crashed.requests[1]
     [bill] = qb.bills
     in_quickbooks = len(bill.lines)  # the lost part's lines are in QuickBooks; qbedi never heard so
     assert 0 < in_quickbooks < LINES
-    runs = run_until_done(rt, url, costed)
+    runs = run_until_done(rt, url, qb)
     assert the_document(rt).status == DocStatus.POSTED, [r.errors for r in runs]
-    assert_posted_whole(rt, qb, costed, total)  # still one bill of exactly 600 lines: no part added twice
+    assert_posted_whole(rt, qb, total)  # still one bill of exactly 600 lines: no part added twice
     assert qb.bills[0].txn_id == bill.txn_id
     events = trail(rt, the_document(rt).id)
     kinds = [k for k, _ in events]

@@ -20,23 +20,6 @@ ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freigh
 BUDGET = 45.0
 
 
-class Timed:
-    """The emulator as QBWC would drive it, recording each message set's simulated QuickBooks seconds; its
-    simulated time is the delivery service's clock, so the service learns the cost as it would live."""
-
-    def __init__(self, qb):
-        self.qb, self.sets = qb, []
-
-    def clock(self) -> float:
-        return self.qb.elapsed_seconds
-
-    def process(self, xml: str) -> str:
-        before = self.qb.elapsed_seconds
-        out = self.qb.process(xml)
-        self.sets.append(self.qb.elapsed_seconds - before)
-        return out
-
-
 @pytest.fixture
 def world(tmp_path, db_url):
     def make(lines: int, *, per_line: float = 0.15, kept_share: float = 0.1, budget: float = BUDGET):
@@ -50,9 +33,9 @@ def world(tmp_path, db_url):
         for kind in ("BillAdd", "BillMod"):
             qb.processing_time(kind, per_line, 0.5)
         qb.kept_line_share = kept_share
-        timed = Timed(qb)
         made.append(store)
-        return store, DeliveryService(store, settings, clock=timed.clock), qb, timed, total
+        # QuickBooks' simulated time is the service's clock: it learns the cost as it would live
+        return store, DeliveryService(store, settings, clock=lambda: qb.elapsed_seconds), qb, total
     made: list = []
     yield make
     for store in made:
@@ -70,11 +53,11 @@ def trail(store, doc_id: int) -> list:
 
 
 def test_a_600_line_invoice_is_posted_in_parts_that_each_fit_the_budget(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     assert 0.5 + 600 * 0.15 > BUDGET  # one BillAdd of it would take 90.5 s of QuickBooks time
-    percents = drain(service, timed, Session(), rounds=100)
+    percents = drain(service, qb, Session(), rounds=100)
     assert percents[-1] == 100
-    assert max(timed.sets) <= BUDGET and len(timed.sets) >= 3
+    assert max(qb.set_seconds) <= BUDGET and len(qb.set_seconds) >= 3
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total
     doc = the_document(store)
@@ -92,24 +75,24 @@ def test_a_600_line_invoice_is_posted_in_parts_that_each_fit_the_budget(world):
 
 
 def test_an_invoice_predicted_to_fit_goes_whole_as_before(world):
-    store, service, qb, timed, total = world(150, per_line=0.01)  # 1.5 + 150 * 0.25 = 39 s predicted
-    drain(service, timed, Session(), rounds=20)
+    store, service, qb, total = world(150, per_line=0.01)  # 1.5 + 150 * 0.25 = 39 s predicted
+    drain(service, qb, Session(), rounds=20)
     [bill] = qb.bills
     assert len(bill.lines) == 150
     kinds = [k for k, _ in trail(store, the_document(store).id)]
     assert "posted_part" not in kinds and [r for r in qb.request_log if "BillModRq" in r] == []
 
 
-def _first_parts(service, timed, session, parts: int) -> None:
+def _first_parts(service, qb, session, parts: int) -> None:
     for _ in range(parts):
-        service.handle_response(session, timed.process(service.next_request(session)))
+        service.handle_response(session, qb.process(service.next_request(session)))
 
 
 def test_part_way_the_document_says_how_far_its_bill_is(world):
     from connector import views
 
-    store, service, qb, timed, total = world(600)
-    _first_parts(service, timed, Session(), 2)
+    store, service, qb, total = world(600)
+    _first_parts(service, qb, Session(), 2)
     detail = views.document_detail(store, the_document(store).id)
     assert "lines are in QuickBooks as bill TxnID " + qb.bills[0].txn_id in detail["waiting"]
     [rq] = detail["requests"]
@@ -117,14 +100,14 @@ def test_part_way_the_document_says_how_far_its_bill_is(world):
 
 
 def test_a_lost_answer_of_a_later_part_is_looked_up_and_never_adds_lines_twice(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
-    timed.process(service.next_request(session))  # the second part runs in QuickBooks; its answer is lost
+    _first_parts(service, qb, session, 1)
+    qb.process(service.next_request(session))  # the second part runs in QuickBooks; its answer is lost
     service.close(session)
     with store.session() as s:
         assert s.scalars(select(QueuedRequest.state)).one() == RqState.UNKNOWN
-    drain(service, timed, Session(ticket="T-2"), rounds=100)
+    drain(service, qb, Session(ticket="T-2"), rounds=100)
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total
     doc = the_document(store)
@@ -134,12 +117,12 @@ def test_a_lost_answer_of_a_later_part_is_looked_up_and_never_adds_lines_twice(w
 
 
 def test_a_lost_part_that_never_ran_goes_again(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     service.next_request(session)  # the second part leaves, QuickBooks never gets it
     service.close(session)
-    drain(service, timed, Session(ticket="T-2"), rounds=100)
+    drain(service, qb, Session(ticket="T-2"), rounds=100)
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total
     kinds = [k for k, _ in trail(store, the_document(store).id)]
@@ -147,20 +130,20 @@ def test_a_lost_part_that_never_ran_goes_again(world):
 
 
 def test_a_lost_first_part_is_found_by_its_external_guid(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    timed.process(service.next_request(session))  # the BillAdd runs; its answer is lost
+    qb.process(service.next_request(session))  # the BillAdd runs; its answer is lost
     service.close(session)
-    drain(service, timed, Session(ticket="T-2"), rounds=100)
+    drain(service, qb, Session(ticket="T-2"), rounds=100)
     assert len(qb.bills) == 1 and len(qb.bills[0].lines) == 600 and qb.bills[0].amount_due == total
 
 
 def test_someone_editing_the_bill_between_parts_is_read_again_and_the_parts_go_on(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     qb.concurrent_edit(qb.bills[0].txn_id)  # e.g. a memo changed: a new EditSequence
-    drain(service, timed, session, rounds=100)
+    drain(service, qb, session, rounds=100)
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total
     kinds = [k for k, _ in trail(store, the_document(store).id)]
@@ -168,14 +151,14 @@ def test_someone_editing_the_bill_between_parts_is_read_again_and_the_parts_go_o
 
 
 def test_a_bill_whose_lines_were_changed_in_quickbooks_is_held_for_a_person(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     with qb._lock:  # someone deletes a line in QuickBooks' own window
         bill = qb.txns[qb.bills[0].txn_id]
         bill.expense_lines.pop()
         bill.touch(qb.clock.now())
-    drain(service, timed, session, rounds=100)
+    drain(service, qb, session, rounds=100)
     doc = the_document(store)
     assert doc.status == DocStatus.HELD and doc.reason_code == Hold.PARTIAL_BILL
     assert "expected" in doc.reason or "changed there" in doc.reason
@@ -183,11 +166,11 @@ def test_a_bill_whose_lines_were_changed_in_quickbooks_is_held_for_a_person(worl
 
 
 def test_a_bill_deleted_part_way_is_held_and_release_posts_it_whole_again(world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     qb.delete_transaction(qb.bills[0].txn_id)
-    drain(service, timed, session, rounds=100)
+    drain(service, qb, session, rounds=100)
     doc = the_document(store)
     assert doc.status == DocStatus.HELD and doc.reason_code == Hold.BILL_DELETED
     assert qb.bills == []
@@ -195,33 +178,33 @@ def test_a_bill_deleted_part_way_is_held_and_release_posts_it_whole_again(world)
 
 def test_even_one_more_line_too_big_for_a_round_trip_is_held_with_what_to_do(world):
     # kept lines cost as much as new ones here: the bill outgrows the budget before it is whole
-    store, service, qb, timed, total = world(600, kept_share=1.0)
-    drain(service, timed, Session(), rounds=200)
+    store, service, qb, total = world(600, kept_share=1.0)
+    drain(service, qb, Session(), rounds=200)
     doc = the_document(store)
-    assert max(timed.sets) <= BUDGET
+    assert max(qb.set_seconds) <= BUDGET
     assert doc.status == DocStatus.HELD and doc.reason_code == Hold.TOO_BIG
     assert "batch_budget_seconds" in doc.reason and "of its 600 lines are in QuickBooks" in doc.reason
     assert len(qb.bills) == 1 and 0 < len(qb.bills[0].lines) < 600
 
 
-def _second_part_refused(store, service, qb, timed, session) -> Document:
+def _second_part_refused(store, service, qb, session) -> Document:
     """The first part goes in; QuickBooks refuses the second (an account it does not know): held, partial."""
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     qb.inject(3140, "BillMod", times=1, message='There is an invalid reference to QuickBooks Account "Job Materials"')
-    service.handle_response(session, timed.process(service.next_request(session)))
+    service.handle_response(session, qb.process(service.next_request(session)))
     doc = the_document(store)
     assert doc.status == DocStatus.HELD and doc.reason_code == Hold.PARTIAL_BILL
     return doc
 
 
 def test_a_part_quickbooks_refuses_holds_the_document_and_release_goes_on_with_the_same_bill(tmp_path, world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    doc = _second_part_refused(store, service, qb, timed, session)
+    doc = _second_part_refused(store, service, qb, session)
     assert "of its 600 lines are in QuickBooks as bill TxnID" in doc.reason and "release" in doc.reason
     settings = load_settings(tmp_path / "qbedi.yaml")
     IngestService(store, settings).release(doc.id, by="ap-clerk")  # (the admin fixed it in QuickBooks)
-    drain(service, timed, session, rounds=100)
+    drain(service, qb, session, rounds=100)
     [bill] = qb.bills  # the same bill, finished; never a second one
     assert len(bill.lines) == 600 and bill.amount_due == total
     doc = the_document(store)
@@ -231,14 +214,14 @@ def test_a_part_quickbooks_refuses_holds_the_document_and_release_goes_on_with_t
 
 def test_once_kept_lines_are_measured_a_bill_that_cannot_be_finished_is_held_before_any_of_it_is_sent(tmp_path,
                                                                                                       world):
-    store, service, qb, timed, total = world(600, kept_share=1.0)
-    drain(service, timed, Session(), rounds=200)  # the first one teaches qbedi what a kept line costs
+    store, service, qb, total = world(600, kept_share=1.0)
+    drain(service, qb, Session(), rounds=200)  # the first one teaches qbedi what a kept line costs
     assert the_document(store).reason_code == Hold.TOO_BIG and len(qb.bills) == 1
     data, _ = long_invoice(700, number="INV-BIG-2", ctrl=502)
     IngestService(store, load_settings(tmp_path / "qbedi.yaml")).ingest(data, source="inbox", remote_id="b2.edi",
                                                                         name="b2.edi")
     sent_before = len(qb.request_log)
-    drain(service, timed, Session(ticket="T-2"), rounds=50)
+    drain(service, qb, Session(ticket="T-2"), rounds=50)
     with store.session() as s:
         second = s.scalars(select(Document).where(Document.document_number == "INV-BIG-2")).one()
         assert second.status == DocStatus.HELD and second.reason_code == Hold.TOO_BIG
@@ -247,13 +230,13 @@ def test_once_kept_lines_are_measured_a_bill_that_cannot_be_finished_is_held_bef
 
 
 def test_a_crash_between_a_part_leaving_and_its_answer_is_settled_by_the_next_process(tmp_path, world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 2)
-    timed.process(service.next_request(session))  # the third part runs in QuickBooks; then the process dies
+    _first_parts(service, qb, session, 2)
+    qb.process(service.next_request(session))  # the third part runs in QuickBooks; then the process dies
     settings = load_settings(tmp_path / "qbedi.yaml")
-    again = DeliveryService(store, settings, clock=timed.clock)  # a new process: nothing of the old one's memory
-    drain(again, timed, Session(ticket="T-9"), rounds=100)
+    again = DeliveryService(store, settings, clock=lambda: qb.elapsed_seconds)  # a new process: nothing of the old one's memory
+    drain(again, qb, Session(ticket="T-9"), rounds=100)
     [bill] = qb.bills
     assert len(bill.lines) == 600 and bill.amount_due == total
     kinds = [k for k, _ in trail(store, the_document(store).id)]
@@ -263,30 +246,30 @@ def test_a_crash_between_a_part_leaving_and_its_answer_is_settled_by_the_next_pr
 def test_a_lost_answer_before_any_change_was_measured_does_not_strand_the_bill(world):
     # QuickBooks is quick (the starting estimate is far too high) and the first BillMod's answer is lost, so
     # nothing has measured what a kept line costs: the next part is a one-line probe, not a too_big hold
-    store, service, qb, timed, total = world(300, per_line=0.02)
+    store, service, qb, total = world(300, per_line=0.02)
     session = Session()
-    _first_parts(service, timed, session, 1)
-    timed.process(service.next_request(session))  # the first BillMod runs; its answer is lost
+    _first_parts(service, qb, session, 1)
+    qb.process(service.next_request(session))  # the first BillMod runs; its answer is lost
     service.close(session)
     second = Session(ticket="T-2")
-    _first_parts(service, timed, second, 1)  # the lost part is looked up: it is in
-    timed.process(service.next_request(second))  # the next BillMod runs; its answer is lost too
+    _first_parts(service, qb, second, 1)  # the lost part is looked up: it is in
+    qb.process(service.next_request(second))  # the next BillMod runs; its answer is lost too
     service.close(second)
-    drain(service, timed, Session(ticket="T-3"), rounds=100)
+    drain(service, qb, Session(ticket="T-3"), rounds=100)
     doc = the_document(store)
     assert doc.status == DocStatus.POSTED, doc.reason
     [bill] = qb.bills
-    assert len(bill.lines) == 300 and bill.amount_due == total and max(timed.sets) <= BUDGET
+    assert len(bill.lines) == 300 and bill.amount_due == total and max(qb.set_seconds) <= BUDGET
 
 
 def test_deleting_a_partial_bill_in_quickbooks_and_releasing_posts_the_invoice_whole_again(tmp_path, world):
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    doc = _second_part_refused(store, service, qb, timed, session)
+    doc = _second_part_refused(store, service, qb, session)
     assert "delete the bill in QuickBooks and release" in doc.reason
     qb.delete_transaction(qb.bills[0].txn_id)  # the clerk deletes the partial bill, as the reason offers
     IngestService(store, load_settings(tmp_path / "qbedi.yaml")).release(doc.id, by="ap-clerk")  # one release
-    drain(service, timed, session, rounds=100)
+    drain(service, qb, session, rounds=100)
     doc = the_document(store)
     assert doc.status == DocStatus.POSTED, doc.reason
     [bill] = qb.bills
@@ -298,13 +281,13 @@ def test_a_bill_part_way_in_is_never_sent_whole_if_it_can_no_longer_go_in_parts(
     import qbxml_templates as qx
     from lxml import etree
 
-    store, service, qb, timed, total = world(600)
+    store, service, qb, total = world(600)
     session = Session()
-    _first_parts(service, timed, session, 1)
+    _first_parts(service, qb, session, 1)
     with store.session() as s:  # e.g. released and translated again into something parts cannot carry
         rq = s.scalars(select(QueuedRequest)).one()
         rq.qbxml = etree.tostring(qx.bill_add_part(etree.fromstring(rq.qbxml), 1), encoding="unicode")
-    drain(service, timed, session, rounds=20)
+    drain(service, qb, session, rounds=20)
     doc = the_document(store)
     assert doc.status == DocStatus.HELD and doc.reason_code == Hold.PARTIAL_BILL
     assert len(qb.bills) == 1  # never a second bill
