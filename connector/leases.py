@@ -42,31 +42,31 @@ def poll_lease(store: Store, source: str) -> Iterator[bool]:
         return
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", source)[:80]
     with open(Path(f"{path}.poll-{safe}.lock"), "a+b") as f:
+        lock, unlock = _file_lock(f)
         try:
-            import fcntl
-        except ImportError:  # Windows
-            fcntl = None
-        if fcntl is None:
-            import msvcrt
-
-            try:
-                f.seek(0)
-                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-            except OSError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                f.seek(0)
-                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
-            return
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            lock()
+        except OSError:  # another process holds it
             yield False
             return
         try:
             yield True
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            unlock()
+
+
+def _file_lock(f):
+    """(lock, unlock) for an exclusive, non-blocking lock on open file ``f``: flock, or msvcrt on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        def lock():
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+
+        def unlock():
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+        return lock, unlock
+    return (lambda: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)), (lambda: fcntl.flock(f, fcntl.LOCK_UN))
