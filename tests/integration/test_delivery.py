@@ -10,27 +10,17 @@ from sqlalchemy import select
 
 from connector import lifecycle
 from connector.delivery import DeliveryService, Load
-from connector.services import IngestService
-from connector.settings import load_settings
 from connector.status import DocStatus, RqState
 from connector.store import AuditEvent, Document, QueuedRequest, Store, audit_trail
-from tests.support.builders import PASSWORD_HASH, SUPPLIERS, x12_file, make_quickbooks, write_config
-from tests.support.delivery import Session, drain
+from tests.support.builders import PASSWORD_HASH, SUPPLIERS, make_quickbooks, write_config
+from tests.support.delivery import ACCOUNTS, Session, drain, invoices_queued, their_quickbooks
 
-INVOICES = ["acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"]
-ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Equipment Repairs", "Freight and Delivery", "Discounts Received")
 
 
 @pytest.fixture
 def world(tmp_path, db_url):
-    settings = load_settings(write_config(tmp_path, db_url))
-    store = Store(settings.database_url)
-    store.migrate()
-    ingest = IngestService(store, settings)
-    for name in INVOICES:
-        ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
-    qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
-    yield store, DeliveryService(store, settings), qb
+    settings, store, _ = invoices_queued(write_config(tmp_path, db_url))
+    yield store, DeliveryService(store, settings), their_quickbooks()
     store.dispose()
 
 
@@ -130,12 +120,7 @@ def test_a_posted_document_cannot_be_held_dismissed_or_released(world):
 def two_companies(tmp_path, db_url):
     suppliers = {sid: {**sup, "company": "clerk" if sid == "ACMESUPPLY" else "rival"} for sid, sup in SUPPLIERS.items()}
     users = [{"username": u, "password_hash": PASSWORD_HASH} for u in ("clerk", "rival")]
-    settings = load_settings(write_config(tmp_path, db_url, suppliers=suppliers, users=users))
-    store = Store(settings.database_url)
-    store.migrate()
-    ingest = IngestService(store, settings)
-    for name in INVOICES:
-        ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
+    settings, store, _ = invoices_queued(write_config(tmp_path, db_url, suppliers=suppliers, users=users))
     yield store, DeliveryService(store, settings)
     store.dispose()
 

@@ -7,24 +7,16 @@ from sqlalchemy import select
 
 from connector.delivery import DeliveryService
 from connector.delivery import _building as building
-from connector.services import IngestService
-from connector.settings import load_settings
-from connector.store import CompanyState, Document, Store, audit_trail
-from tests.support.builders import make_quickbooks, write_config, x12_file
-from tests.support.delivery import Session, drain
+from connector.store import CompanyState, Document, audit_trail
+from tests.support.builders import write_config
+from tests.support.delivery import Session, drain, invoices_queued, their_quickbooks
 
-ACCOUNTS = ("Job Materials", "Janitorial Supplies", "Freight and Delivery", "Equipment Repairs", "Discounts Received")
 
 
 @pytest.fixture
 def world(tmp_path, db_url):
-    settings = load_settings(write_config(tmp_path, db_url))
-    store = Store(settings.database_url)
-    store.migrate()
-    ingest = IngestService(store, settings)
-    for name in ("acme_INV-10045.edi", "acme_INV-10046.edi", "globex_G-2026-0311.edi"):
-        ingest.ingest(x12_file(name), source="inbox", remote_id=name, name=name)
-    qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
+    settings, store, ingest = invoices_queued(write_config(tmp_path, db_url))
+    qb = their_quickbooks()
     delivery = DeliveryService(store, settings)
     drain(delivery, qb, Session())
     yield store, ingest, delivery, qb
