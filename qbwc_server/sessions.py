@@ -16,6 +16,7 @@ from typing import Callable
 
 import structlog
 
+from connector.callers import caller_network
 from connector.passwords import hash_password, verify_password
 from qbwc_server.contracts import QBSession, SessionRegistry, WebConnectorUser
 
@@ -26,17 +27,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _network(addr: str | None) -> str:
-    """What one caller is, for throttling: its IPv4 address, or its IPv6 /64 (one host usually has a whole /64)."""
-    import ipaddress
-
-    try:
-        ip = ipaddress.ip_address((addr or "").strip())
-    except ValueError:
-        return addr or ""
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def new_ticket() -> str:
@@ -106,14 +96,14 @@ class LoginThrottle:
 
     @staticmethod
     def _key(username: str, remote_addr: str | None) -> str:
-        return f"{(username or '').lower()}|{_network(remote_addr)}"
+        return f"{(username or '').lower()}|{caller_network(remote_addr)}"
 
     def unknown_refused(self, remote_addr: str | None) -> bool:
         """Has this address guessed too many unknown user names lately? Then further unknown names from it
         are refused without hashing (they cost the server a full scrypt each); known users are unaffected."""
         now = self.clock()
         with self._lock:
-            f = self._f.get("?|" + _network(remote_addr))
+            f = self._f.get("?|" + caller_network(remote_addr))
             return bool(f and f.first_at and now - f.first_at <= self.window and f.count >= self.max_unknown)
 
     def record_unknown(self, remote_addr: str | None) -> None:
@@ -121,7 +111,7 @@ class LoginThrottle:
         with self._lock:
             if len(self._f) > self.max_tracked:
                 self._prune(now)
-            f = self._f.setdefault("?|" + _network(remote_addr), _Failures())
+            f = self._f.setdefault("?|" + caller_network(remote_addr), _Failures())
             if f.first_at is None or now - f.first_at > self.window:
                 f.count, f.first_at = 0, now
             f.count += 1

@@ -21,7 +21,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import stat
@@ -30,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connector.callers import caller_network
 from connector.passwords import hash_password, verify_password
 from connector.settings import Settings
 
@@ -182,12 +182,7 @@ class LoginThrottle:
 
     @staticmethod
     def _net(addr: str | None) -> str:
-        """One caller is one network: an IPv6 address's /64 (a host has the whole prefix), else the address."""
-        try:
-            ip = ipaddress.ip_address((addr or "").strip())
-        except ValueError:
-            return addr or "?"
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+        return caller_network(addr, unknown="?")
 
     @classmethod
     def _key(cls, username: str, addr: str | None) -> tuple[str, str]:
