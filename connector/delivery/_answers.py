@@ -127,8 +127,7 @@ class Answers:
         the document. A look-up may also find the part never ran (it goes again); anything else means the
         bill was changed in QuickBooks meanwhile, and a person decides."""
         parts = meta.parts
-        expense = tuple(x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet"))
-        items = tuple(x.findtext("TxnLineID") for x in ret.findall("ItemLineRet"))
+        expense, items = _line_ids(ret)
         have = len(expense) + len(items)
         ours = expense[:len(parts.expense_ids)] == parts.expense_ids and items[:len(parts.item_ids)] == parts.item_ids
         now = replace(parts, txn_id=ret.findtext("TxnID") or parts.txn_id, edit_sequence=ret.findtext("EditSequence")
@@ -153,6 +152,16 @@ class Answers:
                    "QuickBooks: delete it and release this document to post the invoice again whole, or finish "
                    "the bill by hand and dismiss this document", quickbooks_lines=have)
 
+    def _bill_deleted(self, rq: QueuedRequest, meta: RequestMeta) -> None:
+        """The bill a part was adding lines to is no longer in QuickBooks: held, its parts forgotten (a release
+        posts the whole invoice again)."""
+        parts = meta.parts
+        self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {parts.txn_id}, to which qbedi had "
+                                          f"added {parts.posted} of the invoice's {parts.total} lines: it was "
+                                          "deleted there. Release this document to post the whole invoice again "
+                                          "as a new bill, or dismiss it")
+        lifecycle.set_meta(rq, replace(meta, parts=None))
+
     def _bill_read(self, rid: int, item) -> None:
         """A bill sent in parts, read again before its next part (its EditSequence was stale, or the document
         was released): go on when it holds exactly our lines so far."""
@@ -167,11 +176,7 @@ class Answers:
                           "lines); the whole invoice is posted again as a new bill")
             return
         if item.not_found:
-            self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {parts.txn_id}, to which qbedi had "
-                                              f"added {parts.posted} of the invoice's {parts.total} lines: it was "
-                                              "deleted there. Release this document to post the whole invoice again "
-                                              "as a new bill, or dismiss it")
-            lifecycle.set_meta(rq, replace(meta, parts=None))
+            self._bill_deleted(rq, meta)
             return
         if not item.ok or item.ret is None:
             self._hold(rq, Hold.PARTIAL_BILL, f"{parts.said}; reading it again failed ({item.status_code}: "
@@ -179,8 +184,7 @@ class Answers:
                        status_code=item.status_code)
             return
         ret = item.ret
-        expense = tuple(x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet"))
-        items = tuple(x.findtext("TxnLineID") for x in ret.findall("ItemLineRet"))
+        expense, items = _line_ids(ret)
         if (expense, items) != (parts.expense_ids, parts.item_ids):
             self._hold(rq, Hold.PARTIAL_BILL,
                        f"{parts.said}, but the bill in QuickBooks now has {len(expense) + len(items)} lines, not "
@@ -243,12 +247,7 @@ class Answers:
             if match is not None:
                 self._part_found(rq, meta, match, verified=True)
             elif item.status_code in (0, 1):  # the bill it was adding lines to is gone
-                self._hold(rq, Hold.BILL_DELETED, f"QuickBooks no longer has bill TxnID {meta.parts.txn_id}, to which "
-                                                  f"qbedi had added {meta.parts.posted} of the invoice's "
-                                                  f"{meta.parts.total} lines: it was deleted there. Release this "
-                                                  "document to post the whole invoice again as a new bill, or "
-                                                  "dismiss it")
-                lifecycle.set_meta(rq, replace(meta, parts=None))
+                self._bill_deleted(rq, meta)
             else:
                 self._lookup_failed(rq, meta, item)
             return
@@ -349,3 +348,9 @@ class Answers:
         elif rq is not None:
             audit(self.s, "vendor_create_failed", document=rq.document, status_code=item.status_code,
                   message=item.message)
+
+
+def _line_ids(ret) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A bill's TxnLineIDs as QuickBooks returned them: its expense lines, then its item lines."""
+    return (tuple(x.findtext("TxnLineID") for x in ret.findall("ExpenseLineRet")),
+            tuple(x.findtext("TxnLineID") for x in ret.findall("ItemLineRet")))

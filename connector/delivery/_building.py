@@ -273,13 +273,7 @@ class BatchBuilder:
 
     def _receipt(self, rq: QueuedRequest, meta: RequestMeta) -> None:
         """An ItemReceipt: read its purchase orders first (this round), add it next round."""
-        plan = meta.link_plan
-        if po_add_pending(self.s, self.company, plan.po_numbers) or \
-                link_in_flight(self.s, self.company, rq, plan.po_numbers, self.batch.receipt_pos):
-            return  # its PO is still on its way, or another receipt is using its open quantities
-        self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(plan.po_numbers) or None,
-                      vendor=None if plan.po_numbers else rq.vendor)
-        self.batch.receipt_pos.update(plan.po_numbers)
+        self._pos_to_link(rq, meta.link_plan.po_numbers)
 
     def _bill_link(self, rq: QueuedRequest, meta: RequestMeta) -> None:
         """A bill whose item lines are linked to its purchase orders: read them first (this round), link and
@@ -293,11 +287,17 @@ class BatchBuilder:
                           "Connector round trip and goes in parts, whose added lines cannot carry a link; receive "
                           "or close the PO in QuickBooks by hand")
             return
-        if po_add_pending(self.s, self.company, meta.bill_pos) or \
-                link_in_flight(self.s, self.company, rq, meta.bill_pos, self.batch.receipt_pos):
-            return  # its PO is still on its way, or another bill is using its unbilled quantities
-        self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(meta.bill_pos))
-        self.batch.receipt_pos.update(meta.bill_pos)
+        self._pos_to_link(rq, meta.bill_pos)
+
+    def _pos_to_link(self, rq: QueuedRequest, po_numbers: tuple[str, ...]) -> None:
+        """Read the purchase orders a receipt or bill links to (its vendor's when it names none), unless one is
+        still on its way to QuickBooks or another receipt / bill is using its open quantities: then later."""
+        if po_add_pending(self.s, self.company, po_numbers) or \
+                link_in_flight(self.s, self.company, rq, po_numbers, self.batch.receipt_pos):
+            return
+        self._po_read(rq, RequestKind.LINK_READ, ref_numbers=list(po_numbers) or None,
+                      vendor=None if po_numbers else rq.vendor)
+        self.batch.receipt_pos.update(po_numbers)
 
     def _send(self, rq: QueuedRequest, meta: RequestMeta, el) -> None:
         cost = self.costs.predict(rq.request_type, rq.line_count)
