@@ -19,11 +19,12 @@ callback, or simply check ``result.errors`` / ``rejected`` after the loop).
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import BinaryIO, Callable, Iterator
 
 from .invoice import parse_invoice
-from .model import Envelope, Issue, ParsedSet, ParseResult
+from .model import Envelope, Issue, ParsedSet, ParseResult, SetRecord
 from .purchase_order import parse_purchase_order
 from .ship_notice import parse_ship_notice
 from .tokenizer import CHUNK, Segment, Tokenizer
@@ -53,6 +54,15 @@ def _int(text: str) -> int | None:
     count that long is corruption, and Python refuses to convert 4,300 digits or more)."""
     text = text.strip()
     return int(text) if text.isdigit() and text.isascii() and len(text.lstrip("0")) <= 18 else None
+
+
+def _remember(refs: list[weakref.ref], ref: weakref.ref) -> None:
+    """Add ``ref`` to an envelope's sets; whenever the list reaches a power of two, drop the sets nobody
+    holds any more (a stream's consumer let them go): memory stays with the live sets, in linear time."""
+    refs.append(ref)
+    n = len(refs)
+    if n >= 1024 and n & (n - 1) == 0:
+        refs[:] = [r for r in refs if r() is not None]
 
 
 class _Interchange:
@@ -252,7 +262,7 @@ class EdiReader:
         if not st02:
             st.rejected.append(_env_error("ST02 control number is empty", "ST", 2))
             st.ak5.append(AK5_CONTROL_MISMATCH)
-        elif self._gs is not None:
+        elif self._gs is not None and self.documents:  # (a set's warnings: none from an envelope survey)
             if st02 in self._gs.controls:
                 st.warnings.append(
                     Issue(code="duplicate_control", message=f"ST02 {st02} is used twice in group {self._gs.control}",
@@ -305,16 +315,17 @@ class EdiReader:
             except Exception as exc:  # defensive: a parser bug must not stop the file
                 ps.rejected.append(Issue(code="malformed", message=f"internal parser error: {type(exc).__name__}: {exc}"))
         self._record_set(ps, st, parser is not None)
+        ref = weakref.ref(ps)
         if self._gs is not None:
-            self._gs.sets.append(weakref.ref(ps))
+            _remember(self._gs.sets, ref)
         if self._isa is not None:
-            self._isa.sets.append(weakref.ref(ps))
+            _remember(self._isa.sets, ref)
         if self.retain:
             self.result.sets.append(ps)
         return ps
 
     def _record_set(self, ps: ParsedSet, st: _Set, supported: bool) -> None:
-        if self._gs is None:
+        if self._gs is None or not self.documents:  # (an envelope survey builds no 997)
             return
         codes = list(dict.fromkeys(st.ak5))
         errors: list[dict] = []
@@ -349,14 +360,7 @@ class EdiReader:
             if errors:
                 codes = [AK5_SEGMENTS_IN_ERROR]
         self._gs.record["sets"].append(
-            {
-                "transaction_set": st.envelope.transaction_set,
-                "control": st.control,
-                "status": status,
-                "codes": codes,
-                "errors": errors,
-            }
-        )
+            SetRecord(sys.intern(st.envelope.transaction_set), st.control, status, codes, errors))
 
     def _reject_enclosed(self, refs: list[weakref.ref], issue: Issue) -> None:
         for r in refs:

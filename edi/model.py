@@ -261,6 +261,44 @@ class ParsedSet:
     raw_segments: list[list[str]] | None = None  # kept only when asked (997 detail)
 
 
+class SetRecord:
+    """What the 997 says of one received set (``result.groups[i]["sets"]``), read like the dict it was:
+    ``rec["status"]``, ``rec.get("codes", [])``. Small on purpose (slots, shared empty lists): a 100 MB
+    file keeps one per set until its 997 is built."""
+
+    __slots__ = ("transaction_set", "control", "status", "codes", "errors")
+    KEYS = __slots__
+
+    def __init__(self, transaction_set: str, control: str, status: str, codes: list, errors: list):
+        self.transaction_set, self.control, self.status = transaction_set, control, status
+        self.codes, self.errors = codes or (), errors or ()
+
+    def __getitem__(self, key: str):
+        if key not in self.KEYS:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else value
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self.KEYS else default
+
+    def keys(self):
+        return self.KEYS
+
+    def as_dict(self) -> dict:
+        return {k: self[k] for k in self.KEYS}
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, SetRecord):
+            other = other.as_dict()
+        return self.as_dict() == other if isinstance(other, dict) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.as_dict())
+
+
 @dataclass
 class ParseResult:
     """Everything read from one file."""
