@@ -78,3 +78,34 @@ def test_migrate_works_without_fcntl(tmp_path, monkeypatch):
         assert store.revisions()[0] == store.revisions()[1]
     finally:
         store.dispose()
+
+
+def test_schema_head_is_alembics_head_and_an_up_to_date_database_skips_alembic(db_url):
+    """``SCHEMA_HEAD`` names the newest migration; a database at it is opened without loading alembic (a
+    poll's memory), one behind it is migrated."""
+    import subprocess
+    import sys
+
+    from connector.store import SCHEMA_HEAD
+
+    store = Store(db_url)
+    try:
+        store.migrate()
+        current, head = store.revisions()
+        assert current == head == SCHEMA_HEAD
+    finally:
+        store.dispose()
+    probe = ("import sys; from connector.store import Store; s = Store(sys.argv[1]); s.migrate(); "
+             "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, db_url], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    store = Store(db_url)
+    try:
+        with store.engine.begin() as conn:  # back to 0010 by hand (migrate never downgrades)
+            conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+            conn.execute(text("DROP TABLE file_chunk"))
+            conn.execute(text("ALTER TABLE received_file DROP COLUMN chunks"))
+        store.migrate()
+        assert store.revisions()[0] == SCHEMA_HEAD
+    finally:
+        store.dispose()
