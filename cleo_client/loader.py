@@ -42,6 +42,9 @@ class CleoSourceLoader:
     def fetch(self, remote):
         return self._get().fetch(remote)
 
+    def fetch_into(self, remote, out):
+        return self._get().fetch_into(remote, out)
+
     def acknowledge(self, remote):
         return self._get().acknowledge(remote)
 

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable
 
 import structlog
 
 from cleo_client import errors as E
 from cleo_client.api import CleoClient, Download, ServerVersion
 from cleo_client.settings import CleoSettings
-from cleo_client.x12 import transaction_sets
+from cleo_client.x12 import transaction_sets_in
 from connector.sources import RemoteFile, SourceError
 
 log = structlog.get_logger("qbedi.cleo")
@@ -228,6 +230,14 @@ class CleoSource:
         Also records ``remote.meta["transaction_sets"]`` (ST01 codes) and
         ``remote.meta["sha256"]``.
         """
+        out = io.BytesIO()
+        self.fetch_into(remote, out)
+        return out.getvalue()
+
+    def fetch_into(self, remote: RemoteFile, out: BinaryIO) -> None:
+        """Write the complete bytes into ``out`` (a binary file), a piece at a time: streamed to a temp file
+        first and checked (length, sha256), so a short or changed download writes nothing into ``out``.
+        Records ``remote.meta["transaction_sets"]`` (ST01 codes) and ``remote.meta["sha256"]``."""
         conn_id, file_id = self._split(remote)
         record = dict(remote.meta.get("record") or {})
         record.setdefault("id", file_id)
@@ -239,10 +249,16 @@ class CleoSource:
                                                  max_seconds=self.settings.download_timeout)
             tmp.flush()
             tmp.seek(0)
-            data = tmp.read()
-        if hashlib.sha256(data).hexdigest() != dl.sha256 or len(data) != dl.length:
-            raise E.CleoError(f"temporary copy of {remote.name!r} changed on disk; nothing returned")
-        sets = transaction_sets(data)
+            h, n = hashlib.sha256(), 0
+            while piece := tmp.read(1 << 20):
+                h.update(piece)
+                n += len(piece)
+            if h.hexdigest() != dl.sha256 or n != dl.length:
+                raise E.CleoError(f"temporary copy of {remote.name!r} changed on disk; nothing returned")
+            tmp.seek(0)
+            sets = transaction_sets_in(tmp)
+            tmp.seek(0)
+            shutil.copyfileobj(tmp, out, 1 << 20)
         try:
             remote.meta["transaction_sets"] = sets
             remote.meta["sha256"] = dl.sha256
@@ -252,7 +268,6 @@ class CleoSource:
                       sha256=dl.sha256, transaction_sets=sets)
         if not any(s in ("810", "850", "856") for s in sets):
             self.log.warning("cleo_file_not_810_850_856", file=remote.name, transaction_sets=sets)
-        return data
 
     def fetch_to_file(self, remote: RemoteFile, dest: str | os.PathLike) -> Download:
         """Stream the file straight to ``dest`` (atomic rename; constant memory). Nothing is left on error."""

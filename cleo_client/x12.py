@@ -13,7 +13,9 @@ once that is fixed to prefer it.
 """
 from __future__ import annotations
 
+import io
 import re
+from typing import BinaryIO
 
 _BARE_ST_RE = re.compile(r"(?:^|[~'\r\n])[ \t]*ST([^\w\s])(\d{3})(?=[^\w]|$)")
 
@@ -48,20 +50,37 @@ def _isa_delimiters(text: str, i: int) -> tuple[str, str] | None:
 
 
 def _own_detect(data: bytes) -> list[str]:
-    text = data.decode("latin-1")
+    return transaction_sets_in(io.BytesIO(data))
+
+
+def transaction_sets_in(stream: BinaryIO, *, piece: int = 1 << 20) -> list[str]:
+    """:func:`transaction_sets` of a binary stream read from where it is, a piece at a time: memory is
+    about one piece (and the longest segment), whatever the file's size."""
+    text = stream.read(max(piece, 64 * 1024)).decode("latin-1")  # the envelope is in the first piece
     i = text.find("ISA")
     delims = _isa_delimiters(text, i) if i >= 0 else None
-    if delims is None:
-        return _unique([m.group(2) for m in _BARE_ST_RE.finditer(text)])
+    found: list[str] = []
+    if delims is None:  # no ISA envelope: segment starts, each piece with the end of the one before
+        tail = ""
+        while text:
+            found += [m.group(2) for m in _BARE_ST_RE.finditer(tail + text)]
+            tail, text = text[-16:], stream.read(piece).decode("latin-1")
+        return _unique(found)
     sep, term = delims
-    found = []
-    for seg in text[i:].split(term):
-        seg = seg.strip("\r\n \t")
-        if seg.startswith("ST" + sep):
-            els = seg.split(sep)
-            if len(els) > 1 and els[1].strip():
-                found.append(els[1].strip())
-    return _unique(found)
+    carry = text[i:]
+    while True:
+        more = stream.read(piece)
+        segments = carry.split(term)
+        carry = segments.pop() if more else ""
+        for seg in segments:
+            seg = seg.strip("\r\n \t")
+            if seg.startswith("ST" + sep):
+                els = seg.split(sep)
+                if len(els) > 1 and els[1].strip():
+                    found.append(els[1].strip())
+        if not more:
+            return _unique(found)
+        carry += more.decode("latin-1")
 
 
 def transaction_sets(data: bytes, *, use_edi: bool = False) -> list[str]:

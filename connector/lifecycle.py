@@ -137,11 +137,14 @@ def hold(s: Session, doc: Document, holds: list[dict], *, rejected: bool = False
     audit(s, doc.status, document=doc, holds=holds)
 
 
-def queue(s: Session, doc: Document, *, company: str, approval: bool = False, **request) -> QueuedRequest:
+def queue(s: Session, doc: Document, *, company: str, approval: bool = False, batch: list | None = None,
+          **request) -> QueuedRequest:
     """The document goes to QuickBooks: one queued request for ``company``'s Web Connector.
 
     ``approval`` (``auto_post: false``): the request is built but kept back (``awaiting``) and the
-    document waits in ``awaiting_approval`` until a person approves it (:func:`approve`)."""
+    document waits in ``awaiting_approval`` until a person approves it (:func:`approve`).
+    ``batch``: many documents queued in one unit of work; their requests are inserted together and
+    audited by :func:`queued` (called before the unit of work ends), not one flush each."""
     _doc_to(doc, D.AWAITING_APPROVAL if approval else D.QUEUED)
     doc.company, doc.reason_code, doc.reason = company, None, None
     carried = _bill_in_parts(doc, request)
@@ -149,11 +152,21 @@ def queue(s: Session, doc: Document, *, company: str, approval: bool = False, **
         request["meta"] = replace(RequestMeta.from_json(request.get("meta")), parts=carried).to_json()
     rq = QueuedRequest(document_id=doc.id, company=company, state=R.AWAITING if approval else R.QUEUED, **request)
     s.add(rq)
-    s.flush()
-    audit(s, "awaiting_approval" if approval else "queued", document=doc, request_id=rq.id,
-          request_type=rq.request_type, company=company, amount=(doc.parsed or {}).get("total"),
-          external_guid=rq.external_guid)
+    if batch is not None:
+        batch.append((doc, rq))
+        return rq
+    queued(s, [(doc, rq)])
     return rq
+
+
+def queued(s: Session, batch: list[tuple[Document, QueuedRequest]]) -> None:
+    """The audit events of requests :func:`queue` made (one flush for all, for their ids)."""
+    s.flush()
+    for doc, rq in batch:
+        audit(s, "awaiting_approval" if rq.state == R.AWAITING else "queued", document=doc, request_id=rq.id,
+              request_type=rq.request_type, company=rq.company, amount=(doc.parsed or {}).get("total"),
+              external_guid=rq.external_guid)
+    batch.clear()
 
 
 def _bill_in_parts(doc: Document, request: dict):

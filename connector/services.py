@@ -11,15 +11,17 @@ import io
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO
 
 import structlog
 from sqlalchemy import bindparam, func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 import edi
 
-from . import control, lifecycle
+from . import control, lifecycle, raw
 from .leases import poll_lease
 from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
 from .plans import RequestMeta
@@ -27,7 +29,7 @@ from .settings import LiveSettings, Settings
 from .sources import FileGone, RemoteFile, Source, SourceError, SourceUnavailable
 from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, RqState, Scope
 from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
-from .translate import Translation, document_json, sha256_of, translate_set
+from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +37,8 @@ ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is gi
 ACK_CLAIM_SECONDS = 900  # a process sending a 997 holds it this long at most (a crash mid-send frees it after);
 # longer than a source's worst case (Cleo: 60 s read timeout x 5 tries + backoff + the send action)
 MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
-CHUNK_DOCUMENTS = 500  # a file's documents are committed this many at a time (a crash keeps what was done)
+CHUNK_DOCUMENTS = 100  # a file's documents are committed this many at a time (a crash keeps what was done)
+REPORTED_DOCUMENTS = 100  # a file's outcome lists its first documents one by one, the rest by status
 
 
 @dataclass
@@ -51,7 +54,8 @@ class IngestOutcome:
     name: str
     sha256: str
     duplicate: bool = False
-    documents: list[DocOutcome] = field(default_factory=list)
+    documents: list[DocOutcome] = field(default_factory=list)  # the first REPORTED_DOCUMENTS stored
+    counts: dict[str, int] = field(default_factory=dict)  # every document stored, by status
     error: str | None = None
     result: object = field(default=None, repr=False)  # the edi ParseResult (in memory only)
     ack: str | None = None  # name of the 997 sent back, if any
@@ -81,13 +85,64 @@ def _bill_pos(t: Translation) -> tuple[str, ...]:
     return tuple(sorted({(ln.get("po_number") or "").strip() for ln in (t.json or {}).get("lines") or []} - {""}))
 
 
+TAKEN = (DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED, DocStatus.DISMISSED)
+
+
 def _taken():
     """Documents whose transaction is (or may be) in QuickBooks: awaiting approval (it will be, once
     approved), queued, sent, posted; closed by a person (dismissed: e.g. entered by hand); or held because
     its answer was lost and it may already be there."""
-    return (Document.status.in_((DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED,
-                                 DocStatus.DISMISSED)) |
+    return (Document.status.in_(TAKEN) |
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
+
+
+class _Taken:
+    """The documents a chunk of new ones could duplicate (:func:`_same_document`, for every document of the
+    chunk in one query), kept current as the chunk's own documents are settled in order."""
+
+    def __init__(self):
+        self.by_supplier: dict[tuple, int] = {}
+        self.by_sender: dict[tuple, int] = {}
+
+    @classmethod
+    def read(cls, s: Session, docs: list[Document], chunk: list[Translation]) -> _Taken:
+        taken = cls()
+        numbers = {d.document_number for d, t in zip(docs, chunk) if d.document_number and t.supplier_id}
+        if not numbers:
+            return taken
+        suppliers = {t.supplier_id for t in chunk if t.supplier_id}
+        senders = {d.sender_id for d in docs}
+        mine = [d.id for d in docs]
+        rows = s.execute(select(Document.id, Document.supplier_id, Document.sender_id, Document.transaction_set,
+                                Document.document_number).where(
+            Document.document_number.in_(sorted(numbers)), Document.id.not_in(mine), _taken(),
+            Document.supplier_id.in_(sorted(suppliers)) |
+            (Document.supplier_id.is_(None) & Document.sender_id.in_(sorted(senders)))))
+        for id_, supplier, sender, tset, number in rows:
+            key, where = ((supplier, tset, number), taken.by_supplier) if supplier is not None else \
+                ((sender, tset, number), taken.by_sender)
+            where[key] = min(id_, where.get(key, id_))
+        return taken
+
+    def ids(self, doc: Document, t: Translation) -> list[int]:
+        found = (self.by_supplier.get((t.supplier_id, doc.transaction_set, doc.document_number)),
+                 self.by_sender.get((doc.sender_id, doc.transaction_set, doc.document_number)))
+        return [i for i in found if i is not None]
+
+    def add(self, doc: Document, t: Translation) -> None:
+        """``doc`` was settled: if it is now taken, the chunk's later documents see it."""
+        if t.supplier_id and doc.document_number and doc.status in TAKEN:
+            self.by_supplier.setdefault((t.supplier_id, doc.transaction_set, doc.document_number), doc.id)
+
+
+def _suppliers_with_orders(s: Session, chunk: list[Translation]) -> set[str]:
+    """The suppliers of a chunk's invoices that have any purchase order stored (one query): only their
+    invoices are matched (:meth:`IngestService._variances`)."""
+    suppliers = {t.supplier_id for t in chunk if t.supplier_id and t.parsed.envelope.transaction_set == "810"}
+    if not suppliers:
+        return set()
+    return set(s.scalars(select(Document.supplier_id).where(
+        Document.supplier_id.in_(sorted(suppliers)), Document.transaction_set == "850").distinct()))
 
 
 _SAME_DOCUMENT = None
@@ -125,20 +180,30 @@ class IngestService:
         return self._live.current()
 
     # ------------------------------------------------------------ receive
-    def receive(self, data: bytes, *, source: str, remote_id: str, name: str,
+    def receive(self, data: bytes | BinaryIO, *, source: str, remote_id: str, name: str,
                 connection: str | None = None) -> tuple[int, bool]:
-        """Store the raw bytes (committed), with the partner connection they came in on when the source
-        has several (its 997 goes back there). Returns (file id, already known)."""
-        try:
-            return self._receive(data, source=source, remote_id=remote_id, name=name, connection=connection)
-        except IntegrityError:  # the same bytes stored at this very moment by another poll: it is known
-            return self._receive(data, source=source, remote_id=remote_id, name=name, connection=connection)
+        """Store the raw bytes (committed): ``data`` is the bytes, or a binary stream read from where it
+        is to its end a piece at a time (:mod:`connector.raw`: a big file is never held whole); with the
+        partner connection they came in on when the source has several (its 997 goes back there).
+        Returns (file id, already known)."""
+        stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        digest, size = raw.digest(stream)
+        return self._keep(stream, digest, size, source=source, remote_id=remote_id, name=name,
+                          connection=connection)
 
-    def _receive(self, data: bytes, *, source: str, remote_id: str, name: str,
+    def _keep(self, stream: BinaryIO, digest: str, size: int, **where) -> tuple[int, bool]:
+        start = stream.tell()
+        try:
+            return self._receive(stream, digest, size, **where)
+        except IntegrityError:  # the same bytes stored at this very moment by another poll: it is known
+            stream.seek(start)
+            return self._receive(stream, digest, size, **where)
+
+    def _receive(self, stream: BinaryIO, digest: str, size: int, *, source: str, remote_id: str, name: str,
                  connection: str | None) -> tuple[int, bool]:
-        digest = sha256_of(data)
         with self.store.session() as s:
-            existing = s.scalar(select(ReceivedFile).where(ReceivedFile.sha256 == digest))
+            existing = s.scalar(select(ReceivedFile).options(defer(ReceivedFile.content))
+                                .where(ReceivedFile.sha256 == digest))
             if existing is not None:
                 self._sighting(s, existing, source, remote_id)
                 audit(s, "duplicate_file", file=existing, source=source, remote_id=remote_id, name=name,
@@ -146,19 +211,22 @@ class IngestService:
                 log.info("file.duplicate", file=name, source=source, file_id=existing.id, sha256=digest[:12])
                 return existing.id, True
             f = ReceivedFile(sha256=digest, source=source, remote_id=remote_id, name=name, connection=connection,
-                             size=len(data),
-                             content=data)
-            s.add(f)
-            s.flush()
+                             size=size, content=b"")
+            start = stream.tell()
+            raw.write(s, f, stream, size)
             self._sighting(s, f, source, remote_id)
-            audit(s, "file_received", file=f, source=source, remote_id=remote_id, name=name, size=len(data),
+            audit(s, "file_received", file=f, source=source, remote_id=remote_id, name=name, size=size,
                   sha256=digest)
             if self.settings.raw_dir:
-                raw = self.settings.resolve(self.settings.raw_dir)
-                raw.mkdir(parents=True, exist_ok=True)
-                (raw / f"{f.id:08d}-{digest[:12]}-{_safe(name)}").write_bytes(data)
-            log.info("file.received", file=name, source=source, file_id=f.id, size=len(data))
+                stream.seek(start)
+                raw.copy_to(stream, self._raw_path(f, digest, name))
+            log.info("file.received", file=name, source=source, file_id=f.id, size=size)
             return f.id, False
+
+    def _raw_path(self, f: ReceivedFile, digest: str, name: str):
+        folder = self.settings.resolve(self.settings.raw_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{f.id:08d}-{digest[:12]}-{_safe(name)}"
 
     @staticmethod
     def _sighting(s: Session, f: ReceivedFile, source: str, remote_id: str) -> None:
@@ -208,12 +276,12 @@ class IngestService:
             if f.status not in (FileStatus.RECEIVED, FileStatus.FAILED):
                 out.duplicate = True
                 return out
-            data, name, digest = f.content, f.name, f.sha256
+            name, digest = f.name, f.sha256
             survey = self._parse(s, f, out)
             if survey is None:
                 return out
         done = self._recorded(file_id)  # documents stored by an earlier, interrupted run
-        reader = edi.EdiReader(io.BytesIO(data))
+        reader = edi.EdiReader(raw.open_file(self.store, f))
         out.result = reader.result
         slim = survey.sets > CHUNK_DOCUMENTS  # a big file: outcomes keep a summary, not every translation
         chunk: list[Translation] = []
@@ -269,35 +337,37 @@ class IngestService:
                         Document.file_id == file_id)) != expected):
                 out.duplicate = True
                 return False
-            for t in chunk:
-                doc = self._record(s, f, t)
-                out.documents.append(DocOutcome(doc.id, t, doc.status))
+            before = len(out.documents)
+            for t, doc in zip(chunk, self._record_chunk(s, f, chunk)):
+                out.counts[doc.status] = out.counts.get(doc.status, 0) + 1
+                if len(out.documents) < REPORTED_DOCUMENTS:
+                    out.documents.append(DocOutcome(doc.id, t, doc.status))
             if last is not None:
                 lifecycle.file_parsed(f)
                 for w in last.warnings:
                     audit(s, "parse_warning", file=f, code=w.code, message=w.message)
                 out.ack_id = self._owe_997(s, f, last)
         if slim:
-            for d in out.documents[len(out.documents) - len(chunk):]:
+            for d in out.documents[before:]:
                 _slim(d.translation)
         return True
 
-    @staticmethod
-    def _parse(s: Session, f: ReceivedFile, out: IngestOutcome):
-        """The survey of the file's envelopes (:func:`edi.survey`), or None with the file's verdict
-        recorded (nothing in it to translate)."""
-        if not f.content.strip():
+    def _parse(self, s: Session, f: ReceivedFile, out: IngestOutcome):
+        """The survey of the file's envelopes (:func:`edi.survey`, reading the raw bytes as a stream), or
+        None with the file's verdict recorded (nothing in it to translate)."""
+        if not f.chunks and not f.content.strip():
             verdict, msg = FileVerdict.EMPTY, "the file is empty"
         else:
             try:
-                survey = edi.survey(f.content)
+                survey = edi.survey(raw.open_file(self.store, f))
             except Exception as e:  # the parser promises not to raise; keep the file whatever happens
                 log.exception("edi.parse_crashed", file=f.name, file_id=f.id)
                 verdict, msg, survey = FileVerdict.PARSER_ERROR, f"internal parser error: {e!r}", None
             if survey is not None and survey.sets:
                 return survey
-            if survey is not None and b"ISA" not in f.content:
-                verdict, msg = FileVerdict.NOT_X12, "not an X12 file (no ISA segment): " + _looks_like(f.content)
+            if survey is not None and not raw.contains(raw.open_file(self.store, f), b"ISA"):
+                verdict, msg = FileVerdict.NOT_X12, "not an X12 file (no ISA segment): " + _looks_like(
+                    raw.open_file(self.store, f).read(512))
             elif survey is not None:
                 verdict = FileVerdict.UNREADABLE
                 msg = "; ".join(i.message for i in survey.result.errors) or "no X12 transaction set found in the file"
@@ -337,48 +407,69 @@ class IngestService:
         users = self.settings.web_connector.users
         return users[0].username if users else "default"
 
-    def _record(self, s: Session, f: ReceivedFile, t: Translation) -> Document:
+    def _record_chunk(self, s: Session, f: ReceivedFile, chunk: list[Translation]) -> list[Document]:
+        """Record a chunk of ``f``'s translated sets, in order, as if one by one: the documents are inserted
+        together, then each is settled (duplicate check, match, queue or hold) seeing only those before it.
+        The stored documents a chunk could duplicate are read in one query (:class:`_Taken`)."""
+        docs = [self._new_document(f, t) for t in chunk]
+        s.add_all(docs)
+        s.flush()
+        taken = _Taken.read(s, docs, chunk)
+        orders = _suppliers_with_orders(s, chunk)
+        batch: list = []
+        for doc, t in zip(docs, chunk):
+            set_committed_value(doc, "requests", [])  # a new document has none (not read back per document)
+            self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
+            taken.add(doc, t)
+        lifecycle.queued(s, batch)
+        return docs
+
+    @staticmethod
+    def _new_document(f: ReceivedFile, t: Translation) -> Document:
         env, j = t.parsed.envelope, t.json
-        doc = Document(
+        return Document(
             file_id=f.id, ordinal=t.ordinal, transaction_set=env.transaction_set[:6], version=env.version[:20],
             interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
             total=j.get("total"), currency=(j.get("currency") or "USD")[:3], parsed=dict(j),
         )
-        s.add(doc)
-        s.flush()
-        lifecycle.translated(s, doc, status=t.status, transaction_set=env.transaction_set,
+
+    def _record(self, s: Session, f: ReceivedFile, doc: Document, t: Translation, taken: _Taken, *,
+                match: bool, batch: list) -> None:
+        j = t.json
+        lifecycle.translated(s, doc, status=t.status, transaction_set=doc.transaction_set,
                              document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
         if t.status == "ready":
-            dup = self._duplicate_of(s, doc, t)
+            dup = self._duplicate_of(s, doc, t, taken.ids(doc, t))
             if dup is not None:
                 t.hold(*dup)
                 t.json = j = document_json(t, f.name)
-        self._settle(s, doc, t)
+                doc.parsed = dict(j)
+        self._settle(s, doc, t, match=match, ingest=True, batch=batch)
         if t.holds:
             log.info(f"document.{doc.status}", file=f.name, document=doc.document_number, set=doc.transaction_set,
                      reasons=[h.code for h in t.holds])
-        doc.parsed = dict(j)
-        return doc
 
-    def _settle(self, s: Session, doc: Document, t: Translation, *, match: bool = True) -> None:
+    def _settle(self, s: Session, doc: Document, t: Translation, *, match: bool = True, ingest: bool = False,
+                batch: list | None = None) -> None:
         """Queue a ready translation, or hold / reject the document with its reasons (``match``: an invoice
-        is first matched with its purchase order and receipts; not when a person accepted its variance)."""
+        is first matched with its purchase order and receipts; not when a person accepted its variance, nor
+        when its supplier has no purchase order stored; ``ingest``: only documents stored before it count)."""
         if t.status == "ready" and match:
-            for v in self._variances(s, doc, t):
+            for v in self._variances(s, doc, t, before=doc.id if ingest else None):
                 t.hold(v.code, v.message)
             if t.holds:
                 t.json = document_json(t, doc.file.name if doc.file is not None else "")
         if t.status == "ready":
-            self._queue(s, doc, t)
+            self._queue(s, doc, t, batch)
         else:
             lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected")
 
     @staticmethod
-    def _variances(s: Session, doc: Document, t: Translation) -> list:
+    def _variances(s: Session, doc: Document, t: Translation, *, before: int | None = None) -> list:
         """An invoice against the purchase orders it names and what was received for them, as far as qbedi
-        has them (connector.matching)."""
+        has them (connector.matching); ``before``: only documents stored before that id."""
         sup = t.supplier
         if doc.transaction_set != "810" or sup is None or not sup.three_way_match.enabled or not t.json:
             return []
@@ -386,6 +477,8 @@ class IngestService:
         if not numbers:
             return []
         live = ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED))
+        if before is not None:
+            live = live & (Document.id < before)
         orders = {}
         for po in s.scalars(select(Document).where(
                 Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
@@ -403,7 +496,7 @@ class IngestService:
                          price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
                          quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)
 
-    def _queue(self, s: Session, doc: Document, t: Translation) -> None:
+    def _queue(self, s: Session, doc: Document, t: Translation, batch: list | None = None) -> None:
         company = self._company_for(t)
         spec = t.spec
         lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \
@@ -411,7 +504,7 @@ class IngestService:
         meta = RequestMeta(link_plan=t.link_plan) if t.link_plan else RequestMeta(mod_plan=t.mod_plan) \
             if t.mod_plan else RequestMeta(refs=t.references, bill_pos=_bill_pos(t))
         approval = not self._auto_post(t)
-        rq = lifecycle.queue(s, doc, company=company, approval=approval, request_type=t.request_type,
+        rq = lifecycle.queue(s, doc, company=company, approval=approval, batch=batch, request_type=t.request_type,
                              qbxml=t.request_xml, ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                              external_guid=t.external_guid, line_count=max(1, lines), meta=meta.to_json())
         log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
@@ -424,16 +517,18 @@ class IngestService:
         return self.settings.auto_post if own is None else own
 
     @staticmethod
-    def _duplicate_of(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
+    def _duplicate_of(s: Session, doc: Document, t: Translation, ids: list[int] | None = None
+                      ) -> tuple[str, str] | None:
         """Is this document one that is (or may be) in QuickBooks already? Decided by what it is: the
         supplier, the transaction set and the document number; never by the interchange control number,
         which senders reuse and restart. The message names the earlier document, says where the two
         differ, and how to post a different document that reuses the number."""
         if not doc.document_number or not t.supplier_id or (t.request_type or "").endswith("Mod"):
             return None  # (a change reuses its PO's number by design)
-        ids = list(s.scalars(_same_document(), {"supplier": t.supplier_id, "sender": doc.sender_id,
-                                                "set": doc.transaction_set, "number": doc.document_number,
-                                                "me": doc.id}))
+        if ids is None:  # (``ids``: the caller looked them up, :class:`_Taken`)
+            ids = list(s.scalars(_same_document(), {"supplier": t.supplier_id, "sender": doc.sender_id,
+                                                    "set": doc.transaction_set, "number": doc.document_number,
+                                                    "me": doc.id}))
         if not ids:
             return None
         other = s.get(Document, min(ids))
@@ -536,15 +631,22 @@ class IngestService:
             report.skipped += 1
             source.acknowledge(remote)  # we stored it before but the consume did not reach the source
             return
-        data = source.fetch(remote)
-        if remote.size is not None and len(data) != remote.size:
-            raise SourceError(f"short download: announced {remote.size} bytes, got {len(data)}; nothing stored")
-        if self._acknowledged(source.name, remote.remote_id, sha256_of(data)):
-            report.skipped += 1  # the very same file again (names are reused: only name + content count)
-            source.acknowledge(remote)
-            return
-        file_id, known = self.receive(data, source=source.name, remote_id=remote.remote_id, name=remote.name,
-                                      connection=(remote.meta or {}).get("connection_alias"))
+        with raw.spool() as fetched:
+            into = getattr(source, "fetch_into", None)  # a source that streams: a big file is never held whole
+            if into is not None:
+                into(remote, fetched)
+            else:
+                fetched.write(source.fetch(remote))
+            fetched.seek(0)
+            digest, size = raw.digest(fetched)
+            if remote.size is not None and size != remote.size:
+                raise SourceError(f"short download: announced {remote.size} bytes, got {size}; nothing stored")
+            if self._acknowledged(source.name, remote.remote_id, digest):
+                report.skipped += 1  # the very same file again (names are reused: only name + content count)
+                source.acknowledge(remote)
+                return
+            file_id, known = self._keep(fetched, digest, size, source=source.name, remote_id=remote.remote_id,
+                                        name=remote.name, connection=(remote.meta or {}).get("connection_alias"))
         source.acknowledge(remote)
         self._mark_acknowledged(source.name, remote.remote_id, file_id)
         out = self.process(file_id)
@@ -678,8 +780,7 @@ class IngestService:
                       variances=doc.reason)
 
             f = doc.file
-            result = edi.parse_bytes(f.content)
-            ps = result.sets[doc.ordinal]
+            ps = _stored_set(s, f, doc.ordinal)
             t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
             if t.status == "ready":
                 dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
@@ -744,6 +845,16 @@ class IngestService:
             doc = _document(s, document_id)
             lifecycle.reject(s, doc, reason.strip(), by=by)
         log.info("document.rejected", document_id=document_id, by=by)
+
+
+def _stored_set(s: Session, f: ReceivedFile, ordinal: int) -> edi.ParsedSet:
+    """The ``ordinal``-th set of a stored file as a whole-file parse leaves it (a GE/IEA fault after it
+    applied), read as a stream: envelopes first, then sets up to it."""
+    survey = edi.survey(raw.open_in(s, f))
+    for n, ps in enumerate(edi.EdiReader(raw.open_in(s, f))):
+        if n == ordinal:
+            return survey.apply(n, ps)
+    raise LookupError(f"file #{f.id} has no set #{ordinal}")
 
 
 def _slim(t: Translation) -> None:

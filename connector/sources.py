@@ -12,13 +12,14 @@ The ``folder`` type is built in; an adapter adds its own ``type:`` with
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, BinaryIO, Callable, Iterable, Protocol
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Source(Protocol):
 
     def fetch(self, remote: RemoteFile) -> bytes:
         """The file's bytes, complete (raise on a short read)."""
+
+    # optional: ``fetch_into(remote, out)`` writes the file's bytes, complete, into the binary file ``out``
+    # (raise on a short read); the ingest service uses it before ``fetch`` so a big file is never held whole
 
     def acknowledge(self, remote: RemoteFile) -> None:
         """Mark consumed at the source; called only after the bytes are committed locally."""
@@ -109,14 +113,19 @@ class FolderSource:
             yield RemoteFile(self.name, entry.name, entry.name, st.st_size, meta={"mtime_ns": st.st_mtime_ns})
 
     def fetch(self, remote: RemoteFile) -> bytes:
+        out = io.BytesIO()
+        self.fetch_into(remote, out)
+        return out.getvalue()
+
+    def fetch_into(self, remote: RemoteFile, out: BinaryIO) -> None:
         path = self.path / remote.remote_id
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                shutil.copyfileobj(fh, out, 256 * 1024)
         except FileNotFoundError:  # another poll (another process) took it since the listing
             raise FileGone(f"{remote.name} was taken by another poll meanwhile; nothing to do") from None
         if remote.meta.get("mtime_ns") not in (None, path.stat().st_mtime_ns):
             raise SourceError(f"{remote.name} changed while it was read (still being written); read on a later poll")
-        return data
 
     def acknowledge(self, remote: RemoteFile) -> None:
         if self.on_consume != "move":

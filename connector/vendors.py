@@ -21,13 +21,12 @@ Invariants:
 from __future__ import annotations
 
 import difflib
-import io
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from sqlalchemy import func, select
@@ -35,6 +34,7 @@ from sqlalchemy import func, select
 import edi
 from edi.common import PER_NUMBERS
 
+from . import raw
 from .settings import ConfigError, Settings, load_settings
 from .status import DocStatus
 from .store import CompanyState, Document, ReceivedFile, Store
@@ -187,10 +187,11 @@ def _party_json(p) -> dict:
             "address": address if any(address.values()) else None}
 
 
-def details_from_file(content: bytes, ordinal: int) -> dict | None:
-    """The seller's name, ids, address and contacts of the ``ordinal``-th set of a raw file (the same
-    shape as a ``parties``-carrying ``parsed`` JSON would give), or None when the set cannot be read."""
-    for i, ps in enumerate(edi.iter_sets(io.BytesIO(content), keep_segments=True)):
+def details_from_file(stream: BinaryIO, ordinal: int) -> dict | None:
+    """The seller's name, ids, address and contacts of the ``ordinal``-th set of a raw file (a binary
+    stream, :mod:`connector.raw`; the same shape as a ``parties``-carrying ``parsed`` JSON would give), or
+    None when the set cannot be read."""
+    for i, ps in enumerate(edi.iter_sets(stream, keep_segments=True)):
         if i < ordinal:
             continue
         if ps.document is None:
@@ -217,10 +218,10 @@ def _seller_from_json(seller: dict) -> dict:
             "address": address if any(address.values()) else None}
 
 
-def _details(doc: Document, content: bytes | None) -> dict:
+def _details(doc: Document, raw_file: BinaryIO | None) -> dict:
     """What EDI said about the seller of ``doc``: the stored JSON first, the raw file for what it lacks."""
     parsed = doc.parsed or {}
-    found = (details_from_file(content, doc.ordinal) if content and not _stored(parsed) else None) or \
+    found = (details_from_file(raw_file, doc.ordinal) if raw_file is not None and not _stored(parsed) else None) or \
         {"ids": [], "seller": None, "contacts": []}
     if parsed.get("seller"):
         found["seller"] = _seller_from_json(parsed["seller"])
@@ -260,9 +261,7 @@ def suppliers_seen(store: Store) -> list[dict]:
 
 def _seen_row(s, g: dict) -> dict:
     doc = s.get(Document, g["newest"])
-    content = None if _stored(doc.parsed or {}) else \
-        s.scalar(select(ReceivedFile.content).where(ReceivedFile.id == doc.file_id))
-    d = _details(doc, content)
+    d = _details(doc, None if _stored(doc.parsed or {}) else raw.open_in(s, s.get(ReceivedFile, doc.file_id)))
     seller = d["seller"] or {}
     names = [n for n in dict.fromkeys([seller.get("name") or "",
                                        ((doc.parsed or {}).get("supplier") or {}).get("name") or ""]) if n]

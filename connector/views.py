@@ -14,10 +14,10 @@ Invariants:
 """
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import BinaryIO, Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -25,6 +25,7 @@ from sqlalchemy.orm import defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import control
+from . import raw as raw_file
 from .delivery import last_contact, why_waiting
 from .plans import RequestMeta
 from .services import Page
@@ -423,14 +424,15 @@ def files_page(store: Store, *, verdict: str | None = None, limit: int | None = 
 
 # ---------------------------------------------------------------- one document
 
-def raw_segments(content: bytes, *, limit: int = RAW_SEGMENTS) -> tuple[list[str], bool]:
-    """The file as a person reads X12: one segment a line, with its own delimiters (any terminator, wrapped
-    lines joined). Returns (lines, cut: there were more than ``limit``)."""
+def raw_segments(open_file: Callable[[], BinaryIO], *, limit: int = RAW_SEGMENTS) -> tuple[list[str], bool]:
+    """The file (``open_file()`` gives its bytes as a stream, :mod:`connector.raw`) as a person reads X12:
+    one segment a line, with its own delimiters (any terminator, wrapped lines joined). Returns (lines,
+    cut: there were more than ``limit``). Reads no further than the ``limit`` segments shown."""
     from edi.tokenizer import Tokenizer
 
     out: list[str] = []
     try:
-        for seg in Tokenizer(io.BytesIO(bytes(content))):
+        for seg in Tokenizer(open_file()):
             if len(out) >= limit:
                 return out, True
             sep = seg.delimiters.element if seg.delimiters else "*"
@@ -438,7 +440,7 @@ def raw_segments(content: bytes, *, limit: int = RAW_SEGMENTS) -> tuple[list[str
     except Exception:  # noqa: BLE001 - the tokenizer promises not to raise; a page never fails on a file
         pass
     if not out:  # not X12: the text as it is (a page, not a dump)
-        text = bytes(content[:20000]).decode("utf-8", "replace")
+        text = open_file().read(20000).decode("utf-8", "replace")
         out = text.splitlines()[:limit]
     return out, False
 
@@ -497,7 +499,7 @@ def document_detail(store: Store, document_id: int) -> dict | None:
         # what QuickBooks answered (or did not): every request event after it was sent
         answers = [t for t in trail if "request_id" in t["detail"] and t["kind"] not in
                    ("queued", "awaiting_approval", "sent", "approved")]
-        raw, cut = raw_segments(f.content)
+        raw, cut = raw_segments(lambda: raw_file.open_in(s, f))
         row.update({
             "file": {"id": f.id, "name": f.name, "source": f.source, "size": f.size, "received": _iso(f.received_at)},
             "waiting": why_waiting(s, d), "trail": trail, "requests": requests, "answers": answers,

@@ -372,7 +372,9 @@ def cmd_poll(args) -> int:
                          "documents": [{"id": d.document_id, "transaction_set": d.translation.json["transaction_set"],
                                         "document_number": d.translation.json["document_number"],
                                         "status": d.status, "holds": d.translation.json["holds"]}
-                                       for d in f.documents]} for f in r.fetched]}
+                                       for d in f.documents],
+                         "counts": f.counts, "not_listed": sum(f.counts.values()) - len(f.documents)}
+                        for f in r.fetched]}
            for r in reports if r is not None]
     if args.json:
         _print_json({"polls": out})
@@ -390,6 +392,10 @@ def cmd_poll(args) -> int:
                 for d in f["documents"]:
                     print(f"    #{d['id']} {d['transaction_set']} {d['document_number']}: {d['status']}" +
                           "".join(f"\n      {h['code']}: {h['message']}" for h in d["holds"]))
+                if f["not_listed"]:
+                    print(f"    ... and {f['not_listed']:,} more; in all: " + ", ".join(
+                        f"{n:,} {status}" for status, n in sorted(f["counts"].items())) +
+                        ("; the held ones: qbedi documents --status held" if f["counts"].get("held") else ""))
             for name in r["still_being_written"]:
                 print(f"  {name}: still being written (changed in the last seconds); read on the next poll")
             for e in r["errors"]:

@@ -11,19 +11,7 @@ from connector import services
 from connector.settings import load_settings
 from connector.store import AuditEvent, Document, OutboundAck, QueuedRequest, ReceivedFile
 from qbedi.runtime import build_runtime
-from tests.support.builders import write_config
-
-
-def interchange(numbers: list[str], *, ctrl: int = 501, ge_sets: int | None = None) -> bytes:
-    """One ISA / GS with an Acme 810 per number (GE01 = ``ge_sets``, default right)."""
-    segs = ["ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261120*0930*U*00401*%09d*0*P*>"
-            % ctrl, f"GS*IN*ACMESUPPLY*NORTHWIND*20261120*0930*{ctrl}*X*004010"]
-    for n, number in enumerate(numbers, 1):
-        body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
-                "IT1*1*10*EA*12.50**VN*AC-100", "TDS*12500"]
-        segs += [f"ST*810*{n:04d}", *body, f"SE*{len(body) + 2}*{n:04d}"]
-    segs += [f"GE*{len(numbers) if ge_sets is None else ge_sets}*{ctrl}", "IEA*1*%09d" % ctrl]
-    return ("~\n".join(segs) + "~\n").encode()
+from tests.support.builders import interchange, write_config
 
 
 @pytest.fixture
@@ -47,10 +35,10 @@ def test_a_crash_keeps_the_chunks_committed_and_the_next_poll_finishes_the_file(
     numbers = [f"INV-{n}" for n in range(1, 9)]
     record = services.IngestService._record
 
-    def dies_at_the_seventh(self, s, f, t):
+    def dies_at_the_seventh(self, s, f, doc, t, *args, **kw):
         if t.ordinal == 6:
             raise Crash
-        return record(self, s, f, t)
+        return record(self, s, f, doc, t, *args, **kw)
 
     monkeypatch.setattr(services.IngestService, "_record", dies_at_the_seventh)
     with pytest.raises(Crash):

@@ -105,3 +105,15 @@ def make_quickbooks(*, vendors=("Acme Industrial Supply",), accounts=(), classes
     for name, cost in items:
         qb.add_item(name, "ItemInventory", cost=cost)
     return qb
+
+
+def interchange(numbers: list[str], *, ctrl: int = 501, ge_sets: int | None = None) -> bytes:
+    """One ISA / GS with an Acme 810 per number (GE01 = ``ge_sets``, default right)."""
+    segs = ["ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261120*0930*U*00401*%09d*0*P*>"
+            % ctrl, f"GS*IN*ACMESUPPLY*NORTHWIND*20261120*0930*{ctrl}*X*004010"]
+    for n, number in enumerate(numbers, 1):
+        body = [f"BIG*20261118*{number}**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
+                "IT1*1*10*EA*12.50**VN*AC-100", "TDS*12500"]
+        segs += [f"ST*810*{n:04d}", *body, f"SE*{len(body) + 2}*{n:04d}"]
+    segs += [f"GE*{len(numbers) if ge_sets is None else ge_sets}*{ctrl}", "IEA*1*%09d" % ctrl]
+    return ("~\n".join(segs) + "~\n").encode()

@@ -1,0 +1,141 @@
+"""A received file's raw bytes: written once, kept exactly, read as a stream.
+
+Invariants:
+
+- A file of at most ``RAW_CHUNK`` bytes keeps them in ``received_file.content`` (``chunks`` = 0: every file
+  stored before chunks existed is such a file). A bigger one keeps them in ``file_chunk`` rows ``seq`` 0 ..
+  ``chunks`` - 1 of ``RAW_CHUNK`` bytes each (the last may be shorter) and an empty ``content``.
+- They are written in the unit of work that stores the file row (:func:`write`), a chunk at a time through
+  Core inserts (the ORM keeps nothing), and never changed after.
+- Readers never hold a big file whole: :func:`open_file` is a binary stream that loads one chunk at a time,
+  each in a short unit of work of its own (or the caller's session), so a 100 MB file costs about one chunk
+  of memory and a reader never holds a transaction open while others write.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from .store import FileChunk, ReceivedFile, Store
+
+RAW_CHUNK = 256 * 1024  # bytes per file_chunk row, and the biggest file kept in received_file.content
+SPOOL_IN_MEMORY = RAW_CHUNK  # a fetched file bigger than this waits on disk (a temporary file), not in memory
+READ_SIZE = 64 * 1024
+
+
+def spool() -> tempfile.SpooledTemporaryFile:
+    """Where a source's file is fetched into before it is stored: memory for a small file, a temporary
+    file (deleted when closed) beyond ``SPOOL_IN_MEMORY``."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="qbedi-fetch-")
+
+
+def digest(stream: BinaryIO) -> tuple[str, int]:
+    """(sha256 hex, length) of ``stream`` read from where it is to its end, a piece at a time; then
+    rewound to where it was."""
+    start = stream.tell()
+    h, n = hashlib.sha256(), 0
+    while piece := stream.read(READ_SIZE):
+        h.update(piece)
+        n += len(piece)
+    stream.seek(start)
+    return h.hexdigest(), n
+
+
+def write(s: Session, f: ReceivedFile, stream: BinaryIO, size: int) -> None:
+    """Keep ``size`` bytes of ``stream`` (from where it is) as the raw bytes of ``f``, a new file row, in
+    ``s``'s unit of work; ``f`` is added and flushed (it has its id). A stream shorter than ``size``
+    raises (nothing is kept: the unit of work rolls back)."""
+    if size <= RAW_CHUNK:
+        f.content, f.chunks = _exactly(stream, size), 0
+        s.add(f)
+        s.flush()
+        return
+    f.content, f.chunks = b"", -(-size // RAW_CHUNK)
+    s.add(f)
+    s.flush()
+    for seq in range(f.chunks):
+        s.execute(insert(FileChunk).values(file_id=f.id, seq=seq,
+                                           data=_exactly(stream, min(RAW_CHUNK, size - seq * RAW_CHUNK))))
+
+
+def copy_to(stream: BinaryIO, path: Path) -> None:
+    """Write ``stream`` (from where it is to its end) to ``path``, a piece at a time."""
+    with open(path, "wb") as out:
+        shutil.copyfileobj(stream, out, READ_SIZE)
+
+
+def _exactly(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    while len(data) < n:
+        more = stream.read(n - len(data))
+        if not more:
+            raise IOError(f"the file ended after {len(data)} of the {n} bytes expected; nothing was kept")
+        data += more
+    return data
+
+
+def open_file(store: Store, f: ReceivedFile) -> BinaryIO:
+    """``f``'s bytes as a binary stream, a chunk loaded at a time, each in a unit of work of its own."""
+    if not f.chunks:
+        return io.BytesIO(bytes(f.content or b""))
+    file_id = f.id
+
+    def load(seq: int) -> bytes:
+        with store.session() as s:
+            return _chunk(s, file_id, seq)
+
+    return io.BufferedReader(_Chunks(f.chunks, load), buffer_size=READ_SIZE)
+
+
+def open_in(s: Session, f: ReceivedFile) -> BinaryIO:
+    """``f``'s bytes as a binary stream read through the caller's session ``s`` (a page, a command)."""
+    if not f.chunks:
+        return io.BytesIO(bytes(f.content or b""))
+    return io.BufferedReader(_Chunks(f.chunks, lambda seq: _chunk(s, f.id, seq)), buffer_size=READ_SIZE)
+
+
+def contains(stream: BinaryIO, needle: bytes) -> bool:
+    """Does ``stream`` (read to its end) contain ``needle``? A piece at a time, pieces overlapping."""
+    tail = b""
+    while piece := stream.read(READ_SIZE):
+        if needle in tail + piece:
+            return True
+        tail = piece[1 - len(needle):] if len(needle) > 1 else b""
+    return False
+
+
+def _chunk(s: Session, file_id: int, seq: int) -> bytes:
+    data = s.scalar(select(FileChunk.data).where(FileChunk.file_id == file_id, FileChunk.seq == seq))
+    if data is None:
+        raise IOError(f"received file #{file_id}: chunk {seq} of its raw bytes is missing")
+    return bytes(data)
+
+
+class _Chunks(io.RawIOBase):
+    """The chunks 0 .. count - 1 that ``load`` returns, read in order as one stream."""
+
+    def __init__(self, count: int, load: Callable[[int], bytes]):
+        self._count, self._load = count, load
+        self._next, self._buf, self._pos = 0, memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._pos >= len(self._buf):
+            if self._next >= self._count:
+                return 0
+            self._buf = memoryview(b"")  # (let the chunk read go before the next one is loaded)
+            self._buf, self._pos = memoryview(self._load(self._next)), 0
+            self._next += 1
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
