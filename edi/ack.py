@@ -7,7 +7,9 @@ Groups of acknowledgments (GS*FA: 997/999) are never acknowledged.
 """
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
+from typing import Iterator
 
 from .model import ParseResult
 
@@ -47,24 +49,28 @@ def _group_status(sets: list[dict], group_errors: list[str]) -> tuple[str, int]:
 
 def build_997_sets(group: dict) -> list[str]:
     """Body segments (ST..SE excluded) of the 997 for one received group."""
+    return list(_997_body(group))
+
+
+def _997_body(group: dict) -> Iterator[str]:
+    """:func:`build_997_sets` one segment at a time (a group of 80,000 sets is not held as lists)."""
     ak1 = ["AK1", _clean(group.get("functional_id", "")), _clean(group.get("group_control", ""))]
     if str(group.get("version", "")).startswith("005"):
         ak1.append(_clean(group["version"]))  # AK103 (5010)
-    segs: list[list[str]] = [ak1]
+    yield ELEMENT.join(_trim(ak1))
     for s in group["sets"]:
-        segs.append(["AK2", _clean(s["transaction_set"]), _clean(s["control"])])
+        yield ELEMENT.join(_trim(["AK2", _clean(s["transaction_set"]), _clean(s["control"])]))
         for err in s.get("errors", [])[:20]:
-            ak3 = ["AK3", _clean(err.get("segment") or ""), str(err.get("position") or ""), "", err.get("code", "8")]
-            segs.append(ak3)
+            yield ELEMENT.join(_trim(["AK3", _clean(err.get("segment") or ""), str(err.get("position") or ""), "",
+                                      err.get("code", "8")]))
             if err.get("element"):
-                segs.append(["AK4", str(err["element"]), "", err.get("element_code", "6")])
-        segs.append(["AK5", s["status"], *s.get("codes", [])[:5]])
+                yield ELEMENT.join(_trim(["AK4", str(err["element"]), "", err.get("element_code", "6")]))
+        yield ELEMENT.join(_trim(["AK5", s["status"], *s.get("codes", [])[:5]]))
     status, accepted = _group_status(group["sets"], group.get("errors", []) + (["R"] if group.get("interchange_errors") else []))
     declared = group.get("declared_sets")
     included = declared if declared is not None else len(group["sets"])
-    ak9 = ["AK9", status, str(included), str(len(group["sets"])), str(accepted), *group.get("errors", [])[:5]]
-    segs.append(ak9)
-    return [ELEMENT.join(_trim(s)) for s in segs]
+    yield ELEMENT.join(_trim(["AK9", status, str(included), str(len(group["sets"])), str(accepted),
+                              *group.get("errors", [])[:5]]))
 
 
 def _trim(elements: list[str]) -> list[str]:
@@ -105,7 +111,7 @@ def build_997(
             interchanges[-1][1].append(g)
         else:
             interchanges.append((key, [g]))
-    out: list[str] = []
+    out = io.StringIO()  # (written a segment at a time; one string at the end)
     term = TERMINATOR + segment_suffix
     isa_ctrl = control_number
     gs_ctrl = control_number
@@ -120,23 +126,25 @@ def build_997(
             when.strftime("%y%m%d"), when.strftime("%H%M"), isa11, isa12, f"{isa_ctrl % 1_000_000_000:09d}", "0",
             (usage or gs_list[0].get("usage") or "P")[:1], COMPONENT,
         ]
-        out.append(ELEMENT.join(isa) + term)
+        out.write(ELEMENT.join(isa) + term)
         for g in gs_list:
             gs_version = _clean(g.get("version", "")) or "004010"
-            out.append(
+            out.write(
                 ELEMENT.join(
                     ["GS", "FA", _clean(g.get("gs_receiver", "")) or _clean(sender_id or r_id) or "RECEIVER",
                      _clean(g.get("gs_sender", "")) or _clean(receiver_id or s_id) or "SENDER",
                      when.strftime("%Y%m%d"), when.strftime("%H%M"), str(gs_ctrl % 1_000_000_000), "X", gs_version]
                 ) + term
             )
-            body = build_997_sets(g)
             st02 = "0001"
-            segs = [f"ST{ELEMENT}997{ELEMENT}{st02}", *body]
-            segs.append(f"SE{ELEMENT}{len(segs) + 1}{ELEMENT}{st02}")
-            out.extend(s + term for s in segs)
-            out.append(f"GE{ELEMENT}1{ELEMENT}{gs_ctrl % 1_000_000_000}" + term)
+            out.write(f"ST{ELEMENT}997{ELEMENT}{st02}" + term)
+            count = 1
+            for seg in _997_body(g):  # (written as made: one string per segment, not the group's whole 997)
+                out.write(seg + term)
+                count += 1
+            out.write(f"SE{ELEMENT}{count + 1}{ELEMENT}{st02}" + term)
+            out.write(f"GE{ELEMENT}1{ELEMENT}{gs_ctrl % 1_000_000_000}" + term)
             gs_ctrl += 1
-        out.append(f"IEA{ELEMENT}{len(gs_list)}{ELEMENT}{isa_ctrl % 1_000_000_000:09d}" + term)
+        out.write(f"IEA{ELEMENT}{len(gs_list)}{ELEMENT}{isa_ctrl % 1_000_000_000:09d}" + term)
         isa_ctrl += 1
-    return "".join(out)
+    return out.getvalue()

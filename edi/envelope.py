@@ -24,7 +24,7 @@ import weakref
 from typing import BinaryIO, Callable, Iterator
 
 from .invoice import parse_invoice
-from .model import Envelope, Issue, ParsedSet, ParseResult, SetRecord
+from .model import Envelope, Issue, ParsedSet, ParseResult, SetRecord, SetRecords
 from .purchase_order import parse_purchase_order
 from .ship_notice import parse_ship_notice
 from .tokenizer import CHUNK, Segment, Tokenizer
@@ -101,14 +101,14 @@ class _Group:
             "version": g(8),
             **(interchange.fields if interchange else {}),
             "declared_sets": None,
-            "sets": [],
+            "sets": SetRecords(),
             "errors": [],  # AK9 codes
             "messages": [],
             "interchange_errors": [],
         }
         self.count = 0
         self.sets: list[weakref.ref] = []
-        self.controls: set[str] = set()
+        self.controls: set[int | str] = set()  # ST02s seen: a number (and its width) as an int
         self.first = 0  # ordinal of its first set
 
 
@@ -263,12 +263,13 @@ class EdiReader:
             st.rejected.append(_env_error("ST02 control number is empty", "ST", 2))
             st.ak5.append(AK5_CONTROL_MISMATCH)
         elif self._gs is not None and self.documents:  # (a set's warnings: none from an envelope survey)
-            if st02 in self._gs.controls:
+            key = int(st02) * 32 + len(st02) if st02.isdigit() and st02.isascii() and len(st02) <= 18 else st02  # (smaller)
+            if key in self._gs.controls:
                 st.warnings.append(
                     Issue(code="duplicate_control", message=f"ST02 {st02} is used twice in group {self._gs.control}",
                           segment="ST", element=2, severity="warning")
                 )
-            self._gs.controls.add(st02)
+            self._gs.controls.add(key)
         self._st = st
 
     def _close_set(self, se: Segment | None, eof: bool = False) -> ParsedSet:

@@ -6,6 +6,7 @@ stage needs to explain a decision (which segment, which line) is kept.
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -297,6 +298,51 @@ class SetRecord:
 
     def __repr__(self) -> str:
         return repr(self.as_dict())
+
+
+class SetRecords:
+    """A group's :class:`SetRecord` list, kept small: an accepted set with a numeric control number and no
+    codes is ten bytes (its transaction set, control number and the number's width in arrays); any other
+    is kept as its record. Reads as the list of records it stands for (``len``, index, iterate, ``==``)."""
+
+    __slots__ = ("_names", "_name", "_control", "_width", "_others")
+
+    def __init__(self):
+        self._names: list[str] = []
+        self._name, self._control, self._width = array("B"), array("q"), array("B")
+        self._others: dict[int, SetRecord] = {}
+
+    def append(self, rec: SetRecord) -> None:
+        c, name = rec.control, rec.transaction_set
+        plain = rec.status == "A" and not rec.codes and not rec.errors and c.isdigit() and c.isascii() and \
+            0 < len(c) <= 18 and (name in self._names or len(self._names) < 255)
+        if not plain:
+            self._others[len(self._control)] = rec
+            self._name.append(0), self._control.append(-1), self._width.append(0)
+            return
+        if name not in self._names:
+            self._names.append(name)
+        self._name.append(self._names.index(name)), self._control.append(int(c)), self._width.append(len(c))
+
+    def __len__(self) -> int:
+        return len(self._control)
+
+    def __getitem__(self, i: int) -> SetRecord:
+        i = range(len(self))[i]  # (a negative index; IndexError past the end)
+        if self._control[i] < 0:
+            return self._others[i]
+        return SetRecord(self._names[self._name[i]], str(self._control[i]).zfill(self._width[i]), "A", [], [])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, SetRecords)) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 @dataclass

@@ -1,0 +1,39 @@
+"""A group's 997 records are kept small (issue 12: a 100 MB file has ~80,000 sets in one group) and read
+back exactly as the records they stand for."""
+from __future__ import annotations
+
+import io
+import tracemalloc
+
+import edi
+from edi.model import SetRecord, SetRecords
+from tests.support.builders import interchange
+
+
+def test_records_read_back_in_order_whatever_their_kind():
+    recs = SetRecords()
+    given = [SetRecord("810", "0001", "A", [], []), SetRecord("810", "0002", "R", ["4"], []),
+             SetRecord("850", "ABC", "A", [], []), SetRecord("856", "000000000000000099", "A", [], []),
+             SetRecord("810", "0005", "E", [], [{"segment": "IT1", "position": 3, "code": "8"}])]
+    for r in given:
+        recs.append(r)
+    assert len(recs) == 5 and list(recs) == given and recs[-1] == given[-1] and recs[1]["codes"] == ["4"]
+    assert recs == [r.as_dict() for r in given] and recs[3]["control"] == "000000000000000099"
+
+
+def test_a_group_of_many_accepted_sets_costs_a_few_bytes_each():
+    n = 5_000
+    data = interchange([f"INV-{i}" for i in range(n)])
+    tracemalloc.start()
+    try:
+        reader = edi.EdiReader(io.BytesIO(data))
+        for _ in reader:
+            pass
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    sets = reader.result.groups[0]["sets"]
+    assert len(sets) == n and sets[0] == {"transaction_set": "810", "control": "0001", "status": "A", "codes": [],
+                                          "errors": []}
+    assert sets[n - 1]["control"] == f"{n:04d}"
+    assert kept / n < 64, f"{kept / n:.0f} bytes a set"  # (a dict per set, as before: ~500)
