@@ -1,7 +1,7 @@
 """Ingest of one big X12 file through the path users run, with 0 / 10k / 100k documents already stored.
 
     python bench/ingest.py [--invoices 3000] [--lines 12] [--stored 0,10000,100000] [--db sqlite|postgres|both]
-                           [--cli]
+                           [--cli] [--cleo]
 
 For each store size, in a fresh database (SQLite file, or a private PostgreSQL schema): ``--stored``
 posted invoices of the same supplier are bulk-inserted (documents + done requests), then one generated
@@ -11,7 +11,8 @@ source's inbox and a fresh process runs one poll of it exactly as ``qbedi poll -
 That process prints its wall time and its peak RSS (VmHWM). Reported: time per document, and its ratio to
 the empty store's in the same run (issue 12 target <= 1.2 at 100k). With ``--cli`` the empty-store case is
 also run as the real ``qbedi poll --once`` process, and ``qbedi translate`` and pyx12's bare reader on the
-same file, for scale. The machine's load average is printed beside each figure (2 cores, shared).
+same file, for scale; with ``--cleo``, ``qbedi poll --once`` of a Cleo source (the Cleo emulator, in a
+process of its own, serves the file over loopback HTTP). The machine's load average is printed beside each figure (2 cores, shared).
 """
 from __future__ import annotations
 
@@ -56,6 +57,34 @@ def write_config(work: Path, url: str, time_slice: str = "1h") -> Path:
            "file_time_slice": time_slice}  # (the bench times the whole file in one poll)
     path = work / "qbedi.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path
+
+
+CLEO_EMULATOR = """
+import sys, time
+from fakes.cleo import CleoEmulator
+emu = CleoEmulator(users={"qbedi-api": "cleo-pass-123"}).start()
+with open(sys.argv[1], "rb") as fh:
+    emu.add_file("ACME", "big810.edi", fh.read())
+print(emu.api_url, flush=True)
+sys.stdin.read()  # until the bench closes our stdin
+emu.stop()
+"""
+
+
+def cleo_config(work: Path, url: str, api_url: str) -> Path:
+    """A workspace whose one source is a Cleo emulator (its own process: its memory is not qbedi's)."""
+    import yaml
+
+    from connector.credentials import CredentialStore, generate_key_file
+
+    path = write_config(work, url)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["sources"] = [{"name": "cleo", "type": "cleo", "base_url": api_url, "connections": ["ACME"],
+                       "acknowledge": "delete", "max_file_bytes": 1 << 30}]
+    path.write_text(yaml.safe_dump(cfg))
+    CredentialStore(work / "credentials.enc", generate_key_file(work / "qbedi.key")).set(
+        "cleo", "qbedi-api", "cleo-pass-123")
     return path
 
 
@@ -129,6 +158,34 @@ def run_case(kind: str, pg_url: str, stored: int, edi_file: Path) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def cleo_case(edi_file: Path) -> None:
+    """``qbedi poll --once`` of a Cleo source (the Cleo emulator over loopback HTTP holds the file)."""
+    work = Path(tempfile.mkdtemp(prefix="qbedi_ingest_cleo_"))
+    emu = subprocess.Popen([sys.executable, "-c", CLEO_EMULATOR, str(edi_file)], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        api_url = emu.stdout.readline().strip()
+        url = f"sqlite:///{work / 'q.db'}"
+        fill(url, 0)
+        config = cleo_config(work, url, api_url)
+        qbedi = str(Path(sys.executable).with_name("qbedi"))
+        before = load()
+        env = {k: v for k, v in os.environ.items() if k != "QBEDI_SECRET_KEY"}
+        wall, rss = timed([qbedi, "poll", "--once", "--config", str(config)], env=env)
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            docs = conn.execute(text("SELECT count(*) FROM edi_document")).scalar()
+        engine.dispose()
+        print(f"qbedi poll --once from Cleo (sqlite, empty store, whole process): {docs} documents in {wall:.1f} s, "
+              f"peak RSS {rss:.0f} MB  [{before}]")
+    finally:
+        emu.stdin.close()
+        emu.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def timed(cmd: list[str], **kw) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one child process."""
     t0 = time.perf_counter()
@@ -147,6 +204,8 @@ def main() -> None:
     ap.add_argument("--pg-url", default=os.environ.get("QBEDI_BENCH_PG_URL",
                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--cli", action="store_true", help="also time `qbedi poll --once`, `qbedi translate` and pyx12")
+    ap.add_argument("--cleo", action="store_true", help="also time `qbedi poll --once` fetching the file from a Cleo "
+                                                        "emulator (its own process)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -173,6 +232,7 @@ def main() -> None:
         if args.cli:
             work = Path(tempfile.mkdtemp(prefix="qbedi_ingest_cli_"))
             try:
+                fill(f"sqlite:///{work / 'q.db'}", 0)  # (migrated first, as `qbedi run` or `qbedi migrate` leaves it)
                 config = write_config(work, f"sqlite:///{work / 'q.db'}")
                 shutil.copy(edi_file, work / "inbox" / edi_file.name)
                 qbedi = str(Path(sys.executable).with_name("qbedi"))
@@ -187,6 +247,8 @@ def main() -> None:
                 print(f"pyx12 X12Reader, segments only (in process): {p_s:.1f} s  [{load()}]")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+        if args.cleo:
+            cleo_case(edi_file)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

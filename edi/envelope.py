@@ -65,6 +65,30 @@ def _remember(refs: list[weakref.ref], ref: weakref.ref) -> None:
         refs[:] = [r for r in refs if r() is not None]
 
 
+class _Controls:
+    """The ST02s a group has had. A number below 2**20 (and its width: ``0001`` is not ``001``) is one bit
+    of ``bits``, so a group of 80,000 sets costs some 200 kB, not a string and a set entry each."""
+
+    __slots__ = ("bits", "other")
+
+    def __init__(self):
+        self.bits, self.other = bytearray(), set()
+
+    def seen(self, st02: str) -> bool:
+        """Had the group ``st02`` before? (It has now.)"""
+        if st02.isdigit() and st02.isascii() and len(st02) <= 18 and int(st02) < 1 << 20:
+            i = int(st02) * 20 + len(st02)
+            byte, bit = divmod(i, 8)
+            if byte >= len(self.bits):
+                self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
+            had = bool(self.bits[byte] >> bit & 1)
+            self.bits[byte] |= 1 << bit
+            return had
+        had = st02 in self.other
+        self.other.add(st02)
+        return had
+
+
 class _Interchange:
     def __init__(self, elements: list[str]):
         g = lambda n: elements[n].strip() if n < len(elements) else ""  # noqa: E731
@@ -108,7 +132,7 @@ class _Group:
         }
         self.count = 0
         self.sets: list[weakref.ref] = []
-        self.controls: set[int | str] = set()  # ST02s seen: a number (and its width) as an int
+        self.controls = _Controls()
         self.first = 0  # ordinal of its first set
 
 
@@ -263,13 +287,11 @@ class EdiReader:
             st.rejected.append(_env_error("ST02 control number is empty", "ST", 2))
             st.ak5.append(AK5_CONTROL_MISMATCH)
         elif self._gs is not None and self.documents:  # (a set's warnings: none from an envelope survey)
-            key = int(st02) * 32 + len(st02) if st02.isdigit() and st02.isascii() and len(st02) <= 18 else st02  # (smaller)
-            if key in self._gs.controls:
+            if self._gs.controls.seen(st02):
                 st.warnings.append(
                     Issue(code="duplicate_control", message=f"ST02 {st02} is used twice in group {self._gs.control}",
                           segment="ST", element=2, severity="warning")
                 )
-            self._gs.controls.add(key)
         self._st = st
 
     def _close_set(self, se: Segment | None, eof: bool = False) -> ParsedSet:

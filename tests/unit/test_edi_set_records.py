@@ -37,3 +37,19 @@ def test_a_group_of_many_accepted_sets_costs_a_few_bytes_each():
                                           "errors": []}
     assert sets[n - 1]["control"] == f"{n:04d}"
     assert kept / n < 64, f"{kept / n:.0f} bytes a set"  # (a dict per set, as before: ~500)
+
+
+def test_a_control_number_used_twice_in_a_group_is_warned_of_whatever_its_form():
+    def warned(controls: list[str]) -> list[int]:
+        data = interchange([f"INV-{i}" for i in range(len(controls))])
+        for n, c in enumerate(controls, 1):
+            data = data.replace(b"ST*810*%04d~" % n, b"ST*810*" + c.encode() + b"~", 1)
+            data = data.replace(b"*%04d~" % n, b"*" + c.encode() + b"~", 1)  # (its SE02)
+        result = edi.parse_bytes(data)
+        assert not any(ps.rejected for ps in result.sets)
+        return [i for i, ps in enumerate(result.sets) if any(w.code == "duplicate_control" for w in ps.warnings)]
+
+    assert warned(["0001", "0002", "0001"]) == [2]
+    assert warned(["0001", "001", "1"]) == []  # different control numbers as sent
+    assert warned(["99999999999", "5", "99999999999"]) == [2]  # beyond the bits: a set
+    assert warned(["A1", "a1", "A1"]) == [2]
