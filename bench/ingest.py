@@ -186,20 +186,32 @@ def cleo_case(edi_file: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+LAUNCHER = """
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+print(json.dumps([time.perf_counter() - t0, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)]))
+"""
+
+
 def timed(cmd: list[str], **kw) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024
+    """(wall seconds, peak RSS MB) of one child process. Started by a small launcher process: Linux carries
+    the RSS a process had when it forked into its child's ru_maxrss, so a child of this (big) process would
+    report this one's RSS when its own is smaller."""
+    out = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], capture_output=True, text=True, check=True, **kw)
+    wall, rss, code = json.loads(out.stdout)
+    if code:
+        raise SystemExit(f"{' '.join(cmd[:3])} ... exited {code}")
+    return wall, rss
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--invoices", type=int, default=3000, help="invoices in the file (default 3000)")
     ap.add_argument("--lines", type=int, default=12)
-    ap.add_argument("--stored", default="0,10000,100000", help="documents already stored, comma separated")
+    ap.add_argument("--stored", default="0,10000,100000", help="documents already stored, comma separated "
+                                                               "(none: only the --cli / --cleo processes)")
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     ap.add_argument("--pg-url", default=os.environ.get("QBEDI_BENCH_PG_URL",
                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
@@ -222,7 +234,7 @@ def main() -> None:
         kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
         for kind in kinds:
             base = None
-            for stored in [int(x) for x in args.stored.split(",")]:
+            for stored in [int(x) for x in args.stored.split(",") if x.strip() not in ("", "none")]:
                 r = run_case(kind, args.pg_url, stored, edi_file)
                 per_doc = r["seconds"] / max(1, r["documents"]) * 1000
                 base = per_doc if base is None else base
