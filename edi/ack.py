@@ -7,7 +7,6 @@ Groups of acknowledgments (GS*FA: 997/999) are never acknowledged.
 """
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -73,6 +72,24 @@ def _997_body(group: dict) -> Iterator[str]:
                               *group.get("errors", [])[:5]]))
 
 
+class _Text:
+    """A long text written a segment at a time: joined every few thousand segments, so an 80,000-set 997
+    costs about twice its length, not an object per segment (as io.StringIO keeps them until read)."""
+
+    def __init__(self):
+        self._parts: list[str] = []
+        self._pending: list[str] = []
+
+    def write(self, text: str) -> None:
+        self._pending.append(text)
+        if len(self._pending) >= 4096:
+            self._parts.append("".join(self._pending))
+            self._pending.clear()
+
+    def getvalue(self) -> str:
+        return "".join(self._parts) + "".join(self._pending)
+
+
 def _trim(elements: list[str]) -> list[str]:
     while len(elements) > 1 and elements[-1] == "":
         elements = elements[:-1]
@@ -111,7 +128,7 @@ def build_997(
             interchanges[-1][1].append(g)
         else:
             interchanges.append((key, [g]))
-    out = io.StringIO()  # (written a segment at a time; one string at the end)
+    out = _Text()
     term = TERMINATOR + segment_suffix
     isa_ctrl = control_number
     gs_ctrl = control_number

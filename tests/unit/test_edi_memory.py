@@ -1,11 +1,13 @@
-"""A group's 997 records are kept small (issue 12: a 100 MB file has ~80,000 sets in one group) and read
-back exactly as the records they stand for."""
+"""What a big file costs the EDI reader (issue 12: a 100 MB file has ~80,000 sets in one group): its 997
+records are kept small and read back exactly as the records they stand for, control numbers are checked
+in bits, and the 997 is written without an object per segment."""
 from __future__ import annotations
 
 import io
 import tracemalloc
 
 import edi
+from edi.ack import build_997
 from edi.model import SetRecord, SetRecords
 from tests.support.builders import interchange
 
@@ -53,3 +55,17 @@ def test_a_control_number_used_twice_in_a_group_is_warned_of_whatever_its_form()
     assert warned(["0001", "001", "1"]) == []  # different control numbers as sent
     assert warned(["99999999999", "5", "99999999999"]) == [2]  # beyond the bits: a set
     assert warned(["A1", "a1", "A1"]) == [2]
+
+
+def test_the_997_of_a_big_group_costs_about_its_length():
+    reader = edi.EdiReader(io.BytesIO(interchange([f"INV-{i}" for i in range(5_000)])))
+    for _ in reader:
+        pass
+    tracemalloc.start()
+    try:
+        text = build_997(reader.result, control_number=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert text.count("AK2*810*") == 5_000 and "AK9*A*5000*5000*5000" in text
+    assert peak < 5 * len(text), f"{peak / len(text):.1f} times the text"  # (io.StringIO, which keeps every piece until read: ~7.5 times)
