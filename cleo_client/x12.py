@@ -55,32 +55,34 @@ def _own_detect(data: bytes) -> list[str]:
 
 def transaction_sets_in(stream: BinaryIO, *, piece: int = 1 << 20) -> list[str]:
     """:func:`transaction_sets` of a binary stream read from where it is, a piece at a time: memory is
-    about one piece (and the longest segment), whatever the file's size."""
-    text = stream.read(max(piece, 64 * 1024)).decode("latin-1")  # the envelope is in the first piece
+    about one piece (and the longest segment), whatever the file's size; the ST segments are found by a
+    pattern on the bytes (a segment is not made a string)."""
+    first = stream.read(max(piece, 64 * 1024))  # the envelope is in the first piece
+    text = first.decode("latin-1")
     i = text.find("ISA")
     delims = _isa_delimiters(text, i) if i >= 0 else None
-    found: list[str] = []
+    found: dict[str, None] = {}
     if delims is None:  # no ISA envelope: segment starts, each piece with the end of the one before
         tail = ""
         while text:
-            found += [m.group(2) for m in _BARE_ST_RE.finditer(tail + text)]
+            found.update(dict.fromkeys(m.group(2) for m in _BARE_ST_RE.finditer(tail + text)))
             tail, text = text[-16:], stream.read(piece).decode("latin-1")
-        return _unique(found)
-    sep, term = delims
-    carry = text[i:]
+        return list(found)
+    sep, term = (re.escape(c.encode("latin-1")) for c in delims)
+    st = re.compile(term + rb"[\r\n \t]*ST" + sep + rb"([^" + sep + term + rb"]*)")
+    data = first[i:]
     while True:
         more = stream.read(piece)
-        segments = carry.split(term)
-        carry = segments.pop() if more else ""
-        for seg in segments:
-            seg = seg.strip("\r\n \t")
-            if seg.startswith("ST" + sep):
-                els = seg.split(sep)
-                if len(els) > 1 and els[1].strip():
-                    found.append(els[1].strip())
+        cut = data.rfind(delims[1].encode("latin-1")) if more else len(data)
+        if cut < 0:
+            cut = 0
+        for m in st.finditer(data, 0, cut):  # whole segments only: the rest waits for the next piece
+            code = m.group(1).decode("latin-1").strip()
+            if code:
+                found[code] = None
         if not more:
-            return _unique(found)
-        carry += more.decode("latin-1")
+            return list(found)
+        data = data[cut:] + more
 
 
 def transaction_sets(data: bytes, *, use_edi: bool = False) -> list[str]:

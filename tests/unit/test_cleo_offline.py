@@ -89,3 +89,17 @@ def test_a_cleo_source_with_upload_acks_off_says_so_without_credentials(tmp_path
     on = CleoSourceLoader(None, AdapterSourceSettings.model_validate({"type": "cleo", "base_url": "https://x/api",
                                                                       "upload_acks": True}))
     assert (off.sends_acks, on.sends_acks) == (False, True)
+
+
+def test_a_streamed_file_is_classified_as_a_whole_one_whatever_the_pieces(samples_dir):
+    """``transaction_sets_in`` (a downloaded file read a piece at a time: a 100 MB file is never held
+    whole) finds what the whole-file reader finds, a segment cut between two pieces included."""
+    import io
+
+    from cleo_client.x12 import transaction_sets_in
+
+    files = [p.read_bytes() for p in sorted(samples_dir.iterdir()) if p.is_file()]
+    files += [x12("810") + x12("856"), x12("850", sep="|", term="\n") * 3, b"ST*810*0001~BIG*1~SE*2*0001~"]
+    for data in files:
+        for piece in (5, 64, 1 << 20):
+            assert transaction_sets_in(io.BytesIO(data * 40), piece=piece) == transaction_sets(data), piece
