@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import structlog
 from sqlalchemy import insert, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from .plans import RequestMeta
 from .status import AckState, DocStatus, FileStatus, RqState
@@ -428,7 +428,8 @@ def ack_kept(s: Session, ack: OutboundAck, why: str) -> None:
     """The source cannot send 997s: the acknowledgment is kept (never recorded as sent)."""
     _check(ACK_NEXT, "997", ack.id, ack.state, AckState.KEPT)
     ack.state = AckState.KEPT
-    audit(s, "ack_kept", file=s.get(ReceivedFile, ack.file_id), name=ack.name, message=why)
+    audit(s, "ack_kept", file=s.get(ReceivedFile, ack.file_id, options=[defer(ReceivedFile.content)]),
+          name=ack.name, message=why)
 
 
 def ack_failed(s: Session, ack: OutboundAck, error: str, *, max_attempts: int) -> bool:

@@ -37,7 +37,7 @@ ACK_MAX_ATTEMPTS = 50  # a 997 the source refused this many polls in a row is gi
 ACK_CLAIM_SECONDS = 900  # a process sending a 997 holds it this long at most (a crash mid-send frees it after);
 # longer than a source's worst case (Cleo: 60 s read timeout x 5 tries + backoff + the send action)
 MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
-CHUNK_DOCUMENTS = 100  # a file's documents are committed this many at a time (a crash keeps what was done)
+CHUNK_DOCUMENTS = 50  # a file's documents are committed this many at a time (a crash keeps what was done)
 REPORTED_DOCUMENTS = 100  # a file's outcome lists its first documents one by one, the rest by status
 
 
@@ -389,8 +389,10 @@ class IngestService:
             return None
         if not text:
             return None
+        content = text.encode("latin-1", "replace")
+        del text  # (a big file's 997 is megabytes: one copy at a time)
         ack = OutboundAck(file_id=f.id, source=f.source, name=f"997_{f.id:08d}_{_safe(f.name)}",
-                          connection=f.connection, content=text.encode("latin-1", "replace"))
+                          connection=f.connection, content=content)
         s.add(ack)
         s.flush()
         return ack.id
@@ -677,7 +679,7 @@ class IngestService:
         counted, or an outage: no try counted), None when it is not this process's to send (another holds
         it, it is no longer pending) or it is kept (the source has nowhere to send 997s)."""
         with self.store.session() as s:
-            ack = s.get(OutboundAck, ack_id)
+            ack = s.get(OutboundAck, ack_id, options=[defer(OutboundAck.content)])  # (read only to be sent)
             if ack.state != AckState.PENDING:
                 return None
             if not getattr(source, "sends_acks", True):
