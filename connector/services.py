@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 import structlog
-from sqlalchemy import bindparam, func, select, union_all, update
+from sqlalchemy import bindparam, func, select, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,6 +38,9 @@ ACK_CLAIM_SECONDS = 900  # a process sending a 997 holds it this long at most (a
 # longer than a source's worst case (Cleo: 60 s read timeout x 5 tries + backoff + the send action)
 MAX_PROCESS_ATTEMPTS = 3  # a file whose translation raised is tried this many times in all
 CHUNK_DOCUMENTS = 50  # a file's documents are committed this many at a time (a crash keeps what was done)
+# a file's documents stored so far after which the database's statistics are read again (PostgreSQL): the
+# planner of a store that had few documents would otherwise go on reading every document of a supplier
+ANALYZE_AFTER = frozenset(CHUNK_DOCUMENTS * 2 ** k for k in range(5, 20))
 REPORTED_DOCUMENTS = 100  # a file's outcome lists its first documents one by one, the rest by status
 
 
@@ -110,14 +113,22 @@ class _Taken:
         numbers = {d.document_number for d, t in zip(docs, chunk) if d.document_number and t.supplier_id}
         if not numbers:
             return taken
-        suppliers = {t.supplier_id for t in chunk if t.supplier_id}
-        senders = {d.sender_id for d in docs}
-        mine = [d.id for d in docs]
-        rows = s.execute(select(Document.id, Document.supplier_id, Document.sender_id, Document.transaction_set,
-                                Document.document_number).where(
-            Document.document_number.in_(sorted(numbers)), Document.id.not_in(mine), _taken(),
-            Document.supplier_id.in_(sorted(suppliers)) |
-            (Document.supplier_id.is_(None) & Document.sender_id.in_(sorted(senders)))))
+        keys = sorted({(t.supplier_id, d.transaction_set, d.document_number)
+                       for d, t in zip(docs, chunk) if d.document_number and t.supplier_id})
+        unmapped = sorted({(None, d.transaction_set, d.document_number) for d in docs if d.document_number})
+        senders = sorted({d.sender_id for d in docs})
+        cols = (Document.id, Document.supplier_id, Document.sender_id, Document.transaction_set,
+                Document.document_number)
+        key = tuple_(Document.supplier_id, Document.transaction_set, Document.document_number)
+        rest = (Document.id.not_in([d.id for d in docs]), _taken())
+        # (exact look-ups of the (supplier_id, transaction_set, document_number) index, one per document, as
+        # _same_document's; a list of numbers beside the supplier let PostgreSQL, without fresh statistics,
+        # read every document of the supplier instead, the file's own as they were stored)
+        rows = s.execute(union_all(
+            select(*cols).where(key.in_(keys), *rest),
+            select(*cols).where(Document.supplier_id.is_(None), Document.sender_id.in_(senders),
+                                tuple_(Document.transaction_set, Document.document_number).in_(
+                                    [k[1:] for k in unmapped]), *rest)))
         for id_, supplier, sender, tset, number in rows:
             key, where = ((supplier, tset, number), taken.by_supplier) if supplier is not None else \
                 ((sender, tset, number), taken.by_sender)
@@ -299,6 +310,8 @@ class IngestService:
                 if not self._store_chunk(file_id, chunk, out, slim=slim):
                     return out
                 chunk = []
+                if ordinal + 1 - done in ANALYZE_AFTER:  # a big file doubles what the planner thinks is stored
+                    self.store.refresh_statistics("edi_document", "qb_request", "audit_event")
                 if late:  # its time slice is up: the files behind it go first, the next poll carries on
                     out.unfinished = (ordinal + 1, survey.sets)
                     log.warning("file.time_slice_used", file=name, sets_done=ordinal + 1, sets=survey.sets,
@@ -323,7 +336,10 @@ class IngestService:
 
     @staticmethod
     def _recorded_in(s: Session, file_id: int) -> int:
-        return s.scalar(select(func.count()).select_from(Document).where(Document.file_id == file_id))
+        """How many of the file's sets have their document: a file's documents are its sets 0, 1, ... in
+        order, so one more than the last ordinal (one index look-up, however many the file has)."""
+        last = s.scalar(select(func.max(Document.ordinal)).where(Document.file_id == file_id))
+        return 0 if last is None else last + 1
 
     def _store_chunk(self, file_id: int, chunk: list[Translation], out: IngestOutcome, *, slim: bool,
                      last=None) -> bool:
@@ -333,8 +349,7 @@ class IngestService:
             f = self._file_for_update(s, file_id)
             expected = chunk[0].ordinal if chunk else None
             if f.status not in (FileStatus.RECEIVED, FileStatus.FAILED) or (
-                    expected is not None and s.scalar(select(func.count()).select_from(Document).where(
-                        Document.file_id == file_id)) != expected):
+                    expected is not None and self._recorded_in(s, file_id) != expected):
                 out.duplicate = True
                 return False
             before = len(out.documents)

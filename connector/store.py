@@ -400,6 +400,15 @@ class Store:
         finally:
             s.close()
 
+    def refresh_statistics(self, *tables: str) -> None:
+        """PostgreSQL: ANALYZE ``tables`` now (a big ingest changes them faster than autovacuum looks). SQLite:
+        nothing (its plans here were measured worse with statistics than without: bench/RESULTS.md)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'ANALYZE "{table}"')
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -168,3 +168,35 @@ def test_no_ingest_statement_reads_the_stored_documents(tmp_path, db_url, analyz
         assert not bad, "statements reading the stored documents:\n\n" + "\n\n".join(bad)
     finally:
         store.dispose()
+
+
+def test_a_big_files_own_documents_do_not_slow_its_duplicate_look_ups(tmp_path, db_url, monkeypatch):
+    """A file of 1,500 invoices of one supplier into an empty store: its last chunk's duplicate look-up is
+    still an exact index look-up (PostgreSQL: the statistics are read again as the file doubles what was
+    stored; before, the planner thought the table empty and filtered every document of the supplier)."""
+    from connector import services
+    from tests.support.builders import interchange
+
+    monkeypatch.setattr(services, "CHUNK_DOCUMENTS", 20)
+    monkeypatch.setattr(services, "ANALYZE_AFTER", frozenset({160, 320, 640, 1280}))
+    settings = load_settings(write_config(tmp_path, db_url))
+    store = Store(settings.database_url)
+    store.migrate()
+    try:
+        seen: list[tuple[str, object]] = []
+
+        def capture(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().startswith("SELECT edi_document.id, edi_document.supplier_id"):
+                seen.append((statement, parameters))
+
+        event.listen(store.engine, "before_cursor_execute", capture)
+        try:
+            out = IngestService(store, settings).ingest(interchange([f"INV-{n}" for n in range(1500)]),
+                                                        source="inbox", remote_id="big.edi", name="big.edi")
+        finally:
+            event.remove(store.engine, "before_cursor_execute", capture)
+        assert out.counts == {"queued": 1500} and len(seen) == 75
+        ((statement, plan),) = _plans(store, seen[-1:])
+        assert not _reads_drained_rows(plan.replace("edi_document", "qb_request")), plan
+    finally:
+        store.dispose()
