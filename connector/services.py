@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 import structlog
-from sqlalchemy import bindparam, func, select, tuple_, union_all, update
+from sqlalchemy import bindparam, func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -41,6 +41,7 @@ CHUNK_DOCUMENTS = 50  # a file's documents are committed this many at a time (a 
 # a file's documents stored so far after which the database's statistics are read again (PostgreSQL): the
 # planner of a store that had few documents would otherwise go on reading every document of a supplier
 ANALYZE_AFTER = frozenset(CHUNK_DOCUMENTS * 2 ** k for k in range(5, 20))
+STATISTICS = ("edi_document", "qb_request", "audit_event")  # the tables an ingest's look-ups read
 REPORTED_DOCUMENTS = 100  # a file's outcome lists its first documents one by one, the rest by status
 
 
@@ -113,22 +114,18 @@ class _Taken:
         numbers = {d.document_number for d, t in zip(docs, chunk) if d.document_number and t.supplier_id}
         if not numbers:
             return taken
-        keys = sorted({(t.supplier_id, d.transaction_set, d.document_number)
-                       for d, t in zip(docs, chunk) if d.document_number and t.supplier_id})
-        unmapped = sorted({(None, d.transaction_set, d.document_number) for d in docs if d.document_number})
+        suppliers = sorted({t.supplier_id for t in chunk if t.supplier_id})
         senders = sorted({d.sender_id for d in docs})
         cols = (Document.id, Document.supplier_id, Document.sender_id, Document.transaction_set,
                 Document.document_number)
-        key = tuple_(Document.supplier_id, Document.transaction_set, Document.document_number)
-        rest = (Document.id.not_in([d.id for d in docs]), _taken())
-        # (exact look-ups of the (supplier_id, transaction_set, document_number) index, one per document, as
-        # _same_document's; a list of numbers beside the supplier let PostgreSQL, without fresh statistics,
-        # read every document of the supplier instead, the file's own as they were stored)
+        same = (Document.transaction_set.in_(sorted({d.transaction_set for d in docs})),
+                Document.document_number.in_(sorted(numbers)), Document.id.not_in([d.id for d in docs]), _taken())
+        # (index look-ups of (supplier_id, transaction_set, document_number), one per key, in two ranges as
+        # _same_document's; SQLite reads a row-value IN list by scanning, PostgreSQL needs statistics that
+        # know the table is not empty: IngestService._process refreshes them as a big file is stored)
         rows = s.execute(union_all(
-            select(*cols).where(key.in_(keys), *rest),
-            select(*cols).where(Document.supplier_id.is_(None), Document.sender_id.in_(senders),
-                                tuple_(Document.transaction_set, Document.document_number).in_(
-                                    [k[1:] for k in unmapped]), *rest)))
+            select(*cols).where(Document.supplier_id.in_(suppliers), *same),
+            select(*cols).where(Document.supplier_id.is_(None), Document.sender_id.in_(senders), *same)))
         for id_, supplier, sender, tset, number in rows:
             key, where = ((supplier, tset, number), taken.by_supplier) if supplier is not None else \
                 ((sender, tset, number), taken.by_sender)
@@ -292,6 +289,8 @@ class IngestService:
             if survey is None:
                 return out
         done = self._recorded(file_id)  # documents stored by an earlier, interrupted run
+        if survey.sets > CHUNK_DOCUMENTS:  # a big file's look-ups need statistics that know what is stored
+            self.store.refresh_statistics(*STATISTICS)
         reader = edi.EdiReader(raw.open_file(self.store, f))
         out.result = reader.result
         slim = survey.sets > CHUNK_DOCUMENTS  # a big file: outcomes keep a summary, not every translation
@@ -311,7 +310,7 @@ class IngestService:
                     return out
                 chunk = []
                 if ordinal + 1 - done in ANALYZE_AFTER:  # a big file doubles what the planner thinks is stored
-                    self.store.refresh_statistics("edi_document", "qb_request", "audit_event")
+                    self.store.refresh_statistics(*STATISTICS)
                 if late:  # its time slice is up: the files behind it go first, the next poll carries on
                     out.unfinished = (ordinal + 1, survey.sets)
                     log.warning("file.time_slice_used", file=name, sets_done=ordinal + 1, sets=survey.sets,
