@@ -250,11 +250,11 @@ def main() -> None:
                 qbedi = str(Path(sys.executable).with_name("qbedi"))
                 before = load()
                 poll_s, poll_rss = timed([qbedi, "poll", "--once", "--config", str(config)])
-                tr_s, tr_rss = timed([qbedi, "translate", "--json", str(edi_file)])
+                tr_s, tr_rss = timed([qbedi, "translate", "--config", str(config), "--json", str(edi_file)])
                 p_s, _ = time_pyx12(edi_file)
                 print(f"qbedi poll --once (sqlite, empty store, whole process): {poll_s:.1f} s, peak RSS {poll_rss:.0f} MB"
                       f"  [{before}]")
-                print(f"qbedi translate --json (whole process): {tr_s:.1f} s, peak RSS {tr_rss:.0f} MB; "
+                print(f"qbedi translate --config ... --json (whole process, suppliers mapped): {tr_s:.1f} s, peak RSS {tr_rss:.0f} MB; "
                       f"poll / translate = {poll_s / tr_s:.2f}  [{load()}]")
                 print(f"pyx12 X12Reader, segments only (in process): {p_s:.1f} s  [{load()}]")
             finally:
