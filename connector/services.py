@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 import structlog
-from sqlalchemy import bindparam, func, select, union_all, update
+from sqlalchemy import func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -101,8 +101,10 @@ def _taken():
 
 
 class _Taken:
-    """The documents a chunk of new ones could duplicate (:func:`_same_document`, for every document of the
-    chunk in one query), kept current as the chunk's own documents are settled in order."""
+    """The documents that new ones (a chunk of a file, or one released document) would duplicate: for each,
+    taken documents (:func:`_taken`) of the same supplier, or earlier copies not yet mapped (same sender),
+    with the same set and number; read in one query, and kept current as a chunk's own documents are
+    settled in order."""
 
     def __init__(self):
         self.by_supplier: dict[tuple, int] = {}
@@ -120,9 +122,10 @@ class _Taken:
                 Document.document_number)
         same = (Document.transaction_set.in_(sorted({d.transaction_set for d in docs})),
                 Document.document_number.in_(sorted(numbers)), Document.id.not_in([d.id for d in docs]), _taken())
-        # (index look-ups of (supplier_id, transaction_set, document_number), one per key, in two ranges as
-        # _same_document's; SQLite reads a row-value IN list by scanning, PostgreSQL needs statistics that
-        # know the table is not empty: IngestService._process refreshes them as a big file is stored)
+        # (index look-ups of (supplier_id, transaction_set, document_number), one per key, in two ranges: an OR
+        # of the two lets the planner walk every stored document instead; SQLite reads a row-value IN list by
+        # scanning; PostgreSQL needs statistics that know the table is not empty: IngestService._process
+        # refreshes them as a big file is stored)
         rows = s.execute(union_all(
             select(*cols).where(Document.supplier_id.in_(suppliers), *same),
             select(*cols).where(Document.supplier_id.is_(None), Document.sender_id.in_(senders), *same)))
@@ -151,25 +154,6 @@ def _suppliers_with_orders(s: Session, chunk: list[Translation]) -> set[str]:
         return set()
     return set(s.scalars(select(Document.supplier_id).where(
         Document.supplier_id.in_(sorted(suppliers)), Document.transaction_set == "850").distinct()))
-
-
-_SAME_DOCUMENT = None
-
-
-def _same_document():
-    """Ids of the documents a new one would duplicate: the same supplier, or an earlier copy not yet mapped
-    (same sender), with the same set and number, taken (:func:`_taken`). Two look-ups of the (supplier_id,
-    transaction_set, document_number) index in one statement, built once (an OR of the two, or ORDER BY id
-    LIMIT 1, lets the planner walk the primary key through every stored document instead)."""
-    global _SAME_DOCUMENT
-    if _SAME_DOCUMENT is None:
-        same = (Document.transaction_set == bindparam("set"), Document.document_number == bindparam("number"),
-                Document.id != bindparam("me"), _taken())
-        _SAME_DOCUMENT = union_all(
-            select(Document.id).where(Document.supplier_id == bindparam("supplier"), *same),
-            select(Document.id).where(Document.supplier_id.is_(None), Document.sender_id == bindparam("sender"),
-                                      *same))
-    return _SAME_DOCUMENT
 
 
 MAX_REASON = 2000  # characters of a person's reason (dismiss, reject, overrides)
@@ -541,10 +525,8 @@ class IngestService:
         differ, and how to post a different document that reuses the number."""
         if not doc.document_number or not t.supplier_id or (t.request_type or "").endswith("Mod"):
             return None  # (a change reuses its PO's number by design)
-        if ids is None:  # (``ids``: the caller looked them up, :class:`_Taken`)
-            ids = list(s.scalars(_same_document(), {"supplier": t.supplier_id, "sender": doc.sender_id,
-                                                    "set": doc.transaction_set, "number": doc.document_number,
-                                                    "me": doc.id}))
+        if ids is None:  # (else the caller looked them up for a whole chunk)
+            ids = _Taken.read(s, [doc], [t]).ids(doc, t)
         if not ids:
             return None
         other = s.get(Document, min(ids))
