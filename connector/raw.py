@@ -83,22 +83,23 @@ def _exactly(stream: BinaryIO, n: int) -> bytes:
 
 def open_file(store: Store, f: ReceivedFile) -> BinaryIO:
     """``f``'s bytes as a binary stream, a chunk loaded at a time, each in a unit of work of its own."""
-    if not f.chunks:
-        return io.BytesIO(bytes(f.content or b""))
-    file_id = f.id
-
     def load(seq: int) -> bytes:
         with store.session() as s:
             return _chunk(s, file_id, seq)
 
-    return io.BufferedReader(_Chunks(f.chunks, load), buffer_size=READ_SIZE)
+    file_id = f.id
+    return _open(f, load)
 
 
 def open_in(s: Session, f: ReceivedFile) -> BinaryIO:
     """``f``'s bytes as a binary stream read through the caller's session ``s`` (a page, a command)."""
+    return _open(f, lambda seq: _chunk(s, f.id, seq))
+
+
+def _open(f: ReceivedFile, load: Callable[[int], bytes]) -> BinaryIO:
     if not f.chunks:
         return io.BytesIO(bytes(f.content or b""))
-    return io.BufferedReader(_Chunks(f.chunks, lambda seq: _chunk(s, f.id, seq)), buffer_size=READ_SIZE)
+    return io.BufferedReader(_Chunks(f.chunks, load), buffer_size=READ_SIZE)
 
 
 def contains(stream: BinaryIO, needle: bytes) -> bool:
