@@ -76,8 +76,9 @@ class _Controls:
 
     def seen(self, st02: str) -> bool:
         """Had the group ``st02`` before? (It has now.)"""
-        if st02.isdigit() and st02.isascii() and len(st02) <= 18 and int(st02) < 1 << 20:
-            i = int(st02) * 20 + len(st02)
+        n = _int(st02)
+        if n is not None and n < 1 << 20 and len(st02) < 20:
+            i = n * 20 + len(st02)
             byte, bit = divmod(i, 8)
             if byte >= len(self.bits):
                 self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
