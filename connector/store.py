@@ -400,21 +400,37 @@ class Store:
         finally:
             s.close()
 
-    def refresh_statistics(self, *tables: str) -> None:
+    @property
+    def keeps_statistics(self) -> bool:
+        """Whether :meth:`refresh_statistics` does anything here (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def refresh_statistics(self, *tables: str, share: float = 0.1, vacuum: bool = False) -> list[str]:
         """PostgreSQL: ANALYZE those of ``tables`` whose statistics are stale (rows changed since the last
-        ANALYZE over a tenth of the rows it saw, and over 500): a big ingest changes them faster than autovacuum
-        looks, and a planner that thinks a table empty reads a supplier's every document instead of one index
-        key. SQLite: nothing (its plans here were measured worse with statistics than without)."""
-        if self.engine.dialect.name != "postgresql":
-            return
+        ANALYZE over ``share`` of the rows it saw, and over 500): a big ingest changes them faster than
+        autovacuum looks, and a planner that thinks a table empty reads a supplier's every document instead of
+        one index key. ``vacuum``: VACUUM (ANALYZE) them instead, which also clears the dead row versions every
+        update leaves in the indexes (a drained request's old "queued" entry) - the Web Connector's drain
+        (:class:`connector.upkeep.Upkeep`). Returns the tables refreshed. SQLite: nothing (updates in place,
+        and its plans here were measured worse with statistics than without)."""
+        if not self.keeps_statistics:
+            return []
+        stale = []
         with self.engine.begin() as conn:
             for table in tables:
                 changed, seen = conn.exec_driver_sql(
                     "SELECT coalesce(s.n_mod_since_analyze, 0), greatest(c.reltuples, 0) FROM pg_class c "
                     "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass(%(t)s)",
                     {"t": table}).one_or_none() or (0, 0)
-                if changed > max(500, seen / 10):
-                    conn.exec_driver_sql(f'ANALYZE "{table}"')
+                if changed > max(500, seen * share):
+                    stale.append(table)
+                    if not vacuum:
+                        conn.exec_driver_sql(f'ANALYZE "{table}"')
+        if vacuum and stale:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in stale:  # (VACUUM cannot run inside a transaction)
+                    conn.exec_driver_sql(f'VACUUM (ANALYZE) "{table}"')
+        return stale
 
     def dispose(self) -> None:
         self.engine.dispose()

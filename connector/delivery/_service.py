@@ -36,6 +36,7 @@ from ..settings import Settings
 from ..plans import RequestMeta
 from ..status import PENDING_REQUEST, Activity, DocStatus, RqState, Scope
 from ..store import CompanyState, Document, QueuedRequest, Store, audit, utcnow
+from ..upkeep import Upkeep
 from ._answers import Answers
 from ._batch import Batch, Progress, RequestKey
 from ._building import BatchBuilder, Limits, reconcile_due
@@ -71,6 +72,7 @@ class DeliveryService:
                              validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors)
         self.refresh_after = wc.reference_refresh_minutes * 60
         self._refusals: dict[tuple[str, str | None], float] = {}  # last recorded refused login, by user + address
+        self.upkeep = Upkeep(store)  # PostgreSQL's statistics as the drain changes the queue
 
     # ------------------------------------------------------------ WorkProvider
     def has_work(self, user) -> bool:
@@ -138,6 +140,7 @@ class DeliveryService:
             lost = self._apply(s, session, progress, batch, items)
             CostBook(s).learn(batch.load, elapsed, batch.predicted)
             percent = self._percent(session, s)  # in the same unit of work: one session per answer
+        self.upkeep.changed(2 * len(items))  # (each answer changes its request and its document)
         log.info("qbwc.batch_done", user=session.username, batch=batch.id, seconds=round(elapsed, 2),
                  predicted_seconds=round(batch.predicted, 2), answers=len(items), lost=lost,
                  **{k: now - then for k, now, then in zip(("posted", "held", "failed"),
