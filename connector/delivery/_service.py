@@ -307,6 +307,17 @@ class DeliveryService:
         s.merge(cs)
 
     def _percent(self, session: Conversation, s: Session | None = None) -> int:
+        """How much of the company's work this session has done (100: nothing left, the session ends).
+
+        Counted from the (company, state, id) index, at most ``COUNT_CAP`` per state; a longer queue is
+        counted in full once a session and then estimated from what this session did, with no count at
+        all while that estimate is over twice the cap (the end is far: a per-call count would only say
+        "over 1,000"), so a call costs the same with 1,000 or 100,000 waiting."""
+        progress: Progress = session.state.get(PROGRESS) or Progress()
+        done = progress.processed
+        first = session.state.get(PENDING_SEEN)
+        if first is not None and first[0] - (done - first[1]) > 2 * COUNT_CAP:
+            return max(0, min(99, int(100 * done / (done + first[0] - (done - first[1])))))
         if s is None:
             with self.store.session() as s:
                 return self._percent(session, s)
@@ -314,12 +325,7 @@ class DeliveryService:
         remaining = _count(s, session.username, *PENDING_REQUEST, at_most=COUNT_CAP)
         if remaining == 0:  # finish a list read: its iterator dies with the session
             return 99 if NameLists(s, session.username, 0).reading() else 100
-        progress: Progress = session.state.get(PROGRESS) or Progress()
-        done = progress.processed
         if remaining >= COUNT_CAP:
-            # a long queue: counted in full once a session, then estimated from what this session did,
-            # so a call costs the same with 1,000 or 100,000 waiting
-            first = session.state.get(PENDING_SEEN)
             if first is None:
                 first = session.state[PENDING_SEEN] = (_count(s, session.username, *PENDING_REQUEST), done)
             remaining = max(remaining, first[0] - (done - first[1]))

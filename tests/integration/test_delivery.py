@@ -235,3 +235,44 @@ def test_the_next_batch_is_filled_to_the_budget_divided_by_the_overrun(world):
                                limits=Limits(budget=45.0, max_requests=50, validate=False, auto_create_vendors=False),
                                costs=CostBook(s), lists=NameLists(s, "clerk", 600))
         assert builder.budget == pytest.approx(45.0 * BUDGET_FILL / 1.5)
+
+
+def test_a_long_queue_is_counted_once_a_session_then_only_near_its_end(tmp_path, db_url, monkeypatch):
+    """The percent done each answer returns: counted exactly (at most COUNT_CAP per state) near the end,
+    estimated from the session's own progress while the end is far, so a call does not count 1,000
+    index entries on every answer of a long drain; it still reaches 100 exactly when the queue is empty."""
+    from dataclasses import replace
+
+    from sqlalchemy import event, text
+
+    from connector.delivery import _service
+
+    monkeypatch.setattr(_service, "COUNT_CAP", 5)
+    settings, store, _ = invoices_queued(write_config(tmp_path, db_url))
+    try:
+        with store.engine.begin() as conn:  # 40 more copies of the last queued BillAdd (no document of their own)
+            for g in range(40):
+                conn.execute(text(
+                    "INSERT INTO qb_request (company, request_type, qbxml, ref_number, vendor, external_guid, "
+                    "line_count, state, attempts, meta, created_at, updated_at) SELECT company, request_type, qbxml, "
+                    "ref_number || :g, vendor, external_guid, line_count, state, 0, meta, created_at, updated_at "
+                    "FROM qb_request WHERE id = (SELECT max(id) FROM qb_request WHERE state = 'queued' "
+                    "AND document_id IS NOT NULL)"), {"g": f"-{g}"})
+        service = DeliveryService(store, settings)
+        service.limits = replace(service.limits, max_requests=3)
+        counts: list[int] = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda conn, cur, statement, *a: counts.append(1) if "count(" in statement.lower() else None)
+        qb, session, percents, counted = their_quickbooks(), Session(), [], []
+        while (xml := service.next_request(session)) is not None:
+            before = len(counts)
+            percents.append(service.handle_response(session, qb.process(xml)))
+            counted.append(len(counts) > before)
+        assert percents[-1] == 100 and percents == sorted(percents)
+        with store.engine.connect() as conn:
+            assert conn.execute(text(
+                "SELECT count(*) FROM qb_request WHERE state IN ('queued', 'sent', 'unknown')")).scalar() == 0
+        # counted at the first answer (in full, once), not while over 2 x 5 were left, then every answer
+        assert counted[0] and not any(counted[1:8]) and all(counted[-3:]), counted
+    finally:
+        store.dispose()
