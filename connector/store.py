@@ -405,9 +405,10 @@ class Store:
         """Whether :meth:`refresh_statistics` does anything here (PostgreSQL)."""
         return self.engine.dialect.name == "postgresql"
 
-    def refresh_statistics(self, *tables: str, share: float = 0.1, vacuum: bool = False) -> list[str]:
+    def refresh_statistics(self, *tables: str, share: float = 0.1, least: int = 500,
+                           vacuum: bool = False) -> list[str]:
         """PostgreSQL: ANALYZE those of ``tables`` whose statistics are stale (rows changed since the last
-        ANALYZE over ``share`` of the rows it saw, and over 500): a big ingest changes them faster than
+        ANALYZE over ``share`` of the rows it saw, and over ``least``): a big ingest changes them faster than
         autovacuum looks, and a planner that thinks a table empty reads a supplier's every document instead of
         one index key. ``vacuum``: VACUUM (ANALYZE) them instead, which also clears the dead row versions every
         update leaves in the indexes (a drained request's old "queued" entry) - the Web Connector's drain
@@ -422,7 +423,7 @@ class Store:
                     "SELECT coalesce(s.n_mod_since_analyze, 0), greatest(c.reltuples, 0) FROM pg_class c "
                     "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass(%(t)s)",
                     {"t": table}).one_or_none() or (0, 0)
-                if changed > max(500, seen * share):
+                if changed > max(least, seen * share):
                     stale.append(table)
                     if not vacuum:
                         conn.exec_driver_sql(f'ANALYZE "{table}"')

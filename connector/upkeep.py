@@ -7,9 +7,9 @@ drained, so the next page of queued work is read by walking the primary key past
 until a VACUUM. Autovacuum may be off or behind (it is off on the machine these figures come from), so
 the delivery service counts the rows its answers change and, every :data:`EVERY` of them, a background
 thread runs :meth:`Store.refresh_statistics` with VACUUM for the tables that are stale by more than
-:data:`SHARE` of their rows. Invariants: never inside a Web Connector call (the thread runs after the
-answer is committed, off the call's path), at most one at a time per process, and nothing at all where
-the store keeps no statistics (SQLite updates in place).
+:data:`SHARE` of their rows and :data:`LEAST` rows. Invariants: never inside a Web Connector call (the
+thread runs after the answer is committed, off the call's path), at most one at a time per process, and
+nothing at all where the store keeps no statistics (SQLite updates in place).
 """
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ log = structlog.get_logger(__name__)
 TABLES = ("qb_request", "edi_document")  # what a Web Connector session's statements read and change
 EVERY = 500  # rows changed by answers between two looks at the statistics
 SHARE = 0.05  # stale: changed since the last ANALYZE by more than this share of the table
+LEAST = 4000  # and by more than this many rows (a small queue's stale plan costs little; a VACUUM does)
 
 
 class Upkeep:
-    def __init__(self, store: Store, *, tables: tuple[str, ...] = TABLES, every: int = EVERY, share: float = SHARE):
-        self.store, self.tables, self.every, self.share = store, tables, every, share
+    def __init__(self, store: Store, *, tables: tuple[str, ...] = TABLES, every: int = EVERY, share: float = SHARE,
+                 least: int = LEAST):
+        self.store, self.tables, self.every, self.share, self.least = store, tables, every, share, least
         self._lock = threading.Lock()
         self._changed = 0
         self._thread: threading.Thread | None = None
@@ -48,7 +50,7 @@ class Upkeep:
 
     def _refresh(self) -> None:
         try:
-            done = self.store.refresh_statistics(*self.tables, share=self.share, vacuum=True)
+            done = self.store.refresh_statistics(*self.tables, share=self.share, least=self.least, vacuum=True)
         except Exception as e:  # upkeep must never cost a delivery: the next count tries again
             log.warning("store.upkeep_failed", error=f"{type(e).__name__}: {e}"[:300])
             return

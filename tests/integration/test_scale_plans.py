@@ -119,7 +119,7 @@ def test_no_web_connector_statement_reads_the_drained_requests(tmp_path, db_url,
                                   "END WHERE ref_number LIKE 'D-%'"))
                 if store.keeps_statistics:  # (its counts reach pg_stat now, not up to a few seconds later)
                     conn.execute(text("SELECT pg_stat_force_next_flush()"))
-            stale = store.refresh_statistics(*upkeep.TABLES, share=upkeep.SHARE, vacuum=True)
+            stale = store.refresh_statistics(*upkeep.TABLES, share=upkeep.SHARE, least=upkeep.LEAST, vacuum=True)
             assert stale == (["qb_request"] if store.keeps_statistics else [])
         service = DeliveryService(store, settings)
         qb = make_quickbooks(vendors=("Acme Industrial Supply", "Globex Corporation"), accounts=ACCOUNTS)
