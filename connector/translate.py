@@ -383,7 +383,7 @@ def _render(t: Translation, version: str) -> None:
         return
     t.request_xml = etree.tostring(el, encoding="unicode")
     t.references = tuple(references(el))
-    t.qbxml = qx.message_set([el], version=version)
+    t.qbxml = qx.message_set([el], version=version, copy=False)  # el is not used after this
 
 
 def _account_for_charge(sup: SupplierSettings, c: Charge) -> str | None:

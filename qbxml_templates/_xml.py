@@ -67,22 +67,31 @@ def clean_text(value: object, field: str) -> str:
 
 
 def text(parent: etree._Element, tag: str, value: object, *, max_len: int | None = None,
-         field: str | None = None) -> etree._Element | None:
-    """Append ``<tag>value</tag>`` unless value is None or ""."""
+         field: str | None = None, where: str | None = None) -> etree._Element | None:
+    """Append ``<tag>value</tag>`` unless value is None or "".
+
+    ``field`` names the value in an error (default ``parent/tag``, or ``where/parent/tag`` when ``where``
+    is given: the name is only built when there is an error to report)."""
     if value is None or value == "":
         return None
     if type(value) is str and value.isascii() and value.isprintable():
         s = value  # (clean_text's fast path, without building the field name)
     else:
-        s = clean_text(value, field or f"{parent.tag}/{tag}")
+        s = clean_text(value, field or _field(parent, tag, where))
     if max_len is not None and len(s) > max_len:
-        fname = field or f"{parent.tag}/{tag}"
         raise QbxmlValueError(
-            fname, f"{len(s)} characters, qbXML allows at most {max_len}: {s!r}", value
+            field or _field(parent, tag, where), f"{len(s)} characters, qbXML allows at most {max_len}: {s!r}", value
         )
-    el = etree.SubElement(parent, tag)
+    el = _SubElement(parent, tag)
     el.text = s
     return el
+
+
+def _field(parent: etree._Element, tag: str, where: str | None) -> str:
+    return f"{where}/{parent.tag}/{tag}" if where else f"{parent.tag}/{tag}"
+
+
+_SubElement = etree.SubElement
 
 
 def sub(parent: etree._Element, tag: str) -> etree._Element:
@@ -94,11 +103,11 @@ def ref(parent: etree._Element, tag: str, full_name: str = "", list_id: str = ""
     """``<XRef><ListID/></XRef>`` when list_id is set, else ``<FullName/>``; None if neither."""
     if not list_id and not full_name:
         return None
-    el = etree.SubElement(parent, tag)
+    el = _SubElement(parent, tag)
     if list_id:
-        text(el, "ListID", list_id, max_len=36, field=f"{tag}/ListID")
+        text(el, "ListID", list_id, max_len=36)  # (errors name it XRef/ListID)
     else:
-        text(el, "FullName", full_name, max_len=max_len, field=f"{tag}/FullName")
+        text(el, "FullName", full_name, max_len=max_len)
     return el
 
 
@@ -117,21 +126,25 @@ def _dec(value: object, field: str) -> Decimal:
     return d
 
 
-def fmt_amount(value: object, field: str = "Amount") -> str:
+_CENT = Decimal("0.01")
+_AMOUNT_LIMIT = Decimal(10) ** 13  # AMTTYPE: at most 13 integer digits
+
+
+def fmt_amount(value: object, field: str = "Amount", where: str | None = None) -> str:
     """AMTTYPE: exactly two decimals, at most 13 integer digits.
 
-    More than two significant decimals raises (no silent rounding of money).
+    More than two significant decimals raises (no silent rounding of money). ``where`` is put before
+    ``field`` in an error's name (built only when there is an error).
     """
-    d = _dec(value, field)
-    q = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    d = value if type(value) is Decimal and value.is_finite() else _dec(value, f"{where}/{field}" if where else field)
+    q = d.quantize(_CENT, rounding=ROUND_HALF_UP)
     if q != d:
-        raise QbxmlValueError(field, f"amount {value} has more than 2 decimals", value)
-    if q == 0:
+        raise QbxmlValueError(f"{where}/{field}" if where else field, f"amount {value} has more than 2 decimals", value)
+    if not q:
         q = abs(q)  # no "-0.00"
-    s = f"{q:.2f}"
-    if len(s.lstrip("+-").split(".")[0]) > 13:
-        raise QbxmlValueError(field, f"amount {value} too large for AMTTYPE", value)
-    return s
+    if -_AMOUNT_LIMIT < q < _AMOUNT_LIMIT:
+        return f"{q:.2f}"
+    raise QbxmlValueError(f"{where}/{field}" if where else field, f"amount {value} too large for AMTTYPE", value)
 
 
 def fmt_decimal(value: object, field: str, *, places: int = 5, min_places: int = 0) -> str:

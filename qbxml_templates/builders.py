@@ -45,26 +45,24 @@ def _as_list(v: Any) -> list:
 
 def _expense_line_add(parent: etree._Element, line: ExpenseLine, where: str) -> None:
     el = sub(parent, "ExpenseLineAdd")
-    ref(el, "AccountRef", line.account, getattr(line, "account_list_id", ""),
-        max_len=ACCOUNT_NAME_MAX)
+    ref(el, "AccountRef", line.account, line.account_list_id, max_len=ACCOUNT_NAME_MAX)
     if line.amount is not None:
-        text(el, "Amount", fmt_amount(line.amount, f"{where}/ExpenseLineAdd/Amount"))
-    text(el, "Memo", line.memo, max_len=4095, field=f"{where}/ExpenseLineAdd/Memo")
-    ref(el, "ClassRef", line.class_name, getattr(line, "class_list_id", ""),
-        max_len=CLASS_NAME_MAX)
+        text(el, "Amount", fmt_amount(line.amount, "ExpenseLineAdd/Amount", where))
+    text(el, "Memo", line.memo, max_len=4095, where=where)
+    ref(el, "ClassRef", line.class_name, line.class_list_id, max_len=CLASS_NAME_MAX)
 
 
 def _item_line_add(parent: etree._Element, line: ItemLine, where: str) -> None:
     el = sub(parent, "ItemLineAdd")
     ref(el, "ItemRef", line.item, getattr(line, "item_list_id", ""), max_len=ITEM_NAME_MAX)
-    text(el, "Desc", line.description, max_len=4095, field=f"{where}/ItemLineAdd/Desc")
+    text(el, "Desc", line.description, max_len=4095, where=where)
     if line.quantity is not None:
         text(el, "Quantity", fmt_qty(line.quantity, f"{where}/ItemLineAdd/Quantity"))
     text(el, "UnitOfMeasure", line.unit, max_len=31, field=f"{where}/ItemLineAdd/UnitOfMeasure")
     if line.cost is not None:
         text(el, "Cost", fmt_price(line.cost, f"{where}/ItemLineAdd/Cost"))
     if line.amount is not None:
-        text(el, "Amount", fmt_amount(line.amount, f"{where}/ItemLineAdd/Amount"))
+        text(el, "Amount", fmt_amount(line.amount, "ItemLineAdd/Amount", where))
     ref(el, "ClassRef", line.class_name, getattr(line, "class_list_id", ""),
         max_len=CLASS_NAME_MAX)
     if line.link_txn_id or line.link_txn_line_id:
@@ -638,13 +636,14 @@ XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 
 def message_set(requests: list[etree._Element], *, on_error: str = "continueOnError",
                 version: str = "13.0", new_message_set_id: str | None = None,
-                old_message_set_id: str | None = None) -> str:
+                old_message_set_id: str | None = None, copy: bool = True) -> str:
     """A complete qbXML request document as text.
 
     ``<?xml version="1.0" encoding="utf-8"?>`` + ``<?qbxml version="13.0"?>`` +
     ``<QBXML><QBXMLMsgsRq onError=...>requests</QBXMLMsgsRq></QBXML>``.
     The body is serialised as ASCII (non-ASCII -> numeric character references),
-    which is also valid UTF-8. The request elements are deep-copied.
+    which is also valid UTF-8. The request elements are deep-copied, or with ``copy=False`` moved into
+    the message set (cheaper; the caller gives them up: they then belong to the set's tree).
     ``old_message_set_id`` is for error recovery (research §7): normally sent with
     no requests. MessageSetIDs are limited to 24 characters (status 9004).
     """
@@ -662,10 +661,10 @@ def message_set(requests: list[etree._Element], *, on_error: str = "continueOnEr
                 raise QbxmlValueError(f"QBXMLMsgsRq@{attr}", "at most 24 characters (9004)")
             msgs.set(attr, value)
     msgs.set("onError", on_error)
-    import copy
+    from copy import deepcopy
     for rq in requests:
         if not (isinstance(rq.tag, str) and rq.tag.endswith("Rq")):
             raise QbxmlValueError("QBXMLMsgsRq", f"not a request element: {rq.tag!r}")
-        msgs.append(copy.deepcopy(rq))
+        msgs.append(deepcopy(rq) if copy else rq)
     body = etree.tostring(root, encoding="us-ascii").decode("ascii")
     return f'{XML_DECLARATION}\n<?qbxml version="{version}"?>\n{body}'

@@ -284,6 +284,25 @@ def test_message_set_copies_requests():
     assert rq.getparent() is None
 
 
+def test_message_set_can_take_the_requests_instead_of_copying_them():
+    rq = vendor_query(["A"], request_id="1")
+    copied = message_set([rq])
+    moved = message_set([rq], copy=False)
+    assert moved == copied
+    assert rq.getparent() is not None and rq.getparent().tag == "QBXMLMsgsRq"
+
+
+@pytest.mark.parametrize("amount,message", [(D("1.005"), "more than 2 decimals"), (D("1e14"), "too large"),
+                                            ("abc", "not a number")])
+def test_a_bad_line_amount_names_the_line_it_is_on(amount, message):
+    with pytest.raises(QbxmlValueError) as e:
+        bill_add(_bill(expense_lines=[ExpenseLine("Freight", amount)], item_lines=[]))
+    assert e.value.field == "BillAdd/ExpenseLineAdd/Amount" and message in str(e.value)
+    with pytest.raises(QbxmlValueError) as e:
+        bill_add(_bill(expense_lines=[], item_lines=[ItemLine("W", amount=amount)]))
+    assert e.value.field == "BillAdd/ItemLineAdd/Amount"
+
+
 def test_list_id_fields_win_and_bill_links():
     spec = _bill(ap_account_list_id="80000001-1", terms_list_id="80000002-1",
                  link_txn_ids=["1A-1417118624"],
