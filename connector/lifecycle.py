@@ -124,49 +124,102 @@ def file_failed(s: Session, f: ReceivedFile, error: str, *, retry: bool) -> None
 
 # ---------------------------------------------------------------- documents: ingest and review
 
-def translated(s: Session, doc: Document, **detail) -> None:
+@dataclass
+class Batch:
+    """Many documents' ingest in one unit of work, written together by :func:`write_batch`: the requests
+    :func:`queue` made (inserted in one statement) and every audit event of the batch, in the order the
+    transitions happened (one more statement). Used by the ingest of a chunk of a file; everything else
+    writes one document at a time."""
+
+    requests: list[tuple[Document, QueuedRequest]] = field(default_factory=list)
+    events: list[tuple[str, Document, object]] = field(default_factory=list)  # (kind, document, detail or request)
+
+
+def _event(s: Session, batch: Batch | None, kind: str, doc: Document, detail: dict) -> None:
+    if batch is None:
+        audit(s, kind, document=doc, **detail)
+    else:
+        batch.events.append((kind, doc, detail))
+
+
+def translated(s: Session, doc: Document, *, batch: Batch | None = None, **detail) -> None:
     """A new document (already added and flushed) has been translated."""
     _doc_to(doc, D.TRANSLATED)
-    audit(s, "translated", document=doc, **detail)
+    _event(s, batch, "translated", doc, detail)
 
 
-def hold(s: Session, doc: Document, holds: list[dict], *, rejected: bool = False) -> None:
+def hold(s: Session, doc: Document, holds: list[dict], *, rejected: bool = False, batch: Batch | None = None) -> None:
     """Translation (or a duplicate check) says a person must look at it: held, or rejected for good."""
     _doc_to(doc, D.REJECTED if rejected else D.HELD)
     doc.reason_code, doc.reason = holds[0]["code"], "; ".join(h["message"] for h in holds)
-    audit(s, doc.status, document=doc, holds=holds)
+    _event(s, batch, doc.status, doc, {"holds": holds})
 
 
-def queue(s: Session, doc: Document, *, company: str, approval: bool = False, batch: list | None = None,
+def queue(s: Session, doc: Document, *, company: str, approval: bool = False, batch: Batch | None = None,
           **request) -> QueuedRequest:
     """The document goes to QuickBooks: one queued request for ``company``'s Web Connector.
 
     ``approval`` (``auto_post: false``): the request is built but kept back (``awaiting``) and the
     document waits in ``awaiting_approval`` until a person approves it (:func:`approve`).
-    ``batch``: many documents queued in one unit of work; their requests are inserted together and
-    audited by :func:`queued` (called before the unit of work ends), not one flush each."""
+    ``batch``: the request is inserted with the batch's others by :func:`write_batch` (called before the
+    unit of work ends); what is returned is then a record of the row (its ``id`` set once written), not an
+    object the session tracks."""
     _doc_to(doc, D.AWAITING_APPROVAL if approval else D.QUEUED)
     doc.company, doc.reason_code, doc.reason = company, None, None
     carried = _bill_in_parts(doc, request)
     if carried is not None:  # part of its bill is in QuickBooks already: go on with that bill, never a second
         request["meta"] = replace(RequestMeta.from_json(request.get("meta")), parts=carried).to_json()
     rq = QueuedRequest(document_id=doc.id, company=company, state=R.AWAITING if approval else R.QUEUED, **request)
-    s.add(rq)
     if batch is not None:
-        batch.append((doc, rq))
+        batch.requests.append((doc, rq))
+        batch.events.append((_queued_kind(rq), doc, rq))
         return rq
-    queued(s, [(doc, rq)])
+    s.add(rq)
+    s.flush()  # (its id, for the audit event)
+    audit(s, _queued_kind(rq), document=doc, **_queued_detail(doc, rq))
     return rq
 
 
-def queued(s: Session, batch: list[tuple[Document, QueuedRequest]]) -> None:
-    """The audit events of requests :func:`queue` made (one flush for all, for their ids)."""
+def _queued_kind(rq: QueuedRequest) -> str:
+    return "awaiting_approval" if rq.state == R.AWAITING else "queued"
+
+
+def _queued_detail(doc: Document, rq: QueuedRequest) -> dict:
+    return dict(request_id=rq.id, request_type=rq.request_type, company=rq.company,
+                amount=(doc.parsed or {}).get("total"), external_guid=rq.external_guid)
+
+
+def write_batch(s: Session, batch: Batch) -> None:
+    """Write what a :class:`Batch` holds: its requests (one INSERT ... RETURNING, ids matched by
+    document), then its audit events in the order their transitions happened (ids ascending in that
+    order). The documents' own changes are flushed first. The batch is emptied."""
     s.flush()
-    for doc, rq in batch:
-        audit(s, "awaiting_approval" if rq.state == R.AWAITING else "queued", document=doc, request_id=rq.id,
-              request_type=rq.request_type, company=rq.company, amount=(doc.parsed or {}).get("total"),
-              external_guid=rq.external_guid)
-    batch.clear()
+    rqs = [rq for _, rq in batch.requests]
+    if rqs:
+        keys = tuple(k for k in vars(rqs[0]) if not k.startswith("_"))
+        rows = [{k: getattr(rq, k) for k in keys} for rq in rqs]
+        by_document = {rq.document_id: rq for rq in rqs}
+        if len(by_document) == len(rqs) and None not in by_document:  # (one request a document: any order)
+            for rq_id, document_id in s.execute(
+                    insert(QueuedRequest).returning(QueuedRequest.id, QueuedRequest.document_id), rows):
+                by_document[document_id].id = rq_id
+        else:
+            ids = s.scalars(insert(QueuedRequest).returning(QueuedRequest.id, sort_by_parameter_order=True),
+                            rows).all()
+            for rq, rq_id in zip(rqs, ids):
+                rq.id = rq_id
+    rows = [_event_row(kind, doc, _queued_detail(doc, what) if isinstance(what, QueuedRequest) else what)
+            for kind, doc, what in batch.events]
+    if rows:
+        s.execute(insert(AuditEvent), rows)  # (executemany: rows inserted in list order)
+    batch.requests.clear()
+    batch.events.clear()
+
+
+def _event_row(kind: str, doc: Document, detail: dict) -> dict:
+    """An audit event of ``doc`` as a row (what :func:`store.audit` adds as an object)."""
+    return {"kind": kind, "document_id": doc.id, "file_id": doc.file_id,
+            "detail": json.loads(json.dumps(detail, default=str))}
 
 
 def _bill_in_parts(doc: Document, request: dict):

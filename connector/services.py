@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 import structlog
-from sqlalchemy import func, select, union_all, update
+from sqlalchemy import func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -411,23 +411,24 @@ class IngestService:
         """Record a chunk of ``f``'s translated sets, in order, as if one by one: the documents are inserted
         together, then each is settled (duplicate check, match, queue or hold) seeing only those before it.
         The stored documents a chunk could duplicate are read in one query (:class:`_Taken`)."""
-        docs = [self._new_document(f, t) for t in chunk]
-        s.add_all(docs)
-        s.flush()
+        by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
+            insert(Document).returning(Document), [self._new_document(f, t) for t in chunk])}
+        docs = [by_ordinal[t.ordinal] for t in chunk]
         taken = _Taken.read(s, docs, chunk)
         orders = _suppliers_with_orders(s, chunk)
-        batch: list = []
+        batch = lifecycle.Batch()
         for doc, t in zip(docs, chunk):
             set_committed_value(doc, "requests", [])  # a new document has none (not read back per document)
             self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
             taken.add(doc, t)
-        lifecycle.queued(s, batch)
+        lifecycle.write_batch(s, batch)
         return docs
 
     @staticmethod
-    def _new_document(f: ReceivedFile, t: Translation) -> Document:
+    def _new_document(f: ReceivedFile, t: Translation) -> dict:
+        """The row of a new document (received, not translated yet: :func:`lifecycle.translated` is next)."""
         env, j = t.parsed.envelope, t.json
-        return Document(
+        return dict(
             file_id=f.id, ordinal=t.ordinal, transaction_set=env.transaction_set[:6], version=env.version[:20],
             interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
@@ -436,9 +437,9 @@ class IngestService:
         )
 
     def _record(self, s: Session, f: ReceivedFile, doc: Document, t: Translation, taken: _Taken, *,
-                match: bool, batch: list) -> None:
+                match: bool, batch: lifecycle.Batch) -> None:
         j = t.json
-        lifecycle.translated(s, doc, status=t.status, transaction_set=doc.transaction_set,
+        lifecycle.translated(s, doc, batch=batch, status=t.status, transaction_set=doc.transaction_set,
                              document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
         if t.status == "ready":
             dup = self._duplicate_of(s, doc, t, taken.ids(doc, t))
@@ -452,7 +453,7 @@ class IngestService:
                      reasons=[h.code for h in t.holds])
 
     def _settle(self, s: Session, doc: Document, t: Translation, *, match: bool = True, ingest: bool = False,
-                batch: list | None = None) -> None:
+                batch: lifecycle.Batch | None = None) -> None:
         """Queue a ready translation, or hold / reject the document with its reasons (``match``: an invoice
         is first matched with its purchase order and receipts; not when a person accepted its variance, nor
         when its supplier has no purchase order stored; ``ingest``: only documents stored before it count)."""
@@ -464,7 +465,7 @@ class IngestService:
         if t.status == "ready":
             self._queue(s, doc, t, batch)
         else:
-            lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected")
+            lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected", batch=batch)
 
     @staticmethod
     def _variances(s: Session, doc: Document, t: Translation, *, before: int | None = None) -> list:
@@ -496,7 +497,7 @@ class IngestService:
                          price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
                          quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)
 
-    def _queue(self, s: Session, doc: Document, t: Translation, batch: list | None = None) -> None:
+    def _queue(self, s: Session, doc: Document, t: Translation, batch: lifecycle.Batch | None = None) -> None:
         company = self._company_for(t)
         spec = t.spec
         lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \

@@ -81,3 +81,26 @@ def test_a_big_files_outcome_keeps_a_summary_of_each_document(rt):
         assert d.translation.parsed.document is None and d.translation.request_xml is None
         assert d.translation.json["document_number"].startswith("INV-") and d.translation.json["holds"] == []
         assert d.translation.status == "ready" and d.status == "queued"
+
+
+def test_each_document_of_a_chunk_gets_its_own_request_and_its_events_in_the_order_they_happened(rt):
+    """A chunk's requests and audit events are written together (lifecycle.Batch): each request still
+    belongs to its document, each event to its document, and a document's trail reads in order."""
+    numbers = ["INV-1", "INV-2", "INV-1", "INV-3", "INV-2", "INV-4", "INV-5"]  # copies within and across chunks
+    out = rt.ingest.ingest(interchange(numbers), source="inbox", remote_id="f.edi", name="f.edi")
+    assert [d.status for d in out.documents] == ["queued", "queued", "held", "queued", "held", "queued", "queued"]
+    with rt.store.session() as s:
+        for doc in s.scalars(select(Document).order_by(Document.ordinal)):
+            trail = list(s.scalars(select(AuditEvent).where(AuditEvent.document_id == doc.id)
+                                   .order_by(AuditEvent.id)))
+            assert [e.kind for e in trail] == ["translated", doc.status], doc.document_number
+            assert all(e.file_id == doc.file_id for e in trail)
+            requests = list(s.scalars(select(QueuedRequest).where(QueuedRequest.document_id == doc.id)))
+            if doc.status == "held":
+                assert requests == [] and doc.reason_code == "duplicate_document"
+                assert trail[1].detail["holds"][0]["code"] == "duplicate_document"
+                continue
+            (rq,) = requests
+            assert rq.ref_number == doc.document_number and rq.state == "queued" and rq.company == doc.company
+            assert trail[1].detail["request_id"] == rq.id and trail[1].detail["external_guid"] == rq.external_guid
+            assert trail[0].detail["document_number"] == doc.document_number
