@@ -53,7 +53,8 @@ def write_config(work: Path, url: str, time_slice: str = "1h") -> Path:
            "sources": [{"name": "inbox", "type": "folder", "path": str(work / "inbox"), "settle_seconds": 0}],
            "web_connector": {"users": [{"username": "clerk", "password_hash": hash_password("x" * 12, n=2**10),
                                         "company_file": r"C:\QB\Northwind.qbw"}]},
-           "suppliers": SUPPLIERS, "logging": {"level": "WARNING", "format": "json"},
+           "suppliers": SUPPLIERS,
+           "logging": {"level": "INFO", "file": str(work / "qbedi.log")},  # the default level: a line a document
            "file_time_slice": time_slice}  # (the bench times the whole file in one poll)
     path = work / "qbedi.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
