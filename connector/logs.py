@@ -11,12 +11,13 @@ import sys
 import structlog
 
 
-def _redactor():
+def _redactors():
+    """(the processor that masks a whole event, the one that masks the traceback text rendered after it)"""
     try:
-        from connector.redact import redact_secrets
+        from connector.redact import redact_rendered, redact_secrets
     except ImportError:  # pragma: no cover - module ships with the package
-        return None
-    return redact_secrets
+        return None, None
+    return redact_secrets, redact_rendered
 
 
 def _file_handler(file: str, max_mb: int, keep: int) -> logging.Handler:
@@ -48,13 +49,13 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", file: str | None =
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    redact = _redactor()
+    redact, redact_rendered = _redactors()
     if redact is not None:
         shared.append(redact)
     renderer = (structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)())
                 if fmt == "console" else structlog.processors.JSONRenderer())
     handler = _file_handler(file, max_mb, keep) if file else logging.StreamHandler(stream)
-    after_exc = [redact] if redact is not None else []  # secrets inside rendered tracebacks too
+    after_exc = [redact_rendered] if redact_rendered is not None else []  # secrets inside rendered tracebacks too
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

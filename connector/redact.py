@@ -29,6 +29,7 @@ containers are copied.
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Any
@@ -109,6 +110,11 @@ def _compile() -> re.Pattern[str] | None:
 def is_sensitive_key(key: Any) -> bool:
     if not isinstance(key, str):
         return False
+    return _sensitive(key)
+
+
+@functools.lru_cache(maxsize=4096)  # (a log line's keys are mostly the same few names: decided once each)
+def _sensitive(key: str) -> bool:
     k = key.lower().replace("-", "_")
     return any(part in k for part in SENSITIVE_KEY_PARTS)
 
@@ -117,8 +123,11 @@ def redact_string(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    if text.isalnum():  # (no space, no "://": neither a credential scheme nor a URL can be in it)
+        return text
     text = _AUTH_SCHEME_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    text = _URL_USERINFO_RE.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    if "://" in text:
+        text = _URL_USERINFO_RE.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     return text
 
 
@@ -154,6 +163,16 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
 
 # Keys whose values later processors must see unchanged (format_exc_info needs the real exception).
 _PASSTHROUGH_KEYS = frozenset({"exc_info", "_record", "_from_structlog"})
+
+
+def redact_rendered(logger: Any, method: str, event_dict: dict) -> dict:
+    """structlog processor for after ``format_exc_info``: mask the text it rendered (``exception``,
+    ``stack``), when :func:`redact_secrets` has already masked the rest of the event."""
+    for key in ("exception", "stack"):
+        value = event_dict.get(key)
+        if isinstance(value, str):
+            event_dict[key] = redact_string(value)
+    return event_dict
 
 
 def redact_secrets(logger: Any, method: str, event_dict: dict) -> dict:

@@ -27,6 +27,32 @@ def test_qbedi_rotates_its_log_at_the_size_given_and_keeps_that_many(tmp_path):
         configure_logging("INFO", "json")
 
 
+def test_the_log_file_masks_secrets_in_fields_in_tracebacks_and_in_stdlib_records(tmp_path):
+    from connector import redact
+
+    log_file = tmp_path / "qbedi.log"
+    configure_logging("INFO", "json", str(log_file))
+    redact.register_secret("s3cret-in-a-log-1")
+    try:
+        log = structlog.get_logger("t")
+        log.info("login", cleo_password="pw-by-key", url="https://user:pw-in-url@cleo.example.com/api",
+                 header="Authorization: Bearer abc.def.ghi", nested={"detail": ["with s3cret-in-a-log-1 inside"]})
+        try:
+            raise RuntimeError("Cleo refused s3cret-in-a-log-1")
+        except RuntimeError:
+            log.exception("cleo.failed")
+        logging.getLogger("requests").warning("retrying with s3cret-in-a-log-1")  # a library's own record
+        _flush()
+        text = log_file.read_text()
+        for secret in ("pw-by-key", "pw-in-url", "abc.def.ghi", "s3cret-in-a-log-1"):
+            assert secret not in text
+        assert "Traceback" in text and "RuntimeError: Cleo refused ***" in text and "retrying with ***" in text
+        assert "user:***@cleo.example.com" in text and "Bearer ***" in text
+    finally:
+        redact.clear_registered_secrets()
+        configure_logging("INFO", "json")
+
+
 def test_a_log_moved_away_by_logrotate_is_reopened_and_no_line_is_lost(tmp_path):
     log_file = tmp_path / "qbedi.log"
     configure_logging("INFO", "json", str(log_file))
