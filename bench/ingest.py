@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from edi_parse import peak_rss_mb, time_pyx12, write_810_file  # noqa: E402
+from edi_parse import compile_bytecode, peak_rss_mb, time_pyx12, write_810_file  # noqa: E402
 from qbwc import database  # noqa: E402
 
 SUPPLIERS = {"SUPPLIER": {"vendor": "Acme Supply Co", "default_account": "Job Materials", "class": "Warehouse",
@@ -249,6 +249,7 @@ def main() -> None:
                 config = write_config(work, f"sqlite:///{work / 'q.db'}")
                 shutil.copy(edi_file, work / "inbox" / edi_file.name)
                 qbedi = str(Path(sys.executable).with_name("qbedi"))
+                compile_bytecode()  # (as installed: pyx12's bytecode is)
                 before = load()
                 poll_s, poll_rss = timed([qbedi, "poll", "--once", "--config", str(config)])
                 tr_s, tr_rss = timed([qbedi, "translate", "--config", str(config), "--json", str(edi_file)])

@@ -7,8 +7,8 @@ In one run, on the same generated 810 file (bench/edi_parse.py's generator):
      for every invoice (BillAdd qbXML built with lxml, as ``qbedi translate``);
   2. baseline: ``pyx12.x12file.X12Reader`` iterating the segments only.
 Prints documents/s, segments/s and the ratio qbedi/pyx12 in segments per
-second (target >= 0.5: the whole translation at least half as fast as pyx12
-only splitting the file). Then translates a ``--rss-mb`` file in a fresh
+second (issue 12's target >= 1.0: the whole translation as fast as pyx12 only
+splitting the file). Then translates a ``--rss-mb`` file in a fresh
 process and prints its peak RSS (target < 200 MB); then the same for the command
 itself, ``qbedi translate --json FILE > /dev/null``, beside the same command on
 a one-invoice file (the baseline: the interpreter, the imports, the settings):
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from edi_parse import peak_rss_mb, time_pyx12, write_810_file  # noqa: E402
+from edi_parse import compile_bytecode, peak_rss_mb, time_pyx12, write_810_file  # noqa: E402
 
 SUPPLIERS = {"SUPPLIER": {"vendor": "Acme Supply Co", "default_account": "Job Materials", "class": "Warehouse",
                           "terms_days": 30, "charge_account": "Freight and Delivery"}}
@@ -122,7 +122,7 @@ def main() -> None:
               f"{statuses}")
         print(f"pyx12 X12Reader : {p_s:6.2f} s  {'-':>8} documents/s  {p_segs / p_s:9.0f} segments/s  (tokenizing only)")
         ratio = (q_segs / q_s) / (p_segs / p_s)
-        print(f"ratio (segments/s, qbedi full translation / pyx12 tokenizing): {ratio:.2f}  (target >= 0.5)")
+        print(f"ratio (segments/s, qbedi full translation / pyx12 tokenizing): {ratio:.2f}  (target >= 1.0)")
 
         big = Path(tmp) / "bench810-big.edi"
         inv_big, _ = write_810_file(big, args.rss_mb, args.lines)
@@ -132,6 +132,7 @@ def main() -> None:
               f"process: {float(out[2]):.0f} MB in {float(out[0]):.0f} s  (target < 200 MB)")
         # the whole process, as a user runs it, against a process that only reads the file with pyx12
         config = write_config(Path(tmp))
+        compile_bytecode()  # (as installed: pyx12's bytecode is)
         q_proc = _wall([sys.executable, "-m", "qbedi.cli", "translate", "--config", str(config), "--json", str(path)])
         p_proc = _wall([sys.executable, "-c", "import sys, pyx12.x12file\nfor _ in pyx12.x12file.X12Reader(sys.argv[1]): "
                         "pass", str(path)])
