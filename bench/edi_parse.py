@@ -15,7 +15,6 @@ Figures only; nothing here is asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys

@@ -75,7 +75,6 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -579,7 +578,7 @@ def report(r: dict, args) -> bool:
     p(f"{'figure':<{w0}}  {'value':<{w1}}  {'target':<10}  status")
     for a, v, t, s in rows:
         p(f"{a:<{w0}}  {v:<{w1}}  {t:<10}  {s}")
-    p(f"\nper SOAP method, ms: server (WSGI) p50 / p99 / max | client round trip p50 / p99 / max | calls")
+    p("\nper SOAP method, ms: server (WSGI) p50 / p99 / max | client round trip p50 / p99 / max | calls")
     for m in sorted(r["server"], key=lambda k: -len(r["server"][k])):
         sv, cv = r["server"][m], r["client"].get(m, [])
         p(f"  {m:<20} {pct(sv, 50) * 1e3:7.1f} {pct(sv, 99) * 1e3:7.1f} {max(sv) * 1e3:7.1f} | "
