@@ -422,6 +422,13 @@ class IngestService:
             self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
             taken.add(doc, t)
         lifecycle.write_batch(s, batch)
+        quiet = [d for d in docs if d.ordinal >= REPORTED_DOCUMENTS and d.status in (
+            DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL)]
+        if quiet:  # a big file's later documents that need nobody: one line a chunk (held ones have their own)
+            counts = {st: sum(1 for d in quiet if d.status == st) for st in {d.status for d in quiet}}
+            log.info("documents.queued", file=f.name, documents=len(quiet), **counts,
+                     first=quiet[0].document_number, last=quiet[-1].document_number,
+                     sets=f"{quiet[0].ordinal + 1}-{quiet[-1].ordinal + 1}")
         return docs
 
     @staticmethod
@@ -508,8 +515,9 @@ class IngestService:
         rq = lifecycle.queue(s, doc, company=company, approval=approval, batch=batch, request_type=t.request_type,
                              qbxml=t.request_xml, ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                              external_guid=t.external_guid, line_count=max(1, lines), meta=meta.to_json())
-        log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
-                 set=doc.transaction_set, company=company, request=rq.request_type, total=doc.parsed.get("total"))
+        if batch is None or doc.ordinal < REPORTED_DOCUMENTS:  # (a big file's later ones: a line a chunk)
+            log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
+                     set=doc.transaction_set, company=company, request=rq.request_type, total=doc.parsed.get("total"))
 
     def _auto_post(self, t: Translation) -> bool:
         """Does this document go to QuickBooks without a person's approval? The supplier's ``auto_post``,
