@@ -216,10 +216,15 @@ def write_batch(s: Session, batch: Batch) -> None:
     batch.events.clear()
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # values JSON keeps as they are (a str subclass: as text)
+
+
 def _event_row(kind: str, doc: Document, detail: dict) -> dict:
-    """An audit event of ``doc`` as a row (what :func:`store.audit` adds as an object)."""
+    """An audit event of ``doc`` as a row (what :func:`store.audit` adds as an object): its detail as JSON
+    reads it back (a Decimal or a date as text), without the round trip when every value is plain."""
+    plain = all(type(v) in _PLAIN for v in detail.values())
     return {"kind": kind, "document_id": doc.id, "file_id": doc.file_id,
-            "detail": json.loads(json.dumps(detail, default=str))}
+            "detail": dict(detail) if plain else json.loads(json.dumps(detail, default=str))}
 
 
 def _bill_in_parts(doc: Document, request: dict):
