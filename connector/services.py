@@ -441,6 +441,7 @@ class IngestService:
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
             total=j.get("total"), currency=(j.get("currency") or "USD")[:3], parsed=dict(j),
+            segment_index=t.parsed.first_segment or None,
         )
 
     def _record(self, s: Session, f: ReceivedFile, doc: Document, t: Translation, taken: _Taken, *,
@@ -858,7 +859,7 @@ def _stored_set(s: Session, f: ReceivedFile, ordinal: int) -> edi.ParsedSet:
     """The ``ordinal``-th set of a stored file as a whole-file parse leaves it (a GE/IEA fault after it
     applied), read as a stream: envelopes first, then sets up to it."""
     survey = edi.survey(raw.open_in(s, f))
-    for n, ps in enumerate(edi.EdiReader(raw.open_in(s, f))):
+    for n, ps in enumerate(edi.EdiReader(raw.open_in(s, f), parse_only=ordinal)):  # (the sets before: not parsed)
         if n == ordinal:
             return survey.apply(n, ps)
     raise LookupError(f"file #{f.id} has no set #{ordinal}")

@@ -445,6 +445,50 @@ def raw_segments(open_file: Callable[[], BinaryIO], *, limit: int = RAW_SEGMENTS
     return out, False
 
 
+def set_segments(open_file: Callable[[], BinaryIO], at: int, *, limit: int = RAW_SEGMENTS
+                 ) -> tuple[list[str], list[int], bool] | None:
+    """One document's own segments in its file (``at``: its ST's segment number, as the tokenizer counts),
+    after the ISA and GS it is under, and the GE / IEA right after it if they come next (a one-document file
+    is shown whole): (lines, their segment numbers in the file, cut: more than ``limit``). Reads the file no
+    further than the end of the set and those; None when the file has no segment ``at``."""
+    from edi.tokenizer import Tokenizer
+
+    head: dict[str, tuple[int, str]] = {}
+    lines: list[str] = []
+    numbers: list[int] = []
+    ended = False  # its SE was read: only a GE or an IEA right after it is still shown
+    try:
+        for seg in Tokenizer(open_file()):
+            tag = seg.elements[0].upper()
+            if seg.index < at:
+                if tag in ("ISA", "GS"):
+                    if tag == "ISA":
+                        head.clear()
+                    head[tag] = (seg.index, _segment_text(seg))
+                continue
+            if ended and tag not in ("GE", "IEA"):
+                break
+            if len(lines) >= limit:
+                return _with_head(head, lines, numbers) + (True,)
+            lines.append(_segment_text(seg))
+            numbers.append(seg.index)
+            ended = ended or tag == "SE"
+            if tag == "IEA":
+                break
+    except Exception:  # noqa: BLE001 - the tokenizer promises not to raise; a page never fails on a file
+        return None
+    return _with_head(head, lines, numbers) + (False,) if lines else None
+
+
+def _segment_text(seg) -> str:
+    return (seg.delimiters.element if seg.delimiters else "*").join(seg.elements)
+
+
+def _with_head(head: dict, lines: list[str], numbers: list[int]) -> tuple[list[str], list[int]]:
+    first = [head[t] for t in ("ISA", "GS") if t in head]
+    return [text for _, text in first] + lines, [n for n, _ in first] + numbers
+
+
 def _words(value):
     """An audit detail as a person reads it: holds as "code: message; ...", other lists joined."""
     if isinstance(value, list):
@@ -499,11 +543,16 @@ def document_detail(store: Store, document_id: int) -> dict | None:
         # what QuickBooks answered (or did not): every request event after it was sent
         answers = [t for t in trail if "request_id" in t["detail"] and t["kind"] not in
                    ("queued", "awaiting_approval", "sent", "approved")]
-        raw, cut = raw_segments(lambda: raw_file.open_in(s, f))
+        own = set_segments(lambda: raw_file.open_in(s, f), d.segment_index) if d.segment_index else None
+        if own is not None:  # its own segments, numbered as in the file
+            raw, raw_at, cut = own
+        else:  # (stored before its place was kept, or the file does not have it): the file from its start
+            raw, cut = raw_segments(lambda: raw_file.open_in(s, f))
+            raw_at = list(range(1, len(raw) + 1))
         row.update({
             "file": {"id": f.id, "name": f.name, "source": f.source, "size": f.size, "received": _iso(f.received_at)},
             "waiting": why_waiting(s, d), "trail": trail, "requests": requests, "answers": answers,
-            "raw": raw, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
+            "raw": raw, "raw_at": raw_at, "raw_own": own is not None, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
             "translated_qbxml": (d.parsed or {}).get("qbxml"),
             "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
                           "status": x.status} for x in s.execute(

@@ -140,6 +140,7 @@ class _Group:
 class _Set:
     def __init__(self, seg: Segment, envelope: Envelope):
         self.envelope = envelope
+        self.first_segment = seg.index
         self.control = envelope.set_control
         self.segments: list[SegmentView] = []
         self.rejected: list[Issue] = []
@@ -164,6 +165,7 @@ class EdiReader:
         chunk_size: int = CHUNK,
         on_interchange_end: Callable[[list[Issue]], None] | None = None,
         documents: bool = True,
+        parse_only: int | None = None,
     ):
         self.result = ParseResult()
         self.keep_segments = keep_segments
@@ -171,6 +173,8 @@ class EdiReader:
         # documents=False: envelopes only (counts, control numbers, late faults); no set is parsed into a
         # document and no 997 detail beyond the envelope is known
         self.documents = documents
+        # parse_only=n: only the set of ordinal n is parsed into a document (one set of a big file, read again)
+        self.parse_only = parse_only
         self.late_faults: list[tuple[int, int, Issue]] = []  # (first ordinal, end ordinal, issue)
         self.set_count = 0  # sets closed so far (the next set's ordinal)
         self.on_interchange_end = on_interchange_end
@@ -316,7 +320,8 @@ class EdiReader:
             if se02 != st.control:
                 st.rejected.append(_env_error(f"SE02 {se02!r} does not match ST02 {st.control!r}", "SE", 2))
                 st.ak5.append(AK5_CONTROL_MISMATCH)
-        ps = ParsedSet(envelope=st.envelope, document=None, segment_count=counted, rejected=st.rejected, warnings=st.warnings)
+        ps = ParsedSet(envelope=st.envelope, document=None, segment_count=counted, rejected=st.rejected,
+                       warnings=st.warnings, first_segment=st.first_segment)
         self.set_count += 1
         if self.keep_segments and self.documents:
             ps.raw_segments = [s.elements for s in st.segments]
@@ -332,7 +337,7 @@ class EdiReader:
                     severity="warning",
                 )
             )
-        elif not ps.rejected and self.documents:
+        elif not ps.rejected and self.documents and self.parse_only in (None, self.set_count - 1):
             body = st.segments[1:-1] if se is not None else st.segments[1:]
             try:
                 ps.document = parser(st.envelope, body)

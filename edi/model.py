@@ -260,6 +260,7 @@ class ParsedSet:
     rejected: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     raw_segments: list[list[str]] | None = None  # kept only when asked (997 detail)
+    first_segment: int = 0  # where its ST is in the file: the tokenizer's 1-based segment count (0: unknown)
 
 
 class SetRecord:

@@ -132,6 +132,11 @@ def test_clerk_and_admin_take_a_held_invoice_to_quickbooks(tmp_path, db_url):
             assert step in trail, step
         assert f"{ADMIN} (web)" in trail
         assert "BillAdd" in main and "BIG*20261118*INV-10045**PO-7781" in main
+        raw = admin.page.locator("ol.x12 li")  # its interchange and group, then its own segments, numbered as in the file
+        assert raw.first.inner_text().startswith("ISA*") and raw.first.get_attribute("value") == "1"
+        assert raw.nth(2).inner_text().startswith("ST*810*") and raw.nth(2).get_attribute("value") == "3"
+        assert raw.last.inner_text().startswith("IEA*") and raw.nth(-3).inner_text().startswith("SE*")
+        assert "then its own segments, numbered as they are in the file" in " ".join(main.split())
         admin.shot("document", full_page=True)
 
         # a cross-site form posted at the page with the admin's cookies changes nothing

@@ -53,6 +53,14 @@ def test_a_big_file_is_kept_in_chunks_and_every_reader_reads_it_back(rt, tmp_pat
 
     page = views.document_detail(rt.store, held.id)
     assert page["raw"][1] == data.split(b"~\n")[1].decode() and "BIG*20261118*INV-7**PO-7781" in page["raw"]
+    # its own segments, the last of the file's thirty sets, after the ISA and GS it is under; numbered as in the file
+    lines = data.decode().split("~\n")
+    st = lines.index("ST*810*0030")
+    assert page["raw_own"] and page["raw"][0].startswith("ISA*00*") and lines[st + 5].startswith("SE*6*")
+    assert page["raw"][1:] == lines[1:2] + lines[st:st + 8]  # (the file's GE and IEA come right after it)
+    assert page["raw_at"] == [1, 2, *range(st + 1, st + 9)] and not page["raw_cut"]
+    first = views.document_detail(rt.store, held.id - 29)  # the file's first document: its SE, then the next ST
+    assert first["raw_own"] and first["raw"][-1] == "SE*6*0001" and first["raw_at"][2:] == list(range(3, 9))
     assert [s["transaction_sets"] for s in suppliers_seen(rt.store)] == [{"810": 30}]
 
 

@@ -122,6 +122,28 @@ def test_two_interchanges_with_different_delimiters(samples_dir, good):
     assert not r.errors and all(not ps.rejected for ps in r.sets)
 
 
+def test_each_set_knows_where_its_st_is_in_the_file(samples_dir, good):
+    other = (samples_dir / "850_4010_bots_16.edi").read_bytes()
+    r = edi.parse_bytes(good + other + good.replace(b"~", b"\x15"))
+    first, second, third = r.sets
+    # ISA, GS, then the first ST; the next interchange starts after its SE, GE and IEA
+    assert first.first_segment == 3
+    assert second.first_segment == 3 + first.segment_count + 2 + 2
+    assert third.first_segment == second.first_segment + second.segment_count + 2 + 2
+    from edi.tokenizer import Tokenizer
+
+    tags = {seg.index: seg.elements[0] for seg in Tokenizer(io.BytesIO(good + other))}
+    assert tags[first.first_segment] == tags[second.first_segment] == "ST"
+
+
+def test_a_reader_can_parse_one_set_only(samples_dir, good):
+    other = (samples_dir / "850_4010_bots_16.edi").read_bytes()
+    sets = list(edi.EdiReader(io.BytesIO(good + other + good), parse_only=1))
+    assert [ps.document is not None for ps in sets] == [False, True, False]
+    assert sets[1].document.number == "333333333333" and not any(ps.rejected for ps in sets)
+    assert [ps.first_segment for ps in sets] == [ps.first_segment for ps in edi.parse_bytes(good + other + good).sets]
+
+
 def test_gs_functional_id_mismatch_is_warning(good):
     (ps,) = edi.parse_bytes(good.replace(b"GS*IN*", b"GS*SH*")).sets
     assert not ps.rejected and ps.document is not None
