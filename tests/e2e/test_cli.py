@@ -182,3 +182,20 @@ def test_help_and_version_load_none_of_the_heavy_modules():
              "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_only_a_process_of_its_own_sets_its_startup_objects_aside_from_the_collector(tmp_path, capsys):
+    """`qbedi translate` / `poll` / `run` freeze what they started with (gc.freeze: full collections then skip
+    it); called inside another program (here, pytest) they leave that program's objects alone."""
+    import gc
+
+    path = tmp_path / "acme.edi"
+    path.write_bytes(x12_file("acme_INV-10045.edi"))
+    before = gc.get_freeze_count()
+    assert main(["translate", str(path)]) == 0
+    assert gc.get_freeze_count() == before
+    probe = ("import gc, sys; from qbedi.cli import main; sys.argv = ['qbedi', 'translate', sys.argv[1]]; "
+             "code = main(); print(code, gc.get_freeze_count(), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
+    code, frozen = out.stderr.split()[-2:]
+    assert code == "0" and int(frozen) > 10_000 and "INV-10045" in out.stdout
