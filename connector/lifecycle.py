@@ -194,9 +194,10 @@ def write_batch(s: Session, batch: Batch) -> None:
     document), then its audit events in the order their transitions happened (ids ascending in that
     order). The documents' own changes are flushed first. The batch is emptied."""
     s.flush()
-    rqs = [rq for _, rq in batch.requests]
-    if rqs:
-        keys = tuple(k for k in vars(rqs[0]) if not k.startswith("_"))
+    groups: dict[tuple[str, ...], list[QueuedRequest]] = {}  # (requests given the same columns: one statement)
+    for _, rq in batch.requests:
+        groups.setdefault(tuple(k for k in vars(rq) if not k.startswith("_")), []).append(rq)
+    for keys, rqs in groups.items():
         rows = [{k: getattr(rq, k) for k in keys} for rq in rqs]
         by_document = {rq.document_id: rq for rq in rqs}
         if len(by_document) == len(rqs) and None not in by_document:  # (one request a document: any order)

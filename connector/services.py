@@ -411,6 +411,8 @@ class IngestService:
         """Record a chunk of ``f``'s translated sets, in order, as if one by one: the documents are inserted
         together, then each is settled (duplicate check, match, queue or hold) seeing only those before it.
         The stored documents a chunk could duplicate are read in one query (:class:`_Taken`)."""
+        if not chunk:
+            return []
         by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
             insert(Document).returning(Document), [self._new_document(f, t) for t in chunk])}
         docs = [by_ordinal[t.ordinal] for t in chunk]

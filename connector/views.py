@@ -466,8 +466,8 @@ def set_segments(open_file: Callable[[], BinaryIO], at: int, *, limit: int = RAW
                         head.clear()
                     head[tag] = (seg.index, _segment_text(seg))
                 continue
-            if ended and tag not in ("GE", "IEA"):
-                break
+            if (ended and tag not in ("GE", "IEA")) or (seg.index > at and tag in ("ST", "GS", "ISA")):
+                break  # (a set without its SE ends where the next set, group or interchange starts)
             if len(lines) >= limit:
                 return _with_head(head, lines, numbers) + (True,)
             lines.append(_segment_text(seg))

@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 
 def _started(args) -> None:
-    """A command has imported and built what it runs with, which lives as long as the process: set it aside
-    from the garbage collector's full passes (``gc.freeze``), which would otherwise walk those ~100,000
-    objects again every few thousand allocations (a big file's poll spent 7 % of its time there, more as it
-    went on). Only in a process of its own: inside another program (a test calling :func:`main`) it would
-    also keep that program's garbage for good."""
+    """``qbedi poll`` / ``translate`` have imported and built what they run with, which lives as long as the
+    process: set it aside from the garbage collector's full passes (``gc.freeze``), which would otherwise walk
+    those ~100,000 objects again every few thousand allocations (a big file's poll spent 7 % of its time there,
+    more as it went on; ``qbedi run`` does the same in :func:`qbwc_server.server.settle_heap`). No collection
+    first: it would cost a small file's translation ~30 ms, to free ~2,000 objects. Only in a process of its
+    own: inside another program (a test calling :func:`main`) it would also keep that program's garbage."""
     if getattr(args, "own_process", False):
         import gc
 
@@ -360,9 +361,8 @@ def cmd_run(args) -> int:
     settings = _settings(args)
     _setup_logging(settings, args)
     rt = build_runtime(settings)
-    _started(args)
     try:
-        return run_daemon(rt, port=args.port)
+        return run_daemon(rt, port=args.port)  # (which sets its startup objects aside itself: settle_heap)
     except CannotListen as e:
         return _cannot_listen(e)
 

@@ -109,3 +109,18 @@ def test_a_poll_never_holds_a_big_file_whole(rt, tmp_path):
     f, chunks = stored(rt, out.file_id)
     assert chunks == f.chunks == math.ceil(len(data) / raw.RAW_CHUNK)
     assert raw.open_file(rt.store, f).read() == data
+
+
+def test_a_set_without_its_se_shows_its_own_segments_and_not_the_next_sets(rt):
+    data = interchange(["INV-1", "INV-2"]).replace(b"SE*6*0001~\n", b"")  # the first set's SE is missing
+    out = rt.ingest.ingest(data, source="inbox", remote_id="f.edi", name="f.edi")
+    first, second = out.documents
+    assert first.status == "rejected"
+    page = views.document_detail(rt.store, first.document_id)
+    assert page["raw_own"] and page["raw"][2] == "ST*810*0001" and page["raw"][-1] == "TDS*12500"
+    assert not any("INV-2" in line or line.startswith("ST*810*0002") for line in page["raw"])
+    assert page["raw_at"] == [1, 2, 3, 4, 5, 6, 7]
+    other = views.document_detail(rt.store, second.document_id)
+    assert other["raw"][2:] == ["ST*810*0002", "BIG*20261118*INV-2**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
+                                "IT1*1*10*EA*12.50**VN*AC-100", "TDS*12500", "SE*6*0002", "GE*2*501", "IEA*1*000000501"]
+    assert other["raw_at"][2] == 8
