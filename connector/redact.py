@@ -138,13 +138,17 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
         return MASK
     if isinstance(value, str):
         return redact_string(value)
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, bytearray)):
         try:
-            decoded = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return value
+            decoded, utf8 = bytes(value).decode("utf-8"), True
+        except UnicodeDecodeError:  # (any bytes read as latin-1: a secret in them is still found)
+            decoded, utf8 = bytes(value).decode("latin-1"), False
         red = redact_string(decoded)
-        return value if red == decoded else red.encode("utf-8")
+        if red == decoded:
+            return value
+        return red.encode("utf-8") if utf8 and isinstance(value, bytes) else red
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, dict):
         return {
             k: (MASK if is_sensitive_key(k) and value[k] is not None else redact_value(value[k], _depth + 1))
@@ -158,7 +162,13 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
         return type(value)(redact_value(v, _depth + 1) for v in value)
     if isinstance(value, BaseException):
         return redact_string(f"{type(value).__name__}: {value}")
-    return value
+    # anything else is rendered by its repr (structlog's JSON and console renderers): masked there if need be
+    try:
+        shown = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not stop a log line
+        return value
+    red = redact_string(shown)
+    return value if red == shown else red
 
 
 # Keys whose values later processors must see unchanged (format_exc_info needs the real exception).

@@ -108,3 +108,21 @@ def test_redaction_keeps_exc_info_for_format_exc_info_and_masks_the_traceback_af
     ev = captured[0]
     assert "RuntimeError" in ev["exception"] and "Traceback" in ev["exception"]
     assert "pw-in-traceback-1" not in repr(ev)
+
+
+def test_bytes_that_are_not_utf8_a_bytearray_and_an_objects_repr_are_masked_too():
+    from decimal import Decimal
+
+    redact.register_secret("s3cret-in-bytes-1")
+
+    class Holder:
+        def __repr__(self):
+            return "Holder(url='https://bob:hunter2@cleo.example.com/api', key='s3cret-in-bytes-1')"
+
+    amount = Decimal("12.50")
+    out = redact.redact_secrets(None, "info", {
+        "latin": b"\xff s3cret-in-bytes-1 Bearer abc.def", "array": bytearray(b"token s3cret-in-bytes-1"),
+        "obj": Holder(), "amount": amount, "n": 3, "plain": b"nothing here"})
+    assert out["latin"] == "\u00ff *** Bearer ***" and out["array"] == "token ***"
+    assert out["obj"] == "Holder(url='https://bob:***@cleo.example.com/api', key='***')"
+    assert out["amount"] is amount and out["n"] == 3 and out["plain"] == b"nothing here"  # nothing to mask: as is
