@@ -17,7 +17,6 @@ document) from ``sent`` (or ``unknown``, found in QuickBooks) back to ``queued``
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session, defer
 
 from .plans import RequestMeta
 from .status import AckState, DocStatus, FileStatus, RqState
-from .store import AuditEvent, Document, OutboundAck, QueuedRequest, ReceivedFile, audit, utcnow
+from .store import AuditEvent, Document, OutboundAck, QueuedRequest, ReceivedFile, audit, audit_row, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -209,23 +208,12 @@ def write_batch(s: Session, batch: Batch) -> None:
                             rows).all()
             for rq, rq_id in zip(rqs, ids):
                 rq.id = rq_id
-    rows = [_event_row(kind, doc, _queued_detail(doc, what) if isinstance(what, QueuedRequest) else what)
+    rows = [audit_row(kind, _queued_detail(doc, what) if isinstance(what, QueuedRequest) else what, document=doc)
             for kind, doc, what in batch.events]
     if rows:
         s.execute(insert(AuditEvent), rows)  # (executemany: rows inserted in list order)
     batch.requests.clear()
     batch.events.clear()
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})  # values JSON keeps as they are (a str subclass: as text)
-
-
-def _event_row(kind: str, doc: Document, detail: dict) -> dict:
-    """An audit event of ``doc`` as a row (what :func:`store.audit` adds as an object): its detail as JSON
-    reads it back (a Decimal or a date as text), without the round trip when every value is plain."""
-    plain = all(type(v) in _PLAIN for v in detail.values())
-    return {"kind": kind, "document_id": doc.id, "file_id": doc.file_id,
-            "detail": dict(detail) if plain else json.loads(json.dumps(detail, default=str))}
 
 
 def _bill_in_parts(doc: Document, request: dict):
@@ -440,8 +428,7 @@ class Postings:
                                "qb_amount": amount, "posted_at": now, "reason_code": None, "reason": None,
                                "updated_at": now})
         for kind, d in (("posted", detail), *notes):
-            self.events.append({"kind": kind, "document_id": doc.id, "file_id": doc.file_id, "at": now,
-                                "detail": json.loads(json.dumps(d, default=str))})
+            self.events.append({**audit_row(kind, d, document=doc), "at": now})
 
     def write(self, s: Session) -> None:
         s.flush()  # what the unit of work holds (e.g. a verified_present audit) comes first in the trail

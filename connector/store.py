@@ -442,11 +442,22 @@ class Store:
 
 def audit(s: Session, kind: str, *, document: Document | None = None, file: ReceivedFile | None = None,
           **detail) -> AuditEvent:
-    ev = AuditEvent(kind=kind, document_id=document.id if document else None,
-                    file_id=file.id if file else (document.file_id if document else None),
-                    detail=json.loads(json.dumps(detail, default=str)))
+    ev = AuditEvent(**audit_row(kind, detail, document=document, file=file))
     s.add(ev)
     return ev
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})  # values JSON keeps as they are (a str subclass: as text)
+
+
+def audit_row(kind: str, detail: dict, *, document: Document | None = None, file: ReceivedFile | None = None
+              ) -> dict:
+    """An audit event as a row (:func:`audit` adds it as an object; a batch inserts many at once): its
+    detail as JSON reads it back (a Decimal or a date as text; no round trip when every value is plain)."""
+    plain = all(type(v) in _PLAIN for v in detail.values())
+    return {"kind": kind, "document_id": document.id if document else None,
+            "file_id": file.id if file else (document.file_id if document else None),
+            "detail": dict(detail) if plain else json.loads(json.dumps(detail, default=str))}
 
 
 def audit_trail(s: Session, document_id: int) -> list[AuditEvent]:
