@@ -435,8 +435,7 @@ def raw_segments(open_file: Callable[[], BinaryIO], *, limit: int = RAW_SEGMENTS
         for seg in Tokenizer(open_file()):
             if len(out) >= limit:
                 return out, True
-            sep = seg.delimiters.element if seg.delimiters else "*"
-            out.append(sep.join(seg.elements))
+            out.append(_segment_text(seg))
     except Exception:  # noqa: BLE001 - the tokenizer promises not to raise; a page never fails on a file
         pass
     if not out:  # not X12: the text as it is (a page, not a dump)
