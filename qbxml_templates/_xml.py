@@ -98,16 +98,35 @@ def sub(parent: etree._Element, tag: str) -> etree._Element:
     return etree.SubElement(parent, tag)
 
 
+_REFS: dict[tuple, etree._Element] = {}  # (tag, name, list id, max) -> the checked reference, to copy
+_REFS_KEPT = 1024  # distinct references remembered (a file names a few vendors, accounts and classes)
+
+
 def ref(parent: etree._Element, tag: str, full_name: str = "", list_id: str = "", *,
         max_len: int | None = None) -> etree._Element | None:
-    """``<XRef><ListID/></XRef>`` when list_id is set, else ``<FullName/>``; None if neither."""
+    """``<XRef><ListID/></XRef>`` when list_id is set, else ``<FullName/>``; None if neither.
+
+    A reference is checked and built once (:func:`text`: the same text and the same errors), then copied:
+    an invoice names the same account and class on every line."""
     if not list_id and not full_name:
         return None
-    el = _SubElement(parent, tag)
-    if list_id:
-        text(el, "ListID", list_id, max_len=36)  # (errors name it XRef/ListID)
-    else:
-        text(el, "FullName", full_name, max_len=max_len)
+    key = (tag, full_name, list_id, max_len)
+    try:
+        kept = _REFS.get(key)
+    except TypeError:  # (a name that is not text: built each time, as text() takes it)
+        kept, key = None, None
+    if kept is None:
+        kept = etree.Element(tag)
+        if list_id:
+            text(kept, "ListID", list_id, max_len=36)  # (errors name it XRef/ListID)
+        else:
+            text(kept, "FullName", full_name, max_len=max_len)
+        if key is not None:
+            if len(_REFS) >= _REFS_KEPT:
+                _REFS.clear()
+            _REFS[key] = kept
+    el = kept.__copy__()
+    parent.append(el)
     return el
 
 

@@ -30,6 +30,8 @@ CLASS_NAME_MAX = 159
 TERMS_NAME_MAX = 31
 ITEM_NAME_MAX = None
 
+_SubElement = etree.SubElement
+
 ON_ERROR_VALUES = ("stopOnError", "continueOnError", "rollbackOnError")
 
 
@@ -44,10 +46,10 @@ def _as_list(v: Any) -> list:
 # --------------------------------------------------------------------------- lines
 
 def _expense_line_add(parent: etree._Element, line: ExpenseLine, where: str) -> None:
-    el = sub(parent, "ExpenseLineAdd")
+    el = _SubElement(parent, "ExpenseLineAdd")
     ref(el, "AccountRef", line.account, line.account_list_id, max_len=ACCOUNT_NAME_MAX)
-    if line.amount is not None:
-        text(el, "Amount", fmt_amount(line.amount, "ExpenseLineAdd/Amount", where))
+    if line.amount is not None:  # (fmt_amount's text is plain ASCII: no check left for text())
+        _SubElement(el, "Amount").text = fmt_amount(line.amount, "ExpenseLineAdd/Amount", where)
     text(el, "Memo", line.memo, max_len=4095, where=where)
     ref(el, "ClassRef", line.class_name, line.class_list_id, max_len=CLASS_NAME_MAX)
 
