@@ -14,9 +14,10 @@ UPC_QUALIFIERS = {"UP", "UK", "EN", "UI", "UA"}
 def product_ids(seg: SegmentView, start: int, products: ProductIds | None = None) -> ProductIds:
     """Qualifier/id pairs from element ``start`` on (IT106.., PO106.., LIN02..)."""
     p = products or ProductIds()
-    for i in range(start, len(seg.elements) - 1, 2):
-        qual = seg.get(i).upper()
-        value = seg.get(i + 1)
+    els = seg.elements
+    for i in range(start, len(els) - 1, 2):
+        qual = els[i].strip().upper()
+        value = els[i + 1].strip()
         if not qual or not value:
             continue
         if qual in VENDOR_QUALIFIERS and not p.vendor_part:

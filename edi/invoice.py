@@ -8,6 +8,7 @@ from .model import Charge, Envelope, Invoice, InvoiceLine, Issue
 from .totals import charge_reading
 from .values import SegmentView, Values, money
 
+ZERO = Decimal("0")
 HALF_CENT = Decimal("0.005")  # TDS01 is in cents: a reading within half a cent agrees
 
 
@@ -17,13 +18,13 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
     area = "header"  # header -> detail (IT1 loop) -> summary (TDS on)
     cur_party = None
     line: InvoiceLine | None = None
-    seen: set[str] = set()
+    seen_big = seen_tds = False
     header_charges: list[Charge] = []
     summary_charges: list[Charge] = []
     for seg in segments:
-        tag = seg.tag
-        seen.add(tag)
+        tag = seg.elements[0]
         if tag == "BIG":
+            seen_big = True
             inv.date = v.dt(seg, 1)
             inv.number = seg.get(2)
             inv.po_date = v.dt(seg, 3)
@@ -39,7 +40,12 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
             cur_party = None
             line = _line(seg, v, len(inv.lines) + 1)
             inv.lines.append(line)
+        elif tag == "PID":
+            text = seg.get(5)
+            if line is not None and text:
+                line.description = f"{line.description} {text}".strip()
         elif tag == "TDS":
+            seen_tds = True
             area = "summary"
             line = None
             inv.total = v.n2(seg, 1)
@@ -77,10 +83,6 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
                 d = v.dt(seg, 2)
                 if d is not None:
                     inv.dates.setdefault(seg.get(1), d)
-        elif tag == "PID":
-            text = seg.get(5)
-            if line is not None and text:
-                line.description = f"{line.description} {text}".strip()
         elif tag == "NTE":
             if seg.get(2):
                 inv.notes.append(seg.get(2))
@@ -101,11 +103,11 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
     for ln in inv.lines:
         if not ln.po_number:
             ln.po_number = inv.po_number
-    if "BIG" not in seen:
+    if not seen_big:
         inv.issues.append(missing("BIG", "810 has no BIG segment (invoice number and date)"))
     if not inv.lines:
         inv.issues.append(missing("IT1", "810 has no IT1 line items"))
-    if "TDS" not in seen:
+    if not seen_tds:
         inv.issues.append(missing("TDS", "810 has no TDS total"))
     if inv.line_count is not None and inv.line_count != len(inv.lines):
         inv.issues.append(
@@ -137,12 +139,14 @@ def parse_invoice(envelope: Envelope, segments: list[SegmentView]) -> Invoice:
 def _line(seg: SegmentView, v: Values, ordinal: int) -> InvoiceLine:
     qty = v.r(seg, 2)
     price = v.r(seg, 4)
-    if qty is None and not seg.get(2):
-        v._bad(seg, 2, "quantity invoiced (IT102) is missing")
-    if price is None and not seg.get(4):
-        v._bad(seg, 4, "unit price (IT104) is missing")
-    qty = qty if qty is not None else Decimal("0")
-    price = price if price is not None else Decimal("0")
+    if qty is None:
+        if not seg.get(2):
+            v._bad(seg, 2, "quantity invoiced (IT102) is missing")
+        qty = ZERO
+    if price is None:
+        if not seg.get(4):
+            v._bad(seg, 4, "unit price (IT104) is missing")
+        price = ZERO
     return InvoiceLine(
         line_number=seg.get(1) or str(ordinal),
         quantity=qty,

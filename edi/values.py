@@ -67,7 +67,8 @@ class Values:
         )
 
     def r(self, seg: SegmentView, n: int) -> Decimal | None:
-        text = seg.get(n)
+        els = seg.elements
+        text = els[n].strip() if n < len(els) else ""  # (seg.get, inline: two per invoice line)
         if not text:
             return None
         if not _DECIMAL.match(text):  # X12 R: sign, digits, one decimal point; no exponent, never expanded
