@@ -413,14 +413,16 @@ class IngestService:
         The stored documents a chunk could duplicate are read in one query (:class:`_Taken`)."""
         if not chunk:
             return []
+        rows = [self._new_document(f, t) for t in chunk]
         by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
-            insert(Document).returning(Document), [self._new_document(f, t) for t in chunk])}
+            insert(Document).returning(Document).options(defer(Document.parsed)), rows)}
         docs = [by_ordinal[t.ordinal] for t in chunk]
         taken = _Taken.read(s, docs, chunk)
         orders = _suppliers_with_orders(s, chunk)
         batch = lifecycle.Batch()
-        for doc, t in zip(docs, chunk):
+        for doc, t, row in zip(docs, chunk, rows):
             set_committed_value(doc, "requests", [])  # a new document has none (not read back per document)
+            set_committed_value(doc, "parsed", row["parsed"])  # what was written (not read back and decoded)
             self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
             taken.add(doc, t)
         lifecycle.write_batch(s, batch)
