@@ -18,13 +18,14 @@ import re
 from typing import BinaryIO, Iterator
 
 from .envelope import EdiReader
-from .model import Issue, ParsedSet, ParseResult
+from .model import Issue, ParsedSet, ParseResult, SetPlace
 from .tokenizer import Tokenizer
 
 __all__ = [
     "EdiReader",
     "ParseResult",
     "ParsedSet",
+    "SetPlace",
     "build_997",
     "detect_transaction_sets",
     "iter_sets",

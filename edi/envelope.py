@@ -24,7 +24,7 @@ import weakref
 from typing import BinaryIO, Callable, Iterator
 
 from .invoice import parse_invoice
-from .model import Envelope, Issue, ParsedSet, ParseResult, SetRecord, SetRecords
+from .model import Envelope, Issue, ParsedSet, ParseResult, SetPlace, SetRecord, SetRecords
 from .purchase_order import parse_purchase_order
 from .ship_notice import parse_ship_notice
 from .tokenizer import CHUNK, Segment, Tokenizer
@@ -108,6 +108,7 @@ class _Interchange:
         self.groups: list[dict] = []
         self.sets: list[weakref.ref] = []
         self.first = 0  # ordinal of its first set
+        self.place: list | None = None  # [offset, end, segment number] in the file (SetPlace)
 
 
 class _Group:
@@ -135,12 +136,14 @@ class _Group:
         self.sets: list[weakref.ref] = []
         self.controls = _Controls()
         self.first = 0  # ordinal of its first set
+        self.place: list | None = None  # [offset, end, segment number] in the file (SetPlace)
 
 
 class _Set:
     def __init__(self, seg: Segment, envelope: Envelope):
         self.envelope = envelope
         self.first_segment = seg.index
+        self.offset: int | None = None  # where its ST is in the file's bytes
         self.control = envelope.set_control
         self.segments: list[SegmentView] = []
         self.rejected: list[Issue] = []
@@ -186,6 +189,7 @@ class EdiReader:
         self._st: _Set | None = None
         self._outside_warned = False
         self.segment_count = 0
+        self._placing: list | None = None  # the ISA's or GS's place, its end not known until the next segment
 
     # ------------------------------------------------------------------
     def __iter__(self) -> Iterator[ParsedSet]:
@@ -205,11 +209,15 @@ class EdiReader:
                                     if documents else None)
                     continue
             self.segment_count = n
+            if self._placing is not None:  # (an ISA or a GS ends where the segment after it starts)
+                self._placing[1] = self.tokenizer.offset
+                self._placing = None
             tag = tag.upper()
             if tag == "ISA":
                 yield from self._close_interchange(missing=True)
                 self._isa = _Interchange(seg.elements)
                 self._isa.first = self.set_count
+                self._isa.place = self._placing = [self.tokenizer.offset, None, seg.index]
             elif tag == "IEA":
                 yield from self._close_interchange(seg)
             elif tag == "GS":
@@ -219,6 +227,7 @@ class EdiReader:
                     self._close_group(None)
                 self._gs = _Group(seg.elements, self._isa)
                 self._gs.first = self.set_count
+                self._gs.place = self._placing = [self.tokenizer.offset, None, seg.index]
                 self.result.groups.append(self._gs.record)
                 if self._isa is not None:
                     self._isa.groups.append(self._gs.record)
@@ -267,6 +276,7 @@ class EdiReader:
             fields.update(self._gs.fields)
         env = Envelope(**fields, transaction_set=st01, set_control=st02)
         st = _Set(seg, env)
+        st.offset = self.tokenizer.offset
         st.segments.append(SegmentView(seg.elements, 1, seg.delimiters.component))
         if self._gs is None:
             if self._isa is not None:
@@ -299,6 +309,13 @@ class EdiReader:
                 )
         self._st = st
 
+    def _place(self, st: _Set) -> SetPlace | None:
+        """Where ``st`` and its ISA and GS are in the file, when the tokenizer knows all three."""
+        isa, gs = self._isa.place if self._isa else None, self._gs.place if self._gs else None
+        if isa is None or gs is None or st.offset is None or None in isa or None in gs:
+            return None
+        return SetPlace(*isa, *gs, st.offset)
+
     def _close_set(self, se: Segment | None, eof: bool = False) -> ParsedSet:
         st = self._st
         assert st is not None
@@ -321,7 +338,7 @@ class EdiReader:
                 st.rejected.append(_env_error(f"SE02 {se02!r} does not match ST02 {st.control!r}", "SE", 2))
                 st.ak5.append(AK5_CONTROL_MISMATCH)
         ps = ParsedSet(envelope=st.envelope, document=None, segment_count=counted, rejected=st.rejected,
-                       warnings=st.warnings, first_segment=st.first_segment)
+                       warnings=st.warnings, first_segment=st.first_segment, place=self._place(st))
         self.set_count += 1
         if self.keep_segments and self.documents:
             ps.raw_segments = [s.elements for s in st.segments]

@@ -10,6 +10,7 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,23 @@ class ParsedSet:
     warnings: list[Issue] = field(default_factory=list)
     raw_segments: list[list[str]] | None = None  # kept only when asked (997 detail)
     first_segment: int = 0  # where its ST is in the file: the tokenizer's 1-based segment count (0: unknown)
+    place: SetPlace | None = None  # where its ISA, GS and ST are in the file's bytes (None: not known)
+
+
+class SetPlace(NamedTuple):
+    """Where a set and the ISA and GS it is under are in its file, to read that set again without reading
+    what comes before it: the file's bytes ``[isa_offset, isa_end)`` + ``[gs_offset, gs_end)`` +
+    ``[st_offset, ...)`` tokenize as its ISA, its GS, then its own segments. ``*_segment``: the ISA's and
+    the GS's segment numbers in the file (the ST's is ``ParsedSet.first_segment``). A tuple of ints (stored
+    as a JSON list)."""
+
+    isa_offset: int
+    isa_end: int
+    isa_segment: int
+    gs_offset: int
+    gs_end: int
+    gs_segment: int
+    st_offset: int
 
 
 class SetRecord:

@@ -102,6 +102,11 @@ class Tokenizer:
         self.delimiters: Delimiters | None = None
         self.bytes_read = 0
         self._utf16 = None  # incremental decoder when the file is UTF-16 (BOM FF FE / FE FF)
+        # Where the segment just yielded starts in the stream (its text, or the line break before it), or
+        # None once the bytes read are no longer the stream's own (UTF-16 transcoded; an ISA met inside the
+        # data after blanks that were dropped): reading the stream from there gives that segment first.
+        self.offset: int | None = None
+        self._exact = True
 
     # -- reporting -------------------------------------------------------
     def _warn(self, code: str, message: str, once: bool = True) -> None:
@@ -257,6 +262,7 @@ class Tokenizer:
     # -- main loop -------------------------------------------------------
     def __iter__(self) -> Iterator[Segment]:
         buf = b""
+        base = 0  # where buf[0] is in the stream (self.offset is derived from it while self._exact)
         eof = False
         first = True
         delims: Delimiters | None = None
@@ -282,17 +288,18 @@ class Tokenizer:
 
                         self._utf16 = codecs.getincrementaldecoder("utf-16")(errors="replace")
                         buf = self._utf16.decode(buf).encode("utf-8")
+                        self._exact = False  # (the bytes read are no longer the file's)
                         self._warn("utf16", "file is UTF-16 encoded; transcoded to UTF-8")
                         fill(ISA_HEADER_WINDOW)
                     if buf.startswith(BOM):
-                        buf = buf[3:]
+                        buf, base = buf[3:], base + 3
                         self._warn("bom", "UTF-8 byte order mark before ISA (stripped)")
                 stripped = buf.lstrip(WS + b"\x00")
                 while not stripped and not eof:
-                    buf = b""
+                    buf, base = b"", base + len(buf)
                     fill(ISA_HEADER_WINDOW)
                     stripped = buf.lstrip(WS + b"\x00")
-                buf = stripped
+                buf, base = stripped, base + len(buf) - len(stripped)
                 if not buf:
                     return
                 if _is_isa_start(buf):
@@ -301,19 +308,20 @@ class Tokenizer:
                         self._error("ISA segment cannot be read (fewer than 16 elements or unusable delimiters)")
                         nxt = _next_isa(buf, 3)
                         while nxt < 0 and not eof:
-                            buf = b"xxx" + buf[-4:]
+                            buf, base = b"xxx" + buf[-4:], base + len(buf) - 7  # (buf[3] stays where it was)
                             fill(ISA_HEADER_WINDOW)
                             nxt = _next_isa(buf, 3)
                         if nxt < 0:
                             return
-                        buf = buf[nxt:]
+                        buf, base = buf[nxt:], base + nxt
                         continue
                     elements, delims, consumed, raw = parsed
                     raw_sep, raw_comp, raw_term = raw
                     self.delimiters = delims
                     self.count += 1
+                    self.offset = base if self._exact else None
                     yield Segment(elements, delims, self.count)
-                    buf = buf[consumed:]
+                    buf, base = buf[consumed:], base + consumed
                     need_header = False
                 elif delims is None:
                     if buf[:2] == b"ST":
@@ -335,7 +343,7 @@ class Tokenizer:
                             self._error("no ISA segment found: not an X12 interchange")
                             return
                         self._warn("garbage", f"{pos} bytes before the first ISA ignored")
-                        buf = buf[pos:]
+                        buf, base = buf[pos:], base + pos
                         continue
                 else:
                     need_header = False
@@ -345,7 +353,7 @@ class Tokenizer:
             if idx < 0:
                 if eof:
                     tail = buf.lstrip(WS)
-                    buf = b""
+                    buf, base = b"", base + len(buf) - len(tail)
                     if _is_isa_start(tail) and tail != b"ISA":
                         buf = tail
                         need_header = True
@@ -355,6 +363,7 @@ class Tokenizer:
                         continue
                     seg = self._finish(tail, delims, raw_sep, raw_comp, last=True)
                     if seg is not None:
+                        self.offset = base if self._exact else None
                         yield seg
                     return
                 fill(len(buf) + self.chunk_size)
@@ -369,12 +378,18 @@ class Tokenizer:
             strip = WS if raw_sep not in WS else bytes(c for c in WS if bytes([c]) != raw_sep)
             el = delims.element
             fast_ok = raw_sep < b"\x80"
+            at = base  # where the part starts in the stream
+            tlen = len(term)
             for i, part in enumerate(parts):
                 s = part.strip(strip)
                 if not s:
+                    at += len(part) + tlen
                     continue
                 if s[:3] == b"ISA" and _is_isa_start(s):
-                    buf = term.join([s] + parts[i + 1 :]) + term + rest
+                    lead = len(part) - len(part.lstrip(strip))
+                    if lead + len(s) != len(part):  # (blanks after it are dropped: later bytes move)
+                        self._exact = False
+                    buf, base = term.join([s] + parts[i + 1 :]) + term + rest, at + lead
                     need_header = True
                     restart = True
                     break
@@ -386,14 +401,18 @@ class Tokenizer:
                     elements = text.split(el)
                     elements[0] = elements[0].strip()
                     self.count += 1
+                    self.offset = at if self._exact else None
                     yield Segment(elements, delims, self.count)
+                    at += len(part) + tlen
                     continue
                 seg = self._finish(s, delims, raw_sep, raw_comp)
                 if seg is not None:
+                    self.offset = at if self._exact else None
                     yield seg
+                at += len(part) + tlen
             if restart:
                 continue
-            buf = rest
+            buf, base = rest, base + idx + tlen
             if not buf and eof:
                 return
 
