@@ -91,15 +91,17 @@ def open_file(store: Store, f: ReceivedFile) -> BinaryIO:
     return _open(f, load)
 
 
-def open_in(s: Session, f: ReceivedFile) -> BinaryIO:
-    """``f``'s bytes as a binary stream read through the caller's session ``s`` (a page, a command)."""
-    return _open(f, lambda seq: _chunk(s, f.id, seq))
+def open_in(s: Session, f: ReceivedFile, start: int = 0) -> BinaryIO:
+    """``f``'s bytes as a binary stream read through the caller's session ``s`` (a page, a command), from
+    byte ``start`` on (the chunks before the one holding it are not read)."""
+    return _open(f, lambda seq: _chunk(s, f.id, seq), start)
 
 
-def _open(f: ReceivedFile, load: Callable[[int], bytes]) -> BinaryIO:
+def _open(f: ReceivedFile, load: Callable[[int], bytes], start: int = 0) -> BinaryIO:
     if not f.chunks:
-        return io.BytesIO(bytes(f.content or b""))
-    return io.BufferedReader(_Chunks(f.chunks, load), buffer_size=READ_SIZE)
+        return io.BytesIO(bytes(f.content or b"")[start:])
+    first, skip = divmod(max(start, 0), RAW_CHUNK)  # (every chunk but the last holds RAW_CHUNK bytes)
+    return io.BufferedReader(_Chunks(f.chunks, load, first, skip), buffer_size=READ_SIZE)
 
 
 def contains(stream: BinaryIO, needle: bytes) -> bool:
@@ -120,11 +122,12 @@ def _chunk(s: Session, file_id: int, seq: int) -> bytes:
 
 
 class _Chunks(io.RawIOBase):
-    """The chunks 0 .. count - 1 that ``load`` returns, read in order as one stream."""
+    """The chunks ``first`` .. count - 1 that ``load`` returns, read in order as one stream (the first
+    ``skip`` bytes of chunk ``first`` left out)."""
 
-    def __init__(self, count: int, load: Callable[[int], bytes]):
+    def __init__(self, count: int, load: Callable[[int], bytes], first: int = 0, skip: int = 0):
         self._count, self._load = count, load
-        self._next, self._buf, self._pos = 0, memoryview(b""), 0
+        self._next, self._buf, self._pos, self._skip = first, memoryview(b""), 0, skip
 
     def readable(self) -> bool:
         return True
@@ -134,7 +137,7 @@ class _Chunks(io.RawIOBase):
             if self._next >= self._count:
                 return 0
             self._buf = memoryview(b"")  # (let the chunk read go before the next one is loaded)
-            self._buf, self._pos = memoryview(self._load(self._next)), 0
+            self._buf, self._pos, self._skip = memoryview(self._load(self._next)), self._skip, 0
             self._next += 1
         n = min(len(b), len(self._buf) - self._pos)
         b[:n] = self._buf[self._pos:self._pos + n]

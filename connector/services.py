@@ -446,6 +446,7 @@ class IngestService:
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
             total=j.get("total"), currency=(j.get("currency") or "USD")[:3], parsed=dict(j),
             segment_index=t.parsed.first_segment or None,
+            set_place=list(t.parsed.place) if t.parsed.place else None,
         )
 
     def _record(self, s: Session, f: ReceivedFile, doc: Document, t: Translation, taken: _Taken, *,

@@ -120,6 +120,9 @@ class Document(Base):
     # where its ST is in the file (the 1-based segment count, as edi's tokenizer counts): its page shows its
     # own segments, however far into a big file; None for documents stored before migration 0012
     segment_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # where its ISA, GS and ST are in the file's bytes (edi.SetPlace as a list): its page reads only those;
+    # None for documents stored before migration 0013, or when the tokenizer could not tell (UTF-16, no ISA)
+    set_place: Mapped[list | None] = mapped_column(JSON, nullable=True)
     transaction_set: Mapped[str] = mapped_column(String(6))
     version: Mapped[str] = mapped_column(String(20), default="")
     interchange_control: Mapped[str] = mapped_column(String(20), default="")
@@ -287,7 +290,7 @@ class NotificationState(Base):
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0012"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
+SCHEMA_HEAD = "0013"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
 MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on PostgreSQL
 
 

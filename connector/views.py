@@ -14,6 +14,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -444,39 +445,86 @@ def raw_segments(open_file: Callable[[], BinaryIO], *, limit: int = RAW_SEGMENTS
     return out, False
 
 
-def set_segments(open_file: Callable[[], BinaryIO], at: int, *, limit: int = RAW_SEGMENTS
-                 ) -> tuple[list[str], list[int], bool] | None:
+def set_segments(open_file: Callable[..., BinaryIO], at: int, *, limit: int = RAW_SEGMENTS,
+                 place: list | None = None) -> tuple[list[str], list[int], bool] | None:
     """One document's own segments in its file (``at``: its ST's segment number, as the tokenizer counts),
     after the ISA and GS it is under, and the GE / IEA right after it if they come next (a one-document file
-    is shown whole): (lines, their segment numbers in the file, cut: more than ``limit``). Reads the file no
-    further than the end of the set and those; None when the file has no segment ``at``."""
-    from edi.tokenizer import Tokenizer
-
+    is shown whole): (lines, their segment numbers in the file, cut: more than ``limit``). ``open_file(start)``
+    reads the file from byte ``start``. With the set's ``place`` (edi.SetPlace, kept at ingest) only the ISA,
+    the GS and the set itself are read, however far into the file it is; without it, the file is read from
+    its start up to the set. Never further than the end of the set and a GE / IEA after it; None when the
+    file has no segment ``at``."""
     head: dict[str, tuple[int, str]] = {}
     lines: list[str] = []
     numbers: list[int] = []
     ended = False  # its SE was read: only a GE or an IEA right after it is still shown
     try:
-        for seg in Tokenizer(open_file()):
+        for index, seg in _placed(open_file, at, place) or _numbered(open_file):
             tag = seg.elements[0].upper()
-            if seg.index < at:
+            if index < at:
                 if tag in ("ISA", "GS"):
                     if tag == "ISA":
                         head.clear()
-                    head[tag] = (seg.index, _segment_text(seg))
+                    head[tag] = (index, _segment_text(seg))
                 continue
-            if (ended and tag not in ("GE", "IEA")) or (seg.index > at and tag in ("ST", "GS", "ISA")):
+            if (ended and tag not in ("GE", "IEA")) or (index > at and tag in ("ST", "GS", "ISA")):
                 break  # (a set without its SE ends where the next set, group or interchange starts)
             if len(lines) >= limit:
                 return _with_head(head, lines, numbers) + (True,)
             lines.append(_segment_text(seg))
-            numbers.append(seg.index)
+            numbers.append(index)
             ended = ended or tag == "SE"
             if tag == "IEA":
                 break
     except Exception:  # noqa: BLE001 - the tokenizer promises not to raise; a page never fails on a file
         return None
     return _with_head(head, lines, numbers) + (False,) if lines else None
+
+
+def _numbered(open_file: Callable[..., BinaryIO]):
+    """(segment number in the file, segment) of every segment, from the file's start."""
+    from edi.tokenizer import Tokenizer
+
+    return ((seg.index, seg) for seg in Tokenizer(open_file()))
+
+
+def _placed(open_file: Callable[..., BinaryIO], at: int, place: list | None):
+    """(segment number in the file, segment) of the ISA, the GS and the segments from the ST at ``at`` on,
+    read from their ``place`` (edi.SetPlace) and nothing before; None when there is no usable place (the
+    caller then reads the file from its start)."""
+    from edi import SetPlace
+    from edi.tokenizer import Tokenizer
+
+    try:
+        p = SetPlace(*place) if place else None
+    except TypeError:
+        return None
+    if p is None or not (0 <= p.isa_offset < p.isa_end <= p.gs_offset < p.gs_end <= p.st_offset):
+        return None
+    with open_file(p.isa_offset) as fh:
+        head = fh.read(p.isa_end - p.isa_offset)
+    with open_file(p.gs_offset) as fh:
+        head += fh.read(p.gs_end - p.gs_offset)
+    segments = iter(Tokenizer(_Joined(head, open_file(p.st_offset))))
+    first = [seg for _, seg in zip(range(3), segments)]
+    if [seg.elements[0].upper() for seg in first] != ["ISA", "GS", "ST"]:
+        return None  # (not what was kept: read the file from its start)
+    numbers = (p.isa_segment, p.gs_segment, at)
+    return ((numbers[seg.index - 1] if seg.index <= 3 else at + seg.index - 3, seg)
+            for seg in itertools.chain(first, segments))
+
+
+class _Joined:
+    """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream for the tokenizer."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            out, self._head = (self._head, b"") if n < 0 else (self._head[:n], self._head[n:])
+            return out
+        return self._rest.read(n)
 
 
 def _segment_text(seg) -> str:
@@ -542,7 +590,8 @@ def document_detail(store: Store, document_id: int) -> dict | None:
         # what QuickBooks answered (or did not): every request event after it was sent
         answers = [t for t in trail if "request_id" in t["detail"] and t["kind"] not in
                    ("queued", "awaiting_approval", "sent", "approved")]
-        own = set_segments(lambda: raw_file.open_in(s, f), d.segment_index) if d.segment_index else None
+        own = set_segments(lambda start=0: raw_file.open_in(s, f, start), d.segment_index,
+                           place=d.set_place) if d.segment_index else None
         if own is not None:  # its own segments, numbered as in the file
             raw, raw_at, cut = own
         else:  # (stored before its place was kept, or the file does not have it): the file from its start

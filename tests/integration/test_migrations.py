@@ -103,6 +103,7 @@ def test_schema_head_is_alembics_head_and_an_up_to_date_database_skips_alembic(d
     try:
         with store.engine.begin() as conn:  # back to 0010 by hand (migrate never downgrades)
             conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+            conn.execute(text("ALTER TABLE edi_document DROP COLUMN set_place"))  # (0013)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN segment_index"))  # (0012)
             conn.execute(text("DROP TABLE file_chunk"))  # (0011)
             conn.execute(text("ALTER TABLE received_file DROP COLUMN chunks"))

@@ -124,3 +124,35 @@ def test_a_set_without_its_se_shows_its_own_segments_and_not_the_next_sets(rt):
     assert other["raw"][2:] == ["ST*810*0002", "BIG*20261118*INV-2**PO-7781", "N1*SU*ACME INDUSTRIAL SUPPLY*92*ACMESUPPLY",
                                 "IT1*1*10*EA*12.50**VN*AC-100", "TDS*12500", "SE*6*0002", "GE*2*501", "IEA*1*000000501"]
     assert other["raw_at"][2] == 8
+
+
+def test_a_documents_page_reads_its_own_place_in_the_file_not_the_file_up_to_it(rt, monkeypatch):
+    """The last set of a 200-set file: its page reads the chunk holding the ISA and GS and the chunks holding the
+    set (its ``set_place``, kept at ingest), and shows what reading the whole file up to it shows."""
+    monkeypatch.setattr(raw, "RAW_CHUNK", 1000)
+    data = interchange([f"INV-{n}" for n in range(1, 201)])
+    out = rt.ingest.ingest(data, source="inbox", remote_id="big.edi", name="big.edi")
+    f, chunks = stored(rt, out.file_id)
+    assert chunks > 25 and out.counts == {"queued": 200}
+    with rt.store.session() as s:
+        last = s.scalars(select(Document).where(Document.file_id == f.id).order_by(Document.ordinal.desc())).first()
+        place = last.set_place
+    assert place is not None and data[place[-1]:].lstrip().startswith(b"ST*810*0200~")
+
+    loaded: list[int] = []
+    real_chunk = raw._chunk
+    monkeypatch.setattr(raw, "_chunk", lambda s, file_id, seq: loaded.append(seq) or real_chunk(s, file_id, seq))
+    page = views.document_detail(rt.store, last.id)
+    lines = data.decode().split("~\n")
+    st = lines.index("ST*810*0200")
+    assert page["raw_own"] and page["raw"][0].startswith("ISA*00*") and not page["raw_cut"]
+    assert page["raw"][1:] == lines[1:2] + lines[st:st + 8]  # its GS, its ST .. SE, the file's GE and IEA
+    assert page["raw_at"] == [1, 2, *range(st + 1, st + 9)]
+    assert set(loaded) <= {0, *range(place[-1] // 1000, chunks)} and len(loaded) <= 4, loaded
+
+    with rt.store.session() as s:  # a document stored before its place was kept: the file is read up to it
+        s.get(Document, last.id).set_place = None
+    loaded.clear()
+    before = views.document_detail(rt.store, last.id)
+    assert (before["raw"], before["raw_at"], before["raw_own"]) == (page["raw"], page["raw_at"], True)
+    assert len(loaded) >= chunks - 1
