@@ -104,6 +104,38 @@ def _open(f: ReceivedFile, load: Callable[[int], bytes], start: int = 0) -> Bina
     return io.BufferedReader(_Chunks(f.chunks, load, first, skip), buffer_size=READ_SIZE)
 
 
+def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO | None:
+    """The bytes of a set's ISA, its GS, then of its file from its ST on, as one stream (``place``: where
+    they are, an ``edi.SetPlace`` as stored; ``open_at(n)`` opens the file at byte n); None when ``place`` is
+    not a usable one. Tokenized, it gives that ISA, that GS, then the set's own segments."""
+    from edi import SetPlace
+
+    try:
+        p = SetPlace(*place) if place else None
+    except TypeError:
+        return None
+    if p is None or not (0 <= p.isa_offset < p.isa_end <= p.gs_offset < p.gs_end <= p.st_offset):
+        return None
+    with open_at(p.isa_offset) as fh:
+        head = fh.read(p.isa_end - p.isa_offset)
+    with open_at(p.gs_offset) as fh:
+        head += fh.read(p.gs_end - p.gs_offset)
+    return _Joined(head, open_at(p.st_offset))
+
+
+class _Joined:
+    """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream, for the tokenizer."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            out, self._head = (self._head, b"") if n < 0 else (self._head[:n], self._head[n:])
+            return out
+        return self._rest.read(n)
+
+
 def contains(stream: BinaryIO, needle: bytes) -> bool:
     """Does ``stream`` (read to its end) contain ``needle``? A piece at a time, pieces overlapping."""
     tail = b""

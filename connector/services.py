@@ -793,7 +793,7 @@ class IngestService:
                       variances=doc.reason)
 
             f = doc.file
-            ps = _stored_set(s, f, doc.ordinal)
+            ps = _stored_set(s, f, doc)
             t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
             if t.status == "ready":
                 dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
@@ -860,9 +860,17 @@ class IngestService:
         log.info("document.rejected", document_id=document_id, by=by)
 
 
-def _stored_set(s: Session, f: ReceivedFile, ordinal: int) -> edi.ParsedSet:
-    """The ``ordinal``-th set of a stored file as a whole-file parse leaves it (a GE/IEA fault after it
-    applied), read as a stream: envelopes first, then sets up to it."""
+def _stored_set(s: Session, f: ReceivedFile, doc: Document) -> edi.ParsedSet:
+    """``doc``'s set of its stored file as a whole-file parse leaves it (a GE/IEA fault after it applied).
+    With its ``set_place`` only its ISA, its GS and the set are read: a document stored with a place was
+    surveyed at ingest, and one a GE/IEA fault reaches was rejected then, never released. Without one, the
+    file is read as a stream: envelopes first, then sets up to it."""
+    stream = raw.open_set(lambda start: raw.open_in(s, f, start), doc.set_place)
+    for ps in edi.EdiReader(stream, parse_only=0) if stream is not None else ():
+        if (ps.envelope.transaction_set[:6], ps.envelope.set_control[:20]) == (doc.transaction_set, doc.set_control):
+            return ps
+        break  # (not the set that was kept there: read the file)
+    ordinal = doc.ordinal
     survey = edi.survey(raw.open_in(s, f))
     for n, ps in enumerate(edi.EdiReader(raw.open_in(s, f), parse_only=ordinal)):  # (the sets before: not parsed)
         if n == ordinal:

@@ -492,39 +492,18 @@ def _placed(open_file: Callable[..., BinaryIO], at: int, place: list | None):
     """(segment number in the file, segment) of the ISA, the GS and the segments from the ST at ``at`` on,
     read from their ``place`` (edi.SetPlace) and nothing before; None when there is no usable place (the
     caller then reads the file from its start)."""
-    from edi import SetPlace
     from edi.tokenizer import Tokenizer
 
-    try:
-        p = SetPlace(*place) if place else None
-    except TypeError:
+    stream = raw_file.open_set(open_file, place)
+    if stream is None:
         return None
-    if p is None or not (0 <= p.isa_offset < p.isa_end <= p.gs_offset < p.gs_end <= p.st_offset):
-        return None
-    with open_file(p.isa_offset) as fh:
-        head = fh.read(p.isa_end - p.isa_offset)
-    with open_file(p.gs_offset) as fh:
-        head += fh.read(p.gs_end - p.gs_offset)
-    segments = iter(Tokenizer(_Joined(head, open_file(p.st_offset))))
+    segments = iter(Tokenizer(stream))
     first = [seg for _, seg in zip(range(3), segments)]
     if [seg.elements[0].upper() for seg in first] != ["ISA", "GS", "ST"]:
         return None  # (not what was kept: read the file from its start)
-    numbers = (p.isa_segment, p.gs_segment, at)
+    numbers = (place[2], place[5], at)  # (SetPlace.isa_segment, .gs_segment; the ST's is at)
     return ((numbers[seg.index - 1] if seg.index <= 3 else at + seg.index - 3, seg)
             for seg in itertools.chain(first, segments))
-
-
-class _Joined:
-    """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream for the tokenizer."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = head, rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            out, self._head = (self._head, b"") if n < 0 else (self._head[:n], self._head[n:])
-            return out
-        return self._rest.read(n)
 
 
 def _segment_text(seg) -> str:
