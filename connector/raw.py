@@ -116,10 +116,15 @@ def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO
         return None
     if p is None or not (0 <= p.isa_offset < p.isa_end <= p.gs_offset < p.gs_end <= p.st_offset):
         return None
-    with open_at(p.isa_offset) as fh:
-        head = fh.read(p.isa_end - p.isa_offset)
-    with open_at(p.gs_offset) as fh:
-        head += fh.read(p.gs_end - p.gs_offset)
+    if p.gs_end - p.isa_offset <= READ_SIZE:  # (the GS soon after its ISA, as usual: one read for both)
+        with open_at(p.isa_offset) as fh:
+            both = fh.read(p.gs_end - p.isa_offset)
+        head = both[:p.isa_end - p.isa_offset] + both[p.gs_offset - p.isa_offset:]
+    else:
+        with open_at(p.isa_offset) as fh:
+            head = fh.read(p.isa_end - p.isa_offset)
+        with open_at(p.gs_offset) as fh:
+            head += fh.read(p.gs_end - p.gs_offset)
     return _Joined(head, open_at(p.st_offset))
 
 

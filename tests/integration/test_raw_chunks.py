@@ -189,3 +189,25 @@ def test_a_set_read_from_its_place_translates_as_the_whole_file_read_does(rt):
                 compared += 1
                 s.rollback()
     assert compared >= len(own_x12_files()), compared
+
+
+@pytest.mark.parametrize("read_size", [64 * 1024, 8])
+def test_open_set_reads_the_isa_the_gs_and_the_set(monkeypatch, read_size):
+    """``raw.open_set``: the ISA and GS read in one piece when close together, in two otherwise."""
+    import io
+
+    import edi
+    from edi.tokenizer import Tokenizer
+
+    monkeypatch.setattr(raw, "READ_SIZE", read_size)
+    data = interchange(["INV-1", "INV-2", "INV-3"])
+    last = list(edi.EdiReader(io.BytesIO(data)))[-1]
+    opened: list[int] = []
+    stream = raw.open_set(lambda n: opened.append(n) or io.BytesIO(data[n:]), list(last.place))
+    segs = [s.elements for s in Tokenizer(stream)]
+    lines = [line.split("*") for line in data.decode().split("~\n") if line]
+    st = lines.index(["ST", "810", "0003"])
+    assert segs[1:] == lines[1:2] + lines[st:] and segs[0][0] == "ISA"
+    assert len(opened) == (2 if read_size > 8 else 3)
+    assert raw.open_set(lambda n: io.BytesIO(data[n:]), None) is None
+    assert raw.open_set(lambda n: io.BytesIO(data[n:]), [5, 1, 1, 0, 0, 0, 0]) is None  # (not a place)
