@@ -107,7 +107,8 @@ def _open(f: ReceivedFile, load: Callable[[int], bytes], start: int = 0) -> Bina
 def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO | None:
     """The bytes of a set's ISA, its GS, then of its file from its ST on, as one stream (``place``: where
     they are, an ``edi.SetPlace`` as stored; ``open_at(n)`` opens the file at byte n); None when ``place`` is
-    not a usable one. Tokenized, it gives that ISA, that GS, then the set's own segments."""
+    not a usable one. Tokenized, it gives that ISA, that GS, then the set's own segments, at the stream's
+    ``place`` (its ISA at 0, ...): a reader checks they are there before it trusts them."""
     from edi import SetPlace
 
     try:
@@ -125,14 +126,16 @@ def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO
             head = fh.read(p.isa_end - p.isa_offset)
         with open_at(p.gs_offset) as fh:
             head += fh.read(p.gs_end - p.gs_offset)
-    return _Joined(head, open_at(p.st_offset))
+    isa = p.isa_end - p.isa_offset
+    return _Joined(head, open_at(p.st_offset), SetPlace(0, isa, 1, isa, len(head), 2, len(head)))
 
 
 class _Joined:
-    """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream, for the tokenizer."""
+    """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream, for the tokenizer. ``place``:
+    where its ISA, GS and ST must be found when it is read (else the place was not a set's: read the file)."""
 
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = head, rest
+    def __init__(self, head: bytes, rest: BinaryIO, place=None):
+        self._head, self._rest, self.place = head, rest, place
 
     def read(self, n: int = -1) -> bytes:
         if self._head:

@@ -867,7 +867,10 @@ def _stored_set(s: Session, f: ReceivedFile, doc: Document) -> edi.ParsedSet:
     file is read as a stream: envelopes first, then sets up to it."""
     stream = raw.open_set(lambda start: raw.open_in(s, f, start), doc.set_place)
     for ps in edi.EdiReader(stream, parse_only=0) if stream is not None else ():
-        if (ps.envelope.transaction_set[:6], ps.envelope.set_control[:20]) == (doc.transaction_set, doc.set_control):
+        env = ps.envelope
+        if ps.place == stream.place and (env.transaction_set[:6], env.set_control[:20], env.interchange_control[:20],
+                                         env.group_control[:20]) == (doc.transaction_set, doc.set_control,
+                                                                     doc.interchange_control, doc.group_control):
             return ps
         break  # (not the set that was kept there: read the file)
     ordinal = doc.ordinal

@@ -122,7 +122,7 @@ class Document(Base):
     segment_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # where its ISA, GS and ST are in the file's bytes (edi.SetPlace as a list): its page reads only those;
     # None for documents stored before migration 0013, or when the tokenizer could not tell (UTF-16, no ISA)
-    set_place: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    set_place: Mapped[list | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     transaction_set: Mapped[str] = mapped_column(String(6))
     version: Mapped[str] = mapped_column(String(20), default="")
     interchange_control: Mapped[str] = mapped_column(String(20), default="")

@@ -497,9 +497,15 @@ def _placed(open_file: Callable[..., BinaryIO], at: int, place: list | None):
     stream = raw_file.open_set(open_file, place)
     if stream is None:
         return None
-    segments = iter(Tokenizer(stream))
-    first = [seg for _, seg in zip(range(3), segments)]
-    if [seg.elements[0].upper() for seg in first] != ["ISA", "GS", "ST"]:
+    tok = Tokenizer(stream)
+    segments = iter(tok)
+    first, offsets = [], []
+    for _, seg in zip(range(3), segments):
+        first.append(seg)
+        offsets.append(tok.offset)
+    want = stream.place
+    if [seg.elements[0].upper() for seg in first] != ["ISA", "GS", "ST"] or \
+            offsets != [want.isa_offset, want.gs_offset, want.st_offset]:
         return None  # (not what was kept: read the file from its start)
     numbers = (place[2], place[5], at)  # (SetPlace.isa_segment, .gs_segment; the ST's is at)
     return ((numbers[seg.index - 1] if seg.index <= 3 else at + seg.index - 3, seg)

@@ -217,7 +217,8 @@ class EdiReader:
                 yield from self._close_interchange(missing=True)
                 self._isa = _Interchange(seg.elements)
                 self._isa.first = self.set_count
-                self._isa.place = self._placing = [self.tokenizer.offset, None, seg.index]
+                if seg.index == self.tokenizer.header_index:  # (an "isa" or a wrapped "I SA" is not read again
+                    self._isa.place = self._placing = [self.tokenizer.offset, None, seg.index]  # as one: no place)
             elif tag == "IEA":
                 yield from self._close_interchange(seg)
             elif tag == "GS":

@@ -107,6 +107,7 @@ class Tokenizer:
         # data after blanks that were dropped): reading the stream from there gives that segment first.
         self.offset: int | None = None
         self._exact = True
+        self.header_index = 0  # segment number of the last ISA read as an interchange header (its delimiters)
 
     # -- reporting -------------------------------------------------------
     def _warn(self, code: str, message: str, once: bool = True) -> None:
@@ -320,6 +321,7 @@ class Tokenizer:
                     self.delimiters = delims
                     self.count += 1
                     self.offset = base if self._exact else None
+                    self.header_index = self.count
                     yield Segment(elements, delims, self.count)
                     buf, base = buf[consumed:], base + consumed
                     need_header = False

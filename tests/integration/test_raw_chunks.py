@@ -211,3 +211,41 @@ def test_open_set_reads_the_isa_the_gs_and_the_set(monkeypatch, read_size):
     assert len(opened) == (2 if read_size > 8 else 3)
     assert raw.open_set(lambda n: io.BytesIO(data[n:]), None) is None
     assert raw.open_set(lambda n: io.BytesIO(data[n:]), [5, 1, 1, 0, 0, 0, 0]) is None  # (not a place)
+
+
+def test_a_place_that_does_not_read_back_as_kept_is_not_trusted():
+    """A blank segment terminator decided by the byte after the ISA (a line break there): with a TA1 between the
+    ISA and the GS that byte is not the same at the set's place, which then tokenizes differently. The page and
+    the release check that the ISA, GS and ST are found where the place says, and read the file instead."""
+    import io
+    import types
+
+    import edi
+    from connector.services import _stored_set
+
+    isa = (b"ISA*00*          *00*          *ZZ*ACMESUPPLY     *ZZ*NORTHWIND      *261120*0930*U*00401*000000501*0*"
+           b"P*> ")
+    segs = [b"TA1*000000501*261120*0930*A*000", b"GS*IN*ACMESUPPLY*NORTHWIND*20261120*0930*501*X*004010",
+            b"ST*810*0001", b"BIG*20261118*INV-1**PO-7781", b"N1*SU*ACME SUPPLY*92*ACMESUPPLY", b"SE*5*0001",
+            b"GE*1*501", b"IEA*1*000000501"]
+    data = isa + b" \r".join(segs) + b" \r"
+    (ps,) = edi.EdiReader(io.BytesIO(data))
+    assert ps.place is not None and not ps.rejected and ps.document.number == "INV-1"
+    f = types.SimpleNamespace(id=1, chunks=0, content=data)
+    env = ps.envelope
+    doc = types.SimpleNamespace(set_place=list(ps.place), ordinal=0, transaction_set=env.transaction_set,
+                                set_control=env.set_control, interchange_control=env.interchange_control,
+                                group_control=env.group_control)
+    again = _stored_set(None, f, doc)
+    assert not again.rejected and again.document.number == "INV-1"
+    opened = lambda start=0: raw.open_in(None, f, start)  # noqa: E731
+    assert views.set_segments(opened, ps.first_segment, place=doc.set_place) == \
+        views.set_segments(opened, ps.first_segment)
+
+
+def test_a_document_without_a_place_stores_sql_null(rt):
+    data = interchange(["INV-1"]).split(b"GS*", 1)[1].split(b"\n", 1)[1]  # (no ISA / GS: no place)
+    out = rt.ingest.ingest(data, source="inbox", remote_id="bare.edi", name="bare.edi")
+    with rt.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Document).where(
+            Document.file_id == out.file_id, Document.set_place.is_(None))) == 1

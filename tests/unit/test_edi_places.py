@@ -108,3 +108,14 @@ def test_files_joined_give_right_places(names, gaps):
     data = b"".join(FILES[n] + g for n, g in zip(names, gaps))
     check_offsets(data, 61)
     check_places(data, 61)
+
+
+@pytest.mark.parametrize("broken", [b"isa*", b"I\nSA*"])
+def test_an_isa_not_read_as_an_interchange_header_gives_no_place(broken):
+    """A lower-case ``isa`` or an ISA tag broken by a line break is taken as an ISA by the reader, but read again
+    from its offset the tokenizer skips it to the next interchange: its sets get no place (review, D1)."""
+    one = FILES["acme_INV-10045.edi"]
+    data = one + one.replace(b"ISA*", broken, 1) + FILES["acme_INV-10046.edi"]
+    sets = list(edi.EdiReader(io.BytesIO(data)))
+    assert len(sets) == 3 and [ps.place is None for ps in sets] == [False, True, False]
+    assert check_places(data) == 2
