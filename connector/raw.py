@@ -130,6 +130,21 @@ def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO
     return _Joined(head, open_at(p.st_offset), SetPlace(0, isa, 1, isa, len(head), 2, len(head)))
 
 
+def placed_set(open_at: Callable[[int], BinaryIO], doc, **reader):
+    """``doc``'s set (an ``edi.ParsedSet``) read from its ``set_place`` alone, or None when it has none or
+    what is there is not its set: its ISA, GS and ST not where the place says, or another ST/ISA/GS control
+    number. ``reader``: more :class:`edi.EdiReader` options (``keep_segments``)."""
+    import edi
+
+    stream = open_set(open_at, doc.set_place)
+    for ps in edi.EdiReader(stream, parse_only=0, **reader) if stream is not None else ():
+        env = ps.envelope
+        same = (env.transaction_set[:6], env.set_control[:20], env.interchange_control[:20], env.group_control[:20]) \
+            == (doc.transaction_set, doc.set_control, doc.interchange_control, doc.group_control)
+        return ps if same and ps.place == stream.place else None
+    return None
+
+
 class _Joined:
     """``head`` (bytes), then what ``rest`` (a binary stream) reads: one stream, for the tokenizer. ``place``:
     where its ISA, GS and ST must be found when it is read (else the place was not a set's: read the file)."""

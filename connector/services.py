@@ -865,15 +865,10 @@ def _stored_set(s: Session, f: ReceivedFile, doc: Document) -> edi.ParsedSet:
     With its ``set_place`` only its ISA, its GS and the set are read: a document stored with a place was
     surveyed at ingest, and one a GE/IEA fault reaches was rejected then, never released. Without one, the
     file is read as a stream: envelopes first, then sets up to it."""
-    stream = raw.open_set(lambda start: raw.open_in(s, f, start), doc.set_place)
-    for ps in edi.EdiReader(stream, parse_only=0) if stream is not None else ():
-        env = ps.envelope
-        if ps.place == stream.place and (env.transaction_set[:6], env.set_control[:20], env.interchange_control[:20],
-                                         env.group_control[:20]) == (doc.transaction_set, doc.set_control,
-                                                                     doc.interchange_control, doc.group_control):
-            return ps
-        break  # (not the set that was kept there: read the file)
-    ordinal = doc.ordinal
+    ps = raw.placed_set(lambda start: raw.open_in(s, f, start), doc)
+    if ps is not None:
+        return ps
+    ordinal = doc.ordinal  # (no place, or not the set that was kept there: read the file)
     survey = edi.survey(raw.open_in(s, f))
     for n, ps in enumerate(edi.EdiReader(raw.open_in(s, f), parse_only=ordinal)):  # (the sets before: not parsed)
         if n == ordinal:

@@ -192,14 +192,19 @@ def details_from_file(stream: BinaryIO, ordinal: int) -> dict | None:
     stream, :mod:`connector.raw`; the same shape as a ``parties``-carrying ``parsed`` JSON would give), or
     None when the set cannot be read."""
     for i, ps in enumerate(edi.iter_sets(stream, keep_segments=True)):
-        if i < ordinal:
-            continue
-        if ps.document is None:
-            return None
-        seller = ps.document.party(*SELLER_PARTIES)
-        return {"ids": candidate_ids(ps), "seller": _party_json(seller) if seller else None,
-                "contacts": _contacts(ps.raw_segments)}
+        if i == ordinal:
+            return details_of_set(ps)
     return None
+
+
+def details_of_set(ps: edi.ParsedSet) -> dict | None:
+    """The seller's name, ids, address and contacts of one set read with its segments kept (None: not a
+    document)."""
+    if ps.document is None:
+        return None
+    seller = ps.document.party(*SELLER_PARTIES)
+    return {"ids": candidate_ids(ps), "seller": _party_json(seller) if seller else None,
+            "contacts": _contacts(ps.raw_segments)}
 
 
 def _stored(parsed: dict) -> bool:
@@ -218,11 +223,16 @@ def _seller_from_json(seller: dict) -> dict:
             "address": address if any(address.values()) else None}
 
 
-def _details(doc: Document, raw_file: BinaryIO | None) -> dict:
-    """What EDI said about the seller of ``doc``: the stored JSON first, the raw file for what it lacks."""
+def _details(s, doc: Document) -> dict:
+    """What EDI said about the seller of ``doc``: the stored JSON first, the raw file for what it lacks (its set
+    read from its place in the file when it has one, else the file up to it)."""
     parsed = doc.parsed or {}
-    found = (details_from_file(raw_file, doc.ordinal) if raw_file is not None and not _stored(parsed) else None) or \
-        {"ids": [], "seller": None, "contacts": []}
+    found = None
+    if not _stored(parsed):
+        f = s.get(ReceivedFile, doc.file_id)
+        ps = raw.placed_set(lambda start: raw.open_in(s, f, start), doc, keep_segments=True)
+        found = details_of_set(ps) if ps is not None else details_from_file(raw.open_in(s, f), doc.ordinal)
+    found = found or {"ids": [], "seller": None, "contacts": []}
     if parsed.get("seller"):
         found["seller"] = _seller_from_json(parsed["seller"])
     for key in ("ids", "contacts"):
@@ -261,7 +271,7 @@ def suppliers_seen(store: Store) -> list[dict]:
 
 def _seen_row(s, g: dict) -> dict:
     doc = s.get(Document, g["newest"])
-    d = _details(doc, None if _stored(doc.parsed or {}) else raw.open_in(s, s.get(ReceivedFile, doc.file_id)))
+    d = _details(s, doc)
     seller = d["seller"] or {}
     names = [n for n in dict.fromkeys([seller.get("name") or "",
                                        ((doc.parsed or {}).get("supplier") or {}).get("name") or ""]) if n]

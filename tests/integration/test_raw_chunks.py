@@ -128,8 +128,8 @@ def test_a_set_without_its_se_shows_its_own_segments_and_not_the_next_sets(rt):
 
 
 def test_a_documents_page_and_release_read_its_own_place_in_the_file_not_the_file_up_to_it(rt, monkeypatch):
-    """The last set of a 200-set file (held: a duplicate): its page and its release read the chunk holding the
-    ISA and GS and the chunks holding the set (its ``set_place``, kept at ingest); the page shows what reading
+    """The last set of a 200-set file (held: a duplicate): its page, its release and the suppliers seen read the
+    chunk holding the ISA and GS and the chunks holding the set (its ``set_place``, kept at ingest); the page shows what reading
     the whole file up to it shows."""
     monkeypatch.setattr(raw, "RAW_CHUNK", 1000)
     data = interchange([f"INV-{n}" for n in range(1, 200)] + ["INV-7"])
@@ -154,6 +154,10 @@ def test_a_documents_page_and_release_read_its_own_place_in_the_file_not_the_fil
     loaded.clear()
     again = rt.ingest.release(last.id, not_duplicate="a different invoice that reuses the number", by="clerk")
     assert again.status == "queued" and again.translation.json["document_number"] == "INV-7"
+    assert set(loaded) <= {0, *range(place[-1] // 1000, chunks)} and len(loaded) <= 4, loaded
+    loaded.clear()  # the suppliers seen: what the newest document's set says of its seller
+    (seen,) = suppliers_seen(rt.store)
+    assert seen["name"] == "ACME INDUSTRIAL SUPPLY" and "ACMESUPPLY" in seen["ids"] and seen["documents"] == 200
     assert set(loaded) <= {0, *range(place[-1] // 1000, chunks)} and len(loaded) <= 4, loaded
 
     with rt.store.session() as s:  # a document stored before its place was kept: the file is read up to it
