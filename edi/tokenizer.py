@@ -380,18 +380,18 @@ class Tokenizer:
             strip = WS if raw_sep not in WS else bytes(c for c in WS if bytes([c]) != raw_sep)
             el = delims.element
             fast_ok = raw_sep < b"\x80"
-            at = base  # where the part starts in the stream
+            at = base  # where the next part starts in the stream
             tlen = len(term)
             for i, part in enumerate(parts):
+                start, at = at, at + len(part) + tlen
                 s = part.strip(strip)
                 if not s:
-                    at += len(part) + tlen
                     continue
                 if s[:3] == b"ISA" and _is_isa_start(s):
                     lead = len(part) - len(part.lstrip(strip))
                     if lead + len(s) != len(part):  # (blanks after it are dropped: later bytes move)
                         self._exact = False
-                    buf, base = term.join([s] + parts[i + 1 :]) + term + rest, at + lead
+                    buf, base = term.join([s] + parts[i + 1 :]) + term + rest, start + lead
                     need_header = True
                     restart = True
                     break
@@ -403,15 +403,13 @@ class Tokenizer:
                     elements = text.split(el)
                     elements[0] = elements[0].strip()
                     self.count += 1
-                    self.offset = at if self._exact else None
+                    self.offset = start if self._exact else None
                     yield Segment(elements, delims, self.count)
-                    at += len(part) + tlen
                     continue
                 seg = self._finish(s, delims, raw_sep, raw_comp)
                 if seg is not None:
-                    self.offset = at if self._exact else None
+                    self.offset = start if self._exact else None
                     yield seg
-                at += len(part) + tlen
             if restart:
                 continue
             buf, base = rest, base + idx + tlen

@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ._xml import (
-    fmt_amount, fmt_bool, fmt_date, fmt_guid, fmt_price, fmt_qty, ref, request, sub, text,
+    _SubElement, fmt_amount, fmt_bool, fmt_date, fmt_guid, fmt_price, fmt_qty, ref, request, sub, text,
 )
 from .errors import QbxmlValueError
 from .specs import (
@@ -29,8 +29,6 @@ ACCOUNT_NAME_MAX = 159
 CLASS_NAME_MAX = 159
 TERMS_NAME_MAX = 31
 ITEM_NAME_MAX = None
-
-_SubElement = etree.SubElement
 
 ON_ERROR_VALUES = ("stopOnError", "continueOnError", "rollbackOnError")
 
