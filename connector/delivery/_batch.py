@@ -33,11 +33,12 @@ class RequestKey:
 
     @classmethod
     def parse(cls, text: str | None) -> "RequestKey | None":
-        """The key QuickBooks echoed back; None for anything we did not send."""
+        """The key QuickBooks echoed back; None for anything we did not send (a number is ASCII digits as
+        ``str(int)`` writes them, at most 18: not "²", "٢١", "01" or 5,000 digits)."""
         text = text or ""
         for kind in RequestKind:
             rest = text[len(kind.value):]
-            if text.startswith(kind.value) and rest and (kind is RequestKind.LIST or rest.isdigit()):
+            if text.startswith(kind.value) and rest and (kind is RequestKind.LIST or _as_sent(rest)):
                 return cls(kind, rest)
         return None
 
@@ -47,6 +48,10 @@ class RequestKey:
 
     def __str__(self) -> str:
         return self.kind.value + self.target
+
+
+def _as_sent(number: str) -> bool:
+    return number.isascii() and number.isdigit() and len(number) <= 18 and (number[0] != "0" or number == "0")
 
 
 @dataclass

@@ -148,6 +148,25 @@ def test_an_answer_may_touch_only_what_its_own_batch_sent(two_companies):
     assert {rq.state for rq in mine} == {RqState.UNKNOWN}  # its own batch got no answer: verified next time
 
 
+@pytest.mark.parametrize("odd", ["\u00b2", "v\u0662\u0661", "9" * 5000, "01"])
+def test_a_request_id_we_never_send_is_refused_not_an_internal_error(two_companies, odd):
+    """An answer whose requestID only looks like a number (a superscript, other scripts' digits, 5,000 digits, a
+    leading zero) is one this service never sent: refused and audited like any other, the rest of the batch's
+    answers applied (it once raised ValueError out of int(), and the whole response was lost)."""
+    store, service = two_companies
+    qb_rival = make_quickbooks(vendors=("Globex Corporation",), accounts=ACCOUNTS)
+    rival = Session(username="rival", ticket="R-1")
+    answer = qb_rival.process(service.next_request(rival))
+    odd_answer = answer.replace("</QBXMLMsgsRs>", f'<BillQueryRs requestID="{odd}" statusCode="1" '
+                                                  'statusSeverity="Info" statusMessage="none"/></QBXMLMsgsRs>')
+    assert service.handle_response(rival, odd_answer) == 100
+    with store.session() as s:
+        (theirs,) = s.scalars(select(QueuedRequest).where(QueuedRequest.company == "rival"))
+        assert theirs.state == RqState.DONE and theirs.result_txn_id
+        refused = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.kind == "answer_refused"))]
+    assert [d["request_id"] for d in refused] == [odd[:60]]
+
+
 def test_companies_learning_the_first_cost_at_the_same_moment_both_succeed(tmp_path, db_url):
     """Two answers at once both find no cost row for BillAdd: neither is rolled back (issue 11, defect 6)."""
     import threading

@@ -19,7 +19,8 @@ def test_request_keys_round_trip(text, kind, target):
     assert (key.kind, key.target, str(key)) == (kind, target, text)
 
 
-@pytest.mark.parametrize("text", [None, "", "v", "vX", "x1", "r:", "-1", "1.5"])
+@pytest.mark.parametrize("text", [None, "", "v", "vX", "x1", "r:", "-1", "1.5", "\u00b2", "v\u0662\u0661", "01", " 1",
+                                  "+1", "1" * 19, "9" * 5000])
 def test_request_ids_we_never_send_are_not_keys(text):
     assert RequestKey.parse(text) is None
 
