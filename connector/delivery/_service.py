@@ -156,13 +156,14 @@ class DeliveryService:
                                  session.last_error, hresult=hresult)
             return
         progress.batch = None
+        said = f"{hresult}: {message}" if hresult else message or "no reason given"
         with self.store.session() as s:
             if (hresult or "").lower() == PARSE_ERROR_HRESULT:
                 progress.solo = True  # one request at a time until the session ends
-                self._unparsed(s, batch, f"QuickBooks cannot parse this request ({hresult}: {message})")
+                self._unparsed(s, batch, f"QuickBooks cannot parse this request ({said})")
             else:
-                self._lost(s, batch, f"QuickBooks failed to run the request ({hresult}: {message})")
-            session.last_error = (f"QuickBooks could not process the last batch ({hresult}: {message}). "
+                self._lost(s, batch, f"QuickBooks failed to run the request ({said})")
+            session.last_error = (f"QuickBooks could not process the last batch ({said}). "
                                   "Nothing is lost: the requests will be checked and sent again.")
             control.record(s, Scope.COMPANY, session.username, Activity.SESSION_ERROR, session.last_error,
                            hresult=hresult)
@@ -284,7 +285,7 @@ class DeliveryService:
                 cs.info = info
                 s.merge(cs)
             return False
-        message = (f"QuickBooks has {got!r} open, but {session.username!r} posts into {want!r}: nothing was sent. "
+        message = (f"QuickBooks has '{got}' open, but '{session.username}' posts into '{want}': nothing was sent. "
                    "Open the right company file in QuickBooks (or correct company_file in qbedi's config) and run "
                    "the Web Connector again")
         info["file_mismatch"] = {"at": utcnow().isoformat(timespec="seconds"), "open": got, "configured": want}

@@ -239,7 +239,7 @@ def test_a_session_on_another_company_file_posts_nothing_and_says_why(make_world
     qb = _qb()
     wrong = Session(company_info={"company_file_name": r"C:\QB\Sandbox Copy.qbw"})
     assert delivery.next_request(wrong) is None and wrong.state.get("done")
-    assert "Sandbox Copy.qbw" in wrong.last_error and "Northwind.qbw" in wrong.last_error
+    assert r"'C:\QB\Sandbox Copy.qbw' open" in wrong.last_error and "Northwind.qbw" in wrong.last_error  # (as typed)
     assert qb.bills == []
     from connector.delivery import why_waiting
 

@@ -295,3 +295,16 @@ def test_a_long_queue_is_counted_once_a_session_then_only_near_its_end(tmp_path,
         assert counted[0] and not any(counted[1:8]) and all(counted[-3:]), counted
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("hresult, message, shown", [
+    ("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.",
+     "(0x80040400: QuickBooks found an error when parsing the provided XML text stream.)"),
+    ("", "Out of sequence", "(Out of sequence)"), ("", "", "(no reason given)")])
+def test_a_failed_batch_says_what_the_web_connector_reported(two_companies, hresult, message, shown):
+    """The Web Connector's hresult and message, as it gave them: no empty code before a colon."""
+    store, service = two_companies
+    clerk = Session(username="clerk", ticket="C-1")
+    assert service.next_request(clerk) is not None
+    service.handle_failure(clerk, hresult, message)
+    assert f"QuickBooks could not process the last batch {shown}. Nothing is lost" in clerk.last_error
