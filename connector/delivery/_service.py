@@ -217,13 +217,21 @@ class DeliveryService:
         answers = Answers(s, progress, lists, company_file=session.company_file, username=session.username,
                           ticket=session.ticket)
         seen: set[str] = set()
+        refused: list[str] = []
         for item in items:
             key = RequestKey.parse(item.request_id)
             if key is None or not batch.expects(key):
                 self._refused(s, session, batch, item)
+                refused.append((item.request_id or "")[:60])
                 continue
             seen.add(str(key))
             answers.apply(key, item)
+        if refused:  # (in the sync history: an admin sees it on the dashboard and in `qbedi status`)
+            control.record(s, Scope.COMPANY, session.username, Activity.SESSION_ERROR,
+                           f"{len(refused)} answer(s) for requests this session did not send were ignored, and "
+                           f"nothing was changed (requestID {', '.join(map(repr, refused[:3]))}"
+                           f"{', ...' if len(refused) > 3 else ''}). If it happens again, check which QuickBooks "
+                           "and Web Connector use this login", refused=len(refused))
         missing = batch.unanswered(seen)
         if missing.requests or missing.verify:
             self._lost(s, missing, "QuickBooks returned no answer for the request")

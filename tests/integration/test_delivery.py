@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from connector import lifecycle
+from connector import control, lifecycle
 from connector.delivery import DeliveryService, Load
-from connector.status import DocStatus, RqState
+from connector.status import Activity, DocStatus, RqState
 from connector.store import AuditEvent, Document, QueuedRequest, Store, audit_trail
 from tests.support.builders import PASSWORD_HASH, SUPPLIERS, make_quickbooks, write_config
 from tests.support.delivery import ACCOUNTS, Session, drain, invoices_queued, their_quickbooks
@@ -145,6 +145,8 @@ def test_an_answer_may_touch_only_what_its_own_batch_sent(two_companies):
         mine = list(s.scalars(select(QueuedRequest).where(QueuedRequest.company == "clerk")))
     assert {d["request_id"] for d in refused} == {str(theirs.id), f"v{theirs.id}"}
     assert {d["company"] for d in refused} == {"clerk"}
+    (said,) = control.history(store, kinds=[Activity.SESSION_ERROR])  # what an admin sees: the dashboard, status
+    assert said["name"] == "clerk" and said["message"].startswith("2 answer(s) for requests this session did not ")
     assert {rq.state for rq in mine} == {RqState.UNKNOWN}  # its own batch got no answer: verified next time
 
 
