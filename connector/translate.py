@@ -22,7 +22,7 @@ from lxml import etree
 import qbxml_templates as qx
 from edi.model import Charge, Invoice, Issue, ParsedSet, ProductIds, PurchaseOrder, ShipNotice
 from edi.totals import READINGS, charge_reading
-from qbxml_templates.refs import references
+from qbxml_templates.refs import made
 from qbxml_templates.specs import (
     BillSpec,
     ExpenseLine,
@@ -368,21 +368,23 @@ def translate_set(settings: Settings, ps: ParsedSet, *, ordinal: int, file_sha25
 
 
 def _render(t: Translation, version: str) -> None:
-    """The request, built once: its text is what is queued, its references are read off the element."""
+    """The request, built once: its text is what is queued, its references are those its builder made
+    (:func:`qbxml_templates.refs.made`: what reading them off the element gives)."""
     try:
-        if t.mod_plan is not None:
-            el = t.mod_plan.request("(TxnID read at send time)", "0")
-        elif isinstance(t.spec, BillSpec):
-            el = qx.bill_add(t.spec)
-        elif isinstance(t.spec, PurchaseOrderSpec):
-            el = qx.purchase_order_add(t.spec)
-        else:
-            el = qx.item_receipt_add(t.spec)
+        with made() as named:
+            if t.mod_plan is not None:
+                el = t.mod_plan.request("(TxnID read at send time)", "0")
+            elif isinstance(t.spec, BillSpec):
+                el = qx.bill_add(t.spec)
+            elif isinstance(t.spec, PurchaseOrderSpec):
+                el = qx.purchase_order_add(t.spec)
+            else:
+                el = qx.item_receipt_add(t.spec)
     except qx.QbxmlValueError as e:
         t.hold("invalid_value", str(e))
         return
     t.request_xml = etree.tostring(el, encoding="unicode")
-    t.references = tuple(references(el))
+    t.references = tuple(named)
     t.qbxml = qx.message_set([el], version=version, copy=False)  # el is not used after this
 
 

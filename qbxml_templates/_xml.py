@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from lxml import etree
 
 from .errors import QbxmlValueError
+from .refs import _MADE, REF_TAGS
 
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SUBST = {
@@ -98,7 +99,7 @@ def sub(parent: etree._Element, tag: str) -> etree._Element:
     return etree.SubElement(parent, tag)
 
 
-_REFS: dict[tuple, etree._Element] = {}  # (tag, name, list id, max) -> the checked reference, to copy
+_REFS: dict[tuple, tuple] = {}  # (tag, name, list id, max) -> (checked reference to copy, (list, FullName) or None)
 _REFS_KEPT = 1024  # distinct references remembered (a file names a few vendors, accounts and classes)
 
 
@@ -112,7 +113,7 @@ def ref(parent: etree._Element, tag: str, full_name: str = "", list_id: str = ""
         return None
     key = (tag, full_name, list_id, max_len)
     try:
-        kept = _REFS.get(key)
+        kept, named = _REFS.get(key) or (None, None)
     except TypeError:  # (a name that is not text: built each time, as text() takes it)
         kept, key = None, None
     if kept is None:
@@ -121,12 +122,15 @@ def ref(parent: etree._Element, tag: str, full_name: str = "", list_id: str = ""
             text(kept, "ListID", list_id, max_len=36)  # (errors name it XRef/ListID)
         else:
             text(kept, "FullName", full_name, max_len=max_len)
+        named = (REF_TAGS[tag], kept[0].text) if tag in REF_TAGS and not list_id and kept[0].text else None
         if key is not None:
             if len(_REFS) >= _REFS_KEPT:
                 _REFS.clear()
-            _REFS[key] = kept
+            _REFS[key] = kept, named
     el = kept.__copy__()
     parent.append(el)
+    if named is not None and (made := _MADE.get()) is not None:
+        made[named] = None  # (refs.made(): what references() would read off the request)
     return el
 
 

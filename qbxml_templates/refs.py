@@ -1,6 +1,10 @@
 """Which QuickBooks list entries a request names (by FullName), e.g. to check them before sending."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from lxml import etree
 
 REF_TAGS = {"VendorRef": "Vendor", "AccountRef": "Account", "ClassRef": "Class", "ItemRef": "Item"}
@@ -20,3 +24,20 @@ def references(el: etree._Element) -> list[tuple[str, str]]:
         if name:
             out[(REF_TAGS[r.tag], name)] = None
     return list(out)
+
+
+_MADE: ContextVar[dict | None] = ContextVar("qbxml_references_made", default=None)
+
+
+@contextmanager
+def made() -> Iterator[dict[tuple[str, str], None]]:
+    """The by-name references the builders make while it is open (``_xml.ref``, the only maker of a
+    reference), as :func:`references` reads them off the finished request: (list, FullName) in the order
+    they come in it, each once; ListID references left out. Without reading the tree again (a bill's
+    references read back cost a tenth of its translation)."""
+    out: dict[tuple[str, str], None] = {}
+    token = _MADE.set(out)
+    try:
+        yield out
+    finally:
+        _MADE.reset(token)
