@@ -383,9 +383,21 @@ def _render(t: Translation, version: str) -> None:
     except qx.QbxmlValueError as e:
         t.hold("invalid_value", str(e))
         return
-    t.request_xml = etree.tostring(el, encoding="unicode")
     t.references = tuple(named)
-    t.qbxml = qx.message_set([el], version=version, copy=False)  # el is not used after this
+    t.qbxml = qx.message_set([el], version=version, copy=False)  # (el moves into the message set's tree)
+    t.request_xml = _request_text(t.qbxml, el)
+
+
+def _request_text(message_set: str, el) -> str:
+    """The request's own text (what is queued): as lxml wrote it inside ``message_set`` when that is all
+    ASCII as written (no character reference: then the ASCII and the Unicode serialisations are the same
+    characters), else serialised again as Unicode (the queued text keeps its characters)."""
+    start = message_set.find(f"<{el.tag}", message_set.find("<QBXMLMsgsRq"))
+    end = message_set.rfind("</QBXMLMsgsRq>")
+    own = message_set[start:end] if 0 <= start < end else ""
+    if own and "&#" not in own:
+        return own
+    return etree.tostring(el, encoding="unicode", with_tail=False)
 
 
 def _account_for_charge(sup: SupplierSettings, c: Charge) -> str | None:

@@ -1,5 +1,4 @@
 """810 -> BillAdd translation: amounts to the cent, due dates, holds, XSD validity."""
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -7,7 +6,7 @@ from lxml import etree
 
 import edi
 import qbxml_templates as qx
-from connector.settings import Settings, SupplierSettings
+from connector.settings import Settings
 from connector.translate import translate_set
 from tests.support.builders import SUPPLIERS, x12_file
 
@@ -229,3 +228,17 @@ def test_an_archived_suppliers_new_documents_are_held_with_what_to_do():
     assert "remove archived and release" in t.holds[0].message
     [t] = translate(x12_file("acme_INV-10045.edi"))  # not archived: as before
     assert t.status == "ready"
+
+
+@pytest.mark.parametrize("vendor", ["Acme Industrial Supply", "Caf\u00e9 M\u00fcller & S\u00f6hne", "A &#233; B <x>"])
+def test_the_queued_request_is_its_own_serialisation_whatever_its_characters(vendor):
+    """The queued text is the request as lxml writes it on its own (Unicode: characters kept), and the
+    message set holds it (ASCII: numeric character references), taken from the message set only when the two
+    are the same characters."""
+    [t] = translate(x12_file("acme_INV-10045.edi"), settings(ACMESUPPLY={"vendor": vendor}))
+    el = etree.fromstring(t.qbxml.split("\n", 2)[2]).find("QBXMLMsgsRq")[0]
+    assert t.request_xml == etree.tostring(el, encoding="unicode")
+    assert etree.fromstring(t.request_xml).findtext("BillAdd/VendorRef/FullName") == vendor
+    assert t.qbxml.isascii()
+    if not vendor.isascii():
+        assert "Caf\u00e9 M\u00fcller &amp; S\u00f6hne" in t.request_xml and "Caf&#233; M&#252;ller" in t.qbxml
