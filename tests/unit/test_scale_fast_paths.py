@@ -104,3 +104,15 @@ def test_only_ref_makes_a_reference_element():
     found = [(p.name, m.group(0)) for p in sources for m in made_elsewhere.finditer(p.read_text(encoding="utf-8"))]
     assert len(sources) > 5 and found == []
     assert made_elsewhere.search('sub(line, "ClassRef")')  # (the pattern finds one)
+
+
+@settings(max_examples=500, deadline=None)
+@given(sha=st.text("0123456789abcdef", min_size=0, max_size=64), ordinal=st.integers(0, 10**7))
+def test_external_guid_is_uuid5_written_out(sha, ordinal):
+    """connector.translate.external_guid is uuid.uuid5(GUID_NAMESPACE, "<sha>:<ordinal>"), braced, upper case:
+    the GUID every document was given before (QuickBooks finds a lost bill by it)."""
+    import uuid
+
+    from connector.translate import GUID_NAMESPACE, external_guid
+
+    assert external_guid(sha, ordinal) == "{" + str(uuid.uuid5(GUID_NAMESPACE, f"{sha}:{ordinal}")).upper() + "}"
