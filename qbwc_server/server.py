@@ -90,6 +90,7 @@ class QBWCRouter:
         try:
             if path.rstrip("/") == SOAP_PATH:
                 environ[CLIENT_ADDR] = client_address(environ, self.trusted)
+                self._note_too_long(environ)
                 return self.soap_app(environ, start_response)
             if path in ("/health", "/healthz") and method in ("GET", "HEAD"):
                 return self._text(start_response, "200 OK", "ok\n")
@@ -105,6 +106,19 @@ class QBWCRouter:
         except Exception:  # noqa: BLE001 - never a traceback on the wire
             log.exception("qbwc.http_error", path=path, method=method)
             return self._text(start_response, "500 Internal Server Error", "internal error\n")
+
+    def _note_too_long(self, environ) -> None:
+        """A body over the SOAP service's limit is refused unread (spyne's Client.RequestTooLong fault, which
+        the Web Connector shows as an error of its own): say so in the log, where an admin looks."""
+        limit = getattr(self.soap_app, "max_content_length", None)
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return
+        if limit and size > limit:
+            log.warning("qbwc.request_too_long", bytes=size, limit=limit, client=environ.get(CLIENT_ADDR),
+                        detail="refused unread; a Web Connector answer this big means a request asked QuickBooks "
+                               "for too much at once, else it was not a Web Connector")
 
     @staticmethod
     def _text(start_response, status, body, ctype="text/plain; charset=utf-8"):

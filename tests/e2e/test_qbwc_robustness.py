@@ -35,6 +35,20 @@ def test_response_larger_than_spyne_and_libxml2_defaults(live):
     assert prov.posted[0][1] == big
 
 
+def test_a_body_over_the_limit_is_refused_unread_and_logged(live):
+    """Over ``max_request_bytes``: a SOAP fault (Client.RequestTooLong) without reading it, and a warning an admin
+    can find in the log (the session's getLastError knows nothing of it: the call never reached it)."""
+    from structlog.testing import capture_logs
+
+    lv = live(max_request_bytes=4096)
+    body = build_envelope("receiveResponseXML", {"ticket": "x", "response": "<QBXML/>" + " " * 8000})
+    with capture_logs() as logs:
+        r = requests.post(lv.url, data=body, headers=HDRS, timeout=10)
+    assert r.status_code == 500 and b"RequestTooLong" in r.content
+    (said,) = [e for e in logs if e["event"] == "qbwc.request_too_long"]
+    assert said["bytes"] == len(body) and said["limit"] == 4096 and said["client"] == "127.0.0.1"
+
+
 def test_request_with_invalid_xml_character_is_refused_not_crashed(live):
     prov = InMemoryProvider({"alice": ["<QBXML>bad\x01char</QBXML>", bill_rq(2)]})
     lv = live(provider=prov)
