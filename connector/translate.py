@@ -104,8 +104,8 @@ def sha256_of(data: bytes) -> str:
 
 def external_guid(file_sha256: str, ordinal: int) -> str:
     """Stable per document: the same file translated again gets the same GUID, ``uuid.uuid5(GUID_NAMESPACE,
-    "<sha256>:<ordinal>")`` in braces and upper case (RFC 4122's name-based SHA-1 UUID, written out here: a
-    half of uuid5's cost, which builds a UUID object to print it)."""
+    "<sha256>:<ordinal>")`` in braces and upper case (RFC 4122's name-based SHA-1 UUID, written out here at
+    half the cost of uuid5, which builds a UUID object to print it)."""
     h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{file_sha256}:{ordinal}".encode()).digest()[:16])
     h[6], h[8] = (h[6] & 0x0F) | 0x50, (h[8] & 0x3F) | 0x80  # (version 5; the RFC 4122 variant)
     x = h.hex().upper()
