@@ -199,3 +199,17 @@ def test_only_a_process_of_its_own_sets_its_startup_objects_aside_from_the_colle
     out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
     code, frozen = out.stderr.split()[-2:]
     assert code == "0" and int(frozen) > 10_000 and "INV-10045" in out.stdout
+
+    # a file parsed whole: no collection while it is parsed (a collection at every allocation otherwise), the
+    # collector on again after it
+    probe = ("import gc, sys, edi\nfrom qbedi.cli import main\nseen, real = [], edi.parse_bytes\n"
+             "def note(phase, info):\n    seen.append(info['generation']) if phase == 'start' else None\n"
+             "def parse(data):\n    gc.callbacks.append(note)\n    try:\n        return real(data)\n"
+             "    finally:\n        gc.callbacks.remove(note)\n"
+             "edi.parse_bytes = parse\ngc.set_threshold(1, 1, 1)\nsys.argv = ['qbedi', 'translate', sys.argv[1]]\n"
+             "code = main()\nprint(code, len(seen), gc.isenabled(), file=sys.stderr)\n")
+    for own in (True, False):
+        run = probe if own else probe.replace("code = main()", "code = main(sys.argv[1:])")
+        out = subprocess.run([sys.executable, "-c", run, str(path)], capture_output=True, text=True, check=True)
+        code, collections, enabled = out.stderr.split()[-3:]
+        assert (code, enabled) == ("0", "True") and (int(collections) == 0) == own, (own, out.stderr[-300:])
