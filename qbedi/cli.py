@@ -6,6 +6,7 @@ Exit codes: 0 success (held documents are a success: they wait for a person),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -39,26 +40,24 @@ def _started(args) -> None:
         gc.freeze()
 
 
-class _whole_parse:
+@contextlib.contextmanager
+def _whole_parse(args):
     """A file parsed whole in memory (``qbedi translate``, up to :data:`TRANSLATE_IN_MEMORY`): every object the
     parser makes lives until the command ends, and none is in a reference cycle, yet the collector's full
     passes walked them all again as they piled up (three for a 5 MB file, each longer than the last: about 0.2
     s, a tenth of the command, to free nothing). In a process of its own the collector waits until the parse is
     done, and what it made then joins the objects set aside (:func:`_started`)."""
+    import gc
 
-    def __init__(self, args):
-        import gc
-
-        self.gc = gc if getattr(args, "own_process", False) and gc.isenabled() else None
-
-    def __enter__(self):
-        if self.gc is not None:
-            self.gc.disable()
-
-    def __exit__(self, *exc):
-        if self.gc is not None:
-            self.gc.freeze()
-            self.gc.enable()
+    if not (getattr(args, "own_process", False) and gc.isenabled()):
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def build_runtime(*args, **kwargs):
