@@ -118,22 +118,20 @@ def open_set(open_at: Callable[[int], BinaryIO], place: list | None) -> BinaryIO
     if p is None or not (0 <= p.isa_offset < p.isa_end <= p.gs_offset < p.gs_end <= p.st_offset):
         return None
     near = p.st_offset - p.isa_offset <= RAW_CHUNK  # (a file's first sets: one stream, its chunk loaded once)
+    fh = open_at(p.isa_offset)
     if near or p.gs_end - p.isa_offset <= READ_SIZE:  # (the GS soon after its ISA, as usual: one read for both)
-        fh = open_at(p.isa_offset)
         both = fh.read(p.gs_end - p.isa_offset)
         head = both[:p.isa_end - p.isa_offset] + both[p.gs_offset - p.isa_offset:]
-        if near:
-            rest, gap = fh, p.st_offset - p.gs_end
-            while gap > 0 and (skipped := len(fh.read(min(gap, READ_SIZE)))):  # (read on to the set's ST)
-                gap -= skipped
-        else:
-            fh.close()
-            rest = open_at(p.st_offset)
     else:
-        with open_at(p.isa_offset) as fh:
-            head = fh.read(p.isa_end - p.isa_offset)
-        with open_at(p.gs_offset) as fh:
-            head += fh.read(p.gs_end - p.gs_offset)
+        head = fh.read(p.isa_end - p.isa_offset)
+        with open_at(p.gs_offset) as gs:
+            head += gs.read(p.gs_end - p.gs_offset)
+    if near:
+        rest, gap = fh, p.st_offset - p.gs_end
+        while gap > 0 and (skipped := len(fh.read(min(gap, READ_SIZE)))):  # (read on to the set's ST)
+            gap -= skipped
+    else:
+        fh.close()
         rest = open_at(p.st_offset)
     isa = p.isa_end - p.isa_offset
     return _Joined(head, rest, SetPlace(0, isa, 1, isa, len(head), 2, len(head)))
