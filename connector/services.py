@@ -890,8 +890,19 @@ _MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (e.g. a spreadsheet
           (b"<?xml", "an XML file"), (b"{", "JSON"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8", "a JPEG image"))
 
 
+def _lock_documents(s: Session, ids: list[int]) -> None:
+    """The documents' rows locked until this unit of work ends, before they are read: a no-op write takes the
+    lock (SQLite ignores FOR UPDATE; as :meth:`IngestService._file_for_update`). Two presses of Release (or
+    Resync) at once, by two clerks or a double click, then queue a document once: the second reads it queued,
+    and is refused."""
+    s.execute(update(Document).where(Document.id.in_(ids)).values(status=Document.status),
+              execution_options={"synchronize_session": False})
+
+
 def _document(s: Session, document_id: int) -> Document:
-    """The document a person acts on, or LookupError saying there is none."""
+    """The document a person acts on, its row locked until this unit of work ends (:func:`_lock_documents`: two
+    people acting on it at once act one after the other), or LookupError saying there is none."""
+    _lock_documents(s, [document_id])
     doc = s.get(Document, document_id)
     if doc is None:
         raise LookupError(f"no document #{document_id}")

@@ -378,3 +378,36 @@ def test_the_migrations_build_exactly_the_models_schema(tmp_path, db_url):
     with rt.store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diffs == []  # on SQLite and on PostgreSQL
+
+
+def test_a_release_waits_for_one_in_progress_and_then_finds_the_document_released(tmp_path, db_url):
+    """Two clerks press Release on the same held invoice at once: the second waits for the first's unit of work
+    and is refused (it reads the document queued), so the invoice is queued once, never twice."""
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    rt = runtime(tmp_path, db_url, suppliers={})
+    rt.ingest.ingest(x12_file("acme_INV-10045.edi"), source="inbox", remote_id="a.edi", name="a.edi")
+    rt2 = runtime(tmp_path, db_url)
+    with rt2.store.session() as s:
+        doc_id = s.scalars(select(Document.id)).one()
+    outcome = {}
+
+    def second():
+        try:
+            outcome["status"] = rt2.ingest.release(doc_id, by="bob").status
+        except ValueError as e:
+            outcome["refused"] = str(e)
+
+    with rt2.store.session() as s:  # the first press, half way through its unit of work
+        s.execute(update(Document).where(Document.id == doc_id).values(status=DocStatus.QUEUED))
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive()  # waiting for the first
+    t.join(30)
+    assert outcome == {"refused": f"document #{doc_id} is queued; only held or failed documents are released"}
+    assert count(rt2, AuditEvent, AuditEvent.kind == "released") == 0
+
