@@ -11,7 +11,7 @@ import io
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import structlog
 from sqlalchemy import func, insert, select, union_all, update
@@ -78,6 +78,40 @@ class PollReport:
     settling: list[str] = field(default_factory=list)  # files still being written, left for the next poll
     paused: bool = False  # a person paused the source: nothing was fetched
     elsewhere: bool = False  # another process was polling it (a lease per source): nothing was done here
+
+
+RELEASE_CHUNK = 50  # documents released in one unit of work by IngestService.release_all
+REPORTED_FAILURES = 100  # a release's report names this many documents it could not release (and counts all)
+
+
+@dataclass
+class ReleaseReport:
+    """What :meth:`IngestService.release_all` did: counts, not every document (it may be thousands)."""
+
+    matched: int  # held or failed documents that met the filters when it started
+    released: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # their status now (queued, held, ...)
+    held_for: dict[str, int] = field(default_factory=dict)  # those held or rejected again, by reason code
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (document, why) left as they were
+    not_released: int = 0  # all of those (failed names the first REPORTED_FAILURES)
+    left: int = 0  # still meeting the filters when its time ran out: not tried yet
+
+    def add(self, out: DocOutcome) -> None:
+        self.released += 1
+        self.counts[out.status] = self.counts.get(out.status, 0) + 1
+        if out.translation.holds and out.status in (DocStatus.HELD, DocStatus.REJECTED):
+            code = out.translation.holds[0].code
+            self.held_for[code] = self.held_for.get(code, 0) + 1
+
+    def fail(self, document_id: int, why: str) -> None:
+        self.not_released += 1
+        if len(self.failed) < REPORTED_FAILURES:
+            self.failed.append((document_id, why))
+
+    def as_dict(self) -> dict:
+        return {"matched": self.matched, "released": self.released, "counts": self.counts,
+                "held_for": self.held_for, "not_released": self.not_released,
+                "failed": [{"id": i, "error": why} for i, why in self.failed], "left": self.left}
 
 
 def _bill_pos(t: Translation) -> tuple[str, ...]:
@@ -466,17 +500,18 @@ class IngestService:
                      reasons=[h.code for h in t.holds])
 
     def _settle(self, s: Session, doc: Document, t: Translation, *, match: bool = True, ingest: bool = False,
-                batch: lifecycle.Batch | None = None) -> None:
+                batch: lifecycle.Batch | None = None, quiet: bool = False) -> None:
         """Queue a ready translation, or hold / reject the document with its reasons (``match``: an invoice
         is first matched with its purchase order and receipts; not when a person accepted its variance, nor
-        when its supplier has no purchase order stored; ``ingest``: only documents stored before it count)."""
+        when its supplier has no purchase order stored; ``ingest``: only documents stored before it count;
+        ``quiet``: no log line for a queued one, one of many whose caller sums them up)."""
         if t.status == "ready" and match:
             for v in self._variances(s, doc, t, before=doc.id if ingest else None):
                 t.hold(v.code, v.message)
             if t.holds:
                 t.json = document_json(t, doc.file.name if doc.file is not None else "")
         if t.status == "ready":
-            self._queue(s, doc, t, batch)
+            self._queue(s, doc, t, batch, quiet=quiet)
         else:
             lifecycle.hold(s, doc, [h.as_dict() for h in t.holds], rejected=t.status == "rejected", batch=batch)
 
@@ -510,7 +545,8 @@ class IngestService:
                          price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
                          quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)
 
-    def _queue(self, s: Session, doc: Document, t: Translation, batch: lifecycle.Batch | None = None) -> None:
+    def _queue(self, s: Session, doc: Document, t: Translation, batch: lifecycle.Batch | None = None, *,
+               quiet: bool = False) -> None:
         company = self._company_for(t)
         spec = t.spec
         lines = len(getattr(spec, "expense_lines", []) or []) + len(getattr(spec, "item_lines", []) or []) + \
@@ -521,9 +557,10 @@ class IngestService:
         rq = lifecycle.queue(s, doc, company=company, approval=approval, batch=batch, request_type=t.request_type,
                              qbxml=t.request_xml, ref_number=getattr(spec, "ref_number", "")[:40], vendor=getattr(spec, "vendor", "")[:100],
                              external_guid=t.external_guid, line_count=max(1, lines), meta=meta.to_json())
-        if batch is None or doc.ordinal < REPORTED_DOCUMENTS:  # (a big file's later ones: a line a chunk)
-            log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
-                     set=doc.transaction_set, company=company, request=rq.request_type, total=doc.parsed.get("total"))
+        if quiet or (batch is not None and doc.ordinal >= REPORTED_DOCUMENTS):
+            return  # one of many (a big file's later ones, a release of all): their caller sums them up
+        log.info("document.awaiting_approval" if approval else "document.queued", document=doc.document_number,
+                 set=doc.transaction_set, company=company, request=rq.request_type, total=doc.parsed.get("total"))
 
     def _auto_post(self, t: Translation) -> bool:
         """Does this document go to QuickBooks without a person's approval? The supplier's ``auto_post``,
@@ -784,28 +821,97 @@ class IngestService:
             if accept_variance is not None and doc.reason_code not in (PRICE_VARIANCE, QUANTITY_VARIANCE):
                 raise ValueError(f"document #{document_id} is not held for a price or quantity variance "
                                  f"({doc.reason_code or doc.status})")
-            lifecycle.release(s, doc, by=by)
-            if not_duplicate is not None:
-                audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
-                      previous_reason=doc.reason)
-            if accept_variance is not None:
-                audit(s, "variance_accepted", document=doc, reason=accept_variance.strip(), by=by,
-                      variances=doc.reason)
+            return self._release(s, doc, not_duplicate=not_duplicate, accept_variance=accept_variance, by=by)
 
-            f = doc.file
-            ps = _stored_set(s, f, doc)
-            t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
-            if t.status == "ready":
-                dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
-                    self._superseded(s, doc, t)
-                if dup:
-                    t.hold(*dup)
-                    t.json = document_json(t, f.name)
-            doc.supplier_id = t.supplier_id
-            doc.parsed = t.json
-            self._settle(s, doc, t, match=accept_variance is None)
-            return DocOutcome(doc.id, t, doc.status)
+    def _release(self, s: Session, doc: Document, *, not_duplicate: str | None = None,
+                 accept_variance: str | None = None, by: str = "", orders: set[str] | None = None,
+                 quiet: bool = False) -> DocOutcome:
+        """One document translated again in the unit of work ``s`` (:meth:`release`, :meth:`release_all`).
+        ``orders``: the suppliers with a purchase order stored, when known (an invoice of another is not matched);
+        ``quiet``: not logged when queued (:meth:`_settle`)."""
+        lifecycle.release(s, doc, by=by)
+        if not_duplicate is not None:
+            audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
+                  previous_reason=doc.reason)
+        if accept_variance is not None:
+            audit(s, "variance_accepted", document=doc, reason=accept_variance.strip(), by=by,
+                  variances=doc.reason)
+        f = doc.file
+        ps = _stored_set(s, f, doc)
+        t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
+        if t.status == "ready":
+            dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
+                self._superseded(s, doc, t)
+            if dup:
+                t.hold(*dup)
+                t.json = document_json(t, f.name)
+        doc.supplier_id = t.supplier_id
+        doc.parsed = t.json
+        self._settle(s, doc, t, match=accept_variance is None and (orders is None or t.supplier_id in orders),
+                     quiet=quiet)
+        return DocOutcome(doc.id, t, doc.status)
 
+    def release_all(self, where: list, *, by: str = "", seconds: float | None = None,
+                    progress: Callable[[ReleaseReport], None] | None = None) -> ReleaseReport:
+        """Release every held or failed document that meets ``where`` (conditions on :class:`Document`: the
+        review page's filters, :func:`connector.views.review_filter`), oldest first, as :meth:`release` does
+        one: after an admin mapped a supplier whose big file came first, its thousands of held invoices.
+
+        ``RELEASE_CHUNK`` documents to a unit of work, so a crash keeps the chunks done and running it again
+        carries on. A document that cannot be released (an error, or a person acted on it meanwhile) leaves
+        its chunk to be done again one document at a time: only that one stays as it was, and the report says
+        why. Each document is tried once: one held again is not tried again in the same run (the ids ascend).
+        ``seconds``: stop after the chunk that passes that long (the web page's request); ``left`` then
+        counts the documents that still meet ``where``, for the next run. ``progress`` is called after
+        each chunk."""
+        self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
+        releasable = [Document.status.in_(lifecycle.RELEASABLE), *where]
+        with self.store.session() as s:
+            report = ReleaseReport(matched=s.scalar(select(func.count()).select_from(Document).where(*releasable)))
+        deadline = None if seconds is None else self._clock() + seconds
+        last = 0
+        while True:
+            with self.store.session() as s:
+                ids = list(s.scalars(select(Document.id).where(*releasable, Document.id > last)
+                                     .order_by(Document.id).limit(RELEASE_CHUNK)))
+            if not ids:
+                break
+            try:
+                with self.store.session() as s:
+                    _lock_documents(s, ids)
+                    docs = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(ids))
+                                                       .options(selectinload(Document.requests)))}
+                    orders = set(s.scalars(select(Document.supplier_id).where(Document.transaction_set == "850")
+                                           .distinct()))
+                    outcomes = [self._release(s, docs[i], by=by, orders=orders,  # (KeyError: gone meanwhile)
+                                              quiet=report.released + n >= REPORTED_DOCUMENTS)
+                                for n, i in enumerate(ids)]
+            except Exception:  # noqa: BLE001 - one document's problem must not stop the others: one at a time
+                outcomes = [o for i in ids if (o := self._release_one(i, by, report)) is not None]
+            for o in outcomes:
+                report.add(o)
+            last = ids[-1]
+            if progress is not None:
+                progress(report)
+            if deadline is not None and self._clock() > deadline:
+                with self.store.session() as s:
+                    report.left = s.scalar(select(func.count()).select_from(Document).where(
+                        *releasable, Document.id > last))
+                break
+        log.info("documents.released", by=by, matched=report.matched, released=report.released,
+                 **report.counts, not_released=report.not_released, left=report.left)
+        return report
+
+    def _release_one(self, document_id: int, by: str, report: ReleaseReport) -> DocOutcome | None:
+        try:
+            with self.store.session() as s:
+                return self._release(s, _document(s, document_id), by=by)
+        except (LookupError, ValueError) as e:
+            report.fail(document_id, str(e))
+        except Exception as e:  # noqa: BLE001 - kept as it was, reported, logged
+            log.exception("document.release_failed", document_id=document_id)
+            report.fail(document_id, f"{type(e).__name__}: {e}")
+        return None
 
     def resync(self, document_id: int, *, by: str) -> None:
         """Post again a document whose transaction QuickBooks confirmed deleted (reconciliation flagged it

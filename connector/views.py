@@ -346,13 +346,12 @@ def _company_filter(settings: Settings | None, company: str):
     return (Document.company == company) | unqueued
 
 
-def review_page(store: Store, *, status: str | None = None, reason: str | None = None, supplier: str | None = None,
-                company: str | None = None, since: str | None = None, until: str | None = None,
-                settings: Settings | None = None, limit: int | None = 50, offset: int = 0) -> Page:
-    """Held and failed documents (``status``: one of held, failed, rejected), newest first, each with its lines
-    (the failing ones marked), totals, due date and what to do. ``since`` / ``until``: received on or after /
-    on or before that day (YYYY-MM-DD); ``supplier`` ``"-"``: no supplier mapping matched; ``company``: with
-    ``settings``, also the documents held before they were queued whose supplier's documents go there."""
+def review_filter(*, status: str | None = None, reason: str | None = None, supplier: str | None = None,
+                  company: str | None = None, since: str | None = None, until: str | None = None,
+                  settings: Settings | None = None) -> list:
+    """The review list's filters (:func:`review_page`) as conditions on :class:`Document`: what the page
+    lists is what "release all" releases (:meth:`IngestService.release_all`). ValueError for a status the
+    list does not show or a day that is not YYYY-MM-DD."""
     if status and status not in REVIEWABLE:
         raise ValueError(f"the review list shows {', '.join(REVIEWABLE)} documents, not {status!r}")
     where = [Document.status == status] if status else [Document.status.in_(REVIEW)]
@@ -368,11 +367,44 @@ def review_page(store: Store, *, status: str | None = None, reason: str | None =
         where.append(Document.created_at >= datetime.combine(d, datetime.min.time()))
     if (d := _day(until)) is not None:
         where.append(Document.created_at < datetime.combine(d + timedelta(days=1), datetime.min.time()))
+    return where
+
+
+def review_page(store: Store, *, status: str | None = None, reason: str | None = None, supplier: str | None = None,
+                company: str | None = None, since: str | None = None, until: str | None = None,
+                settings: Settings | None = None, limit: int | None = 50, offset: int = 0) -> Page:
+    """Held and failed documents (``status``: one of held, failed, rejected), newest first, each with its lines
+    (the failing ones marked), totals, due date and what to do. ``since`` / ``until``: received on or after /
+    on or before that day (YYYY-MM-DD); ``supplier`` ``"-"``: no supplier mapping matched; ``company``: with
+    ``settings``, also the documents held before they were queued whose supplier's documents go there."""
+    where = review_filter(status=status, reason=reason, supplier=supplier, company=company, since=since,
+                          until=until, settings=settings)
     page = _listing(store, where, limit=limit, offset=offset, body=True, by_status=len(where) > 1)
     if settings is not None:
         for row in page.rows:
             row["company"] = row["company"] or company_of(settings, row["supplier"])
     return page
+
+
+_RELEASED_AS = {DocStatus.QUEUED: "queued for QuickBooks", DocStatus.AWAITING_APPROVAL: "awaiting approval",
+                DocStatus.HELD: "held again", DocStatus.REJECTED: "rejected"}
+
+
+def release_summary(report) -> str:
+    """What a "release all" did (a :class:`connector.services.ReleaseReport`), in one paragraph for a person."""
+    if not report.matched:
+        return "No held or failed document matches: nothing was released."
+    done = ", ".join(f"{n:,} {_RELEASED_AS.get(st, st)}" for st, n in sorted(report.counts.items(),
+                                                                              key=lambda kv: -kv[1]))
+    why = ", ".join(f"{code.replace('_', ' ')}: {n:,}" for code, n in sorted(report.held_for.items(),
+                                                                             key=lambda kv: -kv[1]))
+    text = (f"Released {report.released:,} of {report.matched:,} document(s) with the mapping as it is now"
+            + (f": {done}" if done else "") + (f" (why: {why})" if why else "") + ".")
+    if report.not_released:
+        text += f" {report.not_released:,} could not be released and are as they were."
+    if report.left:
+        text += f" Time ran out with {report.left:,} still to do: release them again to carry on."
+    return text
 
 
 def review_choices(store: Store, settings: Settings) -> dict[str, list[str]]:

@@ -380,6 +380,80 @@ def test_the_migrations_build_exactly_the_models_schema(tmp_path, db_url):
     assert diffs == []  # on SQLite and on PostgreSQL
 
 
+def test_release_all_after_the_supplier_is_mapped_releases_a_big_file_in_chunks(tmp_path, db_url):
+    """The first file of a new supplier came before its mapping: all its invoices are held. Once the admin maps
+    it, one "release all" queues them, oldest first, a chunk to a unit of work; what is still held (another
+    supplier, not mapped) is held again and counted; a second run finds only that one, and queues nothing twice."""
+    from connector import views
+    from tests.support.builders import interchange
+
+    rt = runtime(tmp_path, db_url, suppliers={})
+    numbers = [f"INV-{n:05d}" for n in range(1, 122)]  # 121: three chunks
+    rt.ingest.ingest(interchange(numbers), source="inbox", remote_id="big.edi", name="big.edi")
+    rt.ingest.ingest(x12_file("initech_88812.edi"), source="inbox", remote_id="i.edi", name="i.edi")
+    assert count(rt, Document, Document.status == DocStatus.HELD) == 122
+
+    rt2 = runtime(tmp_path, db_url)  # the tests' own mapping: Acme, not Initech
+    seen = []
+    report = rt2.ingest.release_all(views.review_filter(reason="unknown_supplier", settings=rt2.settings), by="pat",
+                                    progress=lambda r: seen.append(r.released))
+    assert (report.matched, report.released, report.counts) == (122, 122, {"queued": 121, "held": 1})
+    assert report.held_for == {"unknown_supplier": 1} and report.not_released == 0 and report.left == 0
+    assert seen == [50, 100, 122]  # a chunk at a time
+    assert count(rt2, QueuedRequest) == 121
+    with rt2.store.session() as s:
+        first = s.scalar(select(Document.id).where(Document.document_number == "INV-00001"))
+        trail = [(e.kind, e.detail.get("by")) for e in audit_trail(s, first)]
+    assert trail == [("translated", None), ("held", None), ("released", "pat"), ("queued", None)]
+    assert "121 queued for QuickBooks, 1 held again (why: unknown supplier: 1)" in views.release_summary(report)
+
+    again = rt2.ingest.release_all(views.review_filter(settings=rt2.settings), by="pat")
+    assert (again.matched, again.counts) == (1, {"held": 1}) and count(rt2, QueuedRequest) == 121
+
+
+def test_release_all_leaves_a_document_it_cannot_release_as_it_was_and_says_why(tmp_path, db_url):
+    """A file whose stored bytes no longer hold its sets (damaged storage): its documents stay held, named in
+    the report with the reason; the others in the same chunk are released all the same."""
+    from sqlalchemy import update
+
+    from connector import views
+    from tests.support.builders import interchange
+
+    rt = runtime(tmp_path, db_url, suppliers={})
+    rt.ingest.ingest(interchange(["A-1", "A-2", "A-3"]), source="inbox", remote_id="a.edi", name="a.edi")
+    damaged = rt.ingest.ingest(interchange(["B-1", "B-2"], ctrl=502), source="inbox", remote_id="b.edi",
+                               name="b.edi").file_id
+    rt.ingest.ingest(interchange(["C-1"], ctrl=503), source="inbox", remote_id="c.edi", name="c.edi")
+    with rt.store.session() as s:
+        assert not s.get(ReceivedFile, damaged).chunks  # (a small file: its bytes in its row)
+        s.execute(update(ReceivedFile).where(ReceivedFile.id == damaged).values(content=b"ISA*garbled~"))
+
+    rt2 = runtime(tmp_path, db_url)
+    report = rt2.ingest.release_all(views.review_filter(settings=rt2.settings), by="pat")
+    assert (report.matched, report.released, report.counts, report.not_released) == (6, 4, {"queued": 4}, 2)
+    assert [why for _, why in report.failed] == [f"file #{damaged} has no set #0", f"file #{damaged} has no set #1"]
+    with rt2.store.session() as s:
+        left = s.execute(select(Document.document_number, Document.status).where(Document.file_id == damaged)
+                         .order_by(Document.id)).all()
+    assert left == [("B-1", "held"), ("B-2", "held")]
+    assert "2 could not be released and are as they were" in views.release_summary(report)
+
+
+def test_release_all_with_a_time_limit_stops_after_a_chunk_and_counts_what_is_left(tmp_path, db_url):
+    from connector import views
+    from tests.support.builders import interchange
+
+    rt = runtime(tmp_path, db_url, suppliers={})
+    rt.ingest.ingest(interchange([f"INV-{n}" for n in range(80)]), source="inbox", remote_id="a.edi", name="a.edi")
+    rt2 = runtime(tmp_path, db_url)
+    where = views.review_filter(supplier="-", settings=rt2.settings)
+    first = rt2.ingest.release_all(where, seconds=0)
+    assert (first.matched, first.released, first.left) == (80, 50, 30)
+    assert "Time ran out with 30 still to do" in views.release_summary(first)
+    rest = rt2.ingest.release_all(views.review_filter(supplier="-", settings=rt2.settings), seconds=0)
+    assert (rest.matched, rest.released, rest.left, rest.counts) == (30, 30, 0, {"queued": 30})
+
+
 def test_a_release_waits_for_one_in_progress_and_then_finds_the_document_released(tmp_path, db_url):
     """Two clerks press Release on the same held invoice at once: the second waits for the first's unit of work
     and is refused (it reads the document queued), so the invoice is queued once, never twice."""
@@ -411,3 +485,23 @@ def test_a_release_waits_for_one_in_progress_and_then_finds_the_document_release
     assert outcome == {"refused": f"document #{doc_id} is queued; only held or failed documents are released"}
     assert count(rt2, AuditEvent, AuditEvent.kind == "released") == 0
 
+
+def test_two_release_alls_at_once_queue_each_document_once(tmp_path, db_url):
+    import threading
+
+    from connector import views
+    from tests.support.builders import interchange
+
+    rt = runtime(tmp_path, db_url, suppliers={})
+    rt.ingest.ingest(interchange([f"INV-{n}" for n in range(120)]), source="inbox", remote_id="a.edi", name="a.edi")
+    a, b = runtime(tmp_path, db_url), runtime(tmp_path, db_url)
+    reports = []
+    threads = [threading.Thread(target=lambda r=r: reports.append(r.ingest.release_all(
+        views.review_filter(settings=r.settings), by="clerk"))) for r in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(r.released for r in reports) == 120 and count(a, QueuedRequest) == 120
+    assert count(a, AuditEvent, AuditEvent.kind == "released") == 120
+    assert all(why.endswith("only held or failed documents are released") for r in reports for _, why in r.failed)
