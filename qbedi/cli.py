@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,6 +117,7 @@ def _print_json(obj) -> None:
 
 # ---------------------------------------------------------------- commands
 
+PROGRESS_SECONDS = 5.0  # a long command (release --all) says how far it is this often, on stderr
 TRANSLATE_IN_MEMORY = 8 << 20  # files up to this size are parsed in one pass, bigger ones streamed in two
 
 
@@ -666,7 +668,21 @@ def _print_document_body(doc: dict) -> None:
 
 
 def cmd_release(args) -> int:
-    rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    narrowed = [o for o, v in (("--held-for", args.held_for), ("--supplier", args.supplier), ("--company", args.company),
+                               ("--status", args.status), ("--since", args.since), ("--until", args.until)) if v]
+    if args.all == (args.id is not None):
+        print("name one document (qbedi documents --status held), or --all", file=sys.stderr)
+        return 2
+    if narrowed and not args.all:
+        print(f"{', '.join(narrowed)} narrow --all; one document is named by its number alone", file=sys.stderr)
+        return 2
+    if args.all and (args.not_duplicate or args.accept_variance):
+        print("--not-duplicate and --accept-variance are a person's reason for one document: name it", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    rt = build_runtime(settings, with_sources=False, read_only=True)
+    if args.all:
+        return _release_all(rt, settings, args)
     try:
         if args.not_duplicate and not args.reason:
             raise ValueError("--not-duplicate needs --reason: why is it a different document?")
@@ -678,9 +694,52 @@ def cmd_release(args) -> int:
     except (LookupError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 1
+    if args.json:
+        _print_json({"id": out.document_id, "status": out.status,
+                     "holds": [{"code": h.code, "message": h.message} for h in out.translation.holds]})
+        return 0
     print(f"document #{out.document_id}: {out.status}" +
           "".join(f"\n  {h.code}: {h.message}" for h in out.translation.holds))
     return 0
+
+
+def _release_all(rt, settings, args) -> int:
+    """``qbedi release --all``: every held (and failed) document the filters leave, oldest first, with progress
+    on stderr every few seconds (a big file's documents take minutes)."""
+    from connector import views
+
+    problem = None
+    if args.company and settings.user(args.company) is None:
+        problem = (f"no Web Connector user {args.company!r} in the config (users: "
+                   f"{', '.join(u.username for u in settings.web_connector.users) or 'none'})")
+    elif args.held_for and args.held_for not in views.ADVICE:
+        problem = f"no reason code {args.held_for!r}; the codes are: {', '.join(sorted(views.ADVICE))}"
+    try:
+        where = None if problem else views.review_filter(status=args.status, reason=args.held_for,
+                                                         supplier=args.supplier, company=args.company,
+                                                         since=args.since, until=args.until, settings=settings)
+    except ValueError as e:
+        problem = str(e)
+    if problem:
+        print(f"qbedi: {problem}", file=sys.stderr)
+        return 2
+    said = [time.monotonic()]
+
+    def progress(report) -> None:
+        if not args.json and time.monotonic() - said[0] >= PROGRESS_SECONDS:
+            said[0] = time.monotonic()
+            print(f"released {report.released + report.not_released:,} of {report.matched:,}...", file=sys.stderr)
+
+    report = rt.ingest.release_all(where, by=getpass.getuser(), progress=progress)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(views.release_summary(report))
+        for i, why in report.failed:
+            print(f"document #{i}: {why}", file=sys.stderr)
+        if report.not_released > len(report.failed):
+            print(f"... and {report.not_released - len(report.failed):,} more", file=sys.stderr)
+    return 1 if report.not_released else 0
 
 
 def cmd_dismiss(args) -> int:
@@ -883,7 +942,8 @@ def cmd_vendors(args) -> int:
     if args.json:
         _print_json(done)
     else:
-        print(text + ". Held documents: qbedi release ID (qbedi run reads the file again by itself)")
+        print(text + ". Its held documents: qbedi release --all --held-for unknown_supplier, or one: qbedi release ID "
+              "(qbedi run reads the file again by itself)")
     return 0
 
 
@@ -1249,8 +1309,18 @@ def _review_commands(add) -> None:
     sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
-    sp = add("release", cmd_release, "translate a held document again with the current mappings")
-    sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
+    sp = add("release", cmd_release, "translate held documents again with the current mappings (one, or --all)")
+    sp.add_argument("id", type=_doc_id, nargs="?", help="the document's number (the # in qbedi documents)")
+    sp.add_argument("--all", action="store_true",
+                    help="every held and failed document, oldest first (narrowed by the options below), e.g. a big "
+                         "file's invoices after their supplier was mapped")
+    sp.add_argument("--held-for", metavar="CODE", help="with --all: only those held for this reason (e.g. "
+                                                        "unknown_supplier)")
+    sp.add_argument("--supplier", help="with --all: only this supplier's (-: those no supplier mapping matched)")
+    sp.add_argument("--company", help="with --all: only this Web Connector user's")
+    sp.add_argument("--status", choices=["held", "failed"], help="with --all: only held, or only failed, ones")
+    sp.add_argument("--since", metavar="YYYY-MM-DD", help="with --all: only those received on or after that day")
+    sp.add_argument("--until", metavar="YYYY-MM-DD", help="with --all: only those received on or before that day")
     sp.add_argument("--not-duplicate", action="store_true",
                     help="it is held as duplicate_document but is a different document that reuses the number: "
                          "post it (needs --reason; audited)")
@@ -1258,6 +1328,7 @@ def _review_commands(add) -> None:
                     help="it is held as price_variance / quantity_variance but is right as invoiced: post it as it "
                          "is (needs --reason; audited with the variances)")
     sp.add_argument("--reason", help="why (with --not-duplicate or --accept-variance)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
     sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")

@@ -40,7 +40,8 @@ def suppliers_template() -> str:
     body = "\n".join(("# " + line) if line.strip() and not line.startswith("#") else line
                      for line in example.splitlines())
     return ("# Your suppliers -> QuickBooks. None is mapped yet: documents from unmapped suppliers are held\n"
-            "# (unknown_supplier) with the ids they came with; add the supplier here, then `qbedi release ID`.\n"
+            "# (unknown_supplier) with the ids they came with; add the supplier here, then release them\n"
+            "# (`qbedi release --all --held-for unknown_supplier`, or Release all on the web page's Held list).\n"
             "# An example to copy from (uncomment and edit):\n#\n" + body + "\n")
 
 

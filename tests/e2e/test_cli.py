@@ -103,6 +103,38 @@ def test_review_commands_show_held_documents_and_audit(tmp_path, capsys):
     assert out["sources"][0]["name"] == "inbox" and out["sources"][0]["consecutive_failures"] == 0
 
 
+def test_release_all_after_the_supplier_is_mapped(tmp_path, capsys):
+    """A supplier's file came before its mapping; the admin maps it and releases all its held documents in one
+    command (JSON for a script, words for a person); a misuse is refused in words before anything is read."""
+    from tests.support.builders import interchange
+
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    cfg = str(write_config(tmp_path, db, suppliers={}))
+    (tmp_path / "inbox" / "a.edi").write_bytes(interchange(["INV-1", "INV-2", "INV-3"]))
+    (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))
+    run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
+    for argv, says in ((["release"], "or --all"), (["release", "1", "--supplier", "X"], "--supplier narrow --all"),
+                       (["release", "1", "--all"], "or --all"),
+                       (["release", "--all", "--not-duplicate"], "for one document"),
+                       (["release", "--all", "--held-for", "nonsense"], "no reason code 'nonsense'; the codes are:"),
+                       (["release", "--all", "--company", "nobody"], "no Web Connector user 'nobody'"),
+                       (["release", "--all", "--since", "May"], "'May' is not a date (YYYY-MM-DD)")):
+        assert main([*argv, "--config", cfg]) == 2, argv
+        assert says in capsys.readouterr().err, argv
+
+    write_config(tmp_path, db)  # the admin maps Acme (the tests' own mapping; Initech stays unknown)
+    code, out = run_json(capsys, ["release", "--all", "--held-for", "unknown_supplier", "--json", "--config", cfg])
+    assert code == 0 and out == {"matched": 4, "released": 4, "counts": {"queued": 3, "held": 1},
+                                 "held_for": {"unknown_supplier": 1}, "not_released": 0, "failed": [], "left": 0}
+    assert main(["release", "--all", "--supplier", "-", "--config", cfg]) == 0
+    assert capsys.readouterr().out == ("Released 1 of 1 document(s) with the mapping as it is now: 1 held again "
+                                       "(why: unknown supplier: 1).\n")
+    _, out = run_json(capsys, ["documents", "--status", "held", "--json", "--config", cfg])
+    [held] = out["documents"]
+    code, out = run_json(capsys, ["release", str(held["id"]), "--json", "--config", cfg])
+    assert code == 0 and out["status"] == "held" and [h["code"] for h in out["holds"]] == ["unknown_supplier"]
+
+
 def test_init_writes_a_workspace_that_loads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QBEDI_QBWC_PASSWORD", "s3cret-pass")
     ws = tmp_path / "ws"
