@@ -34,6 +34,9 @@ log = structlog.get_logger(__name__)
 
 PAGE = 50  # rows a listing shows
 MAX_ID = 2**31 - 1  # document ids are 32-bit integers in the database: anything above is no document
+REVIEW_FILTERS = ("status", "reason", "supplier", "company", "since", "until")  # the held page's filters
+RELEASE_SECONDS = 20.0  # "release all" stops after about this long (one request); pressed again, it carries on
+SHOWN_FAILURES = 20  # documents a "release all" could not release named in its message
 
 
 class Forbidden(Exception):
@@ -296,15 +299,15 @@ def _pages(app: Flask, deps: _Deps) -> None:
 
     @app.get("/held")
     def held():
-        f = {k: request.args.get(k, "").strip() or None for k in ("status", "reason", "supplier", "company", "since",
-                                                                     "until")}
+        f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
         n = _page_arg()
         try:
             page = views.review_page(st, **f, settings=cfg, limit=PAGE, offset=(n - 1) * PAGE)
         except ValueError as e:
             flash(str(e), "error")
             page = views.review_page(st, settings=cfg, limit=PAGE)
-        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg))
+        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg),
+                               release_seconds=f"{RELEASE_SECONDS:.0f}")
 
     @app.get("/approval")
     def approval():
@@ -434,6 +437,30 @@ def _actions(app: Flask, deps: _Deps) -> None:
         log.info("web.release", document_id=doc_id, by=g.user.username, status=out.status)
         return _back(url_for("document", doc_id=doc_id))
 
+    @app.post("/held/release")
+    def release_all():
+        f = {k: request.form.get(k, "").strip() or None for k in REVIEW_FILTERS}
+        back = url_for("held", **{k: v for k, v in f.items() if v})
+        try:
+            ingest = deps.ingest_now()
+        except ConfigError as e:
+            _done(f"Nothing was released: the configuration does not read ({e}). An admin fixes it first.", "error")
+            return redirect(back)
+        try:
+            where = views.review_filter(**f, settings=ingest.settings)
+        except ValueError as e:
+            _done(f"Nothing was released: {e}.", "error")
+            return redirect(back)
+        report = ingest.release_all(where, by=_by(), seconds=RELEASE_SECONDS)
+        _done(views.release_summary(report), "error" if report.not_released or report.left else "ok")
+        if report.failed:
+            _done("Not released: " + "; ".join(f"#{i}: {why}" for i, why in report.failed[:SHOWN_FAILURES]) +
+                  (f"; and {report.not_released - SHOWN_FAILURES:,} more (qbedi release --all --json lists them)"
+                   if report.not_released > SHOWN_FAILURES else ""), "error")
+        log.info("web.release_all", by=g.user.username, **{k: v for k, v in f.items() if v},
+                 matched=report.matched, released=report.released, not_released=report.not_released, left=report.left)
+        return redirect(back)
+
     @app.post("/documents/<int(max=2147483647):doc_id>/resync")
     def resync(doc_id: int):
         _doc_action(lambda: deps.ingest.resync(doc_id, by=_by()), doc_id,
@@ -542,7 +569,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
                 done = map_supplier(deps.settings, sid, vendor, **({"default_account": request.form["default_account"].strip()}
                                                          if request.form.get("default_account", "").strip() else {}))
                 _done(f"Supplier {sid} is mapped to {vendor!r} ({'added' if done['created'] else 'changed'}). Release "
-                      "its held documents to translate them with it.")
+                      "its held documents to translate them with it (the Held list: reason unknown supplier, Release "
+                      "all).")
         except ConfigError as e:
             _done(f"Nothing was changed: {e}", "error")
         log.info("web.vendor_map", supplier=sid, vendor=vendor, by=g.user.username)

@@ -333,6 +333,34 @@ def test_release_reads_the_mapping_on_disk_and_dismiss_closes(site, tmp_path):
     assert "configuration does not read" in text(c.get(f"/documents/{other}"))
 
 
+def test_release_all_on_the_held_page_releases_what_its_filters_show(site, tmp_path):
+    """After the admin's fix, a clerk releases every document the held list shows in one press (a big file's
+    invoices), narrowed by its filters; a rejected list offers no such button, and a bad filter releases nothing."""
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi", "initech_88812.edi")
+    c = app.test_client()
+    login(c, "carol")
+    assert "Release all 2" in text(c.get("/held"))
+    assert "Release all 1" in text(c.get("/held?reason=unmapped_line"))
+
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(SUPPLIERS), encoding="utf-8")  # the admin's fix
+    r = post(c, "/held/release", {"reason": "unmapped_line", "status": ""}, page="/held?reason=unmapped_line")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/held?reason=unmapped_line")
+    page = text(c.get(r.headers["Location"]))
+    assert "Released 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in page
+    assert "Release all" not in page  # (nothing left under this filter)
+    assert [doc(rt, n).status for n in ("INV-10045", "88812")] == [DocStatus.QUEUED, DocStatus.HELD]
+    with rt.store.session() as s:
+        assert [e.detail.get("by") for e in audit_trail(s, doc_id(rt, "INV-10045")) if e.kind == "released"] == \
+            ["carol (web)"]
+        assert "released" not in [e.kind for e in audit_trail(s, doc_id(rt, "88812"))]  # (filtered out)
+
+    r = post(c, "/held/release", {"since": "last week"}, page="/held")
+    assert "Nothing was released: &#39;last week&#39; is not a date (YYYY-MM-DD)." in text(c.get(r.headers["Location"]))
+    assert doc(rt, "88812").status == DocStatus.HELD
+    assert "Release all" not in text(c.get("/held?status=rejected"))
+
+
 def test_a_false_duplicate_is_posted_with_a_reason(site):
     rt, app, _ = site()
     ingest(rt, "acme_INV-10045.edi")
