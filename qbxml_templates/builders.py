@@ -666,5 +666,7 @@ def message_set(requests: list[etree._Element], *, on_error: str = "continueOnEr
         if not (isinstance(rq.tag, str) and rq.tag.endswith("Rq")):
             raise QbxmlValueError("QBXMLMsgsRq", f"not a request element: {rq.tag!r}")
         msgs.append(deepcopy(rq) if copy else rq)
-    body = etree.tostring(root, encoding="us-ascii").decode("ascii")
+    body = etree.tostring(root, encoding="unicode")  # (the same characters as the ASCII one when all ASCII)
+    if not body.isascii():
+        body = etree.tostring(root, encoding="us-ascii").decode("ascii")
     return f'{XML_DECLARATION}\n<?qbxml version="{version}"?>\n{body}'
