@@ -61,11 +61,18 @@ def _whole_parse(args):
         gc.enable()
 
 
-def build_runtime(*args, **kwargs):
-    """:func:`qbedi.runtime.build_runtime`, imported when a command first needs it."""
+def build_runtime(settings: Settings, *args, **kwargs):
+    """:func:`qbedi.runtime.build_runtime`, imported when a command first needs it. A command that has not set
+    up logging itself gets it at warning level, to stderr or the log file: its output is its report (a log
+    line on stdout broke ``--json``: ``qbedi release --all --json`` printed a line per document queued), and
+    logging as configured is what redacts secrets."""
+    import structlog
+
     from .runtime import build_runtime as build
 
-    return build(*args, **kwargs)
+    if not structlog.is_configured():
+        _setup_logging(settings, argparse.Namespace(quiet_logs=True))
+    return build(settings, *args, **kwargs)
 
 
 def _config_path(arg: str | None) -> str | None:

@@ -135,6 +135,24 @@ def test_release_all_after_the_supplier_is_mapped(tmp_path, capsys):
     assert code == 0 and out["status"] == "held" and [h["code"] for h in out["holds"]] == ["unknown_supplier"]
 
 
+def test_a_command_acting_on_documents_prints_only_its_report_on_stdout(tmp_path):
+    """As a process: a command that does not set up logging itself logs at warning level to stderr, so its
+    stdout is its report (``release --all --json`` printed a log line per document queued before its JSON)."""
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    cfg = str(write_config(tmp_path, db, suppliers={}))
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+
+    def qbedi(*argv):
+        return subprocess.run([sys.executable, "-m", "qbedi.cli", *argv, "--config", cfg], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+
+    assert qbedi("poll", "--once").returncode == 0
+    write_config(tmp_path, db)  # the admin maps Acme
+    done = qbedi("release", "--all", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["counts"] == {"queued": 1}
+    assert "document.queued" not in done.stdout + done.stderr
+
+
 def test_init_writes_a_workspace_that_loads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QBEDI_QBWC_PASSWORD", "s3cret-pass")
     ws = tmp_path / "ws"
