@@ -300,14 +300,14 @@ def _pages(app: Flask, deps: _Deps) -> None:
     @app.get("/held")
     def held():
         f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
-        n = _page_arg()
+        n, filtered = _page_arg(), True
         try:
             page = views.review_page(st, **f, settings=cfg, limit=PAGE, offset=(n - 1) * PAGE)
         except ValueError as e:
             flash(str(e), "error")
-            page = views.review_page(st, settings=cfg, limit=PAGE)
+            page, filtered = views.review_page(st, settings=cfg, limit=PAGE), False  # (Release all: not offered)
         return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg),
-                               release_seconds=f"{RELEASE_SECONDS:.0f}")
+                               release_seconds=f"{RELEASE_SECONDS:.0f}", filtered=filtered)
 
     @app.get("/approval")
     def approval():
