@@ -95,6 +95,7 @@ class ReleaseReport:
     failed: list[tuple[int, str]] = field(default_factory=list)  # (document, why) left as they were
     not_released: int = 0  # all of those (failed names the first REPORTED_FAILURES)
     left: int = 0  # still meeting the filters when its time ran out: not tried yet
+    last: int = 0  # the last document tried: a run ``after`` it carries on with the ones not tried yet
 
     def add(self, out: DocOutcome) -> None:
         self.released += 1
@@ -111,7 +112,7 @@ class ReleaseReport:
     def as_dict(self) -> dict:
         return {"matched": self.matched, "released": self.released, "counts": self.counts,
                 "held_for": self.held_for, "not_released": self.not_released,
-                "failed": [{"id": i, "error": why} for i, why in self.failed], "left": self.left}
+                "failed": [{"id": i, "error": why} for i, why in self.failed], "left": self.left, "last": self.last}
 
 
 def _bill_pos(t: Translation) -> tuple[str, ...]:
@@ -851,7 +852,7 @@ class IngestService:
                      quiet=quiet)
         return DocOutcome(doc.id, t, doc.status)
 
-    def release_all(self, where: list, *, by: str = "", seconds: float | None = None,
+    def release_all(self, where: list, *, by: str = "", seconds: float | None = None, after: int = 0,
                     progress: Callable[[ReleaseReport], None] | None = None) -> ReleaseReport:
         """Release every held or failed document that meets ``where`` (conditions on :class:`Document`: the
         review page's filters, :func:`connector.views.review_filter`), oldest first, as :meth:`release` does
@@ -862,14 +863,16 @@ class IngestService:
         its chunk to be done again one document at a time: only that one stays as it was, and the report says
         why. Each document is tried once: one held again is not tried again in the same run (the ids ascend).
         ``seconds``: stop after the chunk that passes that long (the web page's request); ``left`` then
-        counts the documents that still meet ``where``, for the next run. ``progress`` is called after
-        each chunk."""
+        counts the documents not tried yet, and a run ``after`` its ``last`` carries on with them (from the
+        oldest again, the ones held again would use up every run's time). ``progress`` is called after each
+        chunk."""
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         releasable = [Document.status.in_(lifecycle.RELEASABLE), *where]
+        last = max(0, after)
         with self.store.session() as s:
-            report = ReleaseReport(matched=s.scalar(select(func.count()).select_from(Document).where(*releasable)))
+            report = ReleaseReport(matched=s.scalar(select(func.count()).select_from(Document).where(
+                *releasable, Document.id > last)))
         deadline = None if seconds is None else self._clock() + seconds
-        last = 0
         while True:
             with self.store.session() as s:
                 ids = list(s.scalars(select(Document.id).where(*releasable, Document.id > last)
@@ -890,7 +893,7 @@ class IngestService:
                 outcomes = [o for i in ids if (o := self._release_one(i, by, report)) is not None]
             for o in outcomes:
                 report.add(o)
-            last = ids[-1]
+            last = report.last = ids[-1]
             if progress is not None:
                 progress(report)
             if deadline is not None and self._clock() > deadline:

@@ -347,6 +347,19 @@ def _company_filter(settings: Settings | None, company: str):
     return (Document.company == company) | unqueued
 
 
+def _supplier_filter(settings: Settings | None, supplier: str):
+    """A supplier's documents: those matched to it, and (with ``settings``) those held before it was mapped
+    that were sent under an id it answers to (its own or one in its ``match``), which a release now matches
+    to it. The id a document keeps is its ISA (or GS) sender; one held for an id seen only in an N1 party is
+    not found here (the reason filter finds it: unknown_supplier)."""
+    sup = settings.suppliers.get(supplier) if settings is not None else None
+    if sup is None:
+        return Document.supplier_id == supplier
+    ids = sorted({supplier.upper(), *(str(m).upper() for m in sup.match)})
+    return (Document.supplier_id == supplier) | (Document.supplier_id.is_(None)
+                                                 & func.upper(Document.sender_id).in_(ids))
+
+
 def review_filter(*, status: str | None = None, reason: str | None = None, supplier: str | None = None,
                   company: str | None = None, since: str | None = None, until: str | None = None,
                   settings: Settings | None = None) -> list:
@@ -361,7 +374,7 @@ def review_filter(*, status: str | None = None, reason: str | None = None, suppl
     if supplier == "-":
         where.append(Document.supplier_id.is_(None))
     elif supplier:
-        where.append(Document.supplier_id == supplier)
+        where.append(_supplier_filter(settings, supplier))
     if company:
         where.append(_company_filter(settings, company))
     if (d := _day(since)) is not None:
@@ -387,24 +400,34 @@ def review_page(store: Store, *, status: str | None = None, reason: str | None =
     return page
 
 
+def not_tried(store: Store, *, after: int, settings: Settings | None = None, **filters) -> int:
+    """How many held or failed documents the review filters show after document ``after``: what a "release
+    all" that ran out of time has left to try (:meth:`IngestService.release_all` ``after``)."""
+    where = review_filter(settings=settings, **filters)
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(Document).where(*where, Document.status.in_(REVIEW),
+                                                                         Document.id > after))
+
+
 _RELEASED_AS = {DocStatus.QUEUED: "queued for QuickBooks", DocStatus.AWAITING_APPROVAL: "awaiting approval",
-                DocStatus.HELD: "held again", DocStatus.REJECTED: "rejected"}
+                DocStatus.HELD: "still held", DocStatus.REJECTED: "rejected"}
 
 
 def release_summary(report) -> str:
     """What a "release all" did (a :class:`connector.services.ReleaseReport`), in one paragraph for a person."""
     if not report.matched:
-        return "No held or failed document matches: nothing was released."
-    done = ", ".join(f"{n:,} {_RELEASED_AS.get(st, st)}" for st, n in sorted(report.counts.items(),
-                                                                              key=lambda kv: -kv[1]))
+        return "No held or failed document matches: nothing was translated again."
+    order = list(_RELEASED_AS)  # (queued first, then awaiting approval, still held, rejected)
+    done = ", ".join(f"{report.counts[st]:,} {_RELEASED_AS.get(st, st)}" for st in sorted(
+        report.counts, key=lambda st: order.index(st) if st in order else len(order)))
     why = ", ".join(f"{code.replace('_', ' ')}: {n:,}" for code, n in sorted(report.held_for.items(),
                                                                              key=lambda kv: -kv[1]))
-    text = (f"Released {report.released:,} of {report.matched:,} document(s) with the mapping as it is now"
+    text = (f"Translated again {report.released:,} of {report.matched:,} document(s) with the mapping as it is now"
             + (f": {done}" if done else "") + (f" (why: {why})" if why else "") + ".")
     if report.not_released:
         text += f" {report.not_released:,} could not be released and are as they were."
     if report.left:
-        text += f" Time ran out with {report.left:,} still to do: release them again to carry on."
+        text += f" Time ran out with {report.left:,} not tried yet: carry on to release them."
     return text
 
 

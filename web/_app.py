@@ -247,6 +247,12 @@ def safe_next(nxt: str | None) -> str | None:
     return nxt
 
 
+def _after_arg(values) -> int:
+    """The document a "release all" that ran out of time stopped after (0: none, or not a document number)."""
+    raw = values.get("after", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_ID else 0
+
+
 def _back(default: str):
     return redirect(safe_next(request.form.get("next") or request.args.get("next")) or default)
 
@@ -300,14 +306,17 @@ def _pages(app: Flask, deps: _Deps) -> None:
     @app.get("/held")
     def held():
         f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
-        n, filtered = _page_arg(), True
+        n, filtered, after, pending = _page_arg(), True, _after_arg(request.args), 0
         try:
             page = views.review_page(st, **f, settings=cfg, limit=PAGE, offset=(n - 1) * PAGE)
+            if after:  # a "release all" ran out of time: the rest, not tried yet
+                pending = views.not_tried(st, after=after, settings=cfg, **f)
         except ValueError as e:
             flash(str(e), "error")
             page, filtered = views.review_page(st, settings=cfg, limit=PAGE), False  # (Release all: not offered)
         return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg),
-                               release_seconds=f"{RELEASE_SECONDS:.0f}", filtered=filtered)
+                               release_seconds=f"{RELEASE_SECONDS:.0f}", filtered=filtered, after=after,
+                               pending=pending)
 
     @app.get("/approval")
     def approval():
@@ -451,14 +460,16 @@ def _actions(app: Flask, deps: _Deps) -> None:
         except ValueError as e:
             _done(f"Nothing was released: {e}.", "error")
             return redirect(back)
-        report = ingest.release_all(where, by=_by(), seconds=RELEASE_SECONDS)
-        _done(views.release_summary(report), "error" if report.not_released or report.left else "ok")
+        report = ingest.release_all(where, by=_by(), seconds=RELEASE_SECONDS, after=_after_arg(request.form))
+        _done(views.release_summary(report), "error" if report.not_released else "info" if report.left else "ok")
         if report.failed:
             _done("Not released: " + "; ".join(f"#{i}: {why}" for i, why in report.failed[:SHOWN_FAILURES]) +
                   (f"; and {report.not_released - SHOWN_FAILURES:,} more (qbedi release --all --json lists them)"
                    if report.not_released > SHOWN_FAILURES else ""), "error")
         log.info("web.release_all", by=g.user.username, **{k: v for k, v in f.items() if v},
                  matched=report.matched, released=report.released, not_released=report.not_released, left=report.left)
+        if report.left:  # the list again, offering to carry on after the last one tried
+            return redirect(url_for("held", **{k: v for k, v in f.items() if v}, after=report.last))
         return redirect(back)
 
     @app.post("/documents/<int(max=2147483647):doc_id>/resync")

@@ -232,7 +232,8 @@ def test_admin_maps_an_unknown_supplier_and_a_clerk_accepts_a_price_variance(tmp
             said = admin.page.eval_on_selector("form.bulk", "f => { f.requestSubmit(); "
                                                             "return f.querySelector('button').textContent; }")
         assert said == "Releasing… (up to 20 seconds)"
-        assert "Released 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in admin.flash()
+        assert "Translated again 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in \
+            admin.flash()
         assert "reason=unknown_supplier" in admin.page.url and admin.page.locator("form.bulk").count() == 0
 
         clerk = Person(browser, served.url, shots)

@@ -347,7 +347,7 @@ def test_release_all_on_the_held_page_releases_what_its_filters_show(site, tmp_p
     r = post(c, "/held/release", {"reason": "unmapped_line", "status": ""}, page="/held?reason=unmapped_line")
     assert r.status_code == 302 and r.headers["Location"].endswith("/held?reason=unmapped_line")
     page = text(c.get(r.headers["Location"]))
-    assert "Released 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in page
+    assert "Translated again 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in page
     assert 'action="/held/release"' not in page  # (nothing left under this filter)
     assert [doc(rt, n).status for n in ("INV-10045", "88812")] == [DocStatus.QUEUED, DocStatus.HELD]
     with rt.store.session() as s:
@@ -361,6 +361,34 @@ def test_release_all_on_the_held_page_releases_what_its_filters_show(site, tmp_p
     assert 'action="/held/release"' not in text(c.get("/held?status=rejected"))
     assert 'action="/held/release"' not in text(c.get("/held?since=last+week"))  # (unfiltered: its filters unread)
     assert 'action="/held/release"' in text(c.get("/held"))
+
+
+def test_release_all_out_of_time_offers_to_carry_on_after_the_last_one_tried(site, tmp_path, monkeypatch):
+    """A press that runs out of time says so (not as an error) and the list offers to carry on after the last
+    document tried: documents still held at the front (a sender nobody mapped) no longer use up every press."""
+    import web._app
+    from tests.support.builders import interchange
+
+    monkeypatch.setattr(web._app, "RELEASE_SECONDS", 0.0)  # (a chunk a press)
+    rt, app, _ = site(suppliers=UNMAPPED)
+    nobody = interchange([f"N-{n}" for n in range(55)], ctrl=601).replace(b"ACMESUPPLY", b"NOBODYCORP")
+    rt.ingest.ingest(nobody, source="inbox", remote_id="n.edi", name="n.edi")
+    rt.ingest.ingest(interchange([f"A-{n}" for n in range(5)]), source="inbox", remote_id="a.edi", name="a.edi")
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(SUPPLIERS), encoding="utf-8")  # Acme fixed; not them
+    c = app.test_client()
+    login(c, "carol")
+    r = post(c, "/held/release", page="/held")
+    page = text(c.get(r.headers["Location"]))
+    assert '<p class="flash info" role="status">Translated again 50 of 60 document(s)' in page
+    assert "Time ran out with 10 not tried yet: carry on to release them." in page
+    assert "Carry on: 10 not tried yet" in page and doc(rt, "A-0").status == DocStatus.HELD
+    r = c.post("/held/release", data={"after": re.search(r'name="after" value="(\d+)"', page).group(1),
+                                      "csrf": token(c, r.headers["Location"])})
+    page = text(c.get(r.headers["Location"]))
+    assert "Translated again 10 of 10 document(s) with the mapping as it is now: 5 queued for QuickBooks, 5 still " \
+           "held (why: unknown supplier: 5)." in page
+    assert [doc(rt, f"A-{n}").status for n in range(5)] == [DocStatus.QUEUED] * 5
+    assert "Carry on" not in page and "Release all 55" in page  # (from the oldest again)
 
 
 def test_a_false_duplicate_is_posted_with_a_reason(site):
