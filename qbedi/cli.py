@@ -677,14 +677,19 @@ def _print_document_body(doc: dict) -> None:
 def cmd_release(args) -> int:
     narrowed = [o for o, v in (("--held-for", args.held_for), ("--supplier", args.supplier), ("--company", args.company),
                                ("--status", args.status), ("--since", args.since), ("--until", args.until)) if v]
-    if args.all == (args.id is not None):
-        print("name one document (qbedi documents --status held), or --all", file=sys.stderr)
+    if args.all and args.id is not None:
+        print("qbedi: name one document or give --all, not both", file=sys.stderr)
+        return 2
+    if not args.all and args.id is None:
+        print("qbedi: name one document (qbedi documents --status held), or give --all", file=sys.stderr)
         return 2
     if narrowed and not args.all:
-        print(f"{', '.join(narrowed)} narrow --all; one document is named by its number alone", file=sys.stderr)
+        print(f"qbedi: {', '.join(narrowed)} narrow --all; one document is named by its number alone",
+              file=sys.stderr)
         return 2
     if args.all and (args.not_duplicate or args.accept_variance):
-        print("--not-duplicate and --accept-variance are a person's reason for one document: name it", file=sys.stderr)
+        print("qbedi: --not-duplicate and --accept-variance are a person's reason for one document: name it",
+              file=sys.stderr)
         return 2
     settings = _settings(args)
     rt = build_runtime(settings, with_sources=False, read_only=True)
@@ -721,6 +726,9 @@ def _release_all(rt, settings, args) -> int:
                    f"{', '.join(u.username for u in settings.web_connector.users) or 'none'})")
     elif args.held_for and args.held_for not in views.ADVICE:
         problem = f"no reason code {args.held_for!r}; the codes are: {', '.join(sorted(views.ADVICE))}"
+    elif args.supplier and args.supplier != "-" and args.supplier not in settings.suppliers:
+        problem = (f"no supplier {args.supplier!r} in the suppliers configuration (suppliers: "
+                   f"{', '.join(sorted(settings.suppliers)) or 'none'}; -: those no mapping matched)")
     try:
         where = None if problem else views.review_filter(status=args.status, reason=args.held_for,
                                                          supplier=args.supplier, company=args.company,

@@ -113,8 +113,10 @@ def test_release_all_after_the_supplier_is_mapped(tmp_path, capsys):
     (tmp_path / "inbox" / "a.edi").write_bytes(interchange(["INV-1", "INV-2", "INV-3"]))
     (tmp_path / "inbox" / "i.edi").write_bytes(x12_file("initech_88812.edi"))
     run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
-    for argv, says in ((["release"], "or --all"), (["release", "1", "--supplier", "X"], "--supplier narrow --all"),
-                       (["release", "1", "--all"], "or --all"),
+    for argv, says in ((["release"], "name one document"), (["release", "1", "--supplier", "X"],
+                                                             "--supplier narrow --all"),
+                       (["release", "1", "--all"], "not both"),
+                       (["release", "--all", "--supplier", "NOPE"], "no supplier 'NOPE' in the suppliers configuration"),
                        (["release", "--all", "--not-duplicate"], "for one document"),
                        (["release", "--all", "--held-for", "nonsense"], "no reason code 'nonsense'; the codes are:"),
                        (["release", "--all", "--company", "nobody"], "no Web Connector user 'nobody'"),
