@@ -307,14 +307,15 @@ def _pages(app: Flask, deps: _Deps) -> None:
     def held():
         f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
         n, filtered, after, pending = _page_arg(), True, _after_arg(request.args), 0
+        now = deps.current_settings()  # (a supplier an admin just mapped: in the filter, its held documents found)
         try:
-            page = views.review_page(st, **f, settings=cfg, limit=PAGE, offset=(n - 1) * PAGE)
+            page = views.review_page(st, **f, settings=now, limit=PAGE, offset=(n - 1) * PAGE)
             if after:  # a "release all" ran out of time: the rest, not tried yet
-                pending = views.not_tried(st, after=after, settings=cfg, **f)
+                pending = views.not_tried(st, after=after, settings=now, **f)
         except ValueError as e:
             flash(str(e), "error")
-            page, filtered = views.review_page(st, settings=cfg, limit=PAGE), False  # (Release all: not offered)
-        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, cfg),
+            page, filtered = views.review_page(st, settings=now, limit=PAGE), False  # (Release all: not offered)
+        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, now),
                                release_seconds=f"{RELEASE_SECONDS:.0f}", filtered=filtered, after=after,
                                pending=pending)
 

@@ -225,16 +225,15 @@ def test_admin_maps_an_unknown_supplier_and_a_clerk_accepts_a_price_variance(tmp
         assert rows.count() == 1 and "not mapped" not in rows.inner_text()  # mapped now: one row, no double
         assert "held from before it was mapped: release them" in rows.inner_text()
         admin.shot("vendors")
-        admin.page.goto("/held")  # what was held for the unknown supplier, released in one press
-        admin.page.select_option("select[name=reason]", "unknown_supplier")
-        admin.page.click("button:has-text('Filter')")
+        rows.locator("a:has-text('its held documents')").click()  # the list of what was held for it, then one press
+        assert admin.page.url.endswith("/held?supplier=INITECHEDI") and "Release all 1" in admin.page.inner_text("main")
         with admin.page.expect_navigation():  # (the button says it is at work until the page answers)
             said = admin.page.eval_on_selector("form.bulk", "f => { f.requestSubmit(); "
                                                             "return f.querySelector('button').textContent; }")
         assert said == "Releasing… (up to 20 seconds)"
         assert "Translated again 1 of 1 document(s) with the mapping as it is now: 1 queued for QuickBooks." in \
             admin.flash()
-        assert "reason=unknown_supplier" in admin.page.url and admin.page.locator("form.bulk").count() == 0
+        assert "supplier=INITECHEDI" in admin.page.url and admin.page.locator("form.bulk").count() == 0
 
         clerk = Person(browser, served.url, shots)
         clerk.sign_in(CLERK, PASSWORD)
