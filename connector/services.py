@@ -461,13 +461,17 @@ class IngestService:
             self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
             taken.add(doc, t)
         lifecycle.write_batch(s, batch)
-        quiet = [d for d in docs if d.ordinal >= REPORTED_DOCUMENTS and d.status in (
-            DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL)]
-        if quiet:  # a big file's later documents that need nobody: one line a chunk (held ones have their own)
-            counts = {st: sum(1 for d in quiet if d.status == st) for st in {d.status for d in quiet}}
-            log.info("documents.queued", file=f.name, documents=len(quiet), **counts,
-                     first=quiet[0].document_number, last=quiet[-1].document_number,
-                     sets=f"{quiet[0].ordinal + 1}-{quiet[-1].ordinal + 1}")
+        later = [d for d in docs if d.ordinal >= REPORTED_DOCUMENTS]  # a big file's: one line a chunk for each kind
+        for event, statuses in (("documents.queued", (DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL)),
+                                ("documents.held", (DocStatus.HELD, DocStatus.REJECTED))):
+            quiet = [d for d in later if d.status in statuses]
+            if quiet:
+                counts = {st: sum(1 for d in quiet if d.status == st) for st in {d.status for d in quiet}}
+                reasons = {} if event == "documents.queued" else {"reasons": {
+                    code: sum(1 for d in quiet if d.reason_code == code) for code in {d.reason_code for d in quiet}}}
+                log.info(event, file=f.name, documents=len(quiet), **counts, **reasons,
+                         first=quiet[0].document_number, last=quiet[-1].document_number,
+                         sets=f"{quiet[0].ordinal + 1}-{quiet[-1].ordinal + 1}")
         return docs
 
     @staticmethod
@@ -496,7 +500,7 @@ class IngestService:
                 t.json = j = document_json(t, f.name)
                 doc.parsed = dict(j)
         self._settle(s, doc, t, match=match, ingest=True, batch=batch)
-        if t.holds:
+        if t.holds and doc.ordinal < REPORTED_DOCUMENTS:  # (a big file's later ones: a line a chunk)
             log.info(f"document.{doc.status}", file=f.name, document=doc.document_number, set=doc.transaction_set,
                      reasons=[h.code for h in t.holds])
 
