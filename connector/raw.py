@@ -91,10 +91,32 @@ def open_file(store: Store, f: ReceivedFile) -> BinaryIO:
     return _open(f, load)
 
 
-def open_in(s: Session, f: ReceivedFile, start: int = 0) -> BinaryIO:
+def open_in(s: Session, f: ReceivedFile, start: int = 0, *, kept: KeptChunks | None = None) -> BinaryIO:
     """``f``'s bytes as a binary stream read through the caller's session ``s`` (a page, a command), from
-    byte ``start`` on (the chunks before the one holding it are not read)."""
+    byte ``start`` on (the chunks before the one holding it are not read); ``kept``: chunks read lately by
+    the caller, and the ones read now kept there."""
+    if kept is not None:
+        return _open(f, lambda seq: kept.load(s, f.id, seq), start)
     return _open(f, lambda seq: _chunk(s, f.id, seq), start)
+
+
+class KeptChunks:
+    """The last few chunks read, for many reads of places near each other in a row (the held documents of a
+    file released in file order, :meth:`IngestService.release_all`): each chunk read from the database once,
+    not twice per set (its ISA's and its own). At most ``most`` chunks (``RAW_CHUNK`` bytes each) are kept."""
+
+    def __init__(self, most: int = 4):
+        self._most, self._kept = most, {}
+
+    def load(self, s: Session, file_id: int, seq: int) -> bytes:
+        key = (file_id, seq)
+        data = self._kept.pop(key, None)
+        if data is None:
+            data = _chunk(s, file_id, seq)
+        self._kept[key] = data  # (the latest last: the oldest goes first)
+        while len(self._kept) > self._most:
+            del self._kept[next(iter(self._kept))]
+        return data
 
 
 def _open(f: ReceivedFile, load: Callable[[int], bytes], start: int = 0) -> BinaryIO:

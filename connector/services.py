@@ -830,10 +830,10 @@ class IngestService:
 
     def _release(self, s: Session, doc: Document, *, not_duplicate: str | None = None,
                  accept_variance: str | None = None, by: str = "", orders: set[str] | None = None,
-                 quiet: bool = False) -> DocOutcome:
+                 quiet: bool = False, kept: raw.KeptChunks | None = None) -> DocOutcome:
         """One document translated again in the unit of work ``s`` (:meth:`release`, :meth:`release_all`).
         ``orders``: the suppliers with a purchase order stored, when known (an invoice of another is not matched);
-        ``quiet``: not logged when queued (:meth:`_settle`)."""
+        ``quiet``: not logged when queued (:meth:`_settle`); ``kept``: its file's chunks read lately."""
         lifecycle.release(s, doc, by=by)
         if not_duplicate is not None:
             audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
@@ -842,7 +842,7 @@ class IngestService:
             audit(s, "variance_accepted", document=doc, reason=accept_variance.strip(), by=by,
                   variances=doc.reason)
         f = doc.file
-        ps = _stored_set(s, f, doc)
+        ps = _stored_set(s, f, doc, kept)
         t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
         if t.status == "ready":
             dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
@@ -877,6 +877,7 @@ class IngestService:
             report = ReleaseReport(matched=s.scalar(select(func.count()).select_from(Document).where(
                 *releasable, Document.id > last)))
         deadline = None if seconds is None else self._clock() + seconds
+        kept = raw.KeptChunks()  # (a file's sets in a row: its chunks read once, not twice a set)
         while True:
             with self.store.session() as s:
                 ids = list(s.scalars(select(Document.id).where(*releasable, Document.id > last)
@@ -890,7 +891,7 @@ class IngestService:
                                                        .options(selectinload(Document.requests)))}
                     orders = set(s.scalars(select(Document.supplier_id).where(Document.transaction_set == "850")
                                            .distinct()))
-                    outcomes = [self._release(s, docs[i], by=by, orders=orders,  # (KeyError: gone meanwhile)
+                    outcomes = [self._release(s, docs[i], by=by, orders=orders, kept=kept,  # (KeyError: gone)
                                               quiet=report.released + n >= REPORTED_DOCUMENTS)
                                 for n, i in enumerate(ids)]
             except Exception:  # noqa: BLE001 - one document's problem must not stop the others: one at a time
@@ -973,12 +974,12 @@ class IngestService:
         log.info("document.rejected", document_id=document_id, by=by)
 
 
-def _stored_set(s: Session, f: ReceivedFile, doc: Document) -> edi.ParsedSet:
+def _stored_set(s: Session, f: ReceivedFile, doc: Document, kept: raw.KeptChunks | None = None) -> edi.ParsedSet:
     """``doc``'s set of its stored file as a whole-file parse leaves it (a GE/IEA fault after it applied).
     With its ``set_place`` only its ISA, its GS and the set are read: a document stored with a place was
     surveyed at ingest, and one a GE/IEA fault reaches was rejected then, never released. Without one, the
     file is read as a stream: envelopes first, then sets up to it."""
-    ps = raw.placed_set(lambda start: raw.open_in(s, f, start), doc)
+    ps = raw.placed_set(lambda start: raw.open_in(s, f, start, kept=kept), doc)
     if ps is not None:
         return ps
     ordinal = doc.ordinal  # (no place, or not the set that was kept there: read the file)

@@ -261,3 +261,33 @@ def test_a_document_without_a_place_stores_sql_null(rt):
     with rt.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Document).where(
             Document.file_id == out.file_id, Document.set_place.is_(None))) == 1
+
+
+def test_releasing_a_files_held_documents_reads_each_chunk_once(tmp_path, db_url, monkeypatch):
+    """Release all of a big file's held documents, in file order: each chunk of its raw bytes is read from the
+    database once (raw.KeptChunks), not twice a set (its ISA's chunk and its own): on PostgreSQL those reads
+    were half the time of a release."""
+    monkeypatch.setattr(raw, "RAW_CHUNK", 20_000)  # (a 56 kB file in 3 chunks)
+    held = build_runtime(load_settings(write_config(tmp_path, db_url, suppliers={})))
+    out = held.ingest.ingest(interchange([f"INV-{n}" for n in range(400)]), source="inbox", remote_id="big.edi",
+                             name="big.edi")
+    held.close()
+    f, chunks = stored(held, out.file_id)
+    assert chunks >= 2 and out.counts == {"held": 400}
+    mapped = build_runtime(load_settings(write_config(tmp_path, db_url)))
+    loaded: list[int] = []
+    real_chunk = raw._chunk
+    monkeypatch.setattr(raw, "_chunk", lambda s, file_id, seq: loaded.append(seq) or real_chunk(s, file_id, seq))
+    report = mapped.ingest.release_all(views.review_filter(settings=mapped.settings))
+    mapped.close()
+    assert report.counts == {"queued": 400}
+    assert sorted(loaded) == list(range(chunks)), loaded
+
+
+def test_kept_chunks_keeps_the_latest_few(monkeypatch):
+    loaded: list[tuple[int, int]] = []
+    monkeypatch.setattr(raw, "_chunk", lambda s, file_id, seq: loaded.append((file_id, seq)) or b"%d" % seq)
+    kept = raw.KeptChunks(most=2)
+    assert [kept.load(None, 1, seq) for seq in (0, 1, 0, 2, 0, 1)] == [b"0", b"1", b"0", b"2", b"0", b"1"]
+    assert loaded == [(1, 0), (1, 1), (1, 2), (1, 1)]  # 1 was the oldest when 2 came
+    assert kept.load(None, 2, 0) == b"0" and loaded[-1] == (2, 0)  # (another file's chunk 0: not the same)
