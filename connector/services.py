@@ -94,6 +94,7 @@ class ReleaseReport:
     held_for: dict[str, int] = field(default_factory=dict)  # those held or rejected again, by reason code
     failed: list[tuple[int, str]] = field(default_factory=list)  # (document, why) left as they were
     not_released: int = 0  # all of those (failed names the first REPORTED_FAILURES)
+    elsewhere: int = 0  # released (or dismissed) meanwhile by someone else: another press, another clerk
     left: int = 0  # still meeting the filters when its time ran out: not tried yet
     last: int = 0  # the last document tried: a run ``after`` it carries on with the ones not tried yet
 
@@ -112,7 +113,8 @@ class ReleaseReport:
     def as_dict(self) -> dict:
         return {"matched": self.matched, "released": self.released, "counts": self.counts,
                 "held_for": self.held_for, "not_released": self.not_released,
-                "failed": [{"id": i, "error": why} for i, why in self.failed], "left": self.left, "last": self.last}
+                "failed": [{"id": i, "error": why} for i, why in self.failed], "elsewhere": self.elsewhere,
+                "left": self.left, "last": self.last}
 
 
 def _bill_pos(t: Translation) -> tuple[str, ...]:
@@ -863,7 +865,8 @@ class IngestService:
         one: after an admin mapped a supplier whose big file came first, its thousands of held invoices.
 
         ``RELEASE_CHUNK`` documents to a unit of work, so a crash keeps the chunks done and running it again
-        carries on. A document that cannot be released (an error, or a person acted on it meanwhile) leaves
+        carries on. One released or dismissed meanwhile by someone else (another press, read once its chunk is
+        locked) is counted as ``elsewhere``, not tried. A document that cannot be released (an error) leaves
         its chunk to be done again one document at a time: only that one stays as it was, and the report says
         why. Each document is tried once: one held again is not tried again in the same run (the ids ascend).
         ``seconds``: stop after the chunk that passes that long (the web page's request); ``left`` then
@@ -886,14 +889,15 @@ class IngestService:
                 break
             try:
                 with self.store.session() as s:
-                    _lock_documents(s, ids)
-                    docs = {d.id: d for d in s.scalars(select(Document).where(Document.id.in_(ids))
-                                                       .options(selectinload(Document.requests)))}
+                    _lock_documents(s, ids)  # (then read: what another press did meanwhile is seen)
+                    docs = list(s.scalars(select(Document).where(*releasable, Document.id.in_(ids))
+                                          .order_by(Document.id).options(selectinload(Document.requests))))
                     orders = set(s.scalars(select(Document.supplier_id).where(Document.transaction_set == "850")
                                            .distinct()))
-                    outcomes = [self._release(s, docs[i], by=by, orders=orders, kept=kept,  # (KeyError: gone)
+                    outcomes = [self._release(s, doc, by=by, orders=orders, kept=kept,
                                               quiet=report.released + n >= REPORTED_DOCUMENTS)
-                                for n, i in enumerate(ids)]
+                                for n, doc in enumerate(docs)]
+                report.elsewhere += len(ids) - len(docs)
             except Exception:  # noqa: BLE001 - one document's problem must not stop the others: one at a time
                 outcomes = [o for i in ids if (o := self._release_one(i, by, report)) is not None]
             for o in outcomes:
@@ -907,13 +911,17 @@ class IngestService:
                         *releasable, Document.id > last))
                 break
         log.info("documents.released", by=by, matched=report.matched, released=report.released,
-                 **report.counts, not_released=report.not_released, left=report.left)
+                 **report.counts, not_released=report.not_released, elsewhere=report.elsewhere, left=report.left)
         return report
 
     def _release_one(self, document_id: int, by: str, report: ReleaseReport) -> DocOutcome | None:
         try:
             with self.store.session() as s:
-                return self._release(s, _document(s, document_id), by=by)
+                doc = _document(s, document_id)
+                if doc.status not in lifecycle.RELEASABLE:
+                    report.elsewhere += 1
+                    return None
+                return self._release(s, doc, by=by)
         except (LookupError, ValueError) as e:
             report.fail(document_id, str(e))
         except Exception as e:  # noqa: BLE001 - kept as it was, reported, logged

@@ -424,6 +424,8 @@ def release_summary(report) -> str:
                                                                              key=lambda kv: -kv[1]))
     text = (f"Translated again {report.released:,} of {report.matched:,} document(s) with the mapping as it is now"
             + (f": {done}" if done else "") + (f" (why: {why})" if why else "") + ".")
+    if report.elsewhere:
+        text += f" {report.elsewhere:,} had been released meanwhile by someone else."
     if report.not_released:
         text += f" {report.not_released:,} could not be released and are as they were."
     if report.left:

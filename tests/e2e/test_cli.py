@@ -128,7 +128,7 @@ def test_release_all_after_the_supplier_is_mapped(tmp_path, capsys):
     code, out = run_json(capsys, ["release", "--all", "--held-for", "unknown_supplier", "--json", "--config", cfg])
     assert code == 0 and out.pop("last") > 0
     assert out == {"matched": 4, "released": 4, "counts": {"queued": 3, "held": 1},
-                   "held_for": {"unknown_supplier": 1}, "not_released": 0, "failed": [], "left": 0}
+                   "held_for": {"unknown_supplier": 1}, "not_released": 0, "failed": [], "elsewhere": 0, "left": 0}
     assert main(["release", "--all", "--supplier", "-", "--config", cfg]) == 0
     assert capsys.readouterr().out == ("Translated again 1 of 1 document(s) with the mapping as it is now: 1 "
                                        "still held (why: unknown supplier: 1).\n")
