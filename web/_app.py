@@ -465,8 +465,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
         _done(views.release_summary(report), "error" if report.not_released else "info" if report.left else "ok")
         if report.failed:
             _done("Not released: " + "; ".join(f"#{i}: {why}" for i, why in report.failed[:SHOWN_FAILURES]) +
-                  (f"; and {report.not_released - SHOWN_FAILURES:,} more (qbedi release --all --json lists them)"
-                   if report.not_released > SHOWN_FAILURES else ""), "error")
+                  (f"; and {report.not_released - SHOWN_FAILURES:,} more" if report.not_released > SHOWN_FAILURES
+                   else ""), "error")
         log.info("web.release_all", by=g.user.username, **{k: v for k, v in f.items() if v},
                  matched=report.matched, released=report.released, not_released=report.not_released, left=report.left)
         if report.left:  # the list again, offering to carry on after the last one tried
@@ -581,8 +581,7 @@ def _actions(app: Flask, deps: _Deps) -> None:
                 done = map_supplier(deps.settings, sid, vendor, **({"default_account": request.form["default_account"].strip()}
                                                          if request.form.get("default_account", "").strip() else {}))
                 _done(f"Supplier {sid} is mapped to {vendor!r} ({'added' if done['created'] else 'changed'}). Release "
-                      "its held documents to translate them with it (the Held list: reason unknown supplier, Release "
-                      "all).")
+                      f"its held documents to translate them with it: the Held list, supplier {sid}, Release all.")
         except ConfigError as e:
             _done(f"Nothing was changed: {e}", "error")
         log.info("web.vendor_map", supplier=sid, vendor=vendor, by=g.user.username)
