@@ -391,6 +391,19 @@ def test_release_all_out_of_time_offers_to_carry_on_after_the_last_one_tried(sit
     assert "Carry on" not in page and "Release all 55" in page  # (from the oldest again)
 
 
+def test_a_page_past_the_last_one_does_not_say_the_list_is_empty(site):
+    """A bookmark, or a list that shrank while a clerk released its documents: page 999 says how many there are
+    and links to the first page (it said "Nothing is held or failed: every document went through")."""
+    rt, app, _ = site(suppliers=UNMAPPED)
+    ingest(rt, "acme_INV-10045.edi", "initech_88812.edi")
+    c = app.test_client()
+    login(c, "carol")
+    for path in ("/held", "/documents", "/files"):
+        page = text(c.get(f"{path}?page=999"))
+        assert "Nothing on this page: 2 in all." in page and f'href="{path}">Back to the first page' in page, path
+        assert "went through" not in page and "received yet" not in page and "Showing" not in page, path
+
+
 def test_a_false_duplicate_is_posted_with_a_reason(site):
     rt, app, _ = site()
     ingest(rt, "acme_INV-10045.edi")
