@@ -957,8 +957,8 @@ def cmd_vendors(args) -> int:
     if args.json:
         _print_json(done)
     else:
-        print(text + ". Its held documents: qbedi release --all --held-for unknown_supplier, or one: qbedi release ID "
-              "(qbedi run reads the file again by itself)")
+        print(text + (f". Its held documents: qbedi release --all --supplier {done['supplier_id']}, or one: qbedi "
+                      "release ID (qbedi run reads the file again by itself)" if args.action == "map" else "."))
     return 0
 
 

@@ -223,9 +223,9 @@ def test_admin_maps_an_unknown_supplier_and_a_clerk_accepts_a_price_variance(tmp
         assert "INITECHEDI" in (tmp_path / "suppliers.yaml").read_text()
         rows = admin.page.locator("tr", has_text="INITECHEDI")
         assert rows.count() == 1 and "not mapped" not in rows.inner_text()  # mapped now: one row, no double
-        assert "held from before it was mapped: release them" in rows.inner_text()
+        assert "held from before it was mapped: release them on the held list" in rows.inner_text()
         admin.shot("vendors")
-        rows.locator("a:has-text('its held documents')").click()  # the list of what was held for it, then one press
+        rows.locator("a:has-text('on the held list')").click()  # the list of what was held for it, then one press
         assert admin.page.url.endswith("/held?supplier=INITECHEDI") and "Release all 1" in admin.page.inner_text("main")
         with admin.page.expect_navigation():  # (the button says it is at work until the page answers)
             said = admin.page.eval_on_selector("form.bulk", "f => { f.requestSubmit(); "

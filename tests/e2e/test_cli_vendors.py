@@ -46,5 +46,10 @@ def test_reconcile_map_and_suppliers_from_the_command_line(tmp_path, db_url, cap
 
     code, out = _json(capsys, ["vendors", "unmap", "INITECHEDI", "--json", "--config", cfg])
     assert code == 0 and "INITECHEDI" not in (tmp_path / "suppliers.yaml").read_text()
+    assert main(["vendors", "map", "INITECHEDI", "Initech", "--config", cfg]) == 0  # in words: what to do next
+    assert "Its held documents: qbedi release --all --supplier INITECHEDI" in capsys.readouterr().out
+    assert main(["vendors", "unmap", "INITECHEDI", "--config", cfg]) == 0
+    said = capsys.readouterr().out
+    assert "its new documents are held as unknown_supplier" in said and "release" not in said
     assert main(["vendors", "unmap", "INITECHEDI", "--config", cfg]) == 2
     assert "no such supplier" in capsys.readouterr().err
