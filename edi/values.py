@@ -71,6 +71,8 @@ class Values:
         text = els[n].strip() if n < len(els) else ""  # (seg.get, inline: two per invoice line)
         if not text:
             return None
+        if len(text) <= 15 and text.isdigit() and text.isascii():  # (a plain count: valid, and below the limit)
+            return Decimal(text)
         if not _DECIMAL.match(text):  # X12 R: sign, digits, one decimal point; no exponent, never expanded
             self._bad(seg, n, f"{text[:40]!r} is not a decimal number", x12_code="6")
             return None
