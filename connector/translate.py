@@ -94,7 +94,9 @@ class Translation:
 
 
 def money(value: Decimal | None) -> str | None:
-    return None if value is None else str(Decimal(value).quantize(CENT))
+    if value is None:
+        return None
+    return str((value if type(value) is Decimal else Decimal(value)).quantize(CENT))  # (no copy of a Decimal)
 
 
 def sha256_of(data: bytes) -> str:
@@ -456,7 +458,8 @@ def _bill_lines(t: Translation, inv: Invoice, sup: SupplierSettings, sign: Decim
     items: list[ItemLine] = []
     for ln in inv.lines:
         rule = match_rule(sup.line_rules, ln.products, ln.description)
-        memo = " ".join(x for x in (ln.products.vendor_part, ln.description) if x)[:4095]
+        part, text = ln.products.vendor_part, ln.description
+        memo = (f"{part} {text}" if part and text else part or text or "")[:4095]  # (a join of a genexpr: 4x)
         if rule and rule.item:
             per = item_units(ln.unit, *rule_units(rule))
             if per is None:
