@@ -287,12 +287,16 @@ def _all_charges(inv: Invoice) -> list[Charge]:
     return [c for ln in inv.lines for c in ln.charges] + list(inv.charges)
 
 
-def _sum(charges) -> Decimal:
-    return sum((c.amount for c in charges), Decimal(0))
-
-
 def _invoice_sum(inv: Invoice) -> Decimal:
-    return sum((ln.amount for ln in inv.lines), Decimal(0)) + _sum(_all_charges(inv))
+    """Lines and every charge (the lines', the invoice's): exact, so in any order (plain loops, twice an invoice)."""
+    total = Decimal(0)
+    for ln in inv.lines:
+        total += ln.amount
+        for c in ln.charges:
+            total += c.amount
+    for c in inv.charges:
+        total += c.amount
+    return total
 
 
 # ---------------------------------------------------------------- translation
