@@ -21,7 +21,7 @@ from lxml import etree
 
 import qbxml_templates as qx
 from edi.model import Charge, Invoice, Issue, ParsedSet, ProductIds, PurchaseOrder, ShipNotice
-from edi.totals import READINGS, charge_reading
+from edi.totals import READINGS, charge_reading, sums
 from qbxml_templates.refs import made
 from qbxml_templates.specs import (
     BillSpec,
@@ -288,15 +288,9 @@ def _all_charges(inv: Invoice) -> list[Charge]:
 
 
 def _invoice_sum(inv: Invoice) -> Decimal:
-    """Lines and every charge (the lines', the invoice's): exact, so in any order (plain loops, twice an invoice)."""
-    total = Decimal(0)
-    for ln in inv.lines:
-        total += ln.amount
-        for c in ln.charges:
-            total += c.amount
-    for c in inv.charges:
-        total += c.amount
-    return total
+    """Lines and every charge (the lines', the invoice's)."""
+    lines, line_sac, summary_sac, _ = sums(inv)
+    return lines + line_sac + summary_sac
 
 
 # ---------------------------------------------------------------- translation
