@@ -47,8 +47,8 @@ VERDICTS = (FileStatus.PARSED, *FileVerdict, FileStatus.FAILED, FileStatus.RECEI
 # what a person does about each reason code, in words (README: "Reviewing held documents")
 ADVICE = {
     "unknown_supplier": "No supplier mapping matches the sender. An admin adds the supplier (its ids are in the "
-                        "message) to the suppliers file; then press Release (or Release all on the list, filtered by "
-                        "this reason: every document held for it).",
+                        "message) to the suppliers file; then press Release (or, on the list filtered by that supplier, "
+                        "Release all: every document it had held).",
     "price_variance": "The invoice charges more than the purchase order (both prices are in the reason). Ask the "
                       "supplier for a corrected invoice and dismiss this one, or, if the price is right, accept the "
                       "variance with a reason.",
