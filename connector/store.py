@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from . import _json
 from .status import AckState, DocStatus, FileStatus, RqState
 
 
@@ -295,7 +296,7 @@ MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on 
 
 
 def make_engine(url: str) -> Engine:
-    kw: dict = {"future": True}
+    kw: dict = {"future": True, "json_serializer": _json.dumps, "json_deserializer": _json.loads}
     if url.startswith("sqlite"):
         kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
