@@ -312,6 +312,9 @@ class WebUserSettings(_Model):
     username: str = Field(min_length=1, max_length=100)
     password_hash: str = Field(min_length=1)
     role: Literal["clerk", "admin"] = "clerk"  # clerk: review, release, dismiss, approve; admin: also sync control
+    # a clerk who works for some companies only (Web Connector user names): sees and acts on their documents
+    # alone, and none of the pages that show every company's work; empty: every company
+    companies: list[str] = Field(default_factory=list)
 
     @field_validator("password_hash")
     @classmethod
@@ -520,6 +523,19 @@ class Settings(_Model):
             if sup.company and users and sup.company.lower() not in users:
                 raise ValueError(f"supplier {sid}: company {sup.company!r} is not one of the Web Connector users "
                                  f"({', '.join(sorted(u.username for u in self.web_connector.users))})")
+        return self
+
+    @model_validator(mode="after")
+    def _web_user_companies(self):
+        users = {u.username.lower() for u in self.web_connector.users}
+        for w in self.web.users:
+            if w.companies and w.role == "admin":
+                raise ValueError(f"web user {w.username}: an admin works for every company; give `companies` to "
+                                 "clerks only")
+            unknown = [c for c in w.companies if c.lower() not in users]
+            if unknown:
+                raise ValueError(f"web user {w.username}: {', '.join(map(repr, unknown))} is not one of the Web "
+                                 f"Connector users ({', '.join(sorted(u.username for u in self.web_connector.users)) or 'none'})")
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import BinaryIO, Callable
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import defer, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -123,11 +123,12 @@ def _limit(limit: int | None) -> int:
 
 # ---------------------------------------------------------------- counts on every page
 
-def nav_counts(store: Store) -> dict[str, int]:
-    """Documents waiting for a person: held, failed, awaiting approval (index-only counts)."""
+def nav_counts(store: Store, *, within: list = ()) -> dict[str, int]:
+    """Documents waiting for a person: held, failed, awaiting approval (index-only counts; ``within``: of a
+    person's companies, :func:`scope`)."""
     wanted = (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL)
     with store.session() as s:
-        rows = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(wanted))
+        rows = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(wanted), *within)
                               .group_by(Document.status)).all())
     return {str(k): int(rows.get(k, 0)) for k in wanted}
 
@@ -217,15 +218,17 @@ def sources(store: Store, settings: Settings) -> list[dict]:
     return out
 
 
-def dashboard(store: Store, settings: Settings, *, history: int = 15) -> Dashboard:
+def dashboard(store: Store, settings: Settings, *, history: int = 15, only: tuple[str, ...] = ()) -> Dashboard:
     """Received files by verdict are not on it: counting them reads every file row (no index on the verdict);
-    the Received files page shows them."""
-    comps = companies(store, settings)
+    the Received files page shows them. ``only``: a clerk's companies (:func:`scope`): their documents, their
+    Web Connector sessions and history; no sources (a file may hold several companies' documents)."""
+    comps = [c for c in companies(store, settings) if not only or c["name"] in only]
+    within = scope(settings, only)
     with store.session() as s:
-        docs = {str(k): int(v) for k, v in s.execute(select(Document.status, func.count())
+        docs = {str(k): int(v) for k, v in s.execute(select(Document.status, func.count()).where(*within)
                                                       .group_by(Document.status)).all()}
         reasons = [{"reason_code": r or "(none)", "status": st, "count": n} for st, r, n in s.execute(
-            select(Document.status, Document.reason_code, func.count()).where(Document.status.in_(REVIEW))
+            select(Document.status, Document.reason_code, func.count()).where(Document.status.in_(REVIEW), *within)
             .group_by(Document.status, Document.reason_code).order_by(func.count().desc()))]
         waiting = []
         for c in comps:
@@ -250,9 +253,19 @@ def dashboard(store: Store, settings: Settings, *, history: int = 15) -> Dashboa
         approval = docs.get(DocStatus.AWAITING_APPROVAL, 0)
         if approval:
             waiting.insert(0, f"{approval} document(s) wait for a person's approval (Approval page)")
+    if only:
+        return Dashboard(companies=comps, sources=[], documents=docs, held_reasons=reasons, waiting=waiting,
+                         errors=_history_of(store, only, kinds=ERRORS, limit=history),
+                         activity=_history_of(store, only, limit=history))
     return Dashboard(
         companies=comps, sources=sources(store, settings), documents=docs, held_reasons=reasons, waiting=waiting,
         errors=control.history(store, kinds=ERRORS, limit=history), activity=control.history(store, limit=history))
+
+
+def _history_of(store: Store, names: tuple[str, ...], *, kinds=None, limit: int) -> list[dict]:
+    """The sync history of these companies only, newest first."""
+    rows = [e for n in names for e in control.history(store, scope=Scope.COMPANY, name=n, kinds=kinds, limit=limit)]
+    return sorted(rows, key=lambda e: -e["id"])[:limit]
 
 
 # ---------------------------------------------------------------- document listings
@@ -326,25 +339,36 @@ def _listing(store: Store, where: list, *, limit: int | None, offset: int, body:
 
 def company_of(settings: Settings, supplier_id: str | None) -> str | None:
     """The company a supplier's documents go to (as the ingest service decides it when it queues one): the
-    supplier's ``company``, else the first Web Connector user."""
+    supplier's ``company``, else the first Web Connector user; None for a supplier not mapped (its documents
+    are held until it is, and no company is theirs yet)."""
     sup = settings.suppliers.get(supplier_id or "")
-    if sup is not None:
-        return settings.company_for(sup)
-    users = settings.web_connector.users
-    return users[0].username if users else None
+    return settings.company_for(sup) if sup is not None else None
 
 
 def _company_filter(settings: Settings | None, company: str):
     """Documents of a company: queued once (``company`` set), or not yet queued (held before) and from a
-    supplier whose documents go there."""
+    supplier whose documents go there (:func:`company_of`)."""
     if settings is None:
         return Document.company == company
     sups = [sid for sid in settings.suppliers if company_of(settings, sid) == company]
-    unqueued = Document.company.is_(None) & Document.supplier_id.in_(sups)
-    if company_of(settings, None) == company:  # unknown suppliers' documents would go to the first user
-        unqueued = unqueued | (Document.company.is_(None) & (Document.supplier_id.is_(None) |
-                                                             Document.supplier_id.not_in(list(settings.suppliers))))
-    return (Document.company == company) | unqueued
+    return (Document.company == company) | (Document.company.is_(None) & Document.supplier_id.in_(sups))
+
+
+def scope(settings: Settings, companies: tuple[str, ...] | list[str]) -> list:
+    """What a person who works for ``companies`` only may see, as conditions on :class:`Document` (none:
+    every company): the documents of those companies (:func:`_company_filter`). A document of a sender not
+    mapped to a supplier belongs to no company yet: only people who work for every company see it."""
+    if not companies:
+        return []
+    return [or_(*(_company_filter(settings, c) for c in companies))]
+
+
+def with_company(settings: Settings, rows: list[dict]) -> list[dict]:
+    """Each row's company as a person reads it: the one it was queued for, else the one its supplier's
+    documents go to (:func:`company_of`), else None (its sender is not mapped yet)."""
+    for row in rows:
+        row["company"] = row["company"] or company_of(settings, row["supplier"])
+    return rows
 
 
 def _supplier_filter(settings: Settings | None, supplier: str):
@@ -362,13 +386,15 @@ def _supplier_filter(settings: Settings | None, supplier: str):
 
 def review_filter(*, status: str | None = None, reason: str | None = None, supplier: str | None = None,
                   company: str | None = None, since: str | None = None, until: str | None = None,
-                  settings: Settings | None = None) -> list:
+                  settings: Settings | None = None, within: list = ()) -> list:
     """The review list's filters (:func:`review_page`) as conditions on :class:`Document`: what the page
-    lists is what "release all" releases (:meth:`IngestService.release_all`). ValueError for a status the
-    list does not show or a day that is not YYYY-MM-DD."""
+    lists is what "release all" releases (:meth:`IngestService.release_all`); ``within``: of a person's
+    companies (:func:`scope`). ValueError for a status the list does not show or a day that is not
+    YYYY-MM-DD."""
     if status and status not in REVIEWABLE:
         raise ValueError(f"the review list shows {', '.join(REVIEWABLE)} documents, not {status!r}")
     where = [Document.status == status] if status else [Document.status.in_(REVIEW)]
+    where.extend(within)
     if reason:
         where.append(Document.reason_code == reason)
     if supplier == "-":
@@ -386,17 +412,16 @@ def review_filter(*, status: str | None = None, reason: str | None = None, suppl
 
 def review_page(store: Store, *, status: str | None = None, reason: str | None = None, supplier: str | None = None,
                 company: str | None = None, since: str | None = None, until: str | None = None,
-                settings: Settings | None = None, limit: int | None = 50, offset: int = 0) -> Page:
+                settings: Settings | None = None, within: list = (), limit: int | None = 50, offset: int = 0) -> Page:
     """Held and failed documents (``status``: one of held, failed, rejected), newest first, each with its lines
     (the failing ones marked), totals, due date and what to do. ``since`` / ``until``: received on or after /
     on or before that day (YYYY-MM-DD); ``supplier`` ``"-"``: no supplier mapping matched; ``company``: with
     ``settings``, also the documents held before they were queued whose supplier's documents go there."""
     where = review_filter(status=status, reason=reason, supplier=supplier, company=company, since=since,
-                          until=until, settings=settings)
+                          until=until, settings=settings, within=within)
     page = _listing(store, where, limit=limit, offset=offset, body=True, by_status=len(where) > 1)
     if settings is not None:
-        for row in page.rows:
-            row["company"] = row["company"] or company_of(settings, row["supplier"])
+        with_company(settings, page.rows)
     return page
 
 
@@ -433,25 +458,28 @@ def release_summary(report) -> str:
     return text
 
 
-def review_choices(store: Store, settings: Settings) -> dict[str, list[str]]:
-    """What the review filters offer: the reason codes, the configured suppliers, the companies."""
+def review_choices(store: Store, settings: Settings, only: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """What the review filters offer: the reason codes, the configured suppliers, the companies (``only``: a
+    clerk's companies, and the suppliers whose documents go there)."""
     reasons = sorted(ADVICE)  # every reason code qbedi gives (a query for the ones in use reads every held row)
-    sups = sorted(settings.suppliers)
-    return {"reasons": reasons, "suppliers": sups, "companies": [u.username for u in settings.web_connector.users]}
+    sups = sorted(sid for sid in settings.suppliers if not only or company_of(settings, sid) in only)
+    return {"reasons": reasons, "suppliers": sups,
+            "companies": [u.username for u in settings.web_connector.users if not only or u.username in only]}
 
 
-def approval_page(store: Store, *, limit: int | None = 100, offset: int = 0) -> Page:
+def approval_page(store: Store, *, within: list = (), limit: int | None = 100, offset: int = 0) -> Page:
     """Documents awaiting a person's approval, oldest first (first come, first approved)."""
-    return _listing(store, [Document.status == DocStatus.AWAITING_APPROVAL], limit=limit, offset=offset, body=True,
-                    newest_first=False)
+    return _listing(store, [Document.status == DocStatus.AWAITING_APPROVAL, *within], limit=limit, offset=offset,
+                    body=True, newest_first=False)
 
 
-def documents_page(store: Store, *, status: str | None = None, number: str | None = None, limit: int | None = 50,
-                   offset: int = 0) -> Page:
-    """Every document, newest first (``status`` filters; ``number``: the supplier's document number, exact)."""
+def documents_page(store: Store, *, status: str | None = None, number: str | None = None, within: list = (),
+                   limit: int | None = 50, offset: int = 0) -> Page:
+    """Every document, newest first (``status`` filters; ``number``: the supplier's document number, exact;
+    ``within``: of a person's companies, :func:`scope`)."""
     if status and status not in set(DocStatus):
         raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
-    where = []
+    where = list(within)
     if status:
         where.append(Document.status == status)
     if number:
@@ -600,12 +628,13 @@ def _parts_said(rq: QueuedRequest) -> str | None:
             f"the attempts count the current part's.")
 
 
-def document_detail(store: Store, document_id: int) -> dict | None:
+def document_detail(store: Store, document_id: int, *, within: list = ()) -> dict | None:
     """One document: what the supplier sent (lines, the failing ones marked, totals, due date), why it waits,
     what to do, every qbXML request sent with QuickBooks' answers, its QuickBooks TxnID and amount, the audit
     trail from the received file to the TxnID with who did what, and the raw X12 one segment a line."""
     with store.session() as s:
-        d = s.scalar(select(Document).where(Document.id == document_id).options(selectinload(Document.file)))
+        d = s.scalar(select(Document).where(Document.id == document_id, *within)
+                     .options(selectinload(Document.file)))
         if d is None:
             return None
         events = audit_trail(s, d.id)
@@ -637,6 +666,8 @@ def document_detail(store: Store, document_id: int) -> dict | None:
                            place=d.set_place) if d.segment_index else None
         if own is not None:  # its own segments, numbered as in the file
             raw, raw_at, cut = own
+        elif within:  # (the file from its start may hold other companies' documents: not for this person)
+            raw, raw_at, cut = [], [], False
         else:  # (stored before its place was kept, or the file does not have it): the file from its start
             raw, cut = raw_segments(lambda: raw_file.open_in(s, f))
             raw_at = list(range(1, len(raw) + 1))
@@ -648,7 +679,7 @@ def document_detail(store: Store, document_id: int) -> dict | None:
             "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
                           "status": x.status} for x in s.execute(
                 select(Document.id, Document.transaction_set, Document.document_number, Document.status)
-                .where(Document.file_id == f.id, Document.id != d.id).order_by(Document.id).limit(50))],
+                .where(Document.file_id == f.id, Document.id != d.id, *within).order_by(Document.id).limit(50))],
         })
     return row
 

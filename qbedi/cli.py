@@ -544,6 +544,7 @@ def _more(page, what: str) -> None:
 
 
 def cmd_documents(args) -> int:
+    from connector import views
     from connector.services import document_page  # sqlalchemy
 
     rt = build_runtime(_settings(args), with_sources=False, read_only=True)
@@ -552,6 +553,7 @@ def cmd_documents(args) -> int:
     except ValueError as e:
         print(f"qbedi: {e}", file=sys.stderr)
         return 2
+    views.with_company(rt.settings, page.rows)  # (one held before it was queued: its supplier's company)
     if args.json:
         _print_json({"documents": page.rows, "total": page.total, "limit": page.limit})
         return 0

@@ -18,14 +18,15 @@ import time
 from datetime import timedelta
 
 import structlog
-from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from connector import control, views
 from connector.services import IngestService
 from connector.settings import ConfigError, Settings, load_settings
 from connector.status import DocStatus, Scope, SyncKind
-from connector.store import Store
+from connector.store import Document, Store
 
 from ._auth import LoginThrottle, Sessions, WebUser, check_password, known, secret_key
 from ._mount import CLIENT_ADDR
@@ -92,6 +93,20 @@ class _Deps:
         except ConfigError:
             return self.settings
 
+    def within(self) -> list:
+        """What the signed-in person may see: their companies' documents (:func:`views.scope`); [] for a person
+        who works for every company."""
+        user = getattr(g, "user", None)
+        return views.scope(self.current_settings(), user.companies) if user is not None and user.companies else []
+
+    def visible(self, doc_id: int) -> bool:
+        """Is this document one the signed-in person may see and act on?"""
+        within = self.within()
+        if not within:
+            return True
+        with self.store.session() as s:
+            return s.scalar(select(Document.id).where(Document.id == doc_id, *within)) is not None
+
     def ingest_now(self) -> IngestService:
         """An ingest service on the config as it is on disk now (release: the admin's new mapping counts)."""
         src = self.settings.source_file
@@ -128,7 +143,7 @@ def _hooks(app: Flask, deps: _Deps) -> None:
                 deps.sessions.drop(session.get("sid"))
                 g.user = None
             else:
-                g.user = WebUser(current.username, current.role)
+                g.user = WebUser.of(deps.settings, current)
         if request.method == "POST":
             sent = request.form.get("csrf", "")
             if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
@@ -158,7 +173,8 @@ def _hooks(app: Flask, deps: _Deps) -> None:
     def _context():
         user = getattr(g, "user", None)
         return {"user": user, "is_admin": bool(user and user.is_admin),
-                "counts": views.nav_counts(deps.store) if user else {}}
+                "counts": views.nav_counts(deps.store, within=deps.within()) if user else {},
+                "scoped": bool(user and user.companies)}
 
     @app.errorhandler(BadForm)
     def _bad_form(_e):
@@ -169,7 +185,8 @@ def _hooks(app: Flask, deps: _Deps) -> None:
 
     @app.errorhandler(Forbidden)
     def _forbidden(e):
-        return render_template("error.html", code=403, title="Only an admin can do this", message=str(e)), 403
+        title = "This page shows every company's work" if isinstance(e, _EveryCompany) else "Only an admin can do this"
+        return render_template("error.html", code=403, title=title, message=str(e)), 403
 
     @app.errorhandler(404)
     def _not_found(_e):
@@ -218,6 +235,23 @@ def admin_only(what: str):
             return fn(*a, **kw)
         return inner
     return wrap
+
+
+class _EveryCompany(Forbidden):
+    """A clerk of some companies only asked for a page that shows every company's work."""
+
+
+def every_company(fn):
+    """A page that shows every company's work (files, sources, suppliers, QuickBooks checks): not for a clerk
+    who works for some companies only (``web.users[].companies``)."""
+    @functools.wraps(fn)
+    def inner(*a, **kw):
+        if g.user.companies:
+            raise _EveryCompany(f"You are signed in as {g.user.username}, who works for {', '.join(g.user.companies)} "
+                            "only, and this page shows every company's files, sources or suppliers. Your companies' "
+                            "documents are on the Held, Approval and Documents pages.")
+        return fn(*a, **kw)
+    return inner
 
 
 MAX_PAGE = 1_000_000
@@ -301,49 +335,55 @@ def _pages(app: Flask, deps: _Deps) -> None:
 
     @app.get("/")
     def dashboard():
-        return render_template("dashboard.html", d=views.dashboard(st, cfg))
+        return render_template("dashboard.html", d=views.dashboard(st, cfg, only=g.user.companies))
 
     @app.get("/held")
     def held():
         f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
         n, filtered, after, pending = _page_arg(), True, _after_arg(request.args), 0
         now = deps.current_settings()  # (a supplier an admin just mapped: in the filter, its held documents found)
+        within = views.scope(now, g.user.companies)
         try:
-            page = views.review_page(st, **f, settings=now, limit=PAGE, offset=(n - 1) * PAGE)
+            page = views.review_page(st, **f, settings=now, within=within, limit=PAGE, offset=(n - 1) * PAGE)
             if after:  # a "release all" ran out of time: the rest, not tried yet
-                pending = views.not_tried(st, after=after, settings=now, **f)
+                pending = views.not_tried(st, after=after, settings=now, within=within, **f)
         except ValueError as e:
             flash(str(e), "error")
-            page, filtered = views.review_page(st, settings=now, limit=PAGE), False  # (Release all: not offered)
-        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, now),
+            page, filtered = views.review_page(st, settings=now, within=within, limit=PAGE), False  # (no Release all)
+        return render_template("held.html", page=page, n=n, f=f, choices=views.review_choices(st, now, g.user.companies),
                                release_seconds=f"{RELEASE_SECONDS:.0f}", filtered=filtered, after=after,
                                pending=pending)
 
     @app.get("/approval")
     def approval():
         n = _page_arg()
-        return render_template("approval.html", page=views.approval_page(st, limit=PAGE, offset=(n - 1) * PAGE), n=n)
+        return render_template("approval.html", page=views.approval_page(st, within=deps.within(), limit=PAGE,
+                                                                         offset=(n - 1) * PAGE), n=n)
 
     @app.get("/documents")
     def documents():
         status, number = request.args.get("status") or None, request.args.get("number", "").strip() or None
         n = _page_arg()
         try:
-            page = views.documents_page(st, status=status, number=number, limit=PAGE, offset=(n - 1) * PAGE)
+            page = views.documents_page(st, status=status, number=number, within=deps.within(), limit=PAGE,
+                                        offset=(n - 1) * PAGE)
         except ValueError as e:
             flash(str(e), "error")
-            status, page = None, views.documents_page(st, limit=PAGE)
+            status, page = None, views.documents_page(st, within=deps.within(), limit=PAGE)
+        views.with_company(deps.current_settings(), page.rows)
         return render_template("documents.html", page=page, n=n, status=status, number=number or "",
                                statuses=list(DocStatus))
 
     @app.get("/documents/<int(max=2147483647):doc_id>")
     def document(doc_id: int):
-        d = views.document_detail(st, doc_id)
+        d = views.document_detail(st, doc_id, within=deps.within())  # (another company's: not found)
         if d is None:
             abort(404)
+        views.with_company(deps.current_settings(), [d])
         return render_template("document.html", d=d)
 
     @app.get("/files")
+    @every_company
     def files():
         verdict = request.args.get("verdict") or None
         n = _page_arg()
@@ -352,10 +392,12 @@ def _pages(app: Flask, deps: _Deps) -> None:
                                n=n, verdict=verdict, verdicts=views.VERDICTS)
 
     @app.get("/sync")
+    @every_company
     def sync():
         return render_template("sync.html", o=views.sync_overview(st, cfg))
 
     @app.get("/quickbooks")
+    @every_company
     def quickbooks():
         from connector.checks import dry_run, quickbooks_check
 
@@ -365,12 +407,14 @@ def _pages(app: Flask, deps: _Deps) -> None:
                                flagged=flagged_posted(st))
 
     @app.get("/vendors")
+    @every_company
     def vendors():
         from connector.vendors import reconcile
 
         return render_template("vendors.html", rows=reconcile(deps.current_settings(), st))
 
     @app.get("/suppliers.csv")
+    @every_company
     def suppliers_csv():
         import csv
         import io
@@ -404,6 +448,9 @@ def _done(message: str, category: str = "ok") -> None:
 
 
 def _doc_action(fn, doc_id: int, ok: str) -> None:
+    if not current_app.extensions["qbedi"].visible(doc_id):
+        _done(f"Document #{doc_id}: there is no such document.", "error")
+        return
     try:
         fn()
     except (LookupError, ValueError) as e:  # IllegalTransition is a ValueError: the document moved meanwhile
@@ -426,6 +473,9 @@ def _actions(app: Flask, deps: _Deps) -> None:
                                              "number)." if not_dup else "say why the invoice is right as it is."),
                   "error")
             return _back(url_for("document", doc_id=doc_id))
+        if not deps.visible(doc_id):
+            _done(f"Document #{doc_id}: there is no such document.", "error")
+            return _back(url_for("held"))
         try:
             ingest = deps.ingest_now()
         except ConfigError as e:
@@ -457,7 +507,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
             _done(f"Nothing was released: the configuration does not read ({e}). An admin fixes it first.", "error")
             return redirect(back)
         try:
-            where = views.review_filter(**f, settings=ingest.settings)
+            where = views.review_filter(**f, settings=ingest.settings, within=views.scope(ingest.settings,
+                                                                                           g.user.companies))
         except ValueError as e:
             _done(f"Nothing was released: {e}.", "error")
             return redirect(back)
@@ -514,6 +565,9 @@ def _actions(app: Flask, deps: _Deps) -> None:
             return redirect(url_for("approval"))
         done, failed = [], []
         for i in ids:
+            if not deps.visible(i):
+                failed.append(f"#{i}: there is no such document")
+                continue
             try:
                 (deps.ingest.approve(i, by=_by()) if action == "approve" else deps.ingest.reject(i, reason, by=_by()))
                 done.append(i)

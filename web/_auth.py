@@ -80,17 +80,24 @@ def _read_key(path: Path) -> bytes:
 class WebUser:
     username: str
     role: str
+    companies: tuple[str, ...] = ()  # a clerk of these companies only (configured spelling); () every company
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @classmethod
+    def of(cls, settings: Settings, user) -> WebUser:
+        """The person a :class:`connector.settings.WebUserSettings` describes, as the page knows them."""
+        known = [settings.user(c) for c in user.companies]  # (the settings checked that each is a Web Connector user)
+        return cls(user.username, user.role, tuple(k.username if k else c for k, c in zip(known, user.companies)))
 
 
 def check_password(settings: Settings, username: str, password: str) -> WebUser | None:
     """The user when the name exists (any case) and the password matches; the same scrypt work either way."""
     want = next((u for u in settings.web.users if u.username.lower() == (username or "").strip().lower()), None)
     ok = verify_password(password or "", want.password_hash if want else _NOBODY)
-    return WebUser(want.username, want.role) if want is not None and ok else None
+    return WebUser.of(settings, want) if want is not None and ok else None
 
 
 def known(settings: Settings, username: str) -> bool:

@@ -629,3 +629,83 @@ def test_a_refusal_on_the_page_does_not_speak_cli(site):
     r = post(c, f"/documents/{d}/dismiss", {"reason": "  "}, page=f"/documents/{d}")
     page = text(c.get(r.headers["Location"]))
     assert "say why the document is dismissed" in page and "--reason" not in page
+
+
+# ---------------------------------------------------------------- clerks of some companies only
+
+TWO_COMPANIES = [{"username": "north", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\North.qbw"},
+                 {"username": "south", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\South.qbw"}]
+SCOPED_USERS = [{"username": "carol", "password_hash": PASSWORD_HASH, "role": "clerk", "companies": ["North"]},
+                {"username": "sam", "password_hash": PASSWORD_HASH, "role": "clerk", "companies": ["south"]},
+                {"username": "adam", "password_hash": PASSWORD_HASH, "role": "admin"}]
+
+
+def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
+    """web.users[].companies: carol works for north, sam for south. Neither sees, opens, releases, dismisses or
+    approves the other's documents (another company's is "no such document", as one that does not exist), nor a
+    sender not mapped yet (no company's), nor the pages that show every company's files, sources and suppliers."""
+    sups = {"ACMESUPPLY": {**UNMAPPED["ACMESUPPLY"], "company": "north"},
+            "GLOBEX-77": {**SUPPLIERS["GLOBEX-77"], "company": "south", "auto_post": False}}
+    rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "acme_INV-10045.edi", "globex_G-2026-0311.edi", "initech_88812.edi")
+    acme, globex, initech = (doc_id(rt, n) for n in ("INV-10045", "G-2026-0311", "88812"))
+    assert doc(rt, "G-2026-0311").status == DocStatus.AWAITING_APPROVAL and doc(rt, "88812").status == DocStatus.HELD
+
+    carol = app.test_client()
+    login(carol, "carol")
+    dash = text(carol.get("/"))
+    assert "You work for north" in dash and "Sources of files" not in dash and "Received files" not in dash
+    assert ">south<" not in dash.replace("<strong>", ">").replace("</strong>", "<")  # (not in the companies table)
+    held = text(carol.get("/held"))
+    assert "INV-10045" in held and "88812" not in held and "G-2026-0311" not in held
+    assert ">G-2026-0311<" not in text(carol.get("/documents?number=G-2026-0311"))
+    docs = text(carol.get("/documents"))
+    assert ">INV-10045<" in docs and "G-2026-0311" not in docs and "88812" not in docs
+    assert "Nothing waits for approval." in text(carol.get("/approval"))
+    assert carol.get(f"/documents/{acme}").status_code == 200
+    assert carol.get(f"/documents/{globex}").status_code == 404 and carol.get(f"/documents/{initech}").status_code == 404
+    for page in ("/files", "/sync", "/vendors", "/quickbooks", "/suppliers.csv"):
+        resp = carol.get(page)
+        assert resp.status_code == 403 and "works for north only" in text(resp), page
+        assert "every company" in text(resp)
+    for action, data in (("dismiss", {"reason": "not ours"}), ("reject", {"reason": "not ours"}), ("approve", {}),
+                         ("release", {})):
+        assert "there is no such document" in text(carol.post(
+            f"/documents/{globex}/{action}", data={**data, "csrf": token(carol, "/held")}, follow_redirects=True))
+    assert "there is no such document" in text(carol.post(f"/documents/{initech}/dismiss", data={
+        "reason": "x", "csrf": token(carol, "/held")}, follow_redirects=True))
+    assert doc(rt, "88812").status == DocStatus.HELD and doc(rt, "G-2026-0311").status == DocStatus.AWAITING_APPROVAL
+    resp = carol.post("/approval", data={"doc": str(globex), "action": "approve", "csrf": token(carol, "/approval")},
+                      follow_redirects=True)
+    assert f"#{globex}: there is no such document" in text(resp)
+    before = len(audit_trail_of(rt, initech))
+    resp = carol.post("/held/release", data={"csrf": token(carol, "/held")}, follow_redirects=True)
+    assert "of 1 document(s)" in text(resp)  # INV-10045 alone: still held (its line is not mapped)
+    assert doc(rt, "G-2026-0311").status == DocStatus.AWAITING_APPROVAL and doc(rt, "88812").status == DocStatus.HELD
+    assert len(audit_trail_of(rt, initech)) == before  # not touched
+
+    sam = app.test_client()
+    login(sam, "sam")
+    assert "G-2026-0311" in text(sam.get("/approval")) and sam.get(f"/documents/{acme}").status_code == 404
+    assert "1 document(s) approved" in text(sam.post("/approval", data={
+        "doc": str(globex), "action": "approve", "csrf": token(sam, "/approval")}, follow_redirects=True))
+
+    adam = app.test_client()
+    login(adam, "adam")
+    held = text(adam.get("/held"))
+    assert "INV-10045" in held and "88812" in held  # everyone's, and the unmapped sender's
+    assert adam.get(f"/documents/{initech}").status_code == 200 and adam.get("/files").status_code == 200
+
+
+def audit_trail_of(rt, document_id):
+    with rt.store.session() as s:
+        return audit_trail(s, document_id)
+
+
+def test_only_clerks_work_for_some_companies_and_only_for_configured_ones(tmp_path, db_url):
+    from connector.settings import ConfigError
+
+    for users, words in (([{**SCOPED_USERS[2], "companies": ["north"]}], "an admin works for every company"),
+                         ([{**SCOPED_USERS[0], "companies": ["west"]}], "'west' is not one of the Web Connector users")):
+        with pytest.raises(ConfigError, match=words):
+            load_settings(_workspace(tmp_path, db_url, users=TWO_COMPANIES, web={"users": users}))
