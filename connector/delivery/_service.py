@@ -376,13 +376,20 @@ def _any(s: Session, company: str, *states: str) -> bool:
 
 def last_contact(store: Store) -> list[dict]:
     """Each company's last Web Connector session: when, what it did, the last refused login, and what
-    QuickBooks told us about itself (not the name lists: those are qbedi's working copy)."""
+    QuickBooks told us about itself (not the name lists: those are qbedi's working copy). A live session's
+    ticket is a password while it lasts: only its first 8 characters are given, as the log gives them."""
     with store.session() as s:
         return [{"company": c.company, "last_contact": c.last_contact.isoformat() if isinstance(c.last_contact, datetime)
                  else None, "last_result": c.last_result,
                  "last_refused_login": (c.info or {}).get("last_refused_login"),
-                 "info": {k: v for k, v in (c.info or {}).items() if k not in ("refs", "last_refused_login")}}
+                 "info": {k: _masked(k, v) for k, v in (c.info or {}).items() if k not in ("refs", "last_refused_login")}}
                 for c in s.scalars(select(CompanyState))]
+
+
+def _masked(key: str, value):
+    if key == "session" and isinstance(value, dict) and value.get("ticket"):
+        return {**value, "ticket": str(value["ticket"])[:8] + "..."}
+    return value
 
 
 def why_waiting(s: Session, doc: Document) -> str | None:

@@ -266,3 +266,24 @@ def test_only_a_process_of_its_own_sets_its_startup_objects_aside_from_the_colle
         out = subprocess.run([sys.executable, "-c", run, str(path)], capture_output=True, text=True, check=True)
         code, collections, enabled = out.stderr.split()[-3:]
         assert (code, enabled) == ("0", "True") and (int(collections) == 0) == own, (own, out.stderr[-300:])
+
+
+def test_status_does_not_give_a_live_web_connector_ticket(tmp_path, capsys):
+    """A Web Connector session's ticket works as a password while the session lasts: `qbedi status --json`
+    names it by its first 8 characters (as the log does), never whole."""
+    from datetime import timedelta
+
+    from connector.store import Store
+    from connector.tickets import SharedSessions
+
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}")
+    ticket = "{6f1c2a9e-93b4-4c1d-8e2f-0a1b2c3d4e5f}"
+    store = Store(load_settings(cfg).database_url)
+    store.migrate()
+    SharedSessions(store, timedelta(minutes=30)).claim(ticket=ticket, username="clerk", company_file="", qbxml_version="13.0")
+    store.dispose()
+    capsys.readouterr()
+    code, out = run_json(capsys, ["status", "--json", "--config", str(cfg)])
+    [qb] = out["quickbooks"]
+    assert code == 0 and qb["info"]["session"]["ticket"] == ticket[:8] + "..."
+    assert ticket not in json.dumps(out)
