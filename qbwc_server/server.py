@@ -74,6 +74,13 @@ def from_trusted_proxy(environ, trusted: list) -> bool:
     return bool(trusted) and _within(environ.get("REMOTE_ADDR"), trusted)
 
 
+def _empty(environ) -> bool:
+    """A request that says it has no body (``Content-Length: 0``, or none and not chunked)."""
+    if "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
+        return False
+    return (environ.get("CONTENT_LENGTH") or "0").strip() in ("0", "")
+
+
 class QBWCRouter:
     """Small WSGI dispatcher in front of the spyne WSGI application."""
 
@@ -90,6 +97,10 @@ class QBWCRouter:
         try:
             if path.rstrip("/") == SOAP_PATH:
                 environ[CLIENT_ADDR] = client_address(environ, self.trusted)
+                if method == "POST" and _empty(environ):  # (spyne raised StopIteration on it: a 500 and a traceback)
+                    log.warning("qbwc.empty_request", client=environ[CLIENT_ADDR],
+                                detail="a POST without a body is not a Web Connector call; refused")
+                    return self._text(start_response, "400 Bad Request", "an empty request is not a SOAP call\n")
                 self._note_too_long(environ)
                 return self.soap_app(environ, start_response)
             if path in ("/health", "/healthz") and method in ("GET", "HEAD"):

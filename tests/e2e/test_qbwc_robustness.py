@@ -173,3 +173,17 @@ def test_idle_and_slow_connections_do_not_starve_the_web_connector(live):
         stop.set()
         for s in idle + slow:
             s.close()
+
+
+def test_an_empty_post_is_a_bad_request_not_an_internal_error(live):
+    """A POST without a body (a probe, a broken client) is refused with 400 and a warning: it was a 500 and an
+    error with a traceback in the log, which an admin reads as qbedi failing."""
+    from structlog.testing import capture_logs
+
+    lv = live()
+    with capture_logs() as logs:
+        r = requests.post(lv.url, data=b"", headers=HDRS, timeout=10)
+    assert r.status_code == 400 and b"empty request" in r.content
+    assert [e["log_level"] for e in logs if e["event"].startswith("qbwc.")] == ["warning"]
+    sim = QBWCSimulator(lv.url, "alice", PASSWORD, None)  # the service goes on answering
+    assert sim.call("authenticate", strUserName="alice", strPassword=PASSWORD)[0]
