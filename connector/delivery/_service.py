@@ -72,6 +72,7 @@ class DeliveryService:
                              validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors)
         self.refresh_after = wc.reference_refresh_minutes * 60
         self._refusals: dict[tuple[str, str | None], float] = {}  # last recorded refused login, by user + address
+        self._unrecorded: dict[tuple[str, str | None], int] = {}  # refused since, not counted in the store yet
         self.upkeep = Upkeep(store)  # PostgreSQL's statistics as the drain changes the queue
 
     # ------------------------------------------------------------ WorkProvider
@@ -185,20 +186,24 @@ class DeliveryService:
 
     def login_refused(self, username: str, reason: str, remote_addr: str | None) -> None:
         """A configured user's Web Connector login was refused: kept for `qbedi status` and `show` (at most
-        once a minute per user and address: a flood of refused logins is not a flood of writes)."""
+        once a minute per user and address: a flood of refused logins is not a flood of writes). The count
+        (``refused_logins``) takes every refusal: those between two writes are added by the next one."""
         now, key = self.clock(), (username, remote_addr)
         if now - self._refusals.get(key, float("-inf")) < REFUSAL_RECORD_SECONDS:
+            self._unrecorded[key] = self._unrecorded.get(key, 0) + 1
             return
         self._refusals[key] = now
+        refused = 1 + self._unrecorded.pop(key, 0)
         if len(self._refusals) > 10_000:
             self._refusals.clear()
+            self._unrecorded.clear()
         with self.store.session() as s:
             cs = s.get(CompanyState, username) or CompanyState(company=username, info={})
             info = dict(cs.info or {})
             info["last_refused_login"] = {"at": utcnow().isoformat(timespec="seconds"), "remote": remote_addr,
                                           "reason": "too many failed logins (locked for a while)" if reason == "locked"
                                           else "the password did not match"}
-            info["refused_logins"] = int(info.get("refused_logins") or 0) + 1
+            info["refused_logins"] = int(info.get("refused_logins") or 0) + refused
             cs.info = info
             s.merge(cs)
             control.record(s, Scope.COMPANY, username, Activity.SESSION_ERROR,

@@ -207,15 +207,24 @@ def test_companies_learning_the_first_cost_at_the_same_moment_both_succeed(tmp_p
 
 
 def test_a_flood_of_refused_logins_is_recorded_once_a_minute(world):
+    """One write a minute per user and address; the count takes every refusal (those between two writes
+    are added by the next one)."""
     store, service, qb = world
     for _ in range(50):
         service.login_refused("clerk", "bad", "198.51.100.7")
     service.login_refused("clerk", "locked", "203.0.113.1")  # another address: its own record
+    from connector import control
     from connector.store import CompanyState
 
     with store.session() as s:
         info = s.get(CompanyState, "clerk").info
     assert info["refused_logins"] == 2 and info["last_refused_login"]["remote"] == "203.0.113.1"
+    assert len(control.history(store, name="clerk")) == 2
+    later = service.clock() + 61
+    service.clock = lambda: later  # a minute later: the 49 not yet counted, and this one
+    service.login_refused("clerk", "bad", "198.51.100.7")
+    with store.session() as s:
+        assert s.get(CompanyState, "clerk").info["refused_logins"] == 52
 
 
 def test_a_batch_that_overran_its_prediction_shrinks_the_next_ones_until_quickbooks_keeps_time(tmp_path, db_url):
