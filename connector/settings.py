@@ -577,6 +577,29 @@ class Settings(_Model):
         users = self.web_connector.users
         return users[0].username if users else "default"
 
+    def warnings(self) -> list[str]:
+        """What reads but is likely a mistake, for ``qbedi check`` to say (none of it stops qbedi)."""
+        users, out = self.web_connector.users, []
+        for u in users:
+            if not u.company_file.strip():
+                out.append(f"Web Connector user {u.username}: company_file is empty, so a session run against "
+                           "another QuickBooks company file is not refused; set it to the company file's path")
+        files: dict[str, list[str]] = {}
+        for u in users:
+            if u.company_file.strip():
+                files.setdefault(u.company_file.strip().lower(), []).append(u.username)
+        for names in files.values():
+            if len(names) > 1:
+                out.append(f"Web Connector users {', '.join(names)} name the same company file: their documents "
+                           "would go into one QuickBooks company")
+        if len(users) > 1:
+            loose = sorted(sid for sid, sup in self.suppliers.items() if not sup.company)
+            if loose:
+                out.append(f"{len(loose)} supplier(s) without `company:` ({', '.join(loose[:5])}"
+                           f"{', ...' if len(loose) > 5 else ''}): their documents go to {users[0].username}, the "
+                           "first Web Connector user; say which company with `company:`")
+        return out
+
     def user(self, username: str) -> WebConnectorUserSettings | None:
         for u in self.web_connector.users:
             if u.username.lower() == username.lower():

@@ -244,6 +244,8 @@ def cmd_check(args) -> int:
     if current != head:
         print("  database: " + ("empty: qbedi run (or qbedi migrate) sets it up" if current is None else
                                 f"at schema {current}, this qbedi needs {head}: run qbedi migrate"))
+    for w in settings.warnings():
+        print(f"  warning: {w}")
     return 0
 
 

@@ -167,3 +167,25 @@ def test_a_cron_the_scheduler_would_refuse_is_refused_by_check(tmp_path, cron):
     cfg.write_text(f"sources:\n  - type: folder\n    poll: {{cron: '{cron}'}}\n")
     with pytest.raises(ConfigError, match="cron"):
         load_settings(cfg)
+
+
+def test_check_warns_of_what_mixes_companies_up():
+    """Readable, yet likely mistakes with several companies: no company file (another company's session is not
+    refused), two users on one company file, suppliers that go to the first user because they name none."""
+    from connector.settings import Settings
+
+    h = "scrypt$16384$8$1$" + "a" * 24 + "$" + "b" * 44
+    s = Settings.model_validate({"web_connector": {"users": [
+        {"username": "north", "password_hash": h, "company_file": r"C:\QB\North.qbw"},
+        {"username": "south", "password_hash": h, "company_file": r"c:\qb\north.QBW"},
+        {"username": "west", "password_hash": h}]},
+        "suppliers": {"ACME": {"vendor": "Acme", "company": "south"}, "GLOBEX": {"vendor": "Globex"}}})
+    said = s.warnings()
+    assert len(said) == 3
+    assert "west: company_file is empty" in said[0]
+    assert "north, south name the same company file" in said[1]
+    assert "1 supplier(s) without `company:` (GLOBEX): their documents go to north" in said[2]
+    one = Settings.model_validate({"web_connector": {"users": [
+        {"username": "north", "password_hash": h, "company_file": r"C:\QB\North.qbw"}]},
+        "suppliers": {"GLOBEX": {"vendor": "Globex"}}})
+    assert one.warnings() == []  # one company: every supplier's documents go to it
