@@ -452,11 +452,11 @@ class QBWCHandler:
 
 
 def _ok_text(summary: str | None) -> str:
-    """ "OK: <summary>" without doubling a provider's own "OK" prefix."""
+    """ "OK: <summary>" without doubling a provider's own "OK" prefix, nor putting one before its "Refused"."""
     if not summary:
         return "OK"
     summary = str(summary).strip()
-    return summary if re.match(r"(?i)ok\b", summary) else f"OK: {summary}"
+    return summary if re.match(r"(?i)(ok|refused)\b", summary) else f"OK: {summary}"
 
 
 def _version_tuple_full(v: str | None) -> tuple[int, ...] | None:

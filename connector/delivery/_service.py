@@ -46,6 +46,7 @@ from ._lists import NameLists
 log = structlog.get_logger(__name__)
 
 PROGRESS = "delivery"  # the key of this service's Progress in a session's state
+REFUSED = "delivery.refused"  # why a session was refused work (the wrong company file open): its close says so
 PARSE_ERROR_HRESULT = "0x80040400"  # QuickBooks could not parse the message set: nothing of it ran
 MAX_PARSE_RETRIES = 3
 REFUSAL_RECORD_SECONDS = 60
@@ -178,11 +179,15 @@ class DeliveryService:
             NameLists(s, session.username, self.refresh_after).end_session()
             cs = s.get(CompanyState, session.username) or CompanyState(company=session.username, info={})
             summary = progress.summary(waiting=_count(s, session.username, *PENDING_REQUEST))
+            refused = session.state.get(REFUSED)
+            if refused:  # (its error is in the history already: not a session that went well)
+                summary = f"nothing sent: {refused}"
             cs.last_contact, cs.last_result = utcnow(), summary
             s.merge(cs)
-            control.record(s, Scope.COMPANY, session.username, Activity.SESSION_OK, summary,
-                           posted=progress.posted, held=progress.held, failed=progress.failed)
-        session.state["summary"] = "OK: " + summary
+            if not refused:
+                control.record(s, Scope.COMPANY, session.username, Activity.SESSION_OK, summary,
+                               posted=progress.posted, held=progress.held, failed=progress.failed)
+        session.state["summary"] = ("Refused: " if refused else "OK: ") + summary
 
     def login_refused(self, username: str, reason: str, remote_addr: str | None) -> None:
         """A configured user's Web Connector login was refused: kept for `qbedi status` and `show` (at most
@@ -306,6 +311,7 @@ class DeliveryService:
         s.merge(cs)
         session.last_error = message
         session.state["done"] = True  # no waiting for work: this session can do none
+        session.state[REFUSED] = "QuickBooks has another company file open than the one configured"
         control.record(s, Scope.COMPANY, session.username, Activity.SESSION_ERROR, message)
         log.error("qbwc.wrong_company_file", user=session.username, open=got, configured=want)
         return True

@@ -97,6 +97,7 @@ def test_quickbooks_with_another_company_file_open_gets_nothing_and_the_web_conn
         run = QBWCSimulator(a.url + "/qbwc", "clerk", PASSWORD, other).run()
         assert other.bills == [] and run.requests == [] and run.noops == 0  # nothing sent, no waiting
         assert any("Sandbox Copy.qbw" in e and "nothing was sent" in e for e in run.errors), run.errors
+        assert run.close_result.startswith("Refused: nothing sent"), run.close_result  # (was "OK: 0 posted")
         status = requests.get(a.url + "/health", timeout=5)
         assert status.status_code == 200
         assert a.stop()[0] == 0

@@ -247,6 +247,10 @@ def test_a_session_on_another_company_file_posts_nothing_and_says_why(make_world
         doc = s.scalars(select(Document)).one()
         assert "nothing is posted" in why_waiting(s, doc)
     assert control.history(store, kinds=[Activity.SESSION_ERROR])[0]["message"] == wrong.last_error
+    delivery.close(wrong)  # closeConnection: refused, not "OK: 0 posted"; the history has no session that went well
+    assert wrong.state["summary"].startswith("Refused: ") and "company file" in wrong.state["summary"]
+    assert control.history(store, kinds=[Activity.SESSION_OK]) == []
+    assert control.history(store, limit=1)[0]["kind"] == Activity.SESSION_ERROR
 
     right = Session(company_info={"company_file_name": r"c:/qb/NORTHWIND.QBW"})  # same file, other spelling
     drain(delivery, qb, right)
