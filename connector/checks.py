@@ -91,7 +91,7 @@ def quickbooks_check(store: Store, settings: Settings) -> list[dict]:
         if contact is None:
             problems.append("the Web Connector has not connected yet")
         if mismatch:
-            problems.append(f"QuickBooks had {mismatch['open']!r} open, not {mismatch['configured']!r}")
+            problems.append(f"QuickBooks had '{mismatch['open']}' open, not '{mismatch['configured']}'")
         problems += [f"{m['list'].lower()} {m['name']!r} is not in QuickBooks ({'; '.join(m['used_by'])})"
                      for m in missing]
         out.append({

@@ -512,8 +512,8 @@ def cmd_status(args) -> int:
               + (f" ({q['last_result']})" if q["last_result"] else ""))
         mismatch = (q.get("info") or {}).get("file_mismatch")
         if mismatch:
-            print(f"  NOTHING IS POSTED: at {mismatch['at']} QuickBooks had {mismatch['open']!r} open, not "
-                  f"{mismatch['configured']!r}; open the right company file and run the Web Connector again")
+            print(f"  NOTHING IS POSTED: at {mismatch['at']} QuickBooks had '{mismatch['open']}' open, not "
+                  f"'{mismatch['configured']}'; open the right company file and run the Web Connector again")
         refused = q.get("last_refused_login")
         if refused and (not q["last_contact"] or refused["at"] > q["last_contact"]):
             print(f"  its last login was REFUSED at {refused['at']} ({refused['reason']}, from "
