@@ -257,7 +257,7 @@ def document_json(t: Translation, file_name: str) -> dict:
              "po_number": ln.po_number or doc.po_number}
             for ln in doc.lines
         ]
-        out["charges"] = [_charge_json(c) for c in _all_charges(doc)]
+        out["charges"] = _invoice_charges_json(doc, t.supplier.total_tolerance if t.supplier else Decimal(0))
     elif isinstance(doc, PurchaseOrder):
         total = doc.total if doc.total is not None else sum((ln.amount or Decimal(0) for ln in doc.lines), Decimal(0))
         out["total"] = money(total)
@@ -267,7 +267,7 @@ def document_json(t: Translation, file_name: str) -> dict:
              "vendor_part": ln.products.vendor_part, "description": ln.description, "po_number": doc.number}
             for ln in doc.lines
         ]
-        out["charges"] = [_charge_json(c) for c in doc.charges]
+        out["charges"] = [{**_charge_json(c), "line": None, "counted": True} for c in doc.charges]
     elif isinstance(doc, ShipNotice):
         out["lines"] = [
             {"line_number": it.line_number, "quantity": str(it.quantity), "unit": it.unit, "unit_price": None,
@@ -283,8 +283,15 @@ def _charge_json(c: Charge) -> dict:
     return {"code": c.code, "description": c.description, "amount": money(c.amount)}
 
 
-def _all_charges(inv: Invoice) -> list[Charge]:
-    return [c for ln in inv.lines for c in ln.charges] + list(inv.charges)
+def _invoice_charges_json(inv: Invoice, tolerance: Decimal) -> list[dict]:
+    """An invoice's charges, its lines' first (each with its ``line``), then its own (``line`` None); ``counted``
+    False for those the total does not count: the ones a sender gives twice, per line and for the invoice
+    (:func:`edi.totals.charge_reading`, as the bill is built)."""
+    if not inv.charges and not any(ln.charges for ln in inv.lines):
+        return []
+    use_line, use_summary, _ = charge_reading(inv, tolerance) or READINGS[0]
+    return [{**_charge_json(c), "line": ln.line_number, "counted": use_line} for ln in inv.lines for c in ln.charges] + \
+        [{**_charge_json(c), "line": None, "counted": use_summary} for c in inv.charges]
 
 
 def _invoice_sum(inv: Invoice) -> Decimal:
@@ -486,7 +493,7 @@ def _charge_line(t: Translation, sup: SupplierSettings, c: Charge, expense: list
         return
     account = _account_for_charge(sup, c)
     if not account:
-        t.hold("unmapped_line", f"{where}charge {c.code} {c.description} ({money(c.amount)}) has no account: "
+        t.hold("unmapped_line", f"{where}charge {f'{c.code} {c.description}'.strip()} ({money(c.amount)}) has no account: "
                                 f"add charge_accounts.{c.code} for supplier {t.supplier_id}")
         return
     kind = "allowance" if c.amount < 0 else "charge"

@@ -673,7 +673,10 @@ def _print_document_body(doc: dict) -> None:
                             f"{ln.get('unit_price') or '-'} = {ln.get('amount') or '-'}  {desc}", width=_width(),
                             initial_indent="    ", subsequent_indent=" " * 10, break_long_words=False))
     for c in doc.get("charges") or []:
-        print(f"    charge {c.get('code')} {c.get('description') or ''}: {c.get('amount')}")
+        where = f"line {c['line']} " if c.get("line") else ""
+        print(f"    {where}charge {' '.join(x for x in (c.get('code'), c.get('description')) if x)}: {c.get('amount')}"
+              + ("  (not added: the invoice gives these charges twice, per line and for the whole)"
+                 if c.get("counted") is False else ""))
     if doc.get("total") is not None:
         print(f"  total: {doc['total']}")
 

@@ -47,7 +47,7 @@ def check_translate_json_contract(capsys, files):
         if d["total"] is not None:
             assert len(d["total"].split(".")[1]) == 2
         for c in d["charges"]:
-            assert set(c) == {"code", "description", "amount"}
+            assert set(c) == {"code", "description", "amount", "line", "counted"}  # (line: a line's charge)
 
 
 def test_translate_json_pins_one_document(tmp_path, capsys):

@@ -33,7 +33,8 @@ def test_acme_invoice_becomes_a_bill_to_the_cent(xsd_dir, monkeypatch):
     assert j["due_date"] == "2026-12-18"  # BIG01 2026-11-18 + ITD07 30 days
     assert [(ln["quantity"], ln["unit_price"], ln["amount"]) for ln in j["lines"]] == [
         ("10", "12.50", "125.00"), ("4", "37.25", "149.00")]
-    assert j["charges"] == [{"code": "D240", "description": "FREIGHT", "amount": "15.00"}]
+    assert j["charges"] == [{"code": "D240", "description": "FREIGHT", "amount": "15.00", "line": None,
+                           "counted": True}]
     bill = etree.fromstring(t.request_xml)
     assert bill.tag == "BillAddRq"
     b = bill.find("BillAdd")
@@ -61,7 +62,8 @@ def test_allowance_is_a_negative_line_and_default_terms_apply():
     [t] = translate(x12_file("globex_G-2026-0311.edi"))
     assert t.status == "ready" and t.supplier_id == "GLOBEX-77"  # matched by ISA sender via `match`
     assert t.json["total"] == "202.00"
-    assert t.json["charges"] == [{"code": "C310", "description": "PROMPT PAY DISCOUNT", "amount": "-5.00"}]
+    assert t.json["charges"] == [{"code": "C310", "description": "PROMPT PAY DISCOUNT", "amount": "-5.00", "line": None,
+                                  "counted": True}]
     assert t.json["due_date"] == "2027-01-01"  # 2026-11-17 + supplier default 45 days
     amounts = [e.findtext("Amount") for e in etree.fromstring(t.request_xml).iter("ExpenseLineAdd")]
     assert amounts == ["138.00", "69.00", "-5.00"]
@@ -147,6 +149,9 @@ def test_line_charges_that_repeat_the_summary_are_not_posted_twice():
     amounts = [e.findtext("Amount") for e in etree.fromstring(t.request_xml).iter("ExpenseLineAdd")]
     assert amounts == ["125.00", "149.00", "15.00"]  # freight once, although sent twice
     assert "not posted twice" in t.json["notes"][0]
+    # what a person reads (qbedi show, the web page): which charge is a line's, and which one the total leaves out
+    assert [(c["code"], c["amount"], c["line"], c["counted"]) for c in t.json["charges"]] == [
+        ("D240", "15.00", "2", False), ("D240", "15.00", None, True)]
 
 
 def test_no_reading_of_the_charges_fits_tds_holds():
