@@ -107,6 +107,10 @@ ADVICE = {
 NO_ADVICE = "Read the reason above; fix the cause, then press Release, or dismiss the document with a reason."
 
 STATE_WORDS = {"running": "running", "paused": "paused", "failing": "failing", "new": "not started yet"}
+# a company's requests by state, in words (the dashboard's Queue column)
+REQUEST_WORDS = {RqState.AWAITING: "awaiting approval", RqState.QUEUED: "queued", RqState.SENT: "sent, answer awaited",
+                 RqState.UNKNOWN: "answer lost, checked in QuickBooks at the next session",
+                 RqState.HELD: "held", RqState.FAILED: "failed"}
 
 
 def advice(reason_code: str | None) -> str:

@@ -60,7 +60,8 @@ def create_app(*, settings: Settings, store: Store, ingest: IngestService | None
         TEMPLATES_AUTO_RELOAD=False, MAX_CONTENT_LENGTH=1 << 20)
     app.jinja_env.autoescape = True
     # what the templates' macros need (imported macros see globals, not the request's context)
-    app.jinja_env.globals.update(csrf_token=_csrf, STATES=views.STATE_WORDS, query_with=_query_with)
+    app.jinja_env.globals.update(csrf_token=_csrf, STATES=views.STATE_WORDS, REQUESTS=views.REQUEST_WORDS,
+                                query_with=_query_with)
     app.extensions["qbedi"] = deps = _Deps(settings, store, ingest or IngestService(store, settings),
                                            Sessions(settings.web.session_minutes, clock),
                                            throttle or LoginThrottle(clock))

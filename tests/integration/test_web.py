@@ -204,6 +204,7 @@ def test_every_page_renders_with_data(site):
     dash = text(c.get("/"))
     assert "unmapped line" in dash and "unknown supplier" in dash and "QuickBooks companies" in dash
     assert "no Web Connector has connected for company" in dash  # what waits, and why
+    assert "queued: 1" in dash  # the company's requests by state, in words
 
     held = text(c.get("/held"))
     assert "INV-10045" in held and "88812" in held and "G-2026-0311" not in held
