@@ -769,8 +769,13 @@ def cmd_dismiss(args) -> int:
     try:
         rt.ingest.dismiss(args.id, args.reason, by=getpass.getuser())
     except (LookupError, ValueError) as e:
+        if args.json:
+            _print_json({"id": args.id, "ok": False, "error": str(e)})
         print(str(e), file=sys.stderr)
         return 1
+    if args.json:
+        _print_json({"id": args.id, "ok": True, "status": "dismissed", "reason": args.reason})
+        return 0
     print(f"document #{args.id} dismissed: {args.reason}")
     return 0
 
@@ -1355,6 +1360,7 @@ def _review_commands(add) -> None:
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")
     sp.add_argument("id", type=_doc_id, help="the document's number (the # in qbedi documents)")
     sp.add_argument("--reason", required=True, help="why it is closed (kept in its audit trail)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("approve", cmd_approve, "approve documents awaiting approval (auto_post: false): they go to QuickBooks")
     sp.add_argument("ids", type=_doc_id, nargs="*", metavar="ID", help="the documents' numbers (qbedi documents --status "

@@ -212,8 +212,11 @@ def test_dismiss_closes_a_held_document_with_its_reason(tmp_path, capsys):
     ids = {d["document_number"]: d["id"] for d in out["documents"]}
     assert main(["dismiss", str(ids["INV-10045"]), "--reason", "x", "--config", str(cfg)]) == 1  # queued: no
     assert "only held" in capsys.readouterr().err
-    assert main(["dismiss", str(ids["88812"]), "--reason", "entered by hand", "--config", str(cfg)]) == 0
-    capsys.readouterr()
+    code, said = run_json(capsys, ["dismiss", str(ids["INV-10045"]), "--reason", "x", "--json", "--config", str(cfg)])
+    assert code == 1 and said["ok"] is False and "only held" in said["error"]  # (for a script: JSON either way)
+    code, said = run_json(capsys, ["dismiss", str(ids["88812"]), "--reason", "entered by hand", "--json",
+                                   "--config", str(cfg)])
+    assert code == 0 and said == {"id": ids["88812"], "ok": True, "status": "dismissed", "reason": "entered by hand"}
     _, out = run_json(capsys, ["show", str(ids["88812"]), "--json", "--config", str(cfg)])
     assert out["status"] == "dismissed" and out["reason"] == "entered by hand"
     assert out["audit"][-1]["kind"] == "dismissed" and out["audit"][-1]["previous_reason"]
