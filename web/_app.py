@@ -438,7 +438,7 @@ def _pages(app: Flask, deps: _Deps) -> None:
 
     @app.get("/support")
     def support():
-        full = g.user is not None
+        full = g.user is not None and not g.user.companies  # (a clerk of some companies: what strangers see)
         return render_template("support.html", s=views.support_summary(st, cfg, full=full), full=full)
 
 

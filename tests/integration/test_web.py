@@ -685,6 +685,13 @@ def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
     assert doc(rt, "G-2026-0311").status == DocStatus.AWAITING_APPROVAL and doc(rt, "88812").status == DocStatus.HELD
     assert len(audit_trail_of(rt, initech)) == before  # not touched
 
+    from connector.status import Activity, Scope
+
+    control.record_event(rt.store, Scope.COMPANY, "south", Activity.SESSION_ERROR, "South's books are locked")
+    support = text(carol.get("/support"))  # (every company's states and times, as strangers see them: no messages)
+    assert "South's books are locked" not in support and "to read each error's message" in support
+    assert "books are locked" not in text(carol.get("/"))  # (her dashboard's history: north's alone)
+
     sam = app.test_client()
     login(sam, "sam")
     assert "G-2026-0311" in text(sam.get("/approval")) and sam.get(f"/documents/{acme}").status_code == 404
@@ -696,6 +703,7 @@ def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
     held = text(adam.get("/held"))
     assert "INV-10045" in held and "88812" in held  # everyone's, and the unmapped sender's
     assert adam.get(f"/documents/{initech}").status_code == 200 and adam.get("/files").status_code == 200
+    assert "South&#39;s books are locked" in text(adam.get("/support"))
 
 
 def audit_trail_of(rt, document_id):
