@@ -292,3 +292,47 @@ def test_every_page_works_on_the_demo_database(tmp_path):
     finally:
         shutil.rmtree(ws, ignore_errors=True)
 
+
+
+def test_a_clerk_of_one_company_works_on_its_documents_alone(tmp_path, db_url):
+    """Two companies on one qbedi: nora works for north only (web.users[].companies). In the browser she sees and
+    releases north's held invoice, never south's nor an unmapped sender's, not even by typing its address."""
+    two = [{"username": "north", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\North.qbw"},
+           {"username": "south", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\South.qbw"}]
+    sups = {"ACMESUPPLY": {**UNMAPPED["ACMESUPPLY"], "company": "north"},
+            "GLOBEX-77": {**{k: v for k, v in SUPPLIERS["GLOBEX-77"].items() if k != "default_account"},
+                          "company": "south"}}  # (held too: its lines match no rule)
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(sups), encoding="utf-8")
+    cfg = write_config(tmp_path, db_url, suppliers={}, users=two, suppliers_file="suppliers.yaml", web={"users": [
+        {"username": "nora", "password_hash": PASSWORD_HASH, "role": "clerk", "companies": ["north"]}, *WEB_USERS]})
+    ingest(cfg, "acme_INV-10045.edi", "globex_G-2026-0311.edi", "initech_88812.edi")
+    acme, globex, initech = (doc_id(cfg, n) for n in ("INV-10045", "G-2026-0311", "88812"))
+    with serving("serve", cfg) as served, chromium() as browser:
+        nora = Person(browser, served.url, screenshot_dir(tmp_path))
+        nora.sign_in("nora", PASSWORD)
+        nav = nora.page.inner_text("nav")
+        assert "Held" in nav and "Received files" not in nav and "Sync control" not in nav
+        assert "You work for north" in nora.page.inner_text("main")
+        nora.page.goto("/held")
+        held = nora.page.inner_text("main")
+        assert "INV-10045" in held and "G-2026-0311" not in held and "88812" not in held
+        for other in (globex, initech):
+            nora.page.goto(f"/documents/{other}")
+            assert "Not found" in nora.page.inner_text("main")
+        nora.page.goto("/files")
+        assert "every company" in nora.page.inner_text("main")
+        nora.page.goto("/held")
+        with nora.page.expect_navigation():
+            nora.page.click("form.bulk button")
+        assert "of 1 document(s)" in nora.flash()  # north's one alone (still held: its line is not mapped)
+    from connector.store import Store
+
+    from connector.store import audit_trail
+
+    store = Store(load_settings(cfg).database_url)
+    with store.session() as s:  # the other company's and the unmapped sender's: not released, not touched
+        kinds = {n: [e.kind for e in audit_trail(s, i)] for n, i in (("G-2026-0311", globex), ("88812", initech))}
+        mine = [e.kind for e in audit_trail(s, acme)]
+    store.dispose()
+    assert kinds == {"G-2026-0311": ["translated", "held"], "88812": ["translated", "held"]}, kinds
+    assert mine.count("held") == 2 and "released" in mine, mine  # hers was tried again
