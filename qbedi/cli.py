@@ -314,7 +314,7 @@ def cmd_hash_password(args) -> int:
 def cmd_init(args) -> int:
     from .workspace import init_workspace
 
-    return init_workspace(Path(args.dir), user=args.user, port=args.port, url=args.url)
+    return init_workspace(Path(args.dir), user=args.user, port=args.port, url=args.url, company_file=args.company_file)
 
 
 def cmd_qwc(args) -> int:
@@ -1273,6 +1273,9 @@ def _service_commands(add) -> None:
     sp.add_argument("--port", type=_port, default=8080, help="the port the Web Connector service will listen on "
                                                           "(default 8080)")
     sp.add_argument("--url", help="URL the Web Connector will call (default http://localhost:PORT/qbwc)")
+    sp.add_argument("--company-file", default="", metavar="PATH",
+                    help="the QuickBooks company file this user posts into (e.g. C:\\QB\\Northwind.qbw): a session on "
+                         "another one is refused")
 
 
 def _file_commands(add) -> None:

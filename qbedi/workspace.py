@@ -65,7 +65,8 @@ def write_config(path: Path, *, user: str, password_hash: str, port: int, url: s
     path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, url: str | None = None) -> int:
+def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, url: str | None = None,
+                   company_file: str = "") -> int:
     from qbwc_server.qwc import build_qwc
 
     directory = directory.expanduser().absolute()
@@ -84,13 +85,16 @@ def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, ur
     if not suppliers.exists():
         suppliers.write_text(suppliers_template(), "utf-8")
     write_config(config, user=user, password_hash=hash_password(password), port=port, url=url,
-                 db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox")
+                 db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox",
+                 company_file=company_file)
     qwc = directory / f"{user}.qwc"
     qwc.write_text(build_qwc(app_name="qbedi", app_url=url, support_url=url.rsplit("/", 1)[0] + "/support",
-                             username=user), encoding="utf-8")
+                             username=user, company_file=company_file), encoding="utf-8")
     print(f"workspace ready in {directory}\n"
           f"  config:    {config}\n  suppliers: {suppliers} (edit: who your suppliers are in QuickBooks)\n"
           f"  inbox:     {directory / 'inbox'}  (drop X12 files here)\n"
           f"  Web Connector file: {qwc} (add it in QuickBooks Web Connector; password as given)\n"
+          + ("" if company_file else "  company file: not given (--company-file): a Web Connector session on "
+             "any company file is taken; set web_connector.users[].company_file\n") +
           f"next: qbedi run --config {config}")
     return 0

@@ -171,7 +171,19 @@ def test_init_writes_a_workspace_that_loads(tmp_path, monkeypatch, capsys):
     qwc = etree.parse(str(ws / "northwind.qwc")).getroot()
     assert qwc.tag == "QBWCXML" and qwc.findtext("UserName") == "northwind"
     assert qwc.findtext("AppURL") == "http://localhost:8123/qbwc"
+    assert "company file: not given (--company-file)" in capsys.readouterr().out
     assert main(["init", str(ws)]) == 2  # never overwrites
+    assert main(["check", "--config", str(ws / "qbedi.yaml")]) == 0
+    assert "warning: Web Connector user northwind: company_file is empty" in capsys.readouterr().out
+
+    other = tmp_path / "ws2"  # with the company file: in the config and the .qwc, and nothing to warn of
+    assert main(["init", str(other), "--user", "south", "--company-file", r"C:\QB\South.qbw"]) == 0
+    assert load_settings(other / "qbedi.yaml").user("south").company_file == r"C:\QB\South.qbw"
+    from qbwc_server.qwc import file_id_for
+
+    assert etree.parse(str(other / "south.qwc")).getroot().findtext("FileID") == file_id_for("south", r"C:\QB\South.qbw")
+    capsys.readouterr()
+    assert main(["check", "--config", str(other / "qbedi.yaml")]) == 0 and "warning" not in capsys.readouterr().out
 
 
 def test_console_script_is_installed():
