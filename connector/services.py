@@ -575,13 +575,14 @@ class IngestService:
         own = t.supplier.auto_post if t.supplier is not None else None
         return self.settings.auto_post if own is None else own
 
-    @staticmethod
-    def _duplicate_of(s: Session, doc: Document, t: Translation, ids: list[int] | None = None
+    def _duplicate_of(self, s: Session, doc: Document, t: Translation, ids: list[int] | None = None
                       ) -> tuple[str, str] | None:
         """Is this document one that is (or may be) in QuickBooks already? Decided by what it is: the
         supplier, the transaction set and the document number; never by the interchange control number,
         which senders reuse and restart. The message names the earlier document, says where the two
-        differ, and how to post a different document that reuses the number."""
+        differ, and how to post a different document that reuses the number; one of another company (its
+        supplier was moved since) only by that company: a clerk of this one reads this message, not the other's
+        books."""
         if not doc.document_number or not t.supplier_id or (t.request_type or "").endswith("Mod"):
             return None  # (a change reuses its PO's number by design)
         if ids is None:  # (else the caller looked them up for a whole chunk)
@@ -589,6 +590,11 @@ class IngestService:
         if not ids:
             return None
         other = s.get(Document, min(ids))
+        if other.company and other.company != self._company_for(t):
+            return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
+                                    f"{other.status} for company {other.company} (the supplier was moved since): "
+                                    f"not posted here as well; if it belongs here too, post it with `qbedi release "
+                                    f"{doc.id} --not-duplicate --reason ...`, else dismiss it")
         where = f"document #{other.id}" + (f", QuickBooks {other.qb_txn_type or 'transaction'} {other.qb_txn_id}"
                                            if other.qb_txn_id else "")
         mine = {"date": (t.json or {}).get("document_date") or doc.document_date, "total": (t.json or {}).get("total")}
@@ -807,13 +813,15 @@ class IngestService:
 
     # ------------------------------------------------------------ review
     def release(self, document_id: int, *, not_duplicate: str | None = None, accept_variance: str | None = None,
-                by: str = "") -> DocOutcome:
+                by: str = "", companies: tuple[str, ...] = ()) -> DocOutcome:
         """Translate a held document again with the current mappings (after an admin fixed them).
 
         ``not_duplicate``: a person's reason why a document held as ``duplicate_document`` is a different
         document that reuses the number; it then goes ahead without the duplicate check (audited).
         ``accept_variance``: a person's reason to post an invoice held for a price or quantity variance as it
-        is (audited with the variances); it then goes ahead without the three-way match."""
+        is (audited with the variances); it then goes ahead without the three-way match. ``companies``: a person
+        who works for these companies only: ValueError, and nothing changed, when the current mapping would queue
+        it for another one."""
         if not_duplicate is not None and not not_duplicate.strip():
             raise ValueError("say why it is not a duplicate (--reason)")
         if len(not_duplicate or accept_variance or "") > MAX_REASON:
@@ -828,14 +836,16 @@ class IngestService:
             if accept_variance is not None and doc.reason_code not in (PRICE_VARIANCE, QUANTITY_VARIANCE):
                 raise ValueError(f"document #{document_id} is not held for a price or quantity variance "
                                  f"({doc.reason_code or doc.status})")
-            return self._release(s, doc, not_duplicate=not_duplicate, accept_variance=accept_variance, by=by)
+            return self._release(s, doc, not_duplicate=not_duplicate, accept_variance=accept_variance, by=by,
+                                 companies=companies)
 
     def _release(self, s: Session, doc: Document, *, not_duplicate: str | None = None,
                  accept_variance: str | None = None, by: str = "", orders: set[str] | None = None,
-                 quiet: bool = False, kept: raw.KeptChunks | None = None) -> DocOutcome:
+                 quiet: bool = False, kept: raw.KeptChunks | None = None, companies: tuple[str, ...] = ()) -> DocOutcome:
         """One document translated again in the unit of work ``s`` (:meth:`release`, :meth:`release_all`).
         ``orders``: the suppliers with a purchase order stored, when known (an invoice of another is not matched);
-        ``quiet``: not logged when queued (:meth:`_settle`); ``kept``: its file's chunks read lately."""
+        ``quiet``: not logged when queued (:meth:`_settle`); ``kept``: its file's chunks read lately;
+        ``companies``: see :meth:`release`."""
         lifecycle.release(s, doc, by=by)
         if not_duplicate is not None:
             audit(s, "duplicate_overridden", document=doc, reason=not_duplicate.strip(), by=by,
@@ -846,6 +856,9 @@ class IngestService:
         f = doc.file
         ps = _stored_set(s, f, doc, kept)
         t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
+        if companies and t.status == "ready" and (to := self._company_for(t)) not in companies:
+            raise ValueError(f"the mapping now sends document #{doc.id} to company {to}, not one of yours: someone who "
+                             f"works for {to} releases it")
         if t.status == "ready":
             dup = (None if not_duplicate is not None else self._duplicate_of(s, doc, t)) or \
                 self._superseded(s, doc, t)
@@ -859,7 +872,8 @@ class IngestService:
         return DocOutcome(doc.id, t, doc.status)
 
     def release_all(self, where: list, *, by: str = "", seconds: float | None = None, after: int = 0,
-                    progress: Callable[[ReleaseReport], None] | None = None) -> ReleaseReport:
+                    progress: Callable[[ReleaseReport], None] | None = None,
+                    companies: tuple[str, ...] = ()) -> ReleaseReport:
         """Release every held or failed document that meets ``where`` (conditions on :class:`Document`: the
         review page's filters, :func:`connector.views.review_filter`), oldest first, as :meth:`release` does
         one: after an admin mapped a supplier whose big file came first, its thousands of held invoices.
@@ -872,7 +886,7 @@ class IngestService:
         ``seconds``: stop after the chunk that passes that long (the web page's request); ``left`` then
         counts the documents not tried yet, and a run ``after`` its ``last`` carries on with them (from the
         oldest again, the ones held again would use up every run's time). ``progress`` is called after each
-        chunk."""
+        chunk. ``companies``: see :meth:`release` (one the mapping sends elsewhere is not released, and says why)."""
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         releasable = [Document.status.in_(lifecycle.RELEASABLE), *where]
         last = max(0, after)
@@ -894,12 +908,12 @@ class IngestService:
                                           .order_by(Document.id).options(selectinload(Document.requests))))
                     orders = set(s.scalars(select(Document.supplier_id).where(Document.transaction_set == "850")
                                            .distinct()))
-                    outcomes = [self._release(s, doc, by=by, orders=orders, kept=kept,
+                    outcomes = [self._release(s, doc, by=by, orders=orders, kept=kept, companies=companies,
                                               quiet=report.released + n >= REPORTED_DOCUMENTS)
                                 for n, doc in enumerate(docs)]
                 report.elsewhere += len(ids) - len(docs)
             except Exception:  # noqa: BLE001 - one document's problem must not stop the others: one at a time
-                outcomes = [o for i in ids if (o := self._release_one(i, by, report)) is not None]
+                outcomes = [o for i in ids if (o := self._release_one(i, by, report, companies)) is not None]
             for o in outcomes:
                 report.add(o)
             last = report.last = ids[-1]
@@ -914,14 +928,15 @@ class IngestService:
                  **report.counts, not_released=report.not_released, elsewhere=report.elsewhere, left=report.left)
         return report
 
-    def _release_one(self, document_id: int, by: str, report: ReleaseReport) -> DocOutcome | None:
+    def _release_one(self, document_id: int, by: str, report: ReleaseReport,
+                     companies: tuple[str, ...] = ()) -> DocOutcome | None:
         try:
             with self.store.session() as s:
                 doc = _document(s, document_id)
                 if doc.status not in lifecycle.RELEASABLE:
                     report.elsewhere += 1
                     return None
-                return self._release(s, doc, by=by)
+                return self._release(s, doc, by=by, companies=companies)
         except (LookupError, ValueError) as e:
             report.fail(document_id, str(e))
         except Exception as e:  # noqa: BLE001 - kept as it was, reported, logged

@@ -351,27 +351,33 @@ def company_of(settings: Settings, supplier_id: str | None) -> str | None:
 
 def _company_filter(settings: Settings | None, company: str):
     """Documents of a company: queued once (``company`` set), or not yet queued (held before) and from a
-    supplier whose documents go there (:func:`company_of`)."""
+    supplier whose documents go there (:func:`company_of`), or held before that supplier was mapped, sent
+    under an id it answers to (:func:`_answers_to`: its release matches it to that supplier)."""
     if settings is None:
         return Document.company == company
     sups = [sid for sid in settings.suppliers if company_of(settings, sid) == company]
-    return (Document.company == company) | (Document.company.is_(None) & Document.supplier_id.in_(sups))
+    return (Document.company == company) | (Document.company.is_(None) & (
+        Document.supplier_id.in_(sups) | (Document.supplier_id.is_(None) &
+                                          func.upper(Document.sender_id).in_(_answers_to(settings, sups)))))
 
 
 def scope(settings: Settings, companies: tuple[str, ...] | list[str]) -> list:
     """What a person who works for ``companies`` only may see, as conditions on :class:`Document` (none:
-    every company): the documents of those companies (:func:`_company_filter`). A document of a sender not
-    mapped to a supplier belongs to no company yet: only people who work for every company see it."""
+    every company): the documents of those companies (:func:`_company_filter`). A document of a sender no
+    supplier answers to belongs to no company yet: only people who work for every company see it."""
     if not companies:
         return []
     return [or_(*(_company_filter(settings, c) for c in companies))]
 
 
 def with_company(settings: Settings, rows: list[dict]) -> list[dict]:
-    """Each row's company as a person reads it: the one it was queued for, else the one its supplier's
-    documents go to (:func:`company_of`), else None (its sender is not mapped yet)."""
+    """Each row's company as a person reads it (as :func:`_company_filter` finds it): the one it was queued
+    for, else the one its supplier's documents go to (:func:`company_of`), else that of the supplier its sender
+    answers to, else None (no supplier answers to its sender yet)."""
+    senders = {i: sid for sid in settings.suppliers for i in _answers_to(settings, [sid])}
     for row in rows:
-        row["company"] = row["company"] or company_of(settings, row["supplier"])
+        row["company"] = row["company"] or company_of(settings, row["supplier"] or
+                                                      senders.get((row.get("sender") or "").upper()))
     return rows
 
 
@@ -380,12 +386,16 @@ def _supplier_filter(settings: Settings | None, supplier: str):
     that were sent under an id it answers to (its own or one in its ``match``), which a release now matches
     to it. The id a document keeps is its ISA (or GS) sender; one held for an id seen only in an N1 party is
     not found here (the reason filter finds it: unknown_supplier)."""
-    sup = settings.suppliers.get(supplier) if settings is not None else None
-    if sup is None:
+    if settings is None or supplier not in settings.suppliers:
         return Document.supplier_id == supplier
-    ids = sorted({supplier.upper(), *(str(m).upper() for m in sup.match)})
     return (Document.supplier_id == supplier) | (Document.supplier_id.is_(None)
-                                                 & func.upper(Document.sender_id).in_(ids))
+                                                 & func.upper(Document.sender_id).in_(_answers_to(settings, [supplier])))
+
+
+def _answers_to(settings: Settings, suppliers: list[str]) -> list[str]:
+    """The sender ids these suppliers answer to (their own, and those in their ``match``), upper case: a document
+    held before its supplier was mapped, under one of them, is matched to it when it is released."""
+    return sorted({i for sid in suppliers for i in (sid.upper(), *(str(m).upper() for m in settings.suppliers[sid].match))})
 
 
 def review_filter(*, status: str | None = None, reason: str | None = None, supplier: str | None = None,

@@ -336,7 +336,7 @@ def _pages(app: Flask, deps: _Deps) -> None:
 
     @app.get("/")
     def dashboard():
-        return render_template("dashboard.html", d=views.dashboard(st, cfg, only=g.user.companies))
+        return render_template("dashboard.html", d=views.dashboard(st, deps.current_settings(), only=g.user.companies))
 
     @app.get("/held")
     def held():
@@ -484,7 +484,7 @@ def _actions(app: Flask, deps: _Deps) -> None:
             return _back(url_for("document", doc_id=doc_id))
         try:
             out = ingest.release(doc_id, not_duplicate=reason if not_dup else None,
-                                 accept_variance=reason if accept else None, by=_by())
+                                 accept_variance=reason if accept else None, by=_by(), companies=g.user.companies)
         except (LookupError, ValueError) as e:
             _done(f"Document #{doc_id}: {e}", "error")
             return _back(url_for("document", doc_id=doc_id))
@@ -513,7 +513,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
         except ValueError as e:
             _done(f"Nothing was released: {e}.", "error")
             return redirect(back)
-        report = ingest.release_all(where, by=_by(), seconds=RELEASE_SECONDS, after=_after_arg(request.form))
+        report = ingest.release_all(where, by=_by(), seconds=RELEASE_SECONDS, after=_after_arg(request.form),
+                                    companies=g.user.companies)
         _done(views.release_summary(report), "error" if report.not_released else "info" if report.left else "ok")
         if report.failed:
             _done("Not released: " + "; ".join(f"#{i}: {why}" for i, why in report.failed[:SHOWN_FAILURES]) +

@@ -90,7 +90,8 @@ class WebUser:
     def of(cls, settings: Settings, user) -> WebUser:
         """The person a :class:`connector.settings.WebUserSettings` describes, as the page knows them."""
         known = [settings.user(c) for c in user.companies]  # (the settings checked that each is a Web Connector user)
-        return cls(user.username, user.role, tuple(k.username if k else c for k, c in zip(known, user.companies)))
+        return cls(user.username, user.role,
+                   tuple(dict.fromkeys(k.username if k else c for k, c in zip(known, user.companies))))  # (once each)
 
 
 def check_password(settings: Settings, username: str, password: str) -> WebUser | None:

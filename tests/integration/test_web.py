@@ -718,3 +718,84 @@ def test_only_clerks_work_for_some_companies_and_only_for_configured_ones(tmp_pa
                          ([{**SCOPED_USERS[0], "companies": ["west"]}], "'west' is not one of the Web Connector users")):
         with pytest.raises(ConfigError, match=words):
             load_settings(_workspace(tmp_path, db_url, users=TWO_COMPANIES, web={"users": users}))
+
+
+def _move(tmp_path, **companies):
+    """The admin moves suppliers to other companies (suppliers.yaml on disk: the page reads it as it is)."""
+    path = tmp_path / "suppliers.yaml"
+    sups = yaml.safe_load(path.read_text())
+    for sid, company in companies.items():
+        sups[sid]["company"] = company
+    path.write_text(yaml.safe_dump(sups), encoding="utf-8")
+
+
+def test_when_a_supplier_moves_to_another_company_its_clerk_cannot_send_it_there(site, tmp_path):
+    """Found by a helper playing carol (north only): her document, queued for north and refused by QuickBooks, whose
+    supplier the admin then moved to south, was released by her into south's queue. Now she is told who releases
+    it, and nothing changes; the same in Release all."""
+    from sqlalchemy import update
+
+    from connector.store import QueuedRequest
+
+    sups = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "company": "north"}}
+    rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "acme_INV-10046.edi")
+    acme = doc_id(rt, "INV-10046")
+    with rt.store.session() as s:  # (as if QuickBooks refused it: failed, still north's)
+        s.execute(update(Document).where(Document.id == acme).values(status=DocStatus.FAILED, reason_code="qb_error",
+                                                                     reason="QuickBooks: the account is locked"))
+        s.execute(update(QueuedRequest).values(state=RqState.FAILED))
+    _move(tmp_path, ACMESUPPLY="south")
+    carol = app.test_client()
+    login(carol, "carol")
+    assert "INV-10046" in text(carol.get("/held"))  # queued for north once: still hers
+    said = text(carol.post(f"/documents/{acme}/release", data={"csrf": token(carol, "/held")}, follow_redirects=True))
+    assert "sends document" in said and "to company south, not one of yours" in said
+    said = text(carol.post("/held/release", data={"csrf": token(carol, "/held")}, follow_redirects=True))
+    assert "could not be released" in said and "not one of yours" in said
+    with rt.store.session() as s:
+        assert s.get(Document, acme).status == DocStatus.FAILED
+        assert [q.company for q in s.scalars(select(QueuedRequest))] == ["north"]  # no request for south
+
+
+def test_a_clerks_hold_message_does_not_describe_another_companys_document(site, tmp_path):
+    """A copy of an invoice posted in south's books, received after its supplier moved to north: held as a
+    duplicate, saying which company has it, not that document's number, QuickBooks id, date or total."""
+    from sqlalchemy import update
+
+    sups = {"GLOBEX-77": {**SUPPLIERS["GLOBEX-77"], "company": "south"}}
+    rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "globex_G-2026-0311.edi")
+    with rt.store.session() as s:
+        s.execute(update(Document).values(status=DocStatus.POSTED, qb_txn_type="Bill", qb_txn_id="SOUTH-TXN-4242"))
+    _move(tmp_path, **{"GLOBEX-77": "north"})
+    from qbedi.runtime import build_runtime
+
+    later = build_runtime(load_settings(tmp_path / "qbedi.yaml"), with_sources=False)
+    again = x12_file("globex_G-2026-0311.edi").replace(b"000005501", b"000005502")
+    later.ingest.ingest(again, source="inbox", remote_id="again", name="again.edi")
+    later.close()
+    carol = app.test_client()
+    login(carol, "carol")
+    held = text(carol.get("/held"))
+    assert "is already posted for company south" in held and "SOUTH-TXN-4242" not in held
+    assert "document #1" not in held
+
+
+def test_a_sender_a_clerks_supplier_answers_to_is_hers_before_it_is_released(site, tmp_path):
+    """Held from a sender no supplier answered to; the admin maps a north supplier that answers to it (match):
+    carol now finds it on her list, with its company, and releases it."""
+    sups = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "company": "north"}}
+    rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "initech_88812.edi")
+    carol = app.test_client()
+    login(carol, "carol")
+    assert "88812" not in text(carol.get("/held"))
+    path = tmp_path / "suppliers.yaml"
+    path.write_text(yaml.safe_dump({**sups, "INITECH": {"vendor": "Initech", "default_account": "Repairs",
+                                                        "company": "north", "match": ["INITECHEDI"]}}))
+    held = text(carol.get("/held"))
+    assert "88812" in held and "north" in held
+    said = text(carol.post(f"/documents/{doc_id(rt, '88812')}/release", data={"csrf": token(carol, "/held")},
+                           follow_redirects=True))
+    assert "queued for QuickBooks" in said
