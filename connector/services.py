@@ -28,7 +28,7 @@ from .plans import RequestMeta
 from .settings import LiveSettings, Settings
 from .sources import FileGone, RemoteFile, Source, SourceError, SourceUnavailable
 from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, RqState, Scope
-from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, utcnow
+from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, new_document_ids, utcnow
 from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
@@ -195,6 +195,9 @@ def _suppliers_with_orders(s: Session, chunk: list[Translation]) -> set[str]:
 
 MAX_REASON = 2000  # characters of a person's reason (dismiss, reject, overrides)
 RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match reads
+
+
+_DOCUMENT_COLUMNS = frozenset(c.key for c in Document.__table__.columns)
 
 
 class IngestService:
@@ -445,23 +448,36 @@ class IngestService:
         return users[0].username if users else "default"
 
     def _record_chunk(self, s: Session, f: ReceivedFile, chunk: list[Translation]) -> list[Document]:
-        """Record a chunk of ``f``'s translated sets, in order, as if one by one: the documents are inserted
-        together, then each is settled (duplicate check, match, queue or hold) seeing only those before it.
-        The stored documents a chunk could duplicate are read in one query (:class:`_Taken`)."""
+        """Record a chunk of ``f``'s translated sets, in order, as if one by one: each document is settled
+        (duplicate check, match, queue or hold) seeing only those before it. The stored documents a chunk could
+        duplicate are read in one query (:class:`_Taken`); an earlier document of the same chunk is found in it.
+
+        Mostly the chunk is settled first, its ids given (:func:`connector.store.new_document_ids`), and then
+        inserted once, as it ends (not inserted and then updated). When an invoice of the
+        chunk is matched with purchase orders, whose look-ups read the chunk's earlier documents back from the
+        database, the documents are inserted first and their changes written at the end."""
         if not chunk:
             return []
         rows = [self._new_document(f, t) for t in chunk]
-        by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
-            insert(Document).returning(Document).options(defer(Document.parsed)), rows)}
-        docs = [by_ordinal[t.ordinal] for t in chunk]
-        taken = _Taken.read(s, docs, chunk)
         orders = _suppliers_with_orders(s, chunk)
+        first = any(t.supplier_id in orders for t in chunk)  # (matching reads the chunk's earlier ones back)
+        if first:
+            by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
+                insert(Document).returning(Document).options(defer(Document.parsed)), rows)}
+            docs = [by_ordinal[t.ordinal] for t in chunk]
+        else:
+            docs = [Document(id=i, status=DocStatus.RECEIVED, **row)
+                    for i, row in zip(new_document_ids(s, len(rows)), rows)]
+        taken = _Taken.read(s, docs, chunk)
         batch = lifecycle.Batch()
         for doc, t, row in zip(docs, chunk, rows):
             set_committed_value(doc, "requests", [])  # a new document has none (not read back per document)
             set_committed_value(doc, "parsed", row["parsed"])  # what was written (not read back and decoded)
-            self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch)
+            set_committed_value(doc, "file", f)
+            self._record(s, f, doc, t, taken, match=t.supplier_id in orders, batch=batch, chunk=docs)
             taken.add(doc, t)
+        if not first:  # (as they ended: before their requests and events, which name them)
+            s.execute(insert(Document), [{k: v for k, v in vars(d).items() if k in _DOCUMENT_COLUMNS} for d in docs])
         lifecycle.write_batch(s, batch)
         later = [d for d in docs if d.ordinal >= REPORTED_DOCUMENTS]  # a big file's: one line a chunk for each kind
         for event, statuses in (("documents.queued", (DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL)),
@@ -491,12 +507,12 @@ class IngestService:
         )
 
     def _record(self, s: Session, f: ReceivedFile, doc: Document, t: Translation, taken: _Taken, *,
-                match: bool, batch: lifecycle.Batch) -> None:
+                match: bool, batch: lifecycle.Batch, chunk: list[Document]) -> None:
         j = t.json
         lifecycle.translated(s, doc, batch=batch, status=t.status, transaction_set=doc.transaction_set,
                              document_number=doc.document_number, total=j.get("total"), supplier=t.supplier_id)
         if t.status == "ready":
-            dup = self._duplicate_of(s, doc, t, taken.ids(doc, t))
+            dup = self._duplicate_of(s, doc, t, taken.ids(doc, t), chunk)
             if dup is not None:
                 t.hold(*dup)
                 t.json = j = document_json(t, f.name)
@@ -575,8 +591,8 @@ class IngestService:
         own = t.supplier.auto_post if t.supplier is not None else None
         return self.settings.auto_post if own is None else own
 
-    def _duplicate_of(self, s: Session, doc: Document, t: Translation, ids: list[int] | None = None
-                      ) -> tuple[str, str] | None:
+    def _duplicate_of(self, s: Session, doc: Document, t: Translation, ids: list[int] | None = None,
+                      chunk: list[Document] = ()) -> tuple[str, str] | None:
         """Is this document one that is (or may be) in QuickBooks already? Decided by what it is: the
         supplier, the transaction set and the document number; never by the interchange control number,
         which senders reuse and restart. The message names the earlier document, says where the two
@@ -589,7 +605,7 @@ class IngestService:
             ids = _Taken.read(s, [doc], [t]).ids(doc, t)
         if not ids:
             return None
-        other = s.get(Document, min(ids))
+        other = next((d for d in chunk if d.id == min(ids)), None) or s.get(Document, min(ids))
         if other.company and other.company != self._company_for(t):
             return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
                                     f"{other.status} for company {other.company} (the supplier was moved since): "

@@ -29,7 +29,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -442,6 +444,22 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def new_document_ids(s: Session, n: int) -> list[int]:
+    """``n`` ids for documents this unit of work will insert, ascending, that no other insert takes: a chunk's
+    documents are settled (duplicates, matching, queued or held) before they are written, with their ids, and
+    then inserted once, as they end (no insert and then an update of each).
+
+    PostgreSQL: the column's sequence. SQLite: one past the largest id, so the unit of work must hold the
+    database's write lock already (it has written something: SQLite lets one writer in at a time)."""
+    if n <= 0:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        return sorted(s.scalars(text("SELECT nextval(pg_get_serial_sequence('edi_document', 'id')) "
+                                     "FROM generate_series(1, :n)"), {"n": n}))
+    last = s.scalar(select(func.max(Document.id))) or 0
+    return list(range(last + 1, last + 1 + n))
 
 
 def audit(s: Session, kind: str, *, document: Document | None = None, file: ReceivedFile | None = None,

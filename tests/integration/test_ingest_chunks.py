@@ -126,3 +126,28 @@ def test_a_big_files_later_documents_are_logged_a_line_a_chunk(rt, monkeypatch):
     held = [e for e in logs if e["event"] == "documents.held"]
     assert [(e["documents"], e["held"], e["reasons"], e["first"], e["sets"]) for e in held] == [
         (1, 1, {"duplicate_document": 1}, "INV-1", "4-4"), (1, 1, {"duplicate_document": 1}, "INV-2", "8-8")]
+
+
+def test_a_chunks_documents_are_written_once_as_they_end(rt):
+    """Settled first, then inserted with their final state (ids given beforehand: connector.store.new_document_ids):
+    no document row is updated while a file is stored, and the ids still ascend with the sets, from one chunk to
+    the next and beyond a file stored before."""
+    from sqlalchemy import event
+
+    rt.ingest.ingest(interchange(["INV-0"], ctrl=900), source="inbox", remote_id="old.edi", name="old.edi")
+    statements = []
+    listen = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    event.listen(rt.store.engine, "before_cursor_execute", listen)
+    try:
+        out = rt.ingest.ingest(interchange(["INV-1", "INV-2", "INV-1", "INV-3", "INV-4", "INV-5", "INV-6"]),
+                               source="inbox", remote_id="f.edi", name="f.edi")
+    finally:
+        event.remove(rt.store.engine, "before_cursor_execute", listen)
+    assert [d.status for d in out.documents] == ["queued", "queued", "held", "queued", "queued", "queued", "queued"]
+    assert not [q for q in statements if q.lstrip().upper().startswith("UPDATE EDI_DOCUMENT")]
+    with rt.store.session() as s:
+        rows = s.execute(select(Document.id, Document.ordinal, Document.status, Document.company)
+                         .order_by(Document.id)).all()
+    assert [r.ordinal for r in rows] == [0, *range(7)] and len({r.id for r in rows}) == 8
+    assert [r.status for r in rows[1:]] == [d.status for d in out.documents]  # (as settled: nothing left behind)
+    assert {r.company for r in rows if r.status == "queued"} == {"clerk"}
