@@ -75,6 +75,7 @@ class Translation:
     link_plan: LinkPlan | None = None  # 856: PO numbers + lines to link at send time
     notes: list[str] = field(default_factory=list)  # decisions a reviewer may want to see
     mod_plan: ModPlan | None = None  # 850 change/cancel: what to modify once TxnID + EditSequence are read
+    counted: tuple[bool, bool] | None = None  # 810: the total counts (its lines' charges, its own): as the bill does
 
     @property
     def status(self) -> str:
@@ -257,7 +258,7 @@ def document_json(t: Translation, file_name: str) -> dict:
              "po_number": ln.po_number or doc.po_number}
             for ln in doc.lines
         ]
-        out["charges"] = _invoice_charges_json(doc, t.supplier.total_tolerance if t.supplier else Decimal(0))
+        out["charges"] = _invoice_charges_json(doc, t)
     elif isinstance(doc, PurchaseOrder):
         total = doc.total if doc.total is not None else sum((ln.amount or Decimal(0) for ln in doc.lines), Decimal(0))
         out["total"] = money(total)
@@ -283,13 +284,14 @@ def _charge_json(c: Charge) -> dict:
     return {"code": c.code, "description": c.description, "amount": money(c.amount)}
 
 
-def _invoice_charges_json(inv: Invoice, tolerance: Decimal) -> list[dict]:
+def _invoice_charges_json(inv: Invoice, t: Translation) -> list[dict]:
     """An invoice's charges, its lines' first (each with its ``line``), then its own (``line`` None); ``counted``
     False for those the total does not count: the ones a sender gives twice, per line and for the invoice
-    (:func:`edi.totals.charge_reading`, as the bill is built)."""
+    (:func:`edi.totals.charge_reading`, as the bill was built, or would be)."""
     if not inv.charges and not any(ln.charges for ln in inv.lines):
         return []
-    use_line, use_summary, _ = charge_reading(inv, tolerance) or READINGS[0]
+    use_line, use_summary = t.counted or (charge_reading(inv, t.supplier.total_tolerance if t.supplier else Decimal(0))
+                                          or READINGS[0])[:2]
     return [{**_charge_json(c), "line": ln.line_number, "counted": use_line} for ln in inv.lines for c in ln.charges] + \
         [{**_charge_json(c), "line": None, "counted": use_summary} for c in inv.charges]
 
@@ -426,6 +428,7 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
     expense, items = _bill_lines(t, inv, sup, sign)
     reading = charge_reading(inv, sup.total_tolerance)
     use_line, use_summary, use_tax = reading or READINGS[0]
+    t.counted = use_line, use_summary
     for ln in inv.lines:
         for c in ln.charges if use_line else []:
             _charge_line(t, sup, c, expense, sign, f"line {ln.line_number} ")
