@@ -19,7 +19,8 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
-from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (Flask, abort, current_app, flash, g, has_request_context, redirect, render_template, request,
+                   session, url_for)
 from flask.sessions import SecureCookieSessionInterface
 
 from connector import control, views
@@ -85,7 +86,15 @@ class _Deps:
         self.settings, self.store, self.ingest, self.sessions, self.throttle = settings, store, ingest, sessions, throttle
 
     def current_settings(self) -> Settings:
-        """The config as it is on disk now (the mapping pages show what an admin just changed)."""
+        """The config as it is on disk now (the mapping pages show what an admin just changed): read once a
+        request (a clerk of some companies needs it for every list and count the page shows)."""
+        if not has_request_context():
+            return self._settings_on_disk()
+        if "settings_now" not in g:
+            g.settings_now = self._settings_on_disk()
+        return g.settings_now
+
+    def _settings_on_disk(self) -> Settings:
         src = self.settings.source_file
         if not src or src.startswith("("):
             return self.settings
@@ -249,8 +258,8 @@ def every_company(fn):
     def inner(*a, **kw):
         if g.user.companies:
             raise _EveryCompany(f"You are signed in as {g.user.username}, who works for {', '.join(g.user.companies)} "
-                            "only, and this page shows every company's files, sources or suppliers. Your companies' "
-                            "documents are on the Held, Approval and Documents pages.")
+                                "only, and this page shows every company's files, sources or suppliers. Your "
+                                "companies' documents are on the Held, Approval and Documents pages.")
         return fn(*a, **kw)
     return inner
 
