@@ -313,8 +313,16 @@ class WebUserSettings(_Model):
     password_hash: str = Field(min_length=1)
     role: Literal["clerk", "admin"] = "clerk"  # clerk: review, release, dismiss, approve; admin: also sync control
     # a clerk who works for some companies only (Web Connector user names): sees and acts on their documents
-    # alone, and none of the pages that show every company's work; empty: every company
-    companies: list[str] = Field(default_factory=list)
+    # alone, and none of the pages that show every company's work; left out: every company
+    companies: list[str] | None = None
+
+    @field_validator("companies")
+    @classmethod
+    def _some(cls, v):
+        if v is not None and not v:
+            raise ValueError("an empty list gives this clerk no company (and would have meant every one): list the "
+                             "companies, leave `companies` out for every company, or remove the user")
+        return v
 
     @field_validator("password_hash")
     @classmethod
@@ -532,7 +540,7 @@ class Settings(_Model):
             if w.companies and w.role == "admin":
                 raise ValueError(f"web user {w.username}: an admin works for every company; give `companies` to "
                                  "clerks only")
-            unknown = [c for c in w.companies if c.lower() not in users]
+            unknown = [c for c in w.companies or () if c.lower() not in users]
             if unknown:
                 raise ValueError(f"web user {w.username}: {', '.join(map(repr, unknown))} is not one of the Web "
                                  f"Connector users ({', '.join(sorted(u.username for u in self.web_connector.users)) or 'none'})")
@@ -584,6 +592,10 @@ class Settings(_Model):
             if not u.company_file.strip():
                 out.append(f"Web Connector user {u.username}: company_file is empty, so a session run against "
                            "another QuickBooks company file is not refused; set it to the company file's path")
+            elif not re.match(r"^([A-Za-z]:[\\/]|[\\/]{2})", u.company_file.strip()):
+                out.append(f"Web Connector user {u.username}: company_file {u.company_file.strip()!r} is not a full "
+                           "path (like C:\\...\\Company.qbw or \\\\server\\share\\Company.qbw): QuickBooks gives "
+                           "the whole path, so every session would be refused as another company file")
         files: dict[str, list[str]] = {}
         for u in users:
             if u.company_file.strip():

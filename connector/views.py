@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from . import control
 from . import raw as raw_file
 from .delivery import last_contact, why_waiting
+from .lifecycle import RELEASABLE
 from .plans import RequestMeta
 from .services import Page
 from .settings import Settings
@@ -39,7 +40,9 @@ MAX_PAGE = 200  # rows a listing shows at most, whatever is asked
 RAW_SEGMENTS = 5000  # segments of a raw file shown at most (the whole file stays in the store)
 REVIEW = (DocStatus.HELD, DocStatus.FAILED)  # what the "held and failed" page lists by default
 REVIEWABLE = (DocStatus.HELD, DocStatus.FAILED, DocStatus.REJECTED)  # may be filtered on there
-OPEN_REQUEST = (RqState.AWAITING, RqState.QUEUED, RqState.SENT, RqState.UNKNOWN, RqState.HELD, RqState.FAILED)
+# a company's requests on their way to its QuickBooks (the dashboard's Queue column): a held or failed one is an
+# old attempt (its document is on the held list, and a release makes a new request), so not counted there
+OPEN_REQUEST = (RqState.AWAITING, RqState.QUEUED, RqState.SENT, RqState.UNKNOWN)
 ERRORS = (Activity.POLL_FAILED, Activity.SESSION_ERROR)
 # a received file's verdicts, as the files listing filters on them
 VERDICTS = (FileStatus.PARSED, *FileVerdict, FileStatus.FAILED, FileStatus.RECEIVED)
@@ -109,8 +112,7 @@ NO_ADVICE = "Read the reason above; fix the cause, then press Release, or dismis
 STATE_WORDS = {"running": "running", "paused": "paused", "failing": "failing", "new": "not started yet"}
 # a company's requests by state, in words (the dashboard's Queue column)
 REQUEST_WORDS = {RqState.AWAITING: "awaiting approval", RqState.QUEUED: "queued", RqState.SENT: "sent, answer awaited",
-                 RqState.UNKNOWN: "answer lost, checked in QuickBooks at the next session",
-                 RqState.HELD: "held", RqState.FAILED: "failed"}
+                 RqState.UNKNOWN: "answer lost, checked in QuickBooks at the next session"}
 
 
 def advice(reason_code: str | None) -> str:
@@ -350,15 +352,21 @@ def company_of(settings: Settings, supplier_id: str | None) -> str | None:
 
 
 def _company_filter(settings: Settings | None, company: str):
-    """Documents of a company: queued once (``company`` set), or not yet queued (held before) and from a
-    supplier whose documents go there (:func:`company_of`), or held before that supplier was mapped, sent
-    under an id it answers to (:func:`_answers_to`: its release matches it to that supplier)."""
+    """Documents of a company: where a release would send them, when one can be released (held or failed) and
+    its supplier is mapped: a supplier whose documents go there (:func:`company_of`), or, held before its
+    supplier was mapped, sent under an id that supplier answers to (:func:`_answers_to`); else the company
+    it was queued for (``company`` set); else none. So a document whose supplier an admin moved to another
+    company is that company's to release, and the one it was queued for keeps what went to its QuickBooks."""
     if settings is None:
         return Document.company == company
     sups = [sid for sid in settings.suppliers if company_of(settings, sid) == company]
-    return (Document.company == company) | (Document.company.is_(None) & (
-        Document.supplier_id.in_(sups) | (Document.supplier_id.is_(None) &
-                                          func.upper(Document.sender_id).in_(_answers_to(settings, sups)))))
+    here = Document.supplier_id.in_(sups) | (Document.supplier_id.is_(None) &
+                                             func.upper(Document.sender_id).in_(_answers_to(settings, sups)))
+    anywhere = Document.supplier_id.in_(list(settings.suppliers)) | (
+        Document.supplier_id.is_(None) & func.upper(Document.sender_id).in_(_answers_to(settings, list(settings.suppliers))))
+    releasable = Document.status.in_(RELEASABLE)
+    return ((Document.company == company) & ~(releasable & anywhere)) | \
+        ((releasable | Document.company.is_(None)) & here)
 
 
 def scope(settings: Settings, companies: tuple[str, ...] | list[str]) -> list:
@@ -371,13 +379,14 @@ def scope(settings: Settings, companies: tuple[str, ...] | list[str]) -> list:
 
 
 def with_company(settings: Settings, rows: list[dict]) -> list[dict]:
-    """Each row's company as a person reads it (as :func:`_company_filter` finds it): the one it was queued
-    for, else the one its supplier's documents go to (:func:`company_of`), else that of the supplier its sender
-    answers to, else None (no supplier answers to its sender yet)."""
+    """Each row's company as a person reads it (as :func:`_company_filter` finds it): for one that can be
+    released (or was never queued), the company its supplier's documents go to (:func:`company_of`), or that of
+    the supplier its sender answers to; else the one it was queued for; else None."""
     senders = {i: sid for sid in settings.suppliers for i in _answers_to(settings, [sid])}
     for row in rows:
-        row["company"] = row["company"] or company_of(settings, row["supplier"] or
-                                                      senders.get((row.get("sender") or "").upper()))
+        if row["status"] in RELEASABLE or not row["company"]:
+            now = company_of(settings, row["supplier"] or senders.get((row.get("sender") or "").upper()))
+            row["company"] = now or row["company"]
     return rows
 
 
@@ -730,9 +739,11 @@ def notifications(store: Store, settings: Settings) -> dict:
     return {"channels": channels, "topics": rows, "digest_at": cfg.digest_at if channels else None}
 
 
-def support_summary(store: Store, settings: Settings, *, errors: int = 10, full: bool = True) -> dict:
+def support_summary(store: Store, settings: Settings, *, errors: int = 10, full: bool = True,
+                    within: list = ()) -> dict:
     """The AppSupport page: in words, is the sync healthy, and the last errors (``full`` False: the states and
-    times only, no error's own message: what anybody who reaches the page may read)."""
+    times only, no error's own message: what anybody who reaches the page may read; ``within``: the documents
+    counted, those of a clerk's companies, :func:`scope`)."""
     comps, srcs = companies(store, settings), sources(store, settings)
     lines = []
     for c in comps:
@@ -765,7 +776,7 @@ def support_summary(store: Store, settings: Settings, *, errors: int = 10, full:
             lines.append(f"Source {src['name']}: working. Last completed poll {src['last_ok']} UTC.")
     with store.session() as s:  # documents a person must look at (counted on the status index)
         waiting = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(
-            (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL))).group_by(Document.status)).all())
+            (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL)), *within).group_by(Document.status)).all())
     review = waiting.get(DocStatus.HELD, 0) + waiting.get(DocStatus.FAILED, 0)
     if review:
         lines.append(f"{review} document(s) held or refused by QuickBooks wait for AP review (page: Held & failed).")

@@ -618,6 +618,7 @@ def cmd_retry_file(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from connector import views
     from connector.delivery import why_waiting  # sqlalchemy
     from connector.store import Document, audit_trail
 
@@ -628,18 +629,20 @@ def cmd_show(args) -> int:
             print(f"no document #{args.id}", file=sys.stderr)
             return 1
         trail = [{"at": e.at.isoformat(), "kind": e.kind, **e.detail} for e in audit_trail(s, d.id)]
-        info = {"id": d.id, "file": d.file.name, "status": d.status, "reason_code": d.reason_code,
+        info = {"id": d.id, "file": d.file.name, "status": d.status, "company": d.company, "supplier": d.supplier_id,
+                "sender": d.sender_id, "reason_code": d.reason_code,
                 "reason": d.reason, "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
                 "qb_amount": None if d.qb_amount is None else str(d.qb_amount), "document": d.parsed,
                 "waiting": why_waiting(s, d),
                 "audit": [{"at": d.file.received_at.isoformat(), "kind": "received", "file": d.file.name,
                            "source": d.file.source, "size": d.file.size}] + trail}
+    views.with_company(rt.settings, [info])  # (held before it was queued: where its supplier's documents go)
     if args.json:
         _print_json(info)
         return 0
     doc = info["document"]
     print(f"document #{info['id']} from {info['file']}: {doc.get('transaction_set')} {doc.get('document_number')} "
-          f"total {doc.get('total')} -> {info['status']}")
+          f"total {doc.get('total')} -> {info['status']}" + (f" (company {info['company']})" if info["company"] else ""))
     if info["reason"]:
         print(f"  reason ({info['reason_code']}): {info['reason']}")
     if info["waiting"]:

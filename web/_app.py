@@ -448,7 +448,8 @@ def _pages(app: Flask, deps: _Deps) -> None:
     @app.get("/support")
     def support():
         full = g.user is not None and not g.user.companies  # (a clerk of some companies: what strangers see)
-        return render_template("support.html", s=views.support_summary(st, cfg, full=full), full=full)
+        return render_template("support.html", s=views.support_summary(st, cfg, full=full, within=deps.within()),
+                               full=full)
 
 
 # ---------------------------------------------------------------- actions

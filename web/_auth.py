@@ -89,9 +89,10 @@ class WebUser:
     @classmethod
     def of(cls, settings: Settings, user) -> WebUser:
         """The person a :class:`connector.settings.WebUserSettings` describes, as the page knows them."""
-        known = [settings.user(c) for c in user.companies]  # (the settings checked that each is a Web Connector user)
+        named = user.companies or ()
+        known = [settings.user(c) for c in named]  # (the settings checked that each is a Web Connector user)
         return cls(user.username, user.role,
-                   tuple(dict.fromkeys(k.username if k else c for k, c in zip(known, user.companies))))  # (once each)
+                   tuple(dict.fromkeys(k.username if k else c for k, c in zip(known, named))))  # (once each)
 
 
 def check_password(settings: Settings, username: str, password: str) -> WebUser | None:

@@ -98,6 +98,10 @@ def test_review_commands_show_held_documents_and_audit(tmp_path, capsys):
     code, out = run_json(capsys, ["show", str(held["id"]), "--json", "--config", str(cfg)])
     assert [e["kind"] for e in out["audit"]] == ["received", "translated", "held"]  # from the file on
     assert out["audit"][0]["file"] == "i.edi" and out["waiting"] is None  # held: not waiting on QuickBooks
+    assert out["company"] is None  # (no supplier answers to its sender: no company's yet)
+    code, out = run_json(capsys, ["documents", "--status", "queued", "--json", "--config", str(cfg)])
+    code, out = run_json(capsys, ["show", str(out["documents"][0]["id"]), "--json", "--config", str(cfg)])
+    assert out["company"] == "clerk" and out["status"] == "queued"
     code, out = run_json(capsys, ["status", "--json", "--config", str(cfg)])
     assert out["documents"] == {"held": 1, "queued": 1}
     assert out["sources"][0]["name"] == "inbox" and out["sources"][0]["consecutive_failures"] == 0

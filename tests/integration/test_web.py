@@ -689,7 +689,8 @@ def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
 
     control.record_event(rt.store, Scope.COMPANY, "south", Activity.SESSION_ERROR, "South's books are locked")
     support = text(carol.get("/support"))  # (every company's states and times, as strangers see them: no messages)
-    assert "South's books are locked" not in support and "to read each error's message" in support
+    assert "South's books are locked" not in support and "is for people who work for every company" in support
+    assert "1 document(s) held or refused" in support  # (hers: INV-10045; not the unmapped sender's 88812)
     assert "books are locked" not in text(carol.get("/"))  # (her dashboard's history: north's alone)
 
     sam = app.test_client()
@@ -715,7 +716,8 @@ def test_only_clerks_work_for_some_companies_and_only_for_configured_ones(tmp_pa
     from connector.settings import ConfigError
 
     for users, words in (([{**SCOPED_USERS[2], "companies": ["north"]}], "an admin works for every company"),
-                         ([{**SCOPED_USERS[0], "companies": ["west"]}], "'west' is not one of the Web Connector users")):
+                         ([{**SCOPED_USERS[0], "companies": ["west"]}], "'west' is not one of the Web Connector users"),
+                         ([{**SCOPED_USERS[0], "companies": []}], "an empty list gives this clerk no company")):
         with pytest.raises(ConfigError, match=words):
             load_settings(_workspace(tmp_path, db_url, users=TWO_COMPANIES, web={"users": users}))
 
@@ -729,33 +731,52 @@ def _move(tmp_path, **companies):
     path.write_text(yaml.safe_dump(sups), encoding="utf-8")
 
 
-def test_when_a_supplier_moves_to_another_company_its_clerk_cannot_send_it_there(site, tmp_path):
-    """Found by a helper playing carol (north only): her document, queued for north and refused by QuickBooks, whose
-    supplier the admin then moved to south, was released by her into south's queue. Now she is told who releases
-    it, and nothing changes; the same in Release all."""
+def test_when_a_supplier_moves_to_another_company_its_held_documents_go_with_it(site, tmp_path):
+    """A document queued for north and refused by QuickBooks, whose supplier the admin then moved to south: a
+    release would send it to south, so it is south's to release (a helper found carol, north only, releasing it
+    into south's queue, and later sam unable to see it). What went to north's QuickBooks stays north's."""
     from sqlalchemy import update
 
     from connector.store import QueuedRequest
 
     sups = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "company": "north"}}
     rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
-    ingest(rt, "acme_INV-10046.edi")
-    acme = doc_id(rt, "INV-10046")
-    with rt.store.session() as s:  # (as if QuickBooks refused it: failed, still north's)
-        s.execute(update(Document).where(Document.id == acme).values(status=DocStatus.FAILED, reason_code="qb_error",
-                                                                     reason="QuickBooks: the account is locked"))
-        s.execute(update(QueuedRequest).values(state=RqState.FAILED))
+    ingest(rt, "acme_INV-10046.edi", "acme_INV-10045.edi")
+    failed, posted = doc_id(rt, "INV-10046"), doc_id(rt, "INV-10045")
+    with rt.store.session() as s:  # (as if QuickBooks refused one and posted the other)
+        s.execute(update(Document).where(Document.id == failed).values(
+            status=DocStatus.FAILED, reason_code="qb_error", reason="QuickBooks: the account is locked"))
+        s.execute(update(Document).where(Document.id == posted).values(status=DocStatus.POSTED, qb_txn_id="N-1"))
+        s.execute(update(QueuedRequest).where(QueuedRequest.document_id == failed).values(state=RqState.FAILED))
     _move(tmp_path, ACMESUPPLY="south")
-    carol = app.test_client()
+    carol, sam = app.test_client(), app.test_client()
     login(carol, "carol")
-    assert "INV-10046" in text(carol.get("/held"))  # queued for north once: still hers
-    said = text(carol.post(f"/documents/{acme}/release", data={"csrf": token(carol, "/held")}, follow_redirects=True))
-    assert "sends document" in said and "to company south, not one of yours" in said
-    said = text(carol.post("/held/release", data={"csrf": token(carol, "/held")}, follow_redirects=True))
-    assert "could not be released" in said and "not one of yours" in said
+    login(sam, "sam")
+    assert "INV-10046" not in text(carol.get("/held")) and carol.get(f"/documents/{posted}").status_code == 200
+    assert "there is no such document" in text(carol.post(f"/documents/{failed}/release", data={
+        "csrf": token(carol, "/held")}, follow_redirects=True))
+    held = text(sam.get("/held"))
+    assert "INV-10046" in held and sam.get(f"/documents/{posted}").status_code == 404
+    assert "queued for QuickBooks" in text(sam.post(f"/documents/{failed}/release", data={
+        "csrf": token(sam, "/held")}, follow_redirects=True))
     with rt.store.session() as s:
-        assert s.get(Document, acme).status == DocStatus.FAILED
-        assert [q.company for q in s.scalars(select(QueuedRequest))] == ["north"]  # no request for south
+        assert [(q.company, q.state) for q in s.scalars(select(QueuedRequest).where(
+            QueuedRequest.document_id == failed).order_by(QueuedRequest.id))] == [("north", "failed"), ("south", "queued")]
+
+
+def test_a_release_for_some_companies_never_queues_for_another(site, tmp_path):
+    """The service's own guard (the mapping may change between the page and the press): a release on behalf of a
+    clerk of north that the mapping on disk sends to south is refused, and nothing changes."""
+    rt, app, _ = site(suppliers={"ACMESUPPLY": {**UNMAPPED["ACMESUPPLY"], "company": "north"}}, users=TWO_COMPANIES,
+                      web={"users": SCOPED_USERS})
+    ingest(rt, "acme_INV-10045.edi")
+    held = doc_id(rt, "INV-10045")
+    path = tmp_path / "suppliers.yaml"
+    path.write_text(yaml.safe_dump({"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "company": "south"}}), encoding="utf-8")
+    with pytest.raises(ValueError, match="to company south, not one of yours"):
+        rt.ingest.release(held, by="carol (web)", companies=("north",))
+    assert doc(rt, "INV-10045").status == DocStatus.HELD and len(audit_trail_of(rt, held)) == 2
+    assert rt.ingest.release(held, by="sam (web)", companies=("south",)).status == DocStatus.QUEUED
 
 
 def test_a_clerks_hold_message_does_not_describe_another_companys_document(site, tmp_path):

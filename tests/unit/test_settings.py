@@ -189,3 +189,15 @@ def test_check_warns_of_what_mixes_companies_up():
         {"username": "north", "password_hash": h, "company_file": r"C:\QB\North.qbw"}]},
         "suppliers": {"GLOBEX": {"vendor": "Globex"}}})
     assert one.warnings() == []  # one company: every supplier's documents go to it
+
+
+def test_check_warns_of_a_company_file_that_is_not_a_full_path():
+    """QuickBooks reports the company file's whole path: a bare name would refuse every session."""
+    from connector.settings import Settings
+
+    h = "scrypt$16384$8$1$" + "a" * 24 + "$" + "b" * 44
+    said = {f: Settings.model_validate({"web_connector": {"users": [
+        {"username": "n", "password_hash": h, "company_file": f}]}}).warnings()
+        for f in ("Northwind.qbw", r"C:\QB\Northwind.qbw", r"\\server\share\Northwind.qbw", "c:/qb/northwind.qbw")}
+    assert "'Northwind.qbw' is not a full path" in said["Northwind.qbw"][0]
+    assert [w for f, w in said.items() if f != "Northwind.qbw" and w] == []
