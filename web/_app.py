@@ -421,7 +421,9 @@ def _pages(app: Flask, deps: _Deps) -> None:
     def vendors():
         from connector.vendors import reconcile
 
-        return render_template("vendors.html", rows=reconcile(deps.current_settings(), st))
+        now = deps.current_settings()
+        return render_template("vendors.html", rows=reconcile(now, st),
+                               companies=[u.username for u in now.web_connector.users])
 
     @app.get("/suppliers.csv")
     @every_company
@@ -644,10 +646,13 @@ def _actions(app: Flask, deps: _Deps) -> None:
             else:
                 if not vendor:
                     raise ConfigError(deps.settings.source_file, "vendor", "name the QuickBooks vendor")
-                done = map_supplier(deps.settings, sid, vendor, **({"default_account": request.form["default_account"].strip()}
-                                                         if request.form.get("default_account", "").strip() else {}))
-                _done(f"Supplier {sid} is mapped to {vendor!r} ({'added' if done['created'] else 'changed'}). Release "
-                      f"its held documents to translate them with it: the Held list, supplier {sid}, Release all.")
+                fields = {k: request.form[k].strip() for k in ("default_account", "company")
+                          if request.form.get(k, "").strip()}
+                done = map_supplier(deps.settings, sid, vendor, **fields)
+                _done(f"Supplier {sid} is mapped to {vendor!r}" + (f" for company {fields['company']}" if "company" in
+                                                                   fields else "")
+                      + f" ({'added' if done['created'] else 'changed'}). Release its held documents to translate them "
+                        f"with it: the Held list, supplier {sid}, Release all.")
         except ConfigError as e:
             _done(f"Nothing was changed: {e}", "error")
         log.info("web.vendor_map", supplier=sid, vendor=vendor, by=g.user.username)

@@ -820,3 +820,20 @@ def test_a_sender_a_clerks_supplier_answers_to_is_hers_before_it_is_released(sit
     said = text(carol.post(f"/documents/{doc_id(rt, '88812')}/release", data={"csrf": token(carol, "/held")},
                            follow_redirects=True))
     assert "queued for QuickBooks" in said
+
+
+def test_with_several_companies_the_vendors_page_maps_a_supplier_for_one_of_them(site, tmp_path):
+    """A helper mapped a south supplier on the Vendors page and its documents went to north (the first company):
+    with several companies, the page asks which one."""
+    rt, app, _ = site(users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "initech_88812.edi")
+    adam = app.test_client()
+    login(adam, "adam")
+    assert 'aria-label="company for INITECHEDI"' in text(adam.get("/vendors"))
+    said = text(adam.post("/vendors/map", data={"supplier": "INITECHEDI", "vendor": "Initech", "default_account": "Repairs",
+                                                 "company": "south", "csrf": token(adam, "/vendors")},
+                          follow_redirects=True))
+    assert "mapped to &#39;Initech&#39; for company south" in said
+    assert yaml.safe_load((tmp_path / "suppliers.yaml").read_text())["INITECHEDI"]["company"] == "south"
+    post(adam, f"/documents/{doc_id(rt, '88812')}/release", page="/held")
+    assert (doc(rt, "88812").status, doc(rt, "88812").company) == (DocStatus.QUEUED, "south")
