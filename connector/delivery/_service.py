@@ -436,7 +436,7 @@ def why_waiting(s: Session, doc: Document) -> str | None:
     cs = s.get(CompanyState, doc.company) if doc.company else None
     mismatch = ((cs.info or {}) if cs else {}).get("file_mismatch")
     if mismatch:
-        return (f"QuickBooks had {mismatch['open']!r} open at the last Web Connector run, not {mismatch['configured']!r}: "
+        return (f"QuickBooks had '{mismatch['open']}' open at the last Web Connector run, not '{mismatch['configured']}': "
                 "nothing is posted until the right company file is open")
     refused = ((cs.info or {}) if cs else {}).get("last_refused_login")
     if refused and (cs.last_contact is None or refused["at"] > cs.last_contact.isoformat()):
