@@ -819,7 +819,9 @@ def _report(results: list[dict], done: str, args) -> None:
         if r["ok"]:
             print(f"document #{r['id']} {done}")
         else:
-            print(f"document #{r['id']}: {r['error']}", file=sys.stderr)
+            error = r["error"]  # (the service's words often name the document already)
+            print(error if error.startswith(f"document #{r['id']} ") else f"document #{r['id']}: {error}",
+                  file=sys.stderr)
 
 
 def cmd_approve(args) -> int:
