@@ -588,7 +588,10 @@ class Settings(_Model):
     def warnings(self) -> list[str]:
         """What reads but is likely a mistake, for ``qbedi check`` to say (none of it stops qbedi)."""
         users, out = self.web_connector.users, []
+        files: dict[str, list[str]] = {}  # company file -> its users
         for u in users:
+            if u.company_file.strip():
+                files.setdefault(u.company_file.strip().lower(), []).append(u.username)
             if not u.company_file.strip():
                 out.append(f"Web Connector user {u.username}: company_file is empty, so a session run against "
                            "another QuickBooks company file is not refused; set it to the company file's path")
@@ -596,10 +599,6 @@ class Settings(_Model):
                 out.append(f"Web Connector user {u.username}: company_file {u.company_file.strip()!r} is not a full "
                            "path (like C:\\...\\Company.qbw or \\\\server\\share\\Company.qbw): QuickBooks gives "
                            "the whole path, so every session would be refused as another company file")
-        files: dict[str, list[str]] = {}
-        for u in users:
-            if u.company_file.strip():
-                files.setdefault(u.company_file.strip().lower(), []).append(u.username)
         for names in files.values():
             if len(names) > 1:
                 out.append(f"Web Connector users {', '.join(names)} name the same company file: their documents "
