@@ -198,6 +198,8 @@ RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match
 
 
 _DOCUMENT_COLUMNS = frozenset(c.key for c in Document.__table__.columns)
+# (a hold message is read on the web page and in the CLI: both ways to say a document is not a duplicate)
+_NOT_A_DUPLICATE = "\"Not a duplicate: post it\" on its page, with a reason (or `qbedi release {id} --not-duplicate --reason ...`)"
 
 
 class IngestService:
@@ -609,8 +611,8 @@ class IngestService:
         if other.company and other.company != self._company_for(t):
             return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
                                     f"{other.status} for company {other.company} (the supplier was moved since): "
-                                    f"not posted here as well; if it belongs here too, post it with `qbedi release "
-                                    f"{doc.id} --not-duplicate --reason ...`, else dismiss it")
+                                    "not posted here as well; if it belongs here too, post it with " +
+                                    _NOT_A_DUPLICATE.format(id=doc.id) + ", else dismiss it")
         where = f"document #{other.id}" + (f", QuickBooks {other.qb_txn_type or 'transaction'} {other.qb_txn_id}"
                                            if other.qb_txn_id else "")
         mine = {"date": (t.json or {}).get("document_date") or doc.document_date, "total": (t.json or {}).get("total")}
@@ -623,8 +625,8 @@ class IngestService:
                                     "again; nothing to do")
         return (Hold.DUPLICATE, f"{t.supplier_id} {doc.transaction_set} {doc.document_number} is already "
                                 f"{other.status} ({where}), but {'; '.join(differ)}: if it is a different document "
-                                f"that reuses the number, post it with `qbedi release {doc.id} --not-duplicate "
-                                "--reason ...`; if it is a corrected copy, dismiss one of them")
+                                "that reuses the number, post it with " + _NOT_A_DUPLICATE.format(id=doc.id) +
+                                "; if it is a corrected copy, dismiss one of them")
 
     @staticmethod
     def _superseded(s: Session, doc: Document, t: Translation) -> tuple[str, str] | None:
