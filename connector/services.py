@@ -1099,14 +1099,16 @@ def _page(s: Session, q, count_q, convert, limit: int | None, offset: int) -> Pa
     return Page([convert(x) for x in s.scalars(q)], total, limit, offset)
 
 
-def document_page(store: Store, *, status: str | None = None, limit: int | None = 200, offset: int = 0) -> Page:
-    """Documents, oldest first (``status``: one of :class:`DocStatus`; ValueError names them otherwise)."""
+def document_page(store: Store, *, status: str | None = None, where: list = (), limit: int | None = 200,
+                  offset: int = 0) -> Page:
+    """Documents, oldest first (``status``: one of :class:`DocStatus`; ValueError names them otherwise; ``where``:
+    more conditions on :class:`Document`, e.g. a company's, :func:`connector.views.scope`)."""
     if status and status not in set(DocStatus):
         raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
     with store.session() as s:
-        q = select(Document).order_by(Document.id).options(
+        q = select(Document).where(*where).order_by(Document.id).options(
             selectinload(Document.file).load_only(ReceivedFile.id, ReceivedFile.name))
-        n = select(func.count()).select_from(Document)
+        n = select(func.count()).select_from(Document).where(*where)
         if status:
             q, n = q.where(Document.status == status), n.where(Document.status == status)
         return _page(s, q, n, _row, limit, offset)

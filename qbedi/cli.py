@@ -550,20 +550,28 @@ def cmd_documents(args) -> int:
     from connector.services import document_page  # sqlalchemy
 
     rt = build_runtime(_settings(args), with_sources=False, read_only=True)
+    user = rt.settings.user(args.company) if args.company else None
+    if args.company and user is None:
+        print(f"qbedi: no Web Connector user {args.company!r} in the config (users: "
+              f"{', '.join(u.username for u in rt.settings.web_connector.users) or 'none'})", file=sys.stderr)
+        return 2
     try:
-        page = document_page(rt.store, status=args.status, limit=_limit(args))
+        page = document_page(rt.store, status=args.status, limit=_limit(args),
+                             where=views.scope(rt.settings, [user.username]) if user else [])
     except ValueError as e:
         print(f"qbedi: {e}", file=sys.stderr)
         return 2
     views.with_company(rt.settings, page.rows)  # (one held before it was queued: its supplier's company)
+    several = len(rt.settings.web_connector.users) > 1  # (the company in the text: only when there is a choice)
     if args.json:
         _print_json({"documents": page.rows, "total": page.total, "limit": page.limit})
         return 0
     if not page.rows:
-        print("no documents" + (f" with status {args.status}" if args.status else ""))
+        print("no documents" + (f" with status {args.status}" if args.status else "")
+              + (f" of company {user.username}" if user else ""))
     for r in page.rows:
         print(f"#{r['id']:<5} {r['transaction_set']} {r['document_number'] or '-':<16} {r['supplier'] or '?':<14} "
-              f"{r['total'] or '':>12} {r['status']:<9} "
+              f"{r['total'] or '':>12} {r['status']:<9} " + (f"{r['company'] or '-':<10} " if several else "")
               + (f"{r['qb_txn_type']} {r['qb_txn_id']}" if r["qb_txn_id"] else (r["reason"] or "")))
     _more(page, "documents")
     return 0
@@ -1324,6 +1332,8 @@ def _review_commands(add) -> None:
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
     sp.add_argument("--status", help="only documents in this state: received, translated, awaiting_approval, queued, "
                                      "sent, posted, held, failed, rejected, dismissed")
+    sp.add_argument("--company", metavar="USER", help="only this company's documents (a Web Connector user), as its "
+                                                       "clerks see them on the web page")
     _listing_options(sp)
 
     sp = add("files", cmd_files, "every received file with its verdict (parsed, empty, not_x12, failed, ...)")

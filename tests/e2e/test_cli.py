@@ -306,3 +306,25 @@ def test_status_does_not_give_a_live_web_connector_ticket(tmp_path, capsys):
     [qb] = out["quickbooks"]
     assert code == 0 and qb["info"]["session"]["ticket"] == ticket[:8] + "..."
     assert ticket not in json.dumps(out)
+
+
+def test_documents_of_one_company(tmp_path, capsys):
+    """Several companies: `qbedi documents --company U` lists what U's clerks see (a held document by its supplier's
+    company), and the text names each document's company."""
+    from tests.support.builders import PASSWORD_HASH, SUPPLIERS
+
+    users = [{"username": "north", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\North.qbw"},
+             {"username": "south", "password_hash": PASSWORD_HASH, "company_file": r"C:\QB\South.qbw"}]
+    sups = {"ACMESUPPLY": {**SUPPLIERS["ACMESUPPLY"], "company": "north"},
+            "GLOBEX-77": {**SUPPLIERS["GLOBEX-77"], "company": "south"}}
+    cfg = str(write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}", users=users, suppliers=sups))
+    for name in ("acme_INV-10045.edi", "globex_G-2026-0311.edi", "initech_88812.edi"):
+        (tmp_path / "inbox" / name).write_bytes(x12_file(name))
+    run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
+    code, out = run_json(capsys, ["documents", "--company", "North", "--json", "--config", cfg])
+    assert code == 0 and [(d["document_number"], d["company"]) for d in out["documents"]] == [("INV-10045", "north")]
+    assert main(["documents", "--config", cfg]) == 0
+    text = capsys.readouterr().out
+    assert "north" in text and "south" in text  # (a company column when there are several)
+    assert main(["documents", "--company", "west", "--config", cfg]) == 2
+    assert "no Web Connector user 'west'" in capsys.readouterr().err
