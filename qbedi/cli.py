@@ -634,6 +634,8 @@ def cmd_show(args) -> int:
     with rt.store.session() as s:
         d = s.get(Document, args.id)
         if d is None:
+            if args.json:
+                _print_json({"id": args.id, "ok": False, "error": f"no document #{args.id}"})
             print(f"no document #{args.id}", file=sys.stderr)
             return 1
         trail = [{"at": e.at.isoformat(), "kind": e.kind, **e.detail} for e in audit_trail(s, d.id)]
@@ -722,10 +724,12 @@ def cmd_release(args) -> int:
                                 accept_variance=args.reason if args.accept_variance else None,
                                 by=getpass.getuser())
     except (LookupError, ValueError) as e:
+        if args.json:  # (a script reads JSON either way)
+            _print_json({"id": args.id, "ok": False, "error": str(e)})
         print(str(e), file=sys.stderr)
         return 1
     if args.json:
-        _print_json({"id": out.document_id, "status": out.status,
+        _print_json({"id": out.document_id, "ok": True, "status": out.status,
                      "holds": [{"code": h.code, "message": h.message} for h in out.translation.holds]})
         return 0
     print(f"document #{out.document_id}: {out.status}" +

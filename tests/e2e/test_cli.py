@@ -140,6 +140,10 @@ def test_release_all_after_the_supplier_is_mapped(tmp_path, capsys):
     [held] = out["documents"]
     code, out = run_json(capsys, ["release", str(held["id"]), "--json", "--config", cfg])
     assert code == 0 and out["status"] == "held" and [h["code"] for h in out["holds"]] == ["unknown_supplier"]
+    code, out = run_json(capsys, ["release", "999", "--json", "--config", cfg])  # (JSON for a script either way)
+    assert code == 1 and out == {"id": 999, "ok": False, "error": "no document #999"}
+    code, out = run_json(capsys, ["show", "999", "--json", "--config", cfg])
+    assert code == 1 and out == {"id": 999, "ok": False, "error": "no document #999"}
 
 
 def test_a_command_acting_on_documents_prints_only_its_report_on_stdout(tmp_path):
