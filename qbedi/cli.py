@@ -1,7 +1,7 @@
 """``qbedi`` command line.
 
-Exit codes: 0 success (held documents are a success: they wait for a person),
-1 a file or service could not be read, 2 invalid configuration or usage.
+Exit codes (also in ``qbedi --help``): 0 success (held documents are a success: they wait for a person),
+1 a file, a document or a service could not be read, or an action was refused, 2 invalid configuration or usage.
 """
 from __future__ import annotations
 
@@ -1214,7 +1214,10 @@ JSON_HELP = "machine-readable output (JSON) instead of text"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qbedi", description="Suppliers' X12 EDI into QuickBooks Desktop via the Web Connector")
+    p = argparse.ArgumentParser(prog="qbedi", description="Suppliers' X12 EDI into QuickBooks Desktop via the Web Connector",
+                                epilog="exit codes: 0 done (held documents are done: they wait for a person); 1 a file, "
+                                       "a document or a service could not be read, or an action was refused; 2 the "
+                                       "configuration or the command line is wrong")
     p.add_argument("--version", action="version", version=f"qbedi {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
