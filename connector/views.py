@@ -259,17 +259,16 @@ def dashboard(store: Store, settings: Settings, *, history: int = 15, only: tupl
         approval = docs.get(DocStatus.AWAITING_APPROVAL, 0)
         if approval:
             waiting.insert(0, f"{approval} document(s) wait for a person's approval (Approval page)")
-    if only:
-        return Dashboard(companies=comps, sources=[], documents=docs, held_reasons=reasons, waiting=waiting,
-                         errors=_history_of(store, only, kinds=ERRORS, limit=history),
-                         activity=_history_of(store, only, limit=history))
     return Dashboard(
-        companies=comps, sources=sources(store, settings), documents=docs, held_reasons=reasons, waiting=waiting,
-        errors=control.history(store, kinds=ERRORS, limit=history), activity=control.history(store, limit=history))
+        companies=comps, sources=[] if only else sources(store, settings), documents=docs, held_reasons=reasons,
+        waiting=waiting, errors=_history_of(store, only, kinds=ERRORS, limit=history),
+        activity=_history_of(store, only, limit=history))
 
 
 def _history_of(store: Store, names: tuple[str, ...], *, kinds=None, limit: int) -> list[dict]:
-    """The sync history of these companies only, newest first."""
+    """The sync history, newest first: every one's, or (``names``) these companies' only."""
+    if not names:
+        return control.history(store, kinds=kinds, limit=limit)
     rows = [e for n in names for e in control.history(store, scope=Scope.COMPANY, name=n, kinds=kinds, limit=limit)]
     return sorted(rows, key=lambda e: -e["id"])[:limit]
 
@@ -359,11 +358,8 @@ def _company_filter(settings: Settings | None, company: str):
     company is that company's to release, and the one it was queued for keeps what went to its QuickBooks."""
     if settings is None:
         return Document.company == company
-    sups = [sid for sid in settings.suppliers if company_of(settings, sid) == company]
-    here = Document.supplier_id.in_(sups) | (Document.supplier_id.is_(None) &
-                                             func.upper(Document.sender_id).in_(_answers_to(settings, sups)))
-    anywhere = Document.supplier_id.in_(list(settings.suppliers)) | (
-        Document.supplier_id.is_(None) & func.upper(Document.sender_id).in_(_answers_to(settings, list(settings.suppliers))))
+    here = _from_suppliers(settings, [sid for sid in settings.suppliers if company_of(settings, sid) == company])
+    anywhere = _from_suppliers(settings, list(settings.suppliers))
     releasable = Document.status.in_(RELEASABLE)
     return ((Document.company == company) & ~(releasable & anywhere)) | \
         ((releasable | Document.company.is_(None)) & here)
@@ -397,8 +393,14 @@ def _supplier_filter(settings: Settings | None, supplier: str):
     not found here (the reason filter finds it: unknown_supplier)."""
     if settings is None or supplier not in settings.suppliers:
         return Document.supplier_id == supplier
-    return (Document.supplier_id == supplier) | (Document.supplier_id.is_(None)
-                                                 & func.upper(Document.sender_id).in_(_answers_to(settings, [supplier])))
+    return _from_suppliers(settings, [supplier])
+
+
+def _from_suppliers(settings: Settings, suppliers: list[str]):
+    """Documents of these suppliers: matched to one, or held before it was mapped, sent under an id it answers
+    to (:func:`_answers_to`: a release matches them to it)."""
+    return Document.supplier_id.in_(suppliers) | (Document.supplier_id.is_(None) &
+                                                  func.upper(Document.sender_id).in_(_answers_to(settings, suppliers)))
 
 
 def _answers_to(settings: Settings, suppliers: list[str]) -> list[str]:
