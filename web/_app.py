@@ -352,7 +352,7 @@ def _pages(app: Flask, deps: _Deps) -> None:
         f = {k: request.args.get(k, "").strip() or None for k in REVIEW_FILTERS}
         n, filtered, after, pending = _page_arg(), True, _after_arg(request.args), 0
         now = deps.current_settings()  # (a supplier an admin just mapped: in the filter, its held documents found)
-        within = views.scope(now, g.user.companies)
+        within = deps.within()  # (now: read once this request, as deps.within reads it)
         try:
             page = views.review_page(st, **f, settings=now, within=within, limit=PAGE, offset=(n - 1) * PAGE)
             if after:  # a "release all" ran out of time: the rest, not tried yet
