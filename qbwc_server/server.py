@@ -18,6 +18,7 @@ import ipaddress
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -232,9 +233,14 @@ def stopping_on_signals(stop: threading.Event):
 
 
 def wait_until_stopped(stop: threading.Event) -> None:
-    """Block until ``stop`` is set (by :func:`stopping_on_signals` on SIGTERM / SIGINT, or by its owner)."""
-    while not stop.wait(0.5):
-        pass
+    """Block until ``stop`` is set (by :func:`stopping_on_signals` on SIGTERM / SIGINT, or by its owner).
+
+    Never ``stop.wait()`` here: the signal handler runs on this (the main) thread and ``stop.set()`` takes
+    the event's lock, which ``wait()`` holds for a moment each time round; a signal landing in that moment
+    hung the process for good (a SIGTERM the moment the port opened, seen in CI). ``is_set()`` takes no
+    lock, and ``time.sleep`` lets the handler run at once."""
+    while not stop.is_set():
+        time.sleep(0.1)
 
 
 @dataclass
