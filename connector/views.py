@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import control
 from . import raw as raw_file
-from .delivery import last_contact, why_waiting
+from .delivery import why_waiting
 from .lifecycle import RELEASABLE
 from .plans import RequestMeta
 from .services import Page
@@ -742,16 +742,25 @@ def notifications(store: Store, settings: Settings) -> dict:
 
 
 def support_summary(store: Store, settings: Settings, *, errors: int = 10, full: bool = True,
-                    within: list = ()) -> dict:
+                    only: tuple[str, ...] | None = None) -> dict:
     """The AppSupport page: in words, is the sync healthy, and the last errors (``full`` False: the states and
-    times only, no error's own message: what anybody who reaches the page may read; ``within``: the documents
-    counted, those of a clerk's companies, :func:`scope`)."""
-    comps, srcs = companies(store, settings), sources(store, settings)
+    times only, no error's own message, nor who paused what: what anybody who reaches the page may read).
+
+    ``only``: the companies shown (a clerk's, or the one a company's support link names); then their documents
+    are counted (:func:`scope`), their errors listed, and the sources summed up without names (a file may
+    hold several companies' documents). ``()``: no company at all (a stranger, with several companies: their
+    names are not given away). None: every company, source and document."""
+    comps = [c for c in companies(store, settings) if only is None or c["name"] in only]
+    srcs = sources(store, settings)
     lines = []
+    if only == ():
+        lines.append("This qbedi serves several companies and names none of them to people who are not signed in: "
+                     "open this page from your company's Web Connector (its Support link), or sign in.")
     for c in comps:
         if c["state"] == "paused":
-            lines.append(f"Company {c['name']}: paused by {c['paused']['by'] or 'someone'} at {c['paused']['at']} UTC"
-                         + (f" ({c['paused']['reason']})" if c["paused"]["reason"] else "")
+            by = f" by {c['paused']['by'] or 'someone'}" if full else ""
+            lines.append(f"Company {c['name']}: paused{by} at {c['paused']['at']} UTC"
+                         + (f" ({c['paused']['reason']})" if full and c["paused"]["reason"] else "")
                          + ". The Web Connector is given nothing until it is resumed.")
         elif c["state"] == "new":
             lines.append(f"Company {c['name']}: no Web Connector has connected yet. Add its .qwc file in QuickBooks "
@@ -766,26 +775,38 @@ def support_summary(store: Store, settings: Settings, *, errors: int = 10, full:
         if refused and (not c["last_contact"] or refused["at"] > (c["last_contact"] or "").replace(" ", "T")):
             lines.append(f"Company {c['name']}: the Web Connector's last login was refused at {refused['at']} UTC "
                          f"({refused['reason']}). Check the password typed in the Web Connector.")
-    for src in srcs:
-        if src["state"] == "paused":
-            lines.append(f"Source {src['name']}: paused; nothing is fetched from it until it is resumed.")
-        elif src["state"] == "failing":
-            lines.append(f"Source {src['name']}: failing ({src['failures']} poll(s) in a row)"
-                         + (f": {src['error']}" if full else "."))
-        elif src["state"] == "new":
-            lines.append(f"Source {src['name']}: not polled yet.")
-        else:
-            lines.append(f"Source {src['name']}: working. Last completed poll {src['last_ok']} UTC.")
-    with store.session() as s:  # documents a person must look at (counted on the status index)
-        waiting = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(
-            (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL)), *within).group_by(Document.status)).all())
-    review = waiting.get(DocStatus.HELD, 0) + waiting.get(DocStatus.FAILED, 0)
+    if only is None:
+        lines += [_source_line(src, full) for src in srcs]
+    elif srcs:
+        bad = sum(src["state"] in ("failing", "paused") for src in srcs)
+        lines.append("Every source of EDI files is working." if not bad else
+                     f"{bad} of {len(srcs)} source(s) of EDI files failing or paused: files from them wait; "
+                     "ask your qbedi administrator.")
+    review = approval = 0
+    if only != ():
+        with store.session() as s:  # documents a person must look at (counted on the status index)
+            waiting = dict(s.execute(select(Document.status, func.count()).where(Document.status.in_(
+                (DocStatus.HELD, DocStatus.FAILED, DocStatus.AWAITING_APPROVAL)), *scope(settings, only or ()))
+                .group_by(Document.status)).all())
+        review = waiting.get(DocStatus.HELD, 0) + waiting.get(DocStatus.FAILED, 0)
+        approval = waiting.get(DocStatus.AWAITING_APPROVAL, 0)
     if review:
         lines.append(f"{review} document(s) held or refused by QuickBooks wait for AP review (page: Held & failed).")
-    if waiting.get(DocStatus.AWAITING_APPROVAL):
-        lines.append(f"{waiting[DocStatus.AWAITING_APPROVAL]} document(s) wait for approval (page: Approval).")
-    healthy = all(c["state"] == "running" for c in comps) and all(x["state"] == "running" for x in srcs) \
-        and not review
-    return {"healthy": healthy, "lines": lines, "companies": comps, "sources": srcs,
-            "errors": control.history(store, kinds=ERRORS, limit=errors), "contacts": last_contact(store)}
+    if approval:
+        lines.append(f"{approval} document(s) wait for approval (page: Approval).")
+    healthy = only != () and all(c["state"] == "running" for c in comps) \
+        and all(x["state"] == "running" for x in srcs) and not review
+    return {"healthy": healthy, "lines": lines, "companies": comps, "sources": srcs if only is None else [],
+            "errors": [] if only == () else _history_of(store, only or (), kinds=ERRORS, limit=errors)}
+
+
+def _source_line(src: dict, full: bool) -> str:
+    if src["state"] == "paused":
+        return f"Source {src['name']}: paused; nothing is fetched from it until it is resumed."
+    if src["state"] == "failing":
+        return (f"Source {src['name']}: failing ({src['failures']} poll(s) in a row)"
+                + (f": {src['error']}" if full else "."))
+    if src["state"] == "new":
+        return f"Source {src['name']}: not polled yet."
+    return f"Source {src['name']}: working. Last completed poll {src['last_ok']} UTC."
 

@@ -15,7 +15,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from typing import TYPE_CHECKING
 
@@ -330,11 +329,13 @@ def cmd_qwc(args) -> int:
     if not url:
         print("give --url (the address QBWC will call) or set web_connector.public_url", file=sys.stderr)
         return 2
+    from web import WebSetupError, support_url  # flask: only here
+
     try:
-        text = build_qwc(app_name=args.app_name, app_url=url, support_url=args.support_url or _support(url),
-                         username=args.user, company_file=args.company or "",
+        text = build_qwc(app_name=args.app_name, app_url=url, support_url=args.support_url or
+                         support_url(settings, url, args.user), username=args.user, company_file=args.company or "",
                          run_every_minutes=args.every or settings.web_connector.run_every_minutes)
-    except (QwcError, ValueError) as e:
+    except (QwcError, ValueError, WebSetupError) as e:
         print(f"cannot write a .qwc file: {e}", file=sys.stderr)
         return 2
     if args.out:
@@ -346,9 +347,6 @@ def cmd_qwc(args) -> int:
     return 0
 
 
-def _support(url: str) -> str:
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, "/support", "", ""))
 
 
 def _cannot_listen(e) -> int:

@@ -12,7 +12,8 @@ refresh lists): it never changes a row itself.
   SOAP endpoint in one process.
 """
 from ._app import create_app
-from ._auth import LoginThrottle, Sessions, WebSetupError, secret_key
+from ._auth import LoginThrottle, Sessions, WebSetupError, secret_key, support_url
 from ._mount import CLIENT_ADDR, Mount
 
-__all__ = ["CLIENT_ADDR", "LoginThrottle", "Mount", "Sessions", "WebSetupError", "create_app", "secret_key"]
+__all__ = ["CLIENT_ADDR", "LoginThrottle", "Mount", "Sessions", "WebSetupError", "create_app", "secret_key",
+           "support_url"]

@@ -29,7 +29,7 @@ from connector.settings import ConfigError, Settings, load_settings
 from connector.status import DocStatus, Scope, SyncKind
 from connector.store import Document, Store
 
-from ._auth import LoginThrottle, Sessions, WebUser, check_password, known, secret_key
+from ._auth import LoginThrottle, Sessions, WebUser, check_password, known, secret_key, support_company
 from ._mount import CLIENT_ADDR
 
 log = structlog.get_logger(__name__)
@@ -449,9 +449,18 @@ def _pages(app: Flask, deps: _Deps) -> None:
 
     @app.get("/support")
     def support():
-        full = g.user is not None and not g.user.companies  # (a clerk of some companies: what strangers see)
-        return render_template("support.html", s=views.support_summary(st, cfg, full=full, within=deps.within()),
-                               full=full)
+        """Everything for a person who works for every company; a clerk's companies for a clerk; for anybody
+        else, everything with one company, and with several the one a support link names (its key right)."""
+        cfg, user = deps.current_settings(), g.user
+        full = user is not None and not user.companies  # (a clerk of some companies: no messages, as strangers)
+        if user is not None:
+            only = tuple(user.companies) if user.companies else None
+        elif len(cfg.web_connector.users) <= 1:
+            only = None
+        else:
+            named = support_company(cfg, request.args.get("company"), request.args.get("key"))
+            only = (named,) if named else ()
+        return render_template("support.html", s=views.support_summary(st, cfg, full=full, only=only), full=full)
 
 
 # ---------------------------------------------------------------- actions

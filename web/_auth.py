@@ -18,9 +18,14 @@ Invariants:
   caller is its /64. Refused tries do no password work.
 - The cookie-signing key is ``$QBEDI_WEB_SECRET`` or the file ``web.secret_key_file`` (created 0600 with 32
   random bytes; a file others may read is refused, like ``qbedi.key``).
+- With several Web Connector companies, the AppSupport page names a company to a person who is not signed in
+  only through that company's support link (:func:`support_url`, written into its .qwc file), whose key is an
+  HMAC of the company's name under the cookie-signing key: nobody learns which companies exist by guessing.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -28,6 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from connector.callers import caller_network
 from connector.passwords import hash_password, verify_password
@@ -60,6 +66,32 @@ def secret_key(settings: Settings) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     return _read_key(path)
+
+
+def support_key(settings: Settings, company: str) -> str:
+    """The key in ``company``'s support link (the module docstring): the same for one name, whatever its case."""
+    return hmac.new(secret_key(settings), b"qbedi support page\0" + company.lower().encode("utf-8"),
+                    hashlib.sha256).hexdigest()[:24]
+
+
+def support_url(settings: Settings, app_url: str, company: str) -> str:
+    """The AppSupport URL of ``company``'s .qwc file: ``/support`` on the host of ``app_url``; with several
+    Web Connector companies and the web page on, ``?company=NAME&key=KEY`` (:func:`support_key`: may create
+    the key file, and raises :class:`WebSetupError` as it does)."""
+    p = urlsplit(app_url)
+    several = settings.web.enabled and len(settings.web_connector.users) > 1 and settings.user(company) is not None
+    query = urlencode({"company": settings.user(company).username, "key": support_key(settings, company)}) \
+        if several else ""
+    return urlunsplit((p.scheme, p.netloc, "/support", query, ""))
+
+
+def support_company(settings: Settings, company: str | None, key: str | None) -> str | None:
+    """The company a support link names, when its key is right (else None)."""
+    user = settings.user(company) if company else None
+    if user is None or not key:
+        return None
+    return user.username if hmac.compare_digest(key.encode("utf-8", "replace"),
+                                                support_key(settings, user.username).encode()) else None
 
 
 def _read_key(path: Path) -> bytes:

@@ -688,10 +688,13 @@ def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
     from connector.status import Activity, Scope
 
     control.record_event(rt.store, Scope.COMPANY, "south", Activity.SESSION_ERROR, "South's books are locked")
-    support = text(carol.get("/support"))  # (every company's states and times, as strangers see them: no messages)
-    assert "South's books are locked" not in support and "is for people who work for every company" in support
+    control.record_event(rt.store, Scope.COMPANY, "north", Activity.SESSION_ERROR, "North's books are locked")
+    support = text(carol.get("/support"))  # (her companies' states and times, as strangers see them: no messages)
+    assert "Company north" in support and "south" not in support.lower()
+    assert "North's books are locked" not in support and "is for people who work for every company" in support
     assert "1 document(s) held or refused" in support  # (hers: INV-10045; not the unmapped sender's 88812)
-    assert "books are locked" not in text(carol.get("/"))  # (her dashboard's history: north's alone)
+    dash = text(carol.get("/"))  # (her dashboard's history: north's alone, with its message: she works for north)
+    assert "South&#39;s books are locked" not in dash and "North&#39;s books are locked" in dash
 
     sam = app.test_client()
     login(sam, "sam")
@@ -705,6 +708,50 @@ def test_a_clerk_of_one_company_sees_and_acts_on_its_documents_only(site):
     assert "INV-10045" in held and "88812" in held  # everyone's, and the unmapped sender's
     assert adam.get(f"/documents/{initech}").status_code == 200 and adam.get("/files").status_code == 200
     assert "South&#39;s books are locked" in text(adam.get("/support"))
+
+
+def test_with_several_companies_strangers_see_a_company_on_the_support_page_only_through_its_link(site, tmp_path):
+    """The AppSupport page needs no sign-in. With several companies it named them all, their states and times,
+    to anybody who reached it: now only the company whose support link (in its .qwc file, from `qbedi qwc`)
+    was followed, and with a wrong key or none, no company at all."""
+    import contextlib
+    import io
+    from urllib.parse import urlsplit
+
+    from lxml import etree
+
+    from connector.status import Activity, Scope
+    from qbedi.cli import main as qbedi
+
+    rt, app, _ = site(suppliers={"ACMESUPPLY": {**UNMAPPED["ACMESUPPLY"], "company": "north"},
+                                 "GLOBEX-77": {**SUPPLIERS["GLOBEX-77"], "company": "south"}},
+                      users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "acme_INV-10045.edi")
+    control.record_event(rt.store, Scope.COMPANY, "south", Activity.SESSION_ERROR, "South's books are locked")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert qbedi(["qwc", "--config", str(rt.settings.source_file), "--user", "north",
+                      "--url", "https://qb.example.com/qbwc"]) == 0
+    link = etree.fromstring(out.getvalue().encode()).findtext("AppSupport")
+    assert link.startswith("https://qb.example.com/support?company=north&key=")
+    anybody = app.test_client()
+
+    plain = text(anybody.get("/support"))
+    assert "names none of them" in plain and "north" not in plain.lower() and "south" not in plain.lower()
+    assert "Everything is working" not in plain and "document(s) held" not in plain and "No error recorded" in plain
+    north = text(anybody.get(urlsplit(link)._replace(scheme="", netloc="").geturl()))
+    assert "Company north: no Web Connector has connected yet" in north and "south" not in north.lower()
+    assert "1 document(s) held or refused" in north  # INV-10045 (unmapped line), north's
+    assert "Every source of EDI files is working." in north and "Source inbox" not in north  # (no names)
+    for wrong in (link.replace("company=north", "company=south"), link[:-1] + ("0" if link[-1] != "0" else "1"),
+                  link.split("&key=")[0], "/support?company=NORTH&key="):
+        page = text(anybody.get(urlsplit(wrong)._replace(scheme="", netloc="").geturl()))
+        assert "names none of them" in page and "north" not in page.lower().replace("company=north", ""), wrong
+        assert "books are locked" not in page and "south" not in page.lower().replace("company=south", ""), wrong
+    adam = app.test_client()
+    login(adam, "adam")
+    everything = text(adam.get("/support"))
+    assert "Company north" in everything and "Company south" in everything and "South&#39;s books are locked" in everything
 
 
 def audit_trail_of(rt, document_id):
