@@ -147,13 +147,14 @@ def _hooks(app: Flask, deps: _Deps) -> None:
     @app.before_request
     def _who():
         g.user, why = deps.sessions.get(session.get("sid"))
-        if g.user is not None:
-            current = next((u for u in deps.settings.web.users if u.username == g.user.username), None)
+        if g.user is not None and request.endpoint != "static":  # who they are in the config on disk now
+            cfg_now = deps.current_settings()
+            current = next((u for u in cfg_now.web.users if u.username == g.user.username), None)
             if current is None:  # removed from the config since: out
                 deps.sessions.drop(session.get("sid"))
                 g.user = None
-            else:
-                g.user = WebUser.of(deps.settings, current)
+            else:  # (a role or companies changed since: at once)
+                g.user = WebUser.of(cfg_now, current)
         if request.method == "POST":
             sent = request.form.get("csrf", "")
             if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
@@ -311,15 +312,17 @@ def _pages(app: Flask, deps: _Deps) -> None:
         if request.method == "GET":
             if g.user is not None:
                 return redirect(url_for("dashboard"))
-            return render_template("login.html", next=request.args.get("next", ""), no_users=not cfg.web.users)
+            return render_template("login.html", next=request.args.get("next", ""),
+                                   no_users=not deps.current_settings().web.users)
         name, password, addr = request.form.get("username", "").strip(), request.form.get("password", ""), _client()
-        wait = deps.throttle.wait(name, addr, is_known=known(cfg, name))
+        cfg_now = deps.current_settings()  # (a user added, removed or given a new password: no restart)
+        wait = deps.throttle.wait(name, addr, is_known=known(cfg_now, name))
         if wait:
             log.warning("web.login_throttled", user=name[:100], remote=addr, wait_seconds=wait)
             flash(f"Too many failed sign-ins for this name from your address. Wait {wait} seconds, then try again.",
                   "error")
             return render_template("login.html", next=request.form.get("next", ""), username=name), 429
-        user = check_password(cfg, name, password)
+        user = check_password(cfg_now, name, password)
         if user is None:
             deps.throttle.failed(name, addr)
             log.warning("web.login_failed", user=name[:100], remote=addr)

@@ -754,6 +754,40 @@ def test_with_several_companies_strangers_see_a_company_on_the_support_page_only
     assert "Company north" in everything and "Company south" in everything and "South&#39;s books are locked" in everything
 
 
+def test_web_users_changed_in_the_config_count_at_the_next_request_without_a_restart(site):
+    """The page took its users from the config read at start: a clerk removed from qbedi.yaml kept signing in
+    and working until a restart, a new one could not sign in, a clerk moved to another company kept the old
+    one. Now every request reads them as they are on disk."""
+    rt, app, _ = site(suppliers={"ACMESUPPLY": {**UNMAPPED["ACMESUPPLY"], "company": "north"},
+                                 "GLOBEX-77": {**SUPPLIERS["GLOBEX-77"], "company": "south"}},
+                      users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "acme_INV-10045.edi", "globex_G-2026-0311.edi")
+    from pathlib import Path
+
+    config = Path(rt.settings.source_file)
+
+    def users_on_disk(users):
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        raw["web"]["users"] = users
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    carol, sam = app.test_client(), app.test_client()
+    login(carol, "carol")
+    login(sam, "sam")
+    assert "INV-10045" in text(carol.get("/held"))
+    users_on_disk([{**SCOPED_USERS[0], "companies": ["south"]}, SCOPED_USERS[2],
+                   {"username": "dora", "password_hash": PASSWORD_HASH, "role": "admin"}])
+    moved = text(carol.get("/documents"))  # carol now works for south
+    assert ">G-2026-0311<" in moved and ">INV-10045<" not in moved
+    gone = sam.get("/held")  # sam was removed: signed out, and cannot sign in again
+    assert gone.status_code == 302 and "/login" in gone.headers["Location"]
+    assert login(sam, "sam").status_code == 401
+    dora = app.test_client()
+    assert login(dora, "dora").status_code == 302 and dora.get("/sync").status_code == 200  # new, no restart
+    config.write_text("web: [not: a, config", encoding="utf-8")  # a config that no longer reads: the last good one
+    assert ">G-2026-0311<" not in text(carol.get("/documents"))  # (what was read at start: carol works for north)
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
