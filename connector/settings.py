@@ -609,6 +609,26 @@ class Settings(_Model):
                 out.append(f"{len(loose)} supplier(s) without `company:` ({', '.join(loose[:5])}"
                            f"{', ...' if len(loose) > 5 else ''}): their documents go to {users[0].username}, the "
                            "first Web Connector user; say which company with `company:`")
+        return out + self._loose_files()
+
+    def _loose_files(self) -> list[str]:
+        """The config files that other users of the machine may change (POSIX): whoever can write them can
+        add a web admin or send a supplier's invoices to another vendor."""
+        import os
+        import stat
+
+        if os.name != "posix" or self.source_file.startswith("("):
+            return []
+        files = [Path(self.source_file)] + ([self.resolve(self.suppliers_file)] if self.suppliers_file else [])
+        out = []
+        for f in files:
+            try:
+                mode = stat.S_IMODE(f.stat().st_mode)
+            except OSError:
+                continue
+            if mode & 0o022:
+                out.append(f"{f} may be changed by other users of this machine (mode {mode:o}): whoever can write it "
+                           f"can add a web admin or send invoices to other vendors; chmod go-w {f}")
         return out
 
     def user(self, username: str) -> WebConnectorUserSettings | None:

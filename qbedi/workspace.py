@@ -63,6 +63,13 @@ def write_config(path: Path, *, user: str, password_hash: str, port: int, url: s
     header = ("# qbedi configuration written by `qbedi init`. Every key is documented in\n"
               "# config/qbedi.example.yaml. Check it with: qbedi check --config " + str(path) + "\n")
     path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    _owner_writes_only(path)
+
+
+def _owner_writes_only(path: Path) -> None:
+    """Whatever the umask: nobody but its owner may change a config file (``qbedi check`` warns otherwise)."""
+    if os.name == "posix":
+        path.chmod(path.stat().st_mode & ~0o022)
 
 
 def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, url: str | None = None,
@@ -84,6 +91,7 @@ def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, ur
     suppliers = directory / "suppliers.yaml"
     if not suppliers.exists():
         suppliers.write_text(suppliers_template(), "utf-8")
+        _owner_writes_only(suppliers)
     write_config(config, user=user, password_hash=hash_password(password), port=port, url=url,
                  db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox",
                  company_file=company_file)

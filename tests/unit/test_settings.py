@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -201,3 +203,22 @@ def test_check_warns_of_a_company_file_that_is_not_a_full_path():
         for f in ("Northwind.qbw", r"C:\QB\Northwind.qbw", r"\\server\share\Northwind.qbw", "c:/qb/northwind.qbw")}
     assert "'Northwind.qbw' is not a full path" in said["Northwind.qbw"][0]
     assert [w for f, w in said.items() if f != "Northwind.qbw" and w] == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_check_warns_of_config_files_other_users_may_change(tmp_path):
+    """Whoever can write qbedi.yaml or the suppliers file can add a web admin or send invoices elsewhere."""
+    cfg = tmp_path / "qbedi.yaml"
+    sup = tmp_path / "suppliers.yaml"
+    sup.write_text("ACME: {vendor: Acme}\n")
+    cfg.write_text("suppliers_file: suppliers.yaml\n")
+    for f in (cfg, sup):
+        f.chmod(0o644)
+    assert load_settings(cfg).warnings() == []
+    sup.chmod(0o664)
+    cfg.chmod(0o666)
+    said = load_settings(cfg).warnings()
+    assert said == [f"{cfg} may be changed by other users of this machine (mode 666): whoever can write it can add a "
+                    f"web admin or send invoices to other vendors; chmod go-w {cfg}",
+                    f"{sup} may be changed by other users of this machine (mode 664): whoever can write it can add a "
+                    f"web admin or send invoices to other vendors; chmod go-w {sup}"]
