@@ -339,7 +339,7 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
     spelling = {sup.vendor.lower(): sup.vendor for _, sup in configured.values()}
     mapped_seen = [{**r, "vendor": configured[r["supplier_id"].upper()][1].vendor}
                    for r in seen if r["mapped"] and r["supplier_id"].upper() in configured]
-    pool = company or (settings.web_connector.users[0].username if settings.web_connector.users else None)
+    pools = [company] if company else [u.username for u in settings.web_connector.users] or [None]
     claims = {}  # every id a configured supplier answers to (its own and its match: list) -> its mapped row
     for row in rows:
         sup = configured[row["supplier_id"].upper()][1]
@@ -356,17 +356,32 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
                 note = f"{r['held']} document(s) held from before it was mapped: release them"
                 owner["problem"] = f"{owner['problem']}; {note}" if owner.get("problem") else note
             continue
-        vendors = sorted(vendor_list(pool)[0]) if pool else quickbooks_vendors(store)
         note = None if not r["mapped"] else (f"its documents were matched to supplier {r['supplier_id']}, which is "
                                              "no longer in the suppliers file")
         rows.append({"status": "unmapped", **r, "note": note,
-                     "suggestions": suggest(r, vendors, mapped_seen, spelling)})
+                     "suggestions": _suggest_in(r, pools, vendor_list, store, settings, configured,
+                                                            mapped_seen, spelling)})
     for c in sorted({company} if company else {settings.company_for(sup) for _, sup in configured.values()}
                     | _companies(store)):
         for name in sorted(vendor_list(c)[0]):
             if (c, name) not in used:
                 rows.append({"status": "quickbooks_only", "vendor": spelling.get(name, name), "company": c})
     return rows
+
+
+def _suggest_in(supplier: dict, pools: list, vendor_list, store: Store, settings: Settings, configured: dict,
+                mapped: list[dict], spelling: dict[str, str]) -> list[dict]:
+    """:func:`suggest` over each company's vendor list (``pools``; [None]: every list read), best first, each
+    with the ``company`` it is a vendor of (for one found through a mapped supplier's contacts, that supplier's
+    company): with several companies the likely vendor may be in any of them."""
+    found: dict[tuple, dict] = {}
+    for pool in pools:
+        vendors = sorted(vendor_list(pool)[0]) if pool else quickbooks_vendors(store)
+        for sug in suggest(supplier, vendors, mapped, spelling):
+            via = configured.get((sug.get("supplier_id") or "").upper())
+            sug["company"] = settings.company_for(via[1]) if via is not None else pool
+            found.setdefault((sug["vendor"].lower(), sug["company"]), sug)
+    return sorted(found.values(), key=lambda r: (-r["score"], r["vendor"].lower()))[:MAX_SUGGESTIONS]
 
 
 def _companies(store: Store) -> set[str]:

@@ -957,8 +957,10 @@ def cmd_vendors(args) -> int:
                 print(f"UNMAPPED  {r.get('key') or r.get('supplier_id') or '?':<16} {r.get('name') or ''} "
                       f"({r.get('documents', 0)} document(s), {r.get('held', 0)} held)")
                 for sug in (r.get("suggestions") or [])[:3]:
-                    print(f"          maybe {sug.get('vendor')!r}: {sug.get('reason')}  (qbedi vendors map "
-                          f"{r.get('key')} {sug.get('vendor')!r})")
+                    where = sug.get("company") if len(settings.web_connector.users) > 1 else None
+                    print(f"          maybe {sug.get('vendor')!r}{f' in {where}' if where else ''}: {sug.get('reason')}"
+                          f"  (qbedi vendors map {r.get('key')} {sug.get('vendor')!r}"
+                          f"{f' --company {where}' if where else ''})")
             else:
                 print(f"QB ONLY   {r.get('vendor')} ({r.get('company')}): no supplier maps to it")
         if not rows:

@@ -120,7 +120,8 @@ def test_reconcile_shows_mapped_unmapped_with_suggestions_and_vendors_nobody_map
     assert best["vendor"] == "initech parts, inc." and best["reason"] == "same name once 'inc.' is dropped"
     assert [s["vendor"] for s in unmapped["INITECHEDI"]["suggestions"]] == ["initech parts, inc."]  # not initrode
     assert unmapped["HOOLIEDI"]["suggestions"] == [
-        {"vendor": "hooli", "score": 0.8, "reason": "every word of 'hooli' is in 'HOOLI XYZ, INC.'", "by": "name"}]
+        {"vendor": "hooli", "score": 0.8, "reason": "every word of 'hooli' is in 'HOOLI XYZ, INC.'", "by": "name",
+         "company": "clerk"}]
 
     only = sorted(r["vendor"] for r in rows if r["status"] == "quickbooks_only")
     assert "umbrella llc" in only and "globex corp" in only and "acme industrial supply" not in only

@@ -906,11 +906,29 @@ def test_a_sender_a_clerks_supplier_answers_to_is_hers_before_it_is_released(sit
 def test_with_several_companies_the_vendors_page_maps_a_supplier_for_one_of_them(site, tmp_path):
     """A helper mapped a south supplier on the Vendors page and its documents went to north (the first company):
     with several companies, the page asks which one."""
+    from connector.store import CompanyState
+
     rt, app, _ = site(users=TWO_COMPANIES, web={"users": SCOPED_USERS})
     ingest(rt, "initech_88812.edi")
+    with rt.store.session() as s:  # the vendor lists the Web Connector read: Initech is south's vendor
+        for company, names in (("north", ["acme industrial supply"]), ("south", ["globex corp", "initech parts, inc."])):
+            s.merge(CompanyState(company=company, info={"refs": {"Vendor": {
+                "names": names, "refreshed_at": "2026-11-30T10:00:00"}}}))
     adam = app.test_client()
     login(adam, "adam")
-    assert 'aria-label="company for INITECHEDI"' in text(adam.get("/vendors"))
+    page = text(adam.get("/vendors"))  # (suggested from the first company's list alone, north's, it was not)
+    assert 'aria-label="company for INITECHEDI"' in page and "initech parts, inc. in south" in page
+    assert '<option value="south" selected>south</option>' in page  # the suggestion's company, chosen
+    import contextlib
+    import io
+
+    from qbedi.cli import main as qbedi
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert qbedi(["vendors", "reconcile", "--config", str(rt.settings.source_file)]) == 0
+    assert "maybe 'initech parts, inc.' in south: " in out.getvalue()
+    assert "(qbedi vendors map INITECHEDI 'initech parts, inc.' --company south)" in out.getvalue()
     said = text(adam.post("/vendors/map", data={"supplier": "INITECHEDI", "vendor": "Initech", "default_account": "Repairs",
                                                  "company": "south", "csrf": token(adam, "/vendors")},
                           follow_redirects=True))
