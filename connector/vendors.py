@@ -358,9 +358,8 @@ def reconcile(settings: Settings, store: Store, company: str | None = None) -> l
             continue
         note = None if not r["mapped"] else (f"its documents were matched to supplier {r['supplier_id']}, which is "
                                              "no longer in the suppliers file")
-        rows.append({"status": "unmapped", **r, "note": note,
-                     "suggestions": _suggest_in(r, pools, vendor_list, store, settings, configured,
-                                                            mapped_seen, spelling)})
+        suggestions = _suggest_in(r, pools, vendor_list, store, settings, configured, mapped_seen, spelling)
+        rows.append({"status": "unmapped", **r, "note": note, "suggestions": suggestions})
     for c in sorted({company} if company else {settings.company_for(sup) for _, sup in configured.values()}
                     | _companies(store)):
         for name in sorted(vendor_list(c)[0]):

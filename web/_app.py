@@ -461,7 +461,7 @@ def _pages(app: Flask, deps: _Deps) -> None:
         elif len(cfg.web_connector.users) <= 1:
             only = None
         else:
-            named = support_company(cfg, request.args.get("company"), request.args.get("key"))
+            named = support_company(cfg, app.secret_key, request.args.get("company"), request.args.get("key"))
             only = (named,) if named else ()
         return render_template("support.html", s=views.support_summary(st, cfg, full=full, only=only), full=full)
 

@@ -68,10 +68,11 @@ def secret_key(settings: Settings) -> bytes:
     return _read_key(path)
 
 
-def support_key(settings: Settings, company: str) -> str:
-    """The key in ``company``'s support link (the module docstring): the same for one name, whatever its case."""
-    return hmac.new(secret_key(settings), b"qbedi support page\0" + company.lower().encode("utf-8"),
-                    hashlib.sha256).hexdigest()[:24]
+def support_key(secret: bytes | str, company: str) -> str:
+    """The key in ``company``'s support link (the module docstring) under the cookie-signing key ``secret``:
+    the same for one name, whatever its case."""
+    secret = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return hmac.new(secret, b"qbedi support page\0" + company.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
 
 def support_url(settings: Settings, app_url: str, company: str) -> str:
@@ -80,18 +81,18 @@ def support_url(settings: Settings, app_url: str, company: str) -> str:
     the key file, and raises :class:`WebSetupError` as it does)."""
     p = urlsplit(app_url)
     several = settings.web.enabled and len(settings.web_connector.users) > 1 and settings.user(company) is not None
-    query = urlencode({"company": settings.user(company).username, "key": support_key(settings, company)}) \
-        if several else ""
+    query = urlencode({"company": settings.user(company).username,
+                       "key": support_key(secret_key(settings), company)}) if several else ""
     return urlunsplit((p.scheme, p.netloc, "/support", query, ""))
 
 
-def support_company(settings: Settings, company: str | None, key: str | None) -> str | None:
+def support_company(settings: Settings, secret: bytes | str, company: str | None, key: str | None) -> str | None:
     """The company a support link names, when its key is right (else None)."""
     user = settings.user(company) if company else None
     if user is None or not key:
         return None
     return user.username if hmac.compare_digest(key.encode("utf-8", "replace"),
-                                                support_key(settings, user.username).encode()) else None
+                                                support_key(secret, user.username).encode()) else None
 
 
 def _read_key(path: Path) -> bytes:
