@@ -7,8 +7,10 @@ them. Invariants:
 - Only what can be compared is compared: an invoice line whose PO is not in qbedi, or whose part the PO
   does not list, is not held for that (the match is a check on what is known, never a guess).
 - Prices: the invoiced unit price may exceed the ordered one by at most ``price_tolerance_percent`` (a
-  lower price is never held). Quantities: the invoiced quantity may exceed what was received (when a
-  ship notice for the PO exists) or else what was ordered by at most ``quantity_tolerance_percent``.
+  lower price is never held). Quantities: what this invoice and the supplier's other invoices of the PO's
+  line bill together may exceed what was received (when a ship notice for the PO was received; never more
+  than was ordered) or else what was ordered by at most ``quantity_tolerance_percent``: goods are billed
+  once, whether in one invoice or in several.
 - Every variance says both numbers side by side, the difference and the tolerance, in words.
 """
 from __future__ import annotations
@@ -52,12 +54,14 @@ def _pct(got: Decimal, want: Decimal) -> str:
     return f" ({(got - want) * 100 / want:+.1f}%)"
 
 
-def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[dict]], *,
-              price_tolerance_percent: Decimal = Decimal(0),
+def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[dict]],
+              billed: dict[str, list[dict]] | None = None, *, price_tolerance_percent: Decimal = Decimal(0),
               quantity_tolerance_percent: Decimal = Decimal(0)) -> list[Variance]:
-    """Variances of ``invoice`` against ``orders`` (PO number -> the 850's JSON) and ``receipts`` (PO
-    number -> the 856s' JSON that name it)."""
+    """Variances of ``invoice`` against ``orders`` (PO number -> the 850's JSON), ``receipts`` (PO number ->
+    the received 856s' JSON that name it) and ``billed`` (PO number -> the supplier's other invoices' JSON
+    that bill it: what they invoiced of a line is no longer there to invoice)."""
     out: list[Variance] = []
+    billed = billed or {}
     for line in invoice.get("lines") or []:
         po_number = (line.get("po_number") or "").strip()
         po = orders.get(po_number)
@@ -77,11 +81,22 @@ def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[d
         ordered_qty = sum((_dec(pl.get("quantity")) or Decimal(0) for pl in ordered), Decimal(0))
         got = [rl for r in receipts.get(po_number, []) for rl in r.get("lines") or [] if _key(rl) == _key(line)]
         received = sum((_dec(rl.get("quantity")) or Decimal(0) for rl in got), Decimal(0)) if got else None
-        limit, what = (received, "received") if received is not None else (ordered_qty, "ordered")
-        if qty is not None and _over(qty, limit, quantity_tolerance_percent):
+        if received is None:
+            limit, what, aside = ordered_qty, "ordered", ""
+        elif received <= ordered_qty:
+            limit, what, aside = received, "received", f" (ordered {ordered_qty})"
+        else:  # (more came than was ordered: what was not ordered is not billed without a person)
+            limit, what, aside = ordered_qty, "ordered", f" (received {received})"
+        before = [(b.get("document_number") or "?", q) for b in billed.get(po_number, [])
+                  for bl in b.get("lines") or [] if (bl.get("po_number") or "").strip() == po_number
+                  and _key(bl) == _key(line) and (q := _dec(bl.get("quantity")))]
+        already = sum((q for _, q in before), Decimal(0))
+        if qty is not None and _over(qty + already, limit, quantity_tolerance_percent):
             out.append(Variance(QUANTITY_VARIANCE,
-                                f"line {n} ({part}): invoiced {qty}, {what} {limit} on {po_number}"
-                                + (f" (ordered {ordered_qty})" if what == "received" else "")
+                                f"line {n} ({part}): invoiced {qty}, {what} {limit} on {po_number}{aside}"
+                                + (f", of which {already} already invoiced ("
+                                   + ", ".join(dict.fromkeys(num for num, _ in before)) + f"): {limit - already} left"
+                                   if already else "")
                                 + f", tolerance {quantity_tolerance_percent}%",
-                                str(n), str(qty), str(limit)))
+                                str(n), str(qty), str(limit - already)))
     return out

@@ -194,7 +194,9 @@ def _suppliers_with_orders(s: Session, chunk: list[Translation]) -> set[str]:
 
 
 MAX_REASON = 2000  # characters of a person's reason (dismiss, reject, overrides)
-RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices the three-way match reads
+RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices (and other invoices) the three-way match reads
+# ship notices whose goods count as received: in QuickBooks, or on their way there (not held, refused or dismissed)
+RECEIVED = (DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
 
 
 _DOCUMENT_COLUMNS = frozenset(c.key for c in Document.__table__.columns)
@@ -545,28 +547,39 @@ class IngestService:
         """An invoice against the purchase orders it names and what was received for them, as far as qbedi
         has them (connector.matching); ``before``: only documents stored before that id."""
         sup = t.supplier
-        if doc.transaction_set != "810" or sup is None or not sup.three_way_match.enabled or not t.json:
-            return []
+        if doc.transaction_set != "810" or sup is None or not sup.three_way_match.enabled or not t.json \
+                or t.json.get("credit"):
+            return []  # (a credit bills nothing: no goods to match)
         numbers = sorted({(ln.get("po_number") or "").strip() for ln in t.json.get("lines") or []} - {""})
         if not numbers:
             return []
-        live = ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED))
-        if before is not None:
-            live = live & (Document.id < before)
+        earlier = [Document.id < before] if before is not None else []
         orders = {}
         for po in s.scalars(select(Document).where(
                 Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
-                Document.document_number.in_(numbers), live).order_by(Document.id)):
+                Document.document_number.in_(numbers),
+                ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED)), *earlier).order_by(Document.id)):
             orders[po.document_number] = po.parsed or {}  # the latest change of a PO wins
         if not orders:
             return []
         receipts: dict[str, list[dict]] = {}
-        for asn in s.scalars(select(Document).where(  # the supplier's latest ship notices (bounded)
-                Document.supplier_id == t.supplier_id, Document.transaction_set == "856", live)
+        for asn in s.scalars(select(Document).where(  # the supplier's latest received ship notices (bounded)
+                Document.supplier_id == t.supplier_id, Document.transaction_set == "856",
+                Document.status.in_(RECEIVED), *earlier)
                 .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
             for number in set((asn.parsed or {}).get("po_numbers") or []) & set(orders):
                 receipts.setdefault(number, []).append(asn.parsed or {})
-        return three_way(t.json, orders, receipts,
+        billed: dict[str, list[dict]] = {}
+        for inv in s.scalars(select(Document).where(  # the supplier's latest other invoices (bounded)
+                Document.supplier_id == t.supplier_id, Document.transaction_set == "810", _taken(),
+                Document.id != doc.id, *earlier)
+                .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
+            bill = inv.parsed or {}
+            if bill.get("credit"):
+                continue  # (a credit gives nothing back to bill: the goods went back)
+            for number in {(ln.get("po_number") or "").strip() for ln in bill.get("lines") or []} & set(orders):
+                billed.setdefault(number, []).append(bill)
+        return three_way(t.json, orders, receipts, billed,
                          price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
                          quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)
 

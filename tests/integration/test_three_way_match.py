@@ -143,3 +143,57 @@ def test_the_web_page_shows_the_variance_and_accepts_it_with_a_reason(world, tmp
     c.post(f"/documents/{doc.id}/release", data={"accept_variance": "1", "reason": "agreed",
                                                  "csrf": csrf(f"/documents/{doc.id}")})
     assert _doc(store, "INV-20001").status == "queued"
+
+
+def test_goods_are_billed_once_whether_in_one_invoice_or_several(world):
+    """Seen by a clerk: a second invoice for goods an earlier one had billed passed the match (each invoice
+    was compared alone) and was posted: what other invoices billed of a PO's line is no longer there."""
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))  # 10 EA AC-100, 6 CA AC-220
+    _in(ingest, "asn.edi", x12_file("acme_ASN-5001.edi"))  # received 10 EA, 4 CA
+    assert _doc(store, "ASN-5001").status == "queued"
+    _in(ingest, "inv.edi", x12_file("acme_INV-10045.edi"))  # 10 EA, 4 CA: everything received
+    assert _doc(store, "INV-10045").status == "queued"
+    _in(ingest, "inv2.edi", _invoice(qty="2"))  # 10 EA and 2 CA more
+    doc = _doc(store, "INV-20001")
+    assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
+    assert ("line 1 (AC-100): invoiced 10, received 10 on PO-7781 (ordered 10), of which 10 already invoiced "
+            "(INV-10045): 0 left, tolerance 0%") in doc.reason
+    assert "line 2 (AC-220): invoiced 2, received 4 on PO-7781 (ordered 6), of which 4 already invoiced" in doc.reason
+    _in(ingest, "credit.edi", _invoice(qty="2", number="CM-1", control=b"000000303")  # a credit frees nothing
+        .replace(b"BIG*20261118*CM-1**PO-7781", b"BIG*20261118*CM-1**PO-7781***CR"))
+    assert _doc(store, "CM-1").status == "queued"  # (not matched: it bills no goods)
+    _in(ingest, "inv3.edi", _invoice(qty="2", number="INV-20003", control=b"000000304"))
+    assert _doc(store, "INV-20003").reason_code == "quantity_variance"
+
+
+def test_a_ship_notice_that_is_held_received_nothing(world):
+    """Seen by a clerk: a ship notice held for shipping more than the PO had open still counted as received,
+    and an invoice for all of it passed. Only a ship notice that went ahead counts, and never beyond what was
+    ordered."""
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    over = x12_file("acme_ASN-5001.edi").replace(b"SN1**4*CA", b"SN1**8*CA")  # 8 CA of the 6 ordered
+    _in(ingest, "asn.edi", over)
+    with store.session() as s:  # QuickBooks (at the Web Connector's next session) refused it: held
+        from connector import lifecycle
+
+        lifecycle.hold(s, s.get(Document, _doc(store, "ASN-5001").id),
+                       [{"code": "qb_error", "message": "8 x AC-220 shipped but PO-7781 has only 6 open"}])
+    _in(ingest, "inv.edi", _invoice(qty="6"))  # the 6 ordered, none received
+    assert _doc(store, "INV-20001").status == "queued"  # (no received ship notice: up to what was ordered)
+    _in(ingest, "inv2.edi", _invoice(qty="8", number="INV-20002", control=b"000000302"))
+    doc = _doc(store, "INV-20002")
+    assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
+    assert "line 2 (AC-220): invoiced 8, ordered 6 on PO-7781, of which 6 already invoiced (INV-20001)" in doc.reason
+
+
+def test_what_was_received_beyond_the_order_is_not_billed_without_a_person(world):
+    cfg, store, ingest = world()
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "asn.edi", x12_file("acme_ASN-5001.edi").replace(b"SN1**4*CA", b"SN1**8*CA"))
+    assert _doc(store, "ASN-5001").status == "queued"  # (QuickBooks has not answered yet)
+    _in(ingest, "inv.edi", _invoice(qty="8"))
+    doc = _doc(store, "INV-20001")
+    assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
+    assert "line 2 (AC-220): invoiced 8, ordered 6 on PO-7781 (received 8), tolerance 0%" in doc.reason
