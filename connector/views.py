@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import BinaryIO, Callable
@@ -498,10 +499,12 @@ def approval_page(store: Store, *, within: list = (), limit: int | None = 100, o
                     body=True, newest_first=False)
 
 
-def documents_page(store: Store, *, status: str | None = None, number: str | None = None, within: list = (),
-                   limit: int | None = 50, offset: int = 0) -> Page:
+def documents_page(store: Store, *, status: str | None = None, number: str | None = None, find: str | None = None,
+                   settings: Settings | None = None, within: list = (), limit: int | None = 50,
+                   offset: int = 0) -> Page:
     """Every document, newest first (``status`` filters; ``number``: the supplier's document number, exact;
-    ``within``: of a person's companies, :func:`scope`)."""
+    ``find``: what a person types to find one, :func:`_found`; ``within``: of a person's companies,
+    :func:`scope`)."""
     if status and status not in set(DocStatus):
         raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
     where = list(within)
@@ -509,7 +512,34 @@ def documents_page(store: Store, *, status: str | None = None, number: str | Non
         where.append(Document.status == status)
     if number:
         where.append(Document.document_number == number.strip())
+    if find and find.strip():
+        where.append(_found(find, settings))
     return _listing(store, where, limit=limit, offset=offset, body=False)
+
+
+_AMOUNT = re.compile(r"-?\$?-?\d{1,3}(,?\d{3})*(\.\d{1,2})?")
+
+
+def _found(text: str, settings: Settings | None):
+    """Documents a clerk means by ``text``: part of the supplier's document number, of the supplier's id,
+    the sender's id or (``settings``) the QuickBooks vendor or alias a supplier is mapped to, in any case; a
+    total (``289``, ``289.00``, ``$1,289.00``); a document date (``2026-11-18``). A scan of the documents'
+    short columns (linear in the store; a list page reads at most a page of rows)."""
+    t = text.strip()
+    like = "%" + t.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    conds = [func.upper(col).like(like, escape="\\")
+             for col in (Document.document_number, Document.supplier_id, Document.sender_id)]
+    if settings is not None:
+        named = [sid for sid, sup in settings.suppliers.items()
+                 if t.lower() in sup.vendor.lower() or t.lower() in (getattr(sup, "alias", None) or "").lower()]
+        if named:
+            conds.append(func.upper(Document.supplier_id).in_([sid.upper() for sid in named]))
+    if _AMOUNT.fullmatch(t):
+        amount = abs(Decimal(t.replace("$", "").replace(",", "")))
+        conds.append(Document.total.in_((amount, -amount)))  # (a credit, whichever sign it is kept with)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        conds.append(Document.document_date == t)
+    return or_(*conds)
 
 
 def files_page(store: Store, *, verdict: str | None = None, limit: int | None = 50, offset: int = 0) -> Page:

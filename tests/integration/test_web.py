@@ -788,6 +788,31 @@ def test_web_users_changed_in_the_config_count_at_the_next_request_without_a_res
     assert ">G-2026-0311<" not in text(carol.get("/documents"))  # (what was read at start: carol works for north)
 
 
+def test_a_clerk_finds_a_document_by_part_of_its_number_its_supplier_its_total_or_its_date(site):
+    """Seen: "10045", "inv-10045", "Globex", "289.00" each gave "No document matches." (the page took the
+    supplier's number alone, whole and in its case)."""
+    rt, app, _ = site()
+    ingest(rt, "acme_INV-10045.edi", "globex_G-2026-0311.edi", "initech_88812.edi")
+    c = app.test_client()
+    login(c, "carol")
+
+    def found(what):
+        page = text(c.get("/documents", query_string={"find": what}))
+        return {n for n in ("INV-10045", "G-2026-0311", "88812") if f">{n}<" in page}
+
+    assert found("10045") == found("inv-10045") == {"INV-10045"}
+    assert found("globex") == found("Globex-77") == {"G-2026-0311"}  # its QuickBooks vendor, its id
+    assert found("initech") == {"88812"}  # no supplier mapped yet: its sender's id
+    assert found("289.00") == found("289") == found("$289.00") == {"INV-10045"}
+    assert found("202.00") == {"G-2026-0311"}
+    assert found("2026-11-17") == {"G-2026-0311"}  # the document's own date
+    assert found("2026") == {"G-2026-0311"}  # (part of a number)
+    assert found("nothing-like-it") == set()
+    assert "No document matches “nothing-like-it”." in text(c.get("/documents?find=nothing-like-it"))
+    assert found("%") == found("_") == set()  # (the LIKE wildcards are searched for as they are)
+    assert found("INV") == {"INV-10045"} and text(c.get("/documents?find=INV&status=held")).count(">INV-") == 0
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
