@@ -100,3 +100,24 @@ def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[d
                                 + f", tolerance {quantity_tolerance_percent}%",
                                 str(n), str(qty), str(limit - already)))
     return out
+
+
+def po_lines(number: str, order: dict, receipts: list[dict], invoices: list[dict]) -> list[dict]:
+    """A purchase order's lines as the match sees them, for a person to check by eye: per ordered part,
+    ``ordered``, ``received`` (by ``receipts``, the received ship notices' JSON) and ``invoiced`` (by
+    ``invoices``, the invoices' JSON: their lines that name PO ``number``), as text."""
+    out: dict[str, dict] = {}
+    for pl in order.get("lines") or []:
+        key = _key(pl)
+        row = out.setdefault(key, {"part": pl.get("vendor_part") or "", "description": pl.get("description") or "",
+                                   "ordered": Decimal(0), "received": Decimal(0), "invoiced": Decimal(0)})
+        row["ordered"] += _dec(pl.get("quantity")) or Decimal(0)
+    for r in receipts:
+        for rl in r.get("lines") or []:
+            if _key(rl) in out:
+                out[_key(rl)]["received"] += _dec(rl.get("quantity")) or Decimal(0)
+    for inv in invoices:
+        for il in inv.get("lines") or []:
+            if (il.get("po_number") or "").strip() == number and _key(il) in out:
+                out[_key(il)]["invoiced"] += _dec(il.get("quantity")) or Decimal(0)
+    return [{**row, **{k: str(row[k]) for k in ("ordered", "received", "invoiced")}} for row in out.values()]

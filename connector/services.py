@@ -137,6 +137,45 @@ def _taken():
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
 
 
+def purchase_order_documents(s: Session, supplier_id: str, numbers, *, exclude: int | None = None,
+                             before: int | None = None) -> tuple[dict[str, list[Document]], ...]:
+    """What qbedi has of a supplier's purchase orders ``numbers``, each by PO number, oldest first: (the 850s,
+    not rejected or dismissed; the ship notices that name them and count as received, :data:`RECEIVED`; the
+    invoices that bill them, :func:`_taken`, credits left out). ``exclude``: a document left out; ``before``:
+    only documents stored before that id. The supplier's latest :data:`RECEIPTS_LOOKED_AT` ship notices and
+    invoices are read (bounded)."""
+    numbers = sorted(set(numbers) - {""})
+    orders: dict[str, list[Document]] = {}
+    receipts: dict[str, list[Document]] = {}
+    billed: dict[str, list[Document]] = {}
+    if not numbers or not supplier_id:
+        return orders, receipts, billed
+    earlier = [Document.id < before] if before is not None else []
+    if exclude is not None:
+        earlier.append(Document.id != exclude)
+    for po in s.scalars(select(Document).where(
+            Document.supplier_id == supplier_id, Document.transaction_set == "850",
+            Document.document_number.in_(numbers),
+            ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED)), *earlier).order_by(Document.id)):
+        orders.setdefault(po.document_number, []).append(po)
+    if not orders:
+        return orders, receipts, billed
+    for asn in s.scalars(select(Document).where(
+            Document.supplier_id == supplier_id, Document.transaction_set == "856", Document.status.in_(RECEIVED),
+            *earlier).order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
+        for number in set((asn.parsed or {}).get("po_numbers") or []) & set(orders):
+            receipts.setdefault(number, []).insert(0, asn)
+    for inv in s.scalars(select(Document).where(
+            Document.supplier_id == supplier_id, Document.transaction_set == "810", _taken(), *earlier)
+            .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
+        bill = inv.parsed or {}
+        if bill.get("credit"):
+            continue  # (a credit gives nothing back to bill: the goods went back)
+        for number in {(ln.get("po_number") or "").strip() for ln in bill.get("lines") or []} & set(orders):
+            billed.setdefault(number, []).insert(0, inv)
+    return orders, receipts, billed
+
+
 class _Taken:
     """The documents that new ones (a chunk of a file, or one released document) would duplicate: for each,
     taken documents (:func:`_taken`) of the same supplier, or earlier copies not yet mapped (same sender),
@@ -553,32 +592,12 @@ class IngestService:
         numbers = sorted({(ln.get("po_number") or "").strip() for ln in t.json.get("lines") or []} - {""})
         if not numbers:
             return []
-        earlier = [Document.id < before] if before is not None else []
-        orders = {}
-        for po in s.scalars(select(Document).where(
-                Document.supplier_id == t.supplier_id, Document.transaction_set == "850",
-                Document.document_number.in_(numbers),
-                ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED)), *earlier).order_by(Document.id)):
-            orders[po.document_number] = po.parsed or {}  # the latest change of a PO wins
+        orders, receipts, billed = (
+            {n: [d.parsed or {} for d in docs] for n, docs in part.items()}
+            for part in purchase_order_documents(s, t.supplier_id, numbers, exclude=doc.id, before=before))
+        orders = {n: docs[-1] for n, docs in orders.items()}  # the latest change of a PO wins
         if not orders:
             return []
-        receipts: dict[str, list[dict]] = {}
-        for asn in s.scalars(select(Document).where(  # the supplier's latest received ship notices (bounded)
-                Document.supplier_id == t.supplier_id, Document.transaction_set == "856",
-                Document.status.in_(RECEIVED), *earlier)
-                .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
-            for number in set((asn.parsed or {}).get("po_numbers") or []) & set(orders):
-                receipts.setdefault(number, []).append(asn.parsed or {})
-        billed: dict[str, list[dict]] = {}
-        for inv in s.scalars(select(Document).where(  # the supplier's latest other invoices (bounded)
-                Document.supplier_id == t.supplier_id, Document.transaction_set == "810", _taken(),
-                Document.id != doc.id, *earlier)
-                .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
-            bill = inv.parsed or {}
-            if bill.get("credit"):
-                continue  # (a credit gives nothing back to bill: the goods went back)
-            for number in {(ln.get("po_number") or "").strip() for ln in bill.get("lines") or []} & set(orders):
-                billed.setdefault(number, []).append(bill)
         return three_way(t.json, orders, receipts, billed,
                          price_tolerance_percent=sup.three_way_match.price_tolerance_percent,
                          quantity_tolerance_percent=sup.three_way_match.quantity_tolerance_percent)

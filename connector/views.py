@@ -731,12 +731,40 @@ def document_detail(store: Store, document_id: int, *, within: list = ()) -> dic
             "waiting": why_waiting(s, d), "trail": trail, "requests": requests, "answers": answers,
             "raw": raw, "raw_at": raw_at, "raw_own": own is not None, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
             "translated_qbxml": (d.parsed or {}).get("qbxml"),
+            "purchase_orders": _purchase_orders_of(s, d),
             "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
                           "status": x.status} for x in s.execute(
                 select(Document.id, Document.transaction_set, Document.document_number, Document.status)
                 .where(Document.file_id == f.id, Document.id != d.id, *within).order_by(Document.id).limit(50))],
         })
     return row
+
+
+def _purchase_orders_of(s, d: Document) -> list[dict]:
+    """The purchase orders a document is about (an invoice's and a ship notice's PO numbers, a PO itself), as
+    the three-way match sees them: each PO's lines ordered, received and invoiced, and the documents that say
+    so (:func:`connector.services.purchase_order_documents`), for a person to check by eye."""
+    from .matching import po_lines
+    from .services import purchase_order_documents
+
+    parsed = d.parsed or {}
+    if d.transaction_set == "850":
+        numbers = [d.document_number]
+    else:
+        numbers = [*(parsed.get("po_numbers") or []), *((ln.get("po_number") or "").strip()
+                                                       for ln in parsed.get("lines") or [])]
+    numbers = list(dict.fromkeys(n for n in numbers if n))
+    if not numbers or not d.supplier_id or d.transaction_set not in ("810", "850", "856"):
+        return []
+    orders, receipts, billed = purchase_order_documents(s, d.supplier_id, numbers)
+
+    def docs(rows):
+        return [{"id": x.id, "number": x.document_number, "status": x.status} for x in rows]
+
+    return [{"number": n, "order": docs(orders[n][-1:])[0] if n in orders else None,
+             "lines": po_lines(n, orders[n][-1].parsed or {}, [r.parsed or {} for r in receipts.get(n, [])],
+                               [i.parsed or {} for i in billed.get(n, [])]) if n in orders else [],
+             "receipts": docs(receipts.get(n, [])), "invoices": docs(billed.get(n, []))} for n in numbers]
 
 
 # ---------------------------------------------------------------- sync control and support

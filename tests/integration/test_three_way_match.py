@@ -197,3 +197,45 @@ def test_what_was_received_beyond_the_order_is_not_billed_without_a_person(world
     doc = _doc(store, "INV-20001")
     assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
     assert "line 2 (AC-220): invoiced 8, ordered 6 on PO-7781 (received 8), tolerance 0%" in doc.reason
+
+
+def test_each_document_shows_its_purchase_order_ordered_received_and_invoiced(world):
+    """Seen by a clerk: an invoice's page never named its PO, a ship notice's neither, and a PO's page listed
+    nothing received or billed against it: the match could not be checked by eye."""
+    import re
+
+    import yaml
+
+    from connector.passwords import hash_password
+    from connector.settings import load_settings as load
+    from web import create_app
+
+    cfg, store, ingest = world()
+    data = yaml.safe_load(cfg.read_text())
+    data["web"] = {"users": [{"username": "carol", "password_hash": hash_password("pw", n=2**4), "role": "clerk"}]}
+    cfg.write_text(yaml.safe_dump(data))
+    _in(ingest, "po.edi", x12_file("acme_PO-7781.edi"))
+    _in(ingest, "asn.edi", x12_file("acme_ASN-5001.edi"))
+    _in(ingest, "inv.edi", x12_file("acme_INV-10045.edi"))
+    _in(ingest, "inv2.edi", _invoice(qty="2"))  # held: 4 of the 4 received already invoiced
+    app = create_app(settings=load(cfg), store=store, key=b"k" * 32)
+    c = app.test_client()
+    token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+    c.post("/login", data={"username": "carol", "password": "pw", "csrf": token})
+    po, asn, inv, held = (_doc(store, n).id for n in ("PO-7781", "ASN-5001", "INV-10045", "INV-20001"))
+
+    def rows(page):
+        return [re.sub(r"<[^>]+>", "|", r).replace("||", "|").strip("|") for r in
+                re.findall(r"<tr><td>AC-[^\n]*?</tr>", page)]
+
+    for doc_id in (po, asn, inv, held):
+        page = c.get(f"/documents/{doc_id}").get_data(as_text=True)
+        assert "<h2>Purchase order PO-7781</h2>" in page, doc_id
+        assert f'href="/documents/{po}">#{po} PO-7781</a>' in page and f'href="/documents/{asn}">#{asn} ASN-5001</a>' in page
+        assert f'href="/documents/{inv}">#{inv} INV-10045</a>' in page and f"#{held} INV-20001</a>" not in page
+        assert rows(page) == ["AC-100|HEX BOLT 3/8 BOX OF 100|10|10|10", "AC-220||6|4|4"], (doc_id, rows(page))
+    assert "this one neither" in c.get(f"/documents/{held}").get_data(as_text=True)
+    orphan = _invoice(number="INV-30001", control=b"000000309").replace(b"PO-7781", b"PO-0000")
+    _in(ingest, "inv3.edi", orphan)
+    page = c.get(f"/documents/{_doc(store, 'INV-30001').id}").get_data(as_text=True)
+    assert "qbedi has no purchase order PO-0000 from this supplier" in page
