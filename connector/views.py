@@ -732,12 +732,28 @@ def document_detail(store: Store, document_id: int, *, within: list = ()) -> dic
             "raw": raw, "raw_at": raw_at, "raw_own": own is not None, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
             "translated_qbxml": (d.parsed or {}).get("qbxml"),
             "purchase_orders": _purchase_orders_of(s, d),
+            "earlier_now": _earlier_now(s, d, within),
             "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
                           "status": x.status} for x in s.execute(
                 select(Document.id, Document.transaction_set, Document.document_number, Document.status)
                 .where(Document.file_id == f.id, Document.id != d.id, *within).order_by(Document.id).limit(50))],
         })
     return row
+
+
+_EARLIER = re.compile(r"\(document #(\d+)\b")
+
+
+def _earlier_now(s, d: Document, within: list) -> dict | None:
+    """For a document held as a duplicate: the earlier document its message names, as it is now (the message
+    says what it was when this one came: queued then, posted since)."""
+    m = _EARLIER.search(d.reason or "") if d.status == DocStatus.HELD and d.reason_code == "duplicate_document" \
+        else None
+    other = s.scalar(select(Document).where(Document.id == int(m.group(1)), *within)) if m else None
+    if other is None:
+        return None
+    return {"id": other.id, "number": other.document_number, "status": other.status,
+            "qb_txn_type": other.qb_txn_type, "qb_txn_id": other.qb_txn_id}
 
 
 def _purchase_orders_of(s, d: Document) -> list[dict]:

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.test import Client
 
 from connector import control
@@ -416,6 +416,15 @@ def test_a_false_duplicate_is_posted_with_a_reason(site):
     c = app.test_client()
     login(c, "carol")
     assert "Not a duplicate" in text(c.get("/held"))
+    with rt.store.session() as s:
+        first = s.scalar(select(func.min(Document.id)).where(Document.document_number == "INV-10045"))
+    with rt.store.session() as s:  # the first one went to QuickBooks since (the message says "queued": then)
+        s.get(Document, first).status, s.get(Document, first).qb_txn_id = DocStatus.POSTED, "1E-4242"
+        s.get(Document, first).qb_txn_type = "Bill"
+    assert "is already queued (document #" in dup.reason
+    page = text(c.get(f"/documents/{dup.id}"))
+    assert f'The earlier document now: <a href="/documents/{first}">#{first} INV-10045</a>' in page
+    assert "is posted, in QuickBooks as Bill 1E-4242." in page
     post(c, f"/documents/{dup.id}/release", {"not_duplicate": "1", "reason": ""}, page=f"/documents/{dup.id}")
     assert "say why it is not a duplicate" in text(c.get(f"/documents/{dup.id}"))
     post(c, f"/documents/{dup.id}/release", {"not_duplicate": "1", "reason": "a second invoice, same number"},
