@@ -662,11 +662,24 @@ def _with_head(head: dict, lines: list[str], numbers: list[int]) -> tuple[list[s
     return [text for _, text in first] + lines, [n for n, _ in first] + numbers
 
 
+# audit detail names as a clerk reads them (others: their words, underscores as spaces)
+DETAIL_WORDS = {"txn_id": "QuickBooks TxnID", "txn_line_id": "its line", "po": "PO", "qb_txn_id": "QuickBooks TxnID",
+                "external_guid": "request id (ExternalGUID)", "edit_sequence": "QuickBooks revision (EditSequence)",
+                "verified": "checked in QuickBooks"}
+
+
+def _detail_key(key: str) -> str:
+    return DETAIL_WORDS.get(key, key.replace("_", " "))
+
+
 def _words(value):
-    """An audit detail as a person reads it: holds as "code: message; ...", other lists joined."""
+    """An audit detail as a person reads it: holds as "code: message; ...", a record as "name value, ...",
+    other lists joined; never Python's own notation (``{'po': ...}``, ``True``)."""
     if isinstance(value, list):
-        return "; ".join(f"{v.get('code')}: {v.get('message')}" if isinstance(v, dict) and "code" in v else str(v)
-                         for v in value)
+        return "; ".join(f"{v.get('code')}: {v.get('message')}" if isinstance(v, dict) and "code" in v
+                         else str(_words(v)) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_detail_key(str(k))} {_words(v)}" for k, v in value.items() if v not in (None, "", [], {}))
     if isinstance(value, bool):  # not Python's True / False on a page
         return "yes" if value else "no"
     return value
@@ -706,7 +719,7 @@ def document_detail(store: Store, document_id: int, *, within: list = ()) -> dic
         for e in events:
             detail = dict(e.detail or {})
             trail.append({"at": _iso(e.at), "kind": e.kind, "by": detail.pop("by", None),
-                          "detail": {k: _words(v) for k, v in detail.items() if v not in (None, "", [], {})}})
+                          "detail": {_detail_key(k): _words(v) for k, v in detail.items() if v not in (None, "", [], {})}})
         requests = [{"id": r.id, "type": r.request_type, "state": r.state, "company": r.company,
                      "qbxml": r.qbxml, "attempts": r.attempts, "sent_at": _iso(r.sent_at),
                      "status_code": r.status_code, "status_message": r.status_message,

@@ -56,6 +56,12 @@ def test_receipt_links_each_line_to_its_po_line(rt, qb):
     [po] = qb.purchase_orders
     assert [(ln.item, ln.received_quantity) for ln in po.lines] == [("Hex Bolt 3/8", 10), ("Shop Towels", 4)]
     assert not po.is_fully_received  # 2 towels still open: a partial receipt
+    from connector import views
+
+    page = views.document_detail(rt.store, doc.id)  # the links, as the page's audit trail says them: in words
+    [linked] = [e["detail"]["links"] for e in page["trail"] if e["kind"] == "linked"]
+    assert linked.startswith(f"PO PO-7781, QuickBooks TxnID {po_id}, its line {po.lines[0].txn_line_id}, quantity 10")
+    assert "{'" not in linked
 
 
 def test_over_receipt_is_held_and_nothing_is_received(rt, qb):

@@ -265,6 +265,14 @@ def test_a_partial_invoice_links_what_it_bills_and_leaves_the_po_open(rt, qb):
     [po], [bill] = qb.purchase_orders, qb.bills
     assert bill.item_lines[0].link_txn_line_id == po.lines[0].txn_line_id
     assert [ln.unbilled_quantity for ln in po.lines] == [Decimal(6), Decimal(6)] and not po.is_fully_received
+    from connector import views
+
+    with rt.store.session() as s:
+        first = s.scalar(select(Document.id).where(Document.document_number == "INV-9001"))
+    page = views.document_detail(rt.store, first)  # its audit trail as the page shows it: in words
+    said = [f"{k} {v}" for e in page["trail"] for k, v in e["detail"].items()]
+    assert "message 1 item line linked to purchase order PO-7781" in said
+    assert not any("{'" in x or "True" in x or "False" in x for x in said), said
     drain(rt, qb, invoice810([("AC-100", 10, "12.50")], 523, number="INV-9002"))  # more than the 6 left
     with rt.store.session() as s:  # the three-way match holds it first (10 ordered, 4 billed by INV-9001)
         doc = s.scalars(select(Document).where(Document.document_number == "INV-9002")).one()
