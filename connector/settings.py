@@ -32,13 +32,13 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {key or '(top level)'}: {problem}")
 
 
-def parse_duration(value: Any) -> int:
-    """'5m' / '30s' / '2h' / 300 -> seconds."""
-    if isinstance(value, (int, float)) and value > 0:
+def parse_duration(value: Any, *, zero: bool = False) -> int:
+    """'5m' / '30s' / '2h' / 300 -> seconds (``zero``: none at all, e.g. '0s', is a duration too)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (value > 0 or zero and value == 0):
         return int(value)
     m = _DURATION.match(str(value))
-    if not m or int(m.group(1)) <= 0:
-        raise ValueError(f"expected a duration like 30s, 5m or 2h, got {value!r}")
+    if not m or int(m.group(1)) <= 0 and not zero:
+        raise ValueError(f"expected a duration like 30s, 5m or 2h{' (or 0)' if zero else ''}, got {value!r}")
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
@@ -51,12 +51,17 @@ class PollSettings(_Model):
     cron: str | None = None
     jitter: str | int = "10s"
 
-    @field_validator("every", "jitter")
+    @field_validator("every")
     @classmethod
     def _duration(cls, v):
-        if v is None:
-            return v
-        parse_duration(v) if v not in (0, "0") else None
+        if v is not None:
+            parse_duration(v)  # (every 0: a poll without a pause, refused)
+        return v
+
+    @field_validator("jitter")
+    @classmethod
+    def _jitter(cls, v):
+        parse_duration(v, zero=True)
         return v
 
     @field_validator("cron")
@@ -79,7 +84,7 @@ class PollSettings(_Model):
 
     @property
     def jitter_seconds(self) -> int:
-        return 0 if self.jitter in (0, "0") else parse_duration(self.jitter)
+        return parse_duration(self.jitter, zero=True)
 
 
 class FolderSourceSettings(_Model):
@@ -96,13 +101,12 @@ class FolderSourceSettings(_Model):
     @field_validator("incomplete_wait")
     @classmethod
     def _wait(cls, v):
-        if v not in (0, "0"):
-            parse_duration(v)
+        parse_duration(v, zero=True)
         return v
 
     @property
     def incomplete_wait_seconds(self) -> int:
-        return 0 if self.incomplete_wait in (0, "0") else parse_duration(self.incomplete_wait)
+        return parse_duration(self.incomplete_wait, zero=True)
 
 
 class AdapterSourceSettings(_Model):

@@ -441,8 +441,9 @@ def _bill(t: Translation, inv: Invoice, sup: SupplierSettings) -> None:
         t.hold("missing_segment", "TDS (total invoice amount) is missing")
     elif reading is None:
         t.hold("total_mismatch",
-               f"lines and charges add up to {money(computed)} but TDS says {money(inv.total)} "
-               f"(difference {money(computed - inv.total)}, tolerance {money(sup.total_tolerance)})")
+               f"lines and charges add up to {money(computed)} but TDS says {money(inv.total)}: the total is "
+               f"{money(abs(inv.total - computed))} {'more' if inv.total > computed else 'less'} than the lines "
+               f"(tolerance {money(sup.total_tolerance)})")
     elif reading != READINGS[0]:
         parts = ("line charges", "summary charges", "TXI taxes")
         t.notes.append("TDS matches the lines + " + " + ".join(p for p, u in zip(parts, reading) if u)

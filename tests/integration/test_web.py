@@ -224,7 +224,8 @@ def test_every_page_renders_with_data(site):
     page = text(c.get(f"/documents/{globex}"))
     assert "BillAdd" in page and "&lt;BillAddRq&gt;" in page and "queued" in page  # the qbXML, escaped
     assert "no Web Connector has connected" in page
-    assert "unknown_supplier" in text(c.get(f"/documents/{initech}"))
+    page = text(c.get(f"/documents/{initech}"))
+    assert "unknown_supplier" in page and "QuickBooks sets it from the vendor's terms" in page  # no ITD, no terms
     assert c.get("/documents/999999").status_code == 404
 
     docs = text(c.get("/documents?status=queued"))

@@ -87,6 +87,23 @@ def test_durations(value, seconds):
     assert parse_duration(value) == seconds
 
 
+def test_no_jitter_and_no_wait_may_be_said_in_any_unit_but_a_poll_needs_a_pause(tmp_path):
+    """Seen: `poll: {jitter: 0s}` was refused ("expected a duration ... got '0s'") while `jitter: 0` was taken;
+    and `every: 0` was taken by `qbedi check`, then failed when the poll was scheduled."""
+    for zero in (0, "0", "0s", "0m", " 0 h"):
+        assert parse_duration(zero, zero=True) == 0
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text("sources:\n  - {type: folder, poll: {every: 1m, jitter: 0s}, incomplete_wait: 0m}\n")
+    [src] = load_settings(cfg).sources
+    assert (src.poll.jitter_seconds, src.poll.every_seconds, src.incomplete_wait_seconds) == (0, 60, 0)
+    for bad in ("every: 0", "every: 0s", "jitter: -1s", "jitter: soon"):
+        cfg.write_text(f"sources:\n  - {{type: folder, poll: {{{bad}}}}}\n")
+        with pytest.raises(ConfigError, match="expected a duration like 30s"):
+            load_settings(cfg)
+    with pytest.raises(ValueError):
+        parse_duration(True, zero=True)  # (a YAML yes is not a number of seconds)
+
+
 def test_sqlite_url_is_relative_to_config(tmp_path):
     path = tmp_path / "q.yaml"
     path.write_text("database:\n  url: sqlite:///./data/q.db\n")

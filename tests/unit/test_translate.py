@@ -92,6 +92,7 @@ def test_total_mismatch_beyond_tolerance_holds():
     [t] = translate(data)
     assert t.status == "held" and t.holds[0].code == "total_mismatch"
     assert "599.97" in t.holds[0].message and "599.90" in t.holds[0].message
+    assert "the total is 0.07 less than the lines (tolerance 0.00)" in t.holds[0].message  # (was "difference 0.07")
     [t] = translate(data, settings(ACMESUPPLY={"total_tolerance": "0.10"}))
     assert t.status == "ready"
 
@@ -158,6 +159,7 @@ def test_no_reading_of_the_charges_fits_tds_holds():
     data = x12_file("acme_INV-10045.edi").replace(b"TDS*28900", b"TDS*30000")
     [t] = translate(data)
     assert [h.code for h in t.holds] == ["total_mismatch"] and "289.00" in t.holds[0].message
+    assert "the total is 11.00 more than the lines" in t.holds[0].message  # (was "difference -11.00")
 
 
 CASE_RULES = {"default_account": "Job Materials", "line_rules": [
