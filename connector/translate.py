@@ -223,6 +223,24 @@ def _seller_json(doc) -> dict | None:
                                                         ("email", p.email), ("fax", p.fax)) if v}}
 
 
+def _other_ids(line: dict, products) -> dict:
+    """A line's JSON given the product ids other than the vendor's part number, when the supplier sent them
+    (a clerk hands them to the admin who writes a line rule by ``upc`` or ``buyer_part``)."""
+    if products.upc:
+        line["upc"] = products.upc
+    if products.buyer_part:
+        line["buyer_part"] = products.buyer_part
+    return line
+
+
+def part_words(products) -> str:
+    """How a line's product is named in a message: its vendor part number, else the other ids it has."""
+    if products.vendor_part:
+        return f"vendor part {products.vendor_part}"
+    said = [f"{what} {value}" for what, value in (("UPC", products.upc), ("buyer part", products.buyer_part)) if value]
+    return ", ".join(said) or "no part number"
+
+
 def document_json(t: Translation, file_name: str) -> dict:
     ps, doc = t.parsed, t.parsed.document
     env = ps.envelope
@@ -251,29 +269,29 @@ def document_json(t: Translation, file_name: str) -> dict:
     }
     if isinstance(doc, Invoice):
         out["total"] = money(doc.total) if doc.total is not None else money(_invoice_sum(doc))
-        out["lines"] = [
+        out["lines"] = [_other_ids(
             {"line_number": ln.line_number, "quantity": str(ln.quantity), "unit": ln.unit,
              "unit_price": str(ln.unit_price), "amount": money(ln.amount),
              "vendor_part": ln.products.vendor_part, "description": ln.description,
-             "po_number": ln.po_number or doc.po_number}
+             "po_number": ln.po_number or doc.po_number}, ln.products)
             for ln in doc.lines
         ]
         out["charges"] = _invoice_charges_json(doc, t)
     elif isinstance(doc, PurchaseOrder):
         total = doc.total if doc.total is not None else sum((ln.amount or Decimal(0) for ln in doc.lines), Decimal(0))
         out["total"] = money(total)
-        out["lines"] = [
+        out["lines"] = [_other_ids(
             {"line_number": ln.line_number, "quantity": str(ln.quantity), "unit": ln.unit,
              "unit_price": None if ln.unit_price is None else str(ln.unit_price), "amount": money(ln.amount),
-             "vendor_part": ln.products.vendor_part, "description": ln.description, "po_number": doc.number}
-            for ln in doc.lines
+             "vendor_part": ln.products.vendor_part, "description": ln.description, "po_number": doc.number},
+            ln.products) for ln in doc.lines
         ]
         out["charges"] = [{**_charge_json(c), "line": None, "counted": True} for c in doc.charges]
     elif isinstance(doc, ShipNotice):
-        out["lines"] = [
+        out["lines"] = [_other_ids(
             {"line_number": it.line_number, "quantity": str(it.quantity), "unit": it.unit, "unit_price": None,
              "amount": None, "vendor_part": it.products.vendor_part, "description": it.description,
-             "po_number": it.po_number}
+             "po_number": it.po_number}, it.products)
             for it in doc.items
         ]
         out["po_numbers"] = list(doc.po_numbers)
@@ -482,7 +500,7 @@ def _bill_lines(t: Translation, inv: Invoice, sup: SupplierSettings, sign: Decim
             account = (rule.account if rule else None) or sup.default_account
             if not account:
                 t.hold("unmapped_line",
-                       f"line {ln.line_number} (vendor part {ln.products.vendor_part or '-'}, "
+                       f"line {ln.line_number} ({part_words(ln.products)}, "
                        f"{ln.description or 'no description'}) matches no line rule and supplier "
                        f"{t.supplier_id} has no default_account")
                 continue

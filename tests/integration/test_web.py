@@ -823,6 +823,18 @@ def test_a_clerk_finds_a_document_by_part_of_its_number_its_supplier_its_total_o
     assert found("INV") == {"INV-10045"} and text(c.get("/documents?find=INV&status=held")).count(">INV-") == 0
 
 
+def test_a_line_without_a_vendor_part_shows_its_upc_and_buyer_part(site):
+    rt, app, _ = site(suppliers=UNMAPPED)
+    data = (x12_file("acme_INV-10045.edi").replace(b"IT1*1*10*EA*12.50**VN*AC-100", b"IT1*1*10*EA*12.50**UA*002840022222")
+            .replace(b"IT1*2*4*CA*37.25**VN*AC-220", b"IT1*2*4*CA*37.25**VN*AC-220*BP*NW-77"))
+    rt.ingest.ingest(data, source="inbox", remote_id="upc.edi", name="upc.edi")
+    c = app.test_client()
+    login(c, "carol")
+    page = text(c.get(f"/documents/{doc_id(rt, 'INV-10045')}"))
+    assert '<span class="muted">UPC 002840022222</span>' in page and '<span class="muted">buyer part NW-77</span>' in page
+    assert "line 1 (UPC 002840022222, HEX BOLT 3/8 BOX OF 100) matches no line rule" in page
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)

@@ -249,3 +249,19 @@ def test_the_queued_request_is_its_own_serialisation_whatever_its_characters(ven
     assert t.qbxml.isascii()
     if not vendor.isascii():
         assert "Caf\u00e9 M\u00fcller &amp; S\u00f6hne" in t.request_xml and "Caf&#233; M&#252;ller" in t.qbxml
+
+
+def test_a_line_named_by_upc_or_buyer_part_alone_says_so_in_its_hold_and_keeps_the_ids():
+    """Seen: a line with only a UPC was held as "line 1 (vendor part -, CRUNCHY CHIPS LSS) matches no line rule",
+    and its stored lines carried no UPC: the clerk had no code to give the admin for a rule by `upc`."""
+    from connector.translate import document_json
+
+    data = (x12_file("acme_INV-10045.edi").replace(b"IT1*1*10*EA*12.50**VN*AC-100", b"IT1*1*10*EA*12.50**UA*002840022222")
+            .replace(b"IT1*2*4*CA*37.25**VN*AC-220", b"IT1*2*4*CA*37.25**VN*AC-220*BP*NW-77"))
+    no_default = {k: v for k, v in SUPPLIERS["ACMESUPPLY"].items() if k != "default_account"}
+    [t] = translate(data, Settings.model_validate({"suppliers": {**SUPPLIERS, "ACMESUPPLY": no_default}}))
+    said = [h.message for h in t.holds]
+    assert said[0].startswith("line 1 (UPC 002840022222, HEX BOLT 3/8 BOX OF 100) matches no line rule"), said
+    lines = document_json(t, "f.edi")["lines"]
+    assert (lines[0]["upc"], lines[0]["vendor_part"], "buyer_part" in lines[0]) == ("002840022222", "", False)
+    assert (lines[1]["buyer_part"], "upc" in lines[1]) == ("NW-77", False)
