@@ -176,11 +176,14 @@ class LinkPlan:
     """An ItemReceipt to add once its lines are linked to open purchase order lines.
 
     ``receipt`` is the receipt as translated (header and unlinked lines); linking replaces only
-    its lines, so nothing is rebuilt from the XML it produced."""
+    its lines, so nothing is rebuilt from the XML it produced. ``open_only``: a person chose to receive what
+    the purchase orders have open and leave the rest of an over-shipment out (else more shipped than is open
+    holds the receipt whole)."""
 
     po_numbers: tuple[str, ...]
     lines: tuple[ReceiptLine, ...]
     receipt: ItemReceiptSpec
+    open_only: bool = False
 
     def linked(self, item_lines: list[ItemLine]):
         """The ItemReceiptAdd element with these (linked) lines."""
@@ -190,7 +193,8 @@ class LinkPlan:
         r = self.receipt
         return {"po_numbers": list(self.po_numbers), "lines": [ln.to_json() for ln in self.lines],
                 "receipt": {"vendor": r.vendor, "txn_date": r.txn_date.isoformat() if r.txn_date else None,
-                            "ref_number": r.ref_number, "memo": r.memo, "external_guid": r.external_guid}}
+                            "ref_number": r.ref_number, "memo": r.memo, "external_guid": r.external_guid},
+                **({"open_only": True} if self.open_only else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "LinkPlan":
@@ -201,7 +205,8 @@ class LinkPlan:
                                   external_guid=r.get("external_guid") or "",
                                   item_lines=[ItemLine(item=ln.name, quantity=ln.quantity, description=ln.description)
                                               for ln in lines])
-        return cls(po_numbers=tuple(d.get("po_numbers") or ()), lines=lines, receipt=receipt)
+        return cls(po_numbers=tuple(d.get("po_numbers") or ()), lines=lines, receipt=receipt,
+                   open_only=bool(d.get("open_only")))
 
 
 # ---------------------------------------------------------------- a bill sent in parts

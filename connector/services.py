@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO, Callable
 
@@ -863,21 +863,25 @@ class IngestService:
 
     # ------------------------------------------------------------ review
     def release(self, document_id: int, *, not_duplicate: str | None = None, accept_variance: str | None = None,
-                by: str = "", companies: tuple[str, ...] = ()) -> DocOutcome:
+                receive_open: str | None = None, by: str = "", companies: tuple[str, ...] = ()) -> DocOutcome:
         """Translate a held document again with the current mappings (after an admin fixed them).
 
         ``not_duplicate``: a person's reason why a document held as ``duplicate_document`` is a different
         document that reuses the number; it then goes ahead without the duplicate check (audited).
         ``accept_variance``: a person's reason to post an invoice held for a price or quantity variance as it
-        is (audited with the variances); it then goes ahead without the three-way match. ``companies``: a person
-        who works for these companies only: ValueError, and nothing changed, when the current mapping would queue
-        it for another one."""
+        is (audited with the variances); it then goes ahead without the three-way match. ``receive_open``: a
+        person's reason to receive what the purchase orders have open of a ship notice held for an over-shipment,
+        the rest left out (audited; QuickBooks' open quantities are read again when it goes). ``companies``: a
+        person who works for these companies only: ValueError, and nothing changed, when the current mapping
+        would queue it for another one."""
         if not_duplicate is not None and not not_duplicate.strip():
             raise ValueError("say why it is not a duplicate (--reason)")
-        if len(not_duplicate or accept_variance or "") > MAX_REASON:
+        if len(not_duplicate or accept_variance or receive_open or "") > MAX_REASON:
             raise ValueError(f"keep the reason under {MAX_REASON} characters")
         if accept_variance is not None and not accept_variance.strip():
             raise ValueError("say why the variance is accepted (--reason)")
+        if receive_open is not None and not receive_open.strip():
+            raise ValueError("say why only what is open is received (--reason)")
         self._live.current(now_please=True)  # an admin may have fixed the mapping a moment ago
         with self.store.session() as s:
             doc = _document(s, document_id)
@@ -886,11 +890,15 @@ class IngestService:
             if accept_variance is not None and doc.reason_code not in (PRICE_VARIANCE, QUANTITY_VARIANCE):
                 raise ValueError(f"document #{document_id} is not held for a price or quantity variance "
                                  f"({doc.reason_code or doc.status})")
-            return self._release(s, doc, not_duplicate=not_duplicate, accept_variance=accept_variance, by=by,
-                                 companies=companies)
+            if receive_open is not None and doc.reason_code != Hold.OVER_RECEIPT:
+                raise ValueError(f"document #{document_id} is not a ship notice held for shipping more than is open "
+                                 f"({doc.reason_code or doc.status})")
+            return self._release(s, doc, not_duplicate=not_duplicate, accept_variance=accept_variance,
+                                 receive_open=receive_open, by=by, companies=companies)
 
     def _release(self, s: Session, doc: Document, *, not_duplicate: str | None = None,
-                 accept_variance: str | None = None, by: str = "", orders: set[str] | None = None,
+                 accept_variance: str | None = None, receive_open: str | None = None, by: str = "",
+                 orders: set[str] | None = None,
                  quiet: bool = False, kept: raw.KeptChunks | None = None, companies: tuple[str, ...] = ()) -> DocOutcome:
         """One document translated again in the unit of work ``s`` (:meth:`release`, :meth:`release_all`).
         ``orders``: the suppliers with a purchase order stored, when known (an invoice of another is not matched);
@@ -903,9 +911,13 @@ class IngestService:
         if accept_variance is not None:
             audit(s, "variance_accepted", document=doc, reason=accept_variance.strip(), by=by,
                   variances=doc.reason)
+        if receive_open is not None:
+            audit(s, "receive_open_chosen", document=doc, reason=receive_open.strip(), by=by, shipped=doc.reason)
         f = doc.file
         ps = _stored_set(s, f, doc, kept)
         t = translate_set(self.settings, ps, ordinal=doc.ordinal, file_sha256=f.sha256, file_name=f.name)
+        if receive_open is not None and t.link_plan is not None:
+            t.link_plan = replace(t.link_plan, open_only=True)
         if companies and t.status == "ready" and (to := self._company_for(t)) not in companies:
             raise ValueError(f"the mapping now sends document #{doc.id} to company {to}, not one of yours: someone who "
                              f"works for {to} releases it")

@@ -78,8 +78,10 @@ ADVICE = {
                             "it in QuickBooks (or an admin fixes the mapping), then press Release.",
     "qb_missing_reference": "QuickBooks does not know a vendor, account, class or item this document names. Create "
                             "it in QuickBooks (or an admin fixes the mapping), then press Release.",
-    "over_receipt": "The ship notice is for more than the purchase order has open. Check the order in QuickBooks, "
-                    "then release or dismiss.",
+    "over_receipt": "The ship notice is for more than the purchase order has open (both numbers are in the reason); "
+                    "nothing was received. If the order was raised in QuickBooks to take the extra, press Release. "
+                    "If the supplier sent too much, press Receive what is open (the rest stays out of QuickBooks, "
+                    "noted on this page), or ask for a corrected ship notice and dismiss this one.",
     "unknown_po": "QuickBooks has no purchase order with this number. Check it, then release or dismiss.",
     "ambiguous_po": "Several purchase orders in QuickBooks match. Check them, then release or dismiss.",
     "edit_conflict": "The purchase order kept changing in QuickBooks while qbedi tried to change it. Check it, then "

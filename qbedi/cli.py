@@ -705,9 +705,9 @@ def cmd_release(args) -> int:
         print(f"qbedi: {', '.join(narrowed)} narrow --all; one document is named by its number alone",
               file=sys.stderr)
         return 2
-    if args.all and (args.not_duplicate or args.accept_variance):
-        print("qbedi: --not-duplicate and --accept-variance are a person's reason for one document: name it",
-              file=sys.stderr)
+    if args.all and (args.not_duplicate or args.accept_variance or args.receive_open):
+        print("qbedi: --not-duplicate, --accept-variance and --receive-open are a person's reason for one document: "
+              "name it", file=sys.stderr)
         return 2
     settings = _settings(args)
     rt = build_runtime(settings, with_sources=False, read_only=True)
@@ -718,8 +718,11 @@ def cmd_release(args) -> int:
             raise ValueError("--not-duplicate needs --reason: why is it a different document?")
         if args.accept_variance and not args.reason:
             raise ValueError("--accept-variance needs --reason: why is the invoice right as it is?")
+        if args.receive_open and not args.reason:
+            raise ValueError("--receive-open needs --reason: why is only what is open received?")
         out = rt.ingest.release(args.id, not_duplicate=args.reason if args.not_duplicate else None,
                                 accept_variance=args.reason if args.accept_variance else None,
+                                receive_open=args.reason if args.receive_open else None,
                                 by=getpass.getuser())
     except (LookupError, ValueError) as e:
         if args.json:  # (a script reads JSON either way)
@@ -1379,7 +1382,10 @@ def _review_commands(add) -> None:
     sp.add_argument("--accept-variance", action="store_true",
                     help="it is held as price_variance / quantity_variance but is right as invoiced: post it as it "
                          "is (needs --reason; audited with the variances)")
-    sp.add_argument("--reason", help="why (with --not-duplicate or --accept-variance)")
+    sp.add_argument("--receive-open", action="store_true",
+                    help="it is a ship notice held as over_receipt: receive what the purchase order has open and "
+                         "leave the rest out (needs --reason; audited, and the page says what was not received)")
+    sp.add_argument("--reason", help="why (with --not-duplicate, --accept-variance or --receive-open)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("dismiss", cmd_dismiss, "close a held document without posting it (e.g. entered by hand)")

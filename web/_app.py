@@ -493,11 +493,13 @@ def _actions(app: Flask, deps: _Deps) -> None:
     def release(doc_id: int):
         not_dup = request.form.get("not_duplicate") == "1"
         accept = request.form.get("accept_variance") == "1"
+        open_only = request.form.get("receive_open") == "1"
         reason = request.form.get("reason", "").strip()
-        if (not_dup or accept) and not reason:
+        if (not_dup or accept or open_only) and not reason:
             _done(f"Document #{doc_id}: " + ("say why it is not a duplicate (a different document that reuses the "
-                                             "number)." if not_dup else "say why the invoice is right as it is."),
-                  "error")
+                                             "number)." if not_dup else "say why the invoice is right as it is."
+                                             if accept else "say why only what is open is received (e.g. the "
+                                             "rest goes back to the supplier)."), "error")
             return _back(url_for("document", doc_id=doc_id))
         if not deps.visible(doc_id):
             _done(f"Document #{doc_id}: there is no such document.", "error")
@@ -509,7 +511,8 @@ def _actions(app: Flask, deps: _Deps) -> None:
             return _back(url_for("document", doc_id=doc_id))
         try:
             out = ingest.release(doc_id, not_duplicate=reason if not_dup else None,
-                                 accept_variance=reason if accept else None, by=_by(), companies=g.user.companies)
+                                 accept_variance=reason if accept else None,
+                                 receive_open=reason if open_only else None, by=_by(), companies=g.user.companies)
         except (LookupError, ValueError) as e:
             _done(f"Document #{doc_id}: {e}", "error")
             return _back(url_for("document", doc_id=doc_id))

@@ -170,9 +170,17 @@ def link_receipt(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -
     lines: list[ItemLine] = []
     links: list[Link] = []
     problems = [p for p in (_take(x, pos, open_qty, po_lines, lines, links) for x in plan.lines) if p]
+    left_out = [m for code, m in problems if plan.open_only and code == Hold.OVER_RECEIPT]
+    problems = [p for p in problems if not (plan.open_only and p[0] == Hold.OVER_RECEIPT)]
+    if not problems and not lines:  # (what is open was chosen, and nothing is)
+        problems = [(Hold.OVER_RECEIPT, "nothing is open on purchase order " + ", ".join(plan.po_numbers) +
+                     ": nothing to receive; " + "; ".join(left_out))]
     if problems:
         lifecycle.hold_request(s, rq, problems[0][0], "; ".join(m for _, m in problems))
         return problems[0][0]
+    if left_out:  # a person chose to receive what is open: the rest is said, never received
+        audit(s, "over_shipment_left_out", document=rq.document, request_id=rq.id,
+              message="received what the purchase order has open; not received: " + "; ".join(left_out))
     el = plan.linked(lines)
     rq.qbxml = etree.tostring(el, encoding="unicode")
     rq.line_count = max(1, len(lines))

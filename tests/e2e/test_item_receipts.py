@@ -73,6 +73,55 @@ def test_over_receipt_is_held_and_nothing_is_received(rt, qb):
     assert qb.item_receipts == []
 
 
+def test_a_person_receives_what_is_open_of_an_over_shipment_and_the_rest_is_said(rt, qb):
+    """Seen by a clerk: a ship notice held for shipping more than the PO had open had no way forward (Release
+    held it again). "Receive what is open" receives the open quantity, linked to the PO, and says what was not
+    received; a second one with nothing open stays held."""
+    po_id = qb.add_purchase_order("Acme Industrial Supply", "PO-7781", [("Hex Bolt 3/8", 5, "12.50"),
+                                                                          ("Shop Towels", 6, "37.25")])
+    post(rt, qb, ship_notice("PO-7781", [("AC-100", 10, "EA"), ("AC-220", 2, "PC")]))
+    doc, _ = the_doc(rt)
+    assert (doc.status, doc.reason_code) == ("held", "over_receipt")
+    with pytest.raises(ValueError, match="say why"):
+        rt.ingest.release(doc.id, receive_open=" ", by="dave")
+    out = rt.ingest.release(doc.id, receive_open="5 bolts sent back to the supplier", by="dave")
+    assert out.status == "queued"
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    doc, kinds = the_doc(rt)
+    assert doc.status == "posted" and "receive_open_chosen" in kinds and "over_shipment_left_out" in kinds
+    [receipt] = qb.item_receipts
+    assert [(ln.item, ln.quantity, ln.link_txn_id) for ln in receipt.item_lines] == [
+        ("Hex Bolt 3/8", Decimal("5"), po_id), ("Shop Towels", Decimal("2"), po_id)]
+    with rt.store.session() as s:
+        [left] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "over_shipment_left_out"]
+        [chosen] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "receive_open_chosen"]
+    assert "not received: 10 x Hex Bolt 3/8 shipped but purchase order PO-7781 has only 5 open" in left["message"]
+    assert chosen["by"] == "dave" and chosen["reason"] == "5 bolts sent back to the supplier"
+
+    rt.ingest.ingest(ship_notice("PO-7781", [("AC-100", 3, "EA")], number="ASN-5002", ctrl=302), source="inbox",
+                     remote_id="asn2.edi", name="asn2.edi")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    with rt.store.session() as s:
+        second = s.scalars(select(Document).where(Document.document_number == "ASN-5002")).one()
+    assert (second.status, second.reason_code) == ("held", "over_receipt")
+    rt.ingest.release(second.id, receive_open="extra bolts", by="dave")
+    with start_in_thread(rt.wsgi_app(), "127.0.0.1", 0) as server:
+        QBWCSimulator(server.url, "clerk", PASSWORD, qb).run()
+    with rt.store.session() as s:
+        second = s.get(Document, second.id)
+        assert (second.status, second.reason_code) == ("held", "over_receipt")  # nothing open: nothing to receive
+        assert second.reason.startswith("nothing is open on purchase order PO-7781: nothing to receive")
+    assert len(qb.item_receipts) == 1
+    with pytest.raises(ValueError, match="not a ship notice held for shipping more than is open"):
+        rt.ingest.release(doc.id, receive_open="again", by="dave")
+    from qbedi.cli import main
+
+    assert main(["release", str(second.id), "--receive-open", "--config", str(rt.settings.source_file)]) == 1
+    assert main(["release", "--all", "--receive-open", "--reason", "x", "--config", str(rt.settings.source_file)]) == 2
+
+
 def test_unknown_po_is_held(rt, qb):
     post(rt, qb, ship_notice("PO-9999", [("AC-100", 1, "EA")]))
     doc, _ = the_doc(rt)

@@ -835,6 +835,27 @@ def test_a_line_without_a_vendor_part_shows_its_upc_and_buyer_part(site):
     assert "line 1 (UPC 002840022222, HEX BOLT 3/8 BOX OF 100) matches no line rule" in page
 
 
+def test_a_ship_notice_held_for_an_over_shipment_has_receive_what_is_open_on_its_page(site):
+    from connector import lifecycle
+
+    rt, app, _ = site()
+    ingest(rt, "acme_ASN-5001.edi")
+    asn = doc_id(rt, "ASN-5001")
+    with rt.store.session() as s:  # (as QuickBooks' open quantities had it at the Web Connector's session)
+        lifecycle.hold(s, s.get(Document, asn), [{"code": "over_receipt",
+                                                   "message": "10 x AC-100 shipped but purchase order PO-7781 has only 5 open"}])
+    c = app.test_client()
+    login(c, "carol")
+    page = text(c.get(f"/documents/{asn}"))
+    assert "Receive what is open</button>" in page and "press Receive what is open" in page
+    said = text(c.post(f"/documents/{asn}/release", data={"receive_open": "1", "reason": "",
+                                                          "csrf": token(c, f"/documents/{asn}")}, follow_redirects=True))
+    assert "say why only what is open is received" in said
+    c.post(f"/documents/{asn}/release", data={"receive_open": "1", "reason": "5 go back",
+                                              "csrf": token(c, f"/documents/{asn}")})
+    assert [e.detail["reason"] for e in audit_trail_of(rt, asn) if e.kind == "receive_open_chosen"] == ["5 go back"]
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
