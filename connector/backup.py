@@ -6,6 +6,10 @@ QuickBooks before anything is sent again).
 - SQLite: the database's own online backup (a snapshot of one committed state, taken page by page while
   the service keeps writing); the copy is an ordinary database file.
 - PostgreSQL: ``pg_dump --format=custom`` (one snapshot transaction); restored with ``pg_restore``.
+
+:func:`restore` puts an SQLite backup back through SQLite itself (its backup API into the database file,
+then the write-ahead log folded in), after checking the backup reads whole and keeping the database it
+replaces beside it: never a file copied over a database whose old log would then be replayed into it.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def backup(database_url: str, target: str | os.PathLike) -> dict:
     target = Path(target)
     if target.exists():
         raise BackupError(f"{target} exists already: give a new file name (a backup never overwrites one)")
+    if not target.parent.is_dir():
+        raise BackupError(f"there is no folder {target.parent}: create it first, or give a file in another one")
     tmp = target.with_name(target.name + ".part")
     try:
         if url.get_backend_name() == "sqlite":
@@ -42,6 +48,58 @@ def backup(database_url: str, target: str | os.PathLike) -> dict:
             tmp.unlink()
     return {"database": url.render_as_string(hide_password=True), "file": str(target), "kind": kind,
             "bytes": target.stat().st_size}
+
+
+def restore(database_url: str, source: str | os.PathLike, *, keep_as: str | os.PathLike | None = None) -> dict:
+    """Replace the SQLite database of ``database_url`` with the backup ``source`` (qbedi stopped). The database
+    it replaces is first backed up to ``keep_as`` (default: beside it, ``.before-restore``); returns what was
+    done. Raises :class:`BackupError`, having changed nothing, when the backup does not read whole."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        raise BackupError("restore puts back SQLite backups only; for PostgreSQL: createdb NEW && pg_restore "
+                          "--no-owner --dbname NEW FILE, then point database.url at NEW (README, Backups)")
+    path, source = url.database, Path(source)
+    if not path or path == ":memory:":
+        raise BackupError("database.url names no SQLite file to restore into")
+    if not source.is_file():
+        raise BackupError(f"no backup file {source}")
+    schema = _check_backup(source)
+    kept = None
+    if Path(path).exists():
+        kept = Path(keep_as) if keep_as else Path(path + ".before-restore")
+        if kept.exists():
+            raise BackupError(f"{kept} exists already (an earlier restore's): move it away first")
+        backup(database_url, kept)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(path, timeout=30)
+    try:
+        src.backup(dst)  # (SQLite writes the pages, in a transaction, through its log)
+        dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as e:
+        raise BackupError(f"SQLite restore failed: {e}" + (f" (the database before it: {kept})" if kept else "")) \
+            from None
+    finally:
+        dst.close()
+        src.close()
+    return {"database": path, "from": str(source), "schema": schema, "kept": str(kept) if kept else None}
+
+
+def _check_backup(source: Path) -> str:
+    """The backup's schema version, once it reads whole (else :class:`BackupError`)."""
+    try:
+        con = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        try:
+            ok = con.execute("PRAGMA integrity_check").fetchone()[0]
+            version = con.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise BackupError(f"{source} is not a qbedi backup that reads ({e})") from None
+    if ok != "ok":
+        raise BackupError(f"{source} is damaged (SQLite's integrity check: {ok}): not restored")
+    if not version:
+        raise BackupError(f"{source} holds no qbedi schema version: not a qbedi backup")
+    return version[0]
 
 
 def _sqlite(path: str | None, tmp: Path) -> str:

@@ -443,6 +443,15 @@ class Store:
         return stale
 
     def dispose(self) -> None:
+        """Close every connection. SQLite: the write-ahead log is folded into the database file first, so the
+        file alone is the whole database once qbedi stopped (a backup copied over it is not joined by a log
+        left from before: README, restoring)."""
+        if self.engine.dialect.name == "sqlite" and ":memory:" not in self.url:
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except Exception:  # noqa: BLE001 - best effort on the way out (a busy or read-only database)
+                pass
         self.engine.dispose()
 
 

@@ -396,6 +396,8 @@ def cmd_run(args) -> int:
         return run_daemon(rt, port=args.port)  # (which sets its startup objects aside itself: settle_heap)
     except CannotListen as e:
         return _cannot_listen(e)
+    finally:
+        rt.close()  # (SQLite: its log folded into the database file)
 
 
 def cmd_poll(args) -> int:
@@ -925,20 +927,58 @@ def cmd_sync(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from connector.backup import BackupError, backup
+    from connector.backup import backup
 
     settings = _settings(args)
+    return _database_copy(args, lambda: backup(settings.database_url, args.to), lambda done: (
+        f"backed up {done['database']} to {done['file']} ({done['bytes']:,} bytes, {done['kind']}); "
+        "restore: qbedi restore (SQLite), README, Running in production"))
+
+
+def _database_copy(args, do, said) -> int:
+    """A backup or a restore: its report (``said``, or JSON), or its one line of trouble (exit 1)."""
+    from connector.backup import BackupError
+
     try:
-        done = backup(settings.database_url, args.to)
+        done = do()
     except BackupError as e:
         print(f"qbedi: {e}", file=sys.stderr)
         return 1
     if args.json:
         _print_json(done)
     else:
-        print(f"backed up {done['database']} to {done['file']} ({done['bytes']:,} bytes, {done['kind']}); "
-              "restore: README, Running in production")
+        print(said(done))
     return 0
+
+
+def cmd_restore(args) -> int:
+    import socket
+
+    from connector.backup import restore
+
+    settings = _settings(args)
+    listen = settings.web_connector.listen
+    try:  # a running qbedi answers on its port: a restore under it would mix two states
+        socket.create_connection(("127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host, listen.port),
+                                 timeout=0.5).close()
+        print(f"qbedi: something answers on {listen.host}:{listen.port}: is qbedi run (or serve) running? Stop it "
+              "first: a restore under a running qbedi would mix two states", file=sys.stderr)
+        return 1
+    except OSError:
+        pass
+    if not args.yes:
+        if not _interactive():
+            print("qbedi: a restore replaces the database: give --yes to do it without a question", file=sys.stderr)
+            return 2
+        answer = input(f"Replace the database of {settings.source_file} with {args.source}? "
+                       "(it is kept beside it first) [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing restored")
+            return 1
+    return _database_copy(args, lambda: restore(settings.database_url, args.source), lambda done: (
+        f"restored {done['database']} from {done['from']} (schema {done['schema']})"
+        + (f"; the database it replaced is kept as {done['kept']}" if done["kept"] else "")
+        + ". Start qbedi: what was in flight is checked in QuickBooks before anything is sent again."))
 
 
 def cmd_vendors(args) -> int:
@@ -1471,6 +1511,11 @@ def _setup_commands(add) -> None:
 
     sp = add("backup", cmd_backup, "a consistent copy of the database, taken while qbedi runs")
     sp.add_argument("--to", required=True, metavar="FILE", help="the backup file to write (never overwritten)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("restore", cmd_restore, "put an SQLite backup back (qbedi stopped); the database it replaces is kept")
+    sp.add_argument("--from", dest="source", required=True, metavar="FILE", help="the backup (from qbedi backup)")
+    sp.add_argument("--yes", action="store_true", help="do it without asking (scripts)")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("test-connection", cmd_test_connection, "check source credentials read-only; report the QuickBooks side")

@@ -3,6 +3,7 @@ SQLite (online backup API) and PostgreSQL (pg_dump / pg_restore into a new datab
 from __future__ import annotations
 
 import os
+import sqlite3
 import shutil
 import subprocess
 import threading
@@ -141,3 +142,58 @@ def test_backup_never_overwrites_and_says_why(tmp_path, db_url, capsys):
     assert not (tmp_path / "new.bak.part").exists()
     with pytest.raises(BackupError, match="no backup for"):
         backup("mysql://x@localhost/db", tmp_path / "m.bak")
+
+
+def test_qbedi_restore_puts_a_backup_back_whole_and_keeps_the_database_it_replaces(tmp_path, db_url, capsys):
+    """Seen: the README's restore (copy the file over the database) next to a write-ahead log left from later
+    work came back corrupt ("wrong # of entries in index") or with the later documents. `qbedi restore` puts it
+    back through SQLite, checks it first and keeps what it replaces."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("restore is for SQLite backups (PostgreSQL: pg_restore, tested above)")
+    import socket
+
+    from tests.support.processes import free_port
+
+    cfg = write_config(tmp_path, db_url)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["web_connector"]["listen"] = {"port": free_port()}
+    cfg.write_text(yaml.safe_dump(raw))
+    settings = load_settings(cfg)
+    store = Store(settings.database_url)
+    store.migrate()
+    ingest = IngestService(store, settings)
+    ingest.ingest(_invoice(1), source="inbox", remote_id="1", name="1.edi")
+    running = socket.create_server(("127.0.0.1", settings.web_connector.listen.port))  # as qbedi run would
+    try:
+        assert main(["restore", "--from", str(tmp_path / "x.db"), "--yes", "--config", str(cfg)]) == 1
+        assert "is qbedi run (or serve) running? Stop it first" in capsys.readouterr().err
+    finally:
+        running.close()
+    assert main(["backup", "--to", str(tmp_path / "one.db"), "--config", str(cfg)]) == 0
+    live = sqlite3.connect(settings.database_url.split("///", 1)[1])  # a connection left open: its log stays
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    for n in range(2, 5):
+        ingest.ingest(_invoice(n), source="inbox", remote_id=f"{n}", name=f"{n}.edi")
+    store.dispose()
+    capsys.readouterr()
+    assert main(["restore", "--from", str(tmp_path / "one.db"), "--config", str(cfg)]) == 2  # (no --yes, no tty)
+    assert "give --yes" in capsys.readouterr().err
+    (tmp_path / "bad.db").write_bytes(b"not a database at all" * 100)
+    assert main(["restore", "--from", str(tmp_path / "bad.db"), "--yes", "--config", str(cfg)]) == 1
+    assert "is not a qbedi backup that reads" in capsys.readouterr().err
+    assert main(["restore", "--from", str(tmp_path / "one.db"), "--yes", "--json", "--config", str(cfg)]) == 0
+    done = yaml.safe_load(capsys.readouterr().out)
+    live.close()
+    assert done["kept"].endswith(".before-restore")
+    check = Store(settings.database_url)
+    with check.engine.connect() as c:
+        assert c.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    with check.session() as s:
+        assert s.scalars(select(Document.document_number)).all() == ["INV-1"]  # the backup's state, whole
+    check.dispose()
+    kept = create_engine(f"sqlite:///{done['kept']}")
+    with kept.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM edi_document")).scalar() == 4  # what it replaced, kept
+    kept.dispose()
+    assert main(["backup", "--to", str(tmp_path / "no" / "such" / "folder.db"), "--config", str(cfg)]) == 1
+    assert "there is no folder" in capsys.readouterr().err  # (was a traceback)
