@@ -36,3 +36,21 @@ def verify_password(password: str, stored: str) -> bool:
 
 def looks_hashed(value: str) -> bool:
     return value.startswith("scrypt$") and value.count("$") == 5
+
+
+def hash_problem(value: str) -> str | None:
+    """What is wrong with a stored hash, in words (None: one :func:`verify_password` can match). A hash cut
+    short or with a cost scrypt refuses would refuse every password, whichever is typed."""
+    if not looks_hashed(value):
+        return "must be a scrypt hash (run `qbedi hash-password`), never a plain password"
+    _, n, r, p, salt, digest = value.split("$")
+    try:
+        n_, r_, p_ = int(n), int(r), int(p)
+        salt_, digest_ = base64.b64decode(salt, validate=True), base64.b64decode(digest, validate=True)
+    except ValueError:
+        return "is not a whole scrypt hash (cut short or edited?): run `qbedi hash-password` again and paste all of it"
+    if n_ < 2 or n_ & (n_ - 1) or n_ > 2**20 or not 1 <= r_ <= 32 or not 1 <= p_ <= 16:
+        return f"has scrypt costs no password can be checked with (n={n}, r={r}, p={p}): run `qbedi hash-password` again"
+    if len(salt_) < 8 or len(digest_) < 16:
+        return "is not a whole scrypt hash (cut short or edited?): run `qbedi hash-password` again and paste all of it"
+    return None

@@ -42,6 +42,16 @@ def parse_duration(value: Any, *, zero: bool = False) -> int:
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+def _password_hash(value: str) -> str:
+    """A stored password hash (Web Connector and web users): one a password can match, else ValueError."""
+    from connector.passwords import hash_problem
+
+    problem = hash_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
@@ -159,14 +169,7 @@ class WebConnectorUserSettings(_Model):
     company_file: str = ""
     qbxml_version: str = "13.0"
 
-    @field_validator("password_hash")
-    @classmethod
-    def _hashed(cls, v):
-        from connector.passwords import looks_hashed
-
-        if not looks_hashed(v):
-            raise ValueError("must be a scrypt hash (run `qbedi hash-password`), never a plain password")
-        return v
+    _hashed = field_validator("password_hash")(classmethod(lambda cls, v: _password_hash(v)))
 
     @field_validator("qbxml_version")
     @classmethod
@@ -328,14 +331,7 @@ class WebUserSettings(_Model):
                              "companies, leave `companies` out for every company, or remove the user")
         return v
 
-    @field_validator("password_hash")
-    @classmethod
-    def _hashed(cls, v):
-        from connector.passwords import looks_hashed
-
-        if not looks_hashed(v):
-            raise ValueError("must be a scrypt hash (run `qbedi hash-password`), never a plain password")
-        return v
+    _hashed = field_validator("password_hash")(classmethod(lambda cls, v: _password_hash(v)))
 
 
 class WebSettings(_Model):

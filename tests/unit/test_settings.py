@@ -239,3 +239,26 @@ def test_check_warns_of_config_files_other_users_may_change(tmp_path):
                     f"web admin or send invoices to other vendors; chmod go-w {cfg}",
                     f"{sup} may be changed by other users of this machine (mode 664): whoever can write it can add a "
                     f"web admin or send invoices to other vendors; chmod go-w {sup}"]
+
+
+def test_check_refuses_a_password_hash_no_password_can_match(tmp_path, capsys):
+    """Seen: a hash cut short when pasted (`...$AAAA`) or with a cost scrypt refuses passed `qbedi check`, and
+    every login was then refused as a wrong password: the admin kept retyping a right one."""
+    from connector.passwords import hash_password, verify_password
+
+    good = hash_password("pw", n=2**4)
+    assert verify_password("pw", good)
+    cut = good.rsplit("$", 1)[0] + "$AAAA"
+    costly = good.replace("scrypt$16$", "scrypt$99999999999$")
+    for bad, words in ((cut, "is not a whole scrypt hash (cut short or edited?)"),
+                       (good[:-3], "is not a whole scrypt hash"),
+                       (costly, "has scrypt costs no password can be checked with (n=99999999999"),
+                       ("hunter2", "never a plain password")):
+        assert not verify_password("pw", bad)
+        for where in ("web_connector:\n  users:\n    - {username: north, password_hash: '%s'}\n",
+                      "web:\n  users:\n    - {username: carol, password_hash: '%s'}\n"):
+            cfg = tmp_path / "q.yaml"
+            cfg.write_text(where % bad)
+            assert main(["check", "--config", str(cfg)]) == 2
+            err = capsys.readouterr().err
+            assert "line 3" in err and "password_hash" in err and words in err, err
