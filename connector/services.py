@@ -254,6 +254,11 @@ class IngestService:
         """The current settings: re-read when the config or suppliers file changed (see LiveSettings)."""
         return self._live.current()
 
+    @property
+    def live(self) -> LiveSettings:
+        """The settings as they change on disk (the Web Connector's users read them too)."""
+        return self._live
+
     # ------------------------------------------------------------ receive
     def receive(self, data: bytes | BinaryIO, *, source: str, remote_id: str, name: str,
                 connection: str | None = None) -> tuple[int, bool]:

@@ -7,6 +7,7 @@ the core's registry (:func:`connector.sources.build_source`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,11 +57,9 @@ class Runtime:
         return self._delivery
 
     def users(self):
-        from qbwc_server.contracts import WebConnectorUser
-
-        return {u.username: WebConnectorUser(username=u.username, password_hash=u.password_hash,
-                                             company_file=u.company_file, qbxml_version=u.qbxml_version)
-                for u in self.settings.web_connector.users}
+        """The Web Connector users as the config on disk says now (the ingest's live settings): a password
+        changed in qbedi.yaml counts at the Web Connector's next login, without a restart."""
+        return _LiveUsers(self.ingest.live)
 
     def wsgi_app(self, **kw):
         from datetime import timedelta
@@ -126,6 +125,34 @@ class Runtime:
 
     def close(self) -> None:
         self.store.dispose()
+
+
+class _LiveUsers(Mapping):
+    """Web Connector users by name (:class:`qbwc_server.contracts.WebConnectorUser`), read through
+    :class:`connector.settings.LiveSettings` (looked at most once a second; a config that no longer reads
+    leaves the last good users)."""
+
+    def __init__(self, live):
+        self._live, self._built = live, (None, {})
+
+    def _now(self) -> dict:
+        settings = self._live.current()
+        if self._built[0] is not settings:
+            from qbwc_server.contracts import WebConnectorUser
+
+            self._built = (settings, {u.username: WebConnectorUser(
+                username=u.username, password_hash=u.password_hash, company_file=u.company_file,
+                qbxml_version=u.qbxml_version) for u in settings.web_connector.users})
+        return self._built[1]
+
+    def __getitem__(self, name):
+        return self._now()[name]
+
+    def __iter__(self):
+        return iter(self._now())
+
+    def __len__(self):
+        return len(self._now())
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: bool = True,
