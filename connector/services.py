@@ -694,7 +694,7 @@ class IngestService:
                          detail="another qbedi process is polling this source; this poll leaves it to that one")
                 return PollReport(source=source.name, elsewhere=True)
             report = self._poll(source, should_stop=should_stop)
-        failed = bool(report.errors) and report.listed == 0
+        failed = bool(report.errors) and not report.fetched  # (nothing listed, or every file listed went wrong)
         control.record_event(
             self.store, Scope.SOURCE, source.name, Activity.POLL_FAILED if failed else Activity.POLL_OK,
             report.errors[0] if failed else f"{report.listed} listed, {len(report.fetched)} fetched"

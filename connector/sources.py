@@ -101,7 +101,8 @@ class FolderSource:
         now = time.time()
         self.settling = []  # names left for a later poll, for the poll's report
         for entry in sorted(self.path.iterdir()):
-            if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(self.SKIP_SUFFIXES):
+            if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(self.SKIP_SUFFIXES) \
+                    or entry == self.processed:  # (where consumed files go, whatever it is, is never read)
                 continue
             st = entry.stat()
             if now - st.st_mtime < self.settle_seconds:
@@ -133,16 +134,20 @@ class FolderSource:
         src = self.path / remote.remote_id
         if not src.exists():
             return
-        self.processed.mkdir(parents=True, exist_ok=True)
         dest = self.processed / remote.remote_id
         n = 1
         while dest.exists():
             dest = self.processed / f"{remote.remote_id}.{n}"
             n += 1
         try:
-            shutil.move(str(src), str(dest))
+            self.processed.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dest)  # (processed/ is inside the folder: one file system, never a copy left behind)
         except FileNotFoundError:  # another poll (another process) moved it a moment ago: done already
             pass
+        except OSError as e:
+            raise SourceError(f"cannot move {remote.name} to {self.processed}: {e.strerror or e}. qbedi must be able "
+                              f"to write in {self.path} (check its permissions); the file is stored and is "
+                              "translated, it stays in the folder until it can be moved") from None
 
     @property
     def sends_acks(self) -> bool:

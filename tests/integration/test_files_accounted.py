@@ -441,3 +441,25 @@ def _hold_lease(url, source, held, release):
         held.set()
         release.wait(30)
     store.dispose()
+
+
+def test_an_inbox_qbedi_cannot_move_files_out_of_is_failing_and_never_fills_up_with_copies(rt, tmp_path):
+    """Seen (a read-only inbox): every poll left one more identical copy in processed/ (the move fell back to
+    copy, then could not delete), and the source said OK. (Here processed/ is a file, so nothing can be moved
+    into it: the same refusal, for root too.)"""
+    from connector import control
+    from connector.store import Document
+
+    inbox = tmp_path / "inbox"
+    (inbox / "processed").write_text("not a folder")
+    (inbox / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    src = FolderSource("inbox", inbox)
+    reports = [rt.ingest.poll(src) for _ in range(3)]
+    assert all("cannot move a.edi to" in r.errors[0] and "check its permissions" in r.errors[0] for r in reports)
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.edi", "processed"]  # no copy anywhere
+    assert (inbox / "processed").read_text() == "not a folder"
+    with rt.store.session() as s:  # the file was stored once, and its invoice translated (nothing lost)
+        assert s.scalars(select(Document.document_number)).all() == ["INV-10045"]
+        assert len(s.scalars(select(ReceivedFile.id)).all()) == 1
+    [last] = control.history(rt.store, scope="source", name="inbox", limit=1)
+    assert last["kind"] == "poll_failed" and "cannot move a.edi" in last["message"]
