@@ -446,7 +446,8 @@ class Store:
         """Close every connection. SQLite: the write-ahead log is folded into the database file first, so the
         file alone is the whole database once qbedi stopped (a backup copied over it is not joined by a log
         left from before: README, restoring)."""
-        if self.engine.dialect.name == "sqlite" and ":memory:" not in self.url:
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if path and path != ":memory:" and Path(path).exists():  # (never creates a database a read did not)
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
