@@ -548,6 +548,7 @@ class IngestService:
             file_id=f.id, ordinal=t.ordinal, transaction_set=env.transaction_set[:6], version=env.version[:20],
             interchange_control=env.interchange_control[:20], group_control=env.group_control[:20],
             set_control=env.set_control[:20], sender_id=(j.get("sender_id") or "")[:40], supplier_id=t.supplier_id,
+            seller_id=((j.get("seller") or {}).get("id") or "").strip()[:80] or None,
             document_number=(j.get("document_number") or "")[:60], document_date=j.get("document_date"),
             total=j.get("total"), currency=(j.get("currency") or "USD")[:3], parsed=dict(j),
             segment_index=t.parsed.first_segment or None,
@@ -1203,7 +1204,7 @@ def _file_row(f: ReceivedFile) -> dict:
 
 def _row(d: Document) -> dict:
     return {"id": d.id, "file": d.file.name, "transaction_set": d.transaction_set, "supplier": d.supplier_id,
-            "document_number": d.document_number, "total": None if d.total is None else str(d.total),
+            "sender": d.sender_id, "seller_id": d.seller_id, "document_number": d.document_number, "total": None if d.total is None else str(d.total),
             "status": d.status, "reason_code": d.reason_code, "reason": d.reason, "company": d.company,
             "qb_txn_type": d.qb_txn_type, "qb_txn_id": d.qb_txn_id,
             "posted_at": d.posted_at.isoformat() if isinstance(d.posted_at, datetime) else None}

@@ -132,6 +132,9 @@ class Document(Base):
     group_control: Mapped[str] = mapped_column(String(20), default="")
     set_control: Mapped[str] = mapped_column(String(20), default="")
     sender_id: Mapped[str] = mapped_column(String(40), default="")
+    # the seller's own id (its N1 party's), which a supplier may be mapped by: with sender_id, what a document
+    # held before its supplier was mapped is found by (migration 0014; None before it, or with no N1 id)
+    seller_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     supplier_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     document_number: Mapped[str] = mapped_column(String(60), default="")
     document_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
@@ -293,7 +296,7 @@ class NotificationState(Base):
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0013"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
+SCHEMA_HEAD = "0014"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
 MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on PostgreSQL
 
 

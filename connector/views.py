@@ -317,7 +317,7 @@ def _body(parsed: dict) -> dict:
 def _doc_row(d: Document, *, body: bool) -> dict:
     parsed = (d.parsed or {}) if body else {}
     row = {"id": d.id, "status": d.status, "transaction_set": d.transaction_set, "number": d.document_number,
-           "supplier": d.supplier_id, "sender": d.sender_id, "company": d.company,
+           "supplier": d.supplier_id, "sender": d.sender_id, "seller_id": d.seller_id, "company": d.company,
            "total": None if d.total is None else str(d.total), "document_date": d.document_date,
            "received": _iso(d.created_at), "updated": _iso(d.updated_at), "reason_code": d.reason_code,
            "reason": d.reason, "advice": advice(d.reason_code) if d.reason_code else None,
@@ -384,7 +384,8 @@ def with_company(settings: Settings, rows: list[dict]) -> list[dict]:
     senders = {i: sid for sid in settings.suppliers for i in _answers_to(settings, [sid])}
     for row in rows:
         if row["status"] in RELEASABLE or not row["company"]:
-            now = company_of(settings, row["supplier"] or senders.get((row.get("sender") or "").upper()))
+            now = company_of(settings, row["supplier"] or senders.get((row.get("sender") or "").upper())
+                             or senders.get((row.get("seller_id") or "").upper()))
             row["company"] = now or row["company"]
     return rows
 
@@ -392,8 +393,7 @@ def with_company(settings: Settings, rows: list[dict]) -> list[dict]:
 def _supplier_filter(settings: Settings | None, supplier: str):
     """A supplier's documents: those matched to it, and (with ``settings``) those held before it was mapped
     that were sent under an id it answers to (its own or one in its ``match``), which a release now matches
-    to it. The id a document keeps is its ISA (or GS) sender; one held for an id seen only in an N1 party is
-    not found here (the reason filter finds it: unknown_supplier)."""
+    to it: its ISA sender or its seller's N1 id."""
     if settings is None or supplier not in settings.suppliers:
         return Document.supplier_id == supplier
     return _from_suppliers(settings, [supplier])
@@ -402,8 +402,9 @@ def _supplier_filter(settings: Settings | None, supplier: str):
 def _from_suppliers(settings: Settings, suppliers: list[str]):
     """Documents of these suppliers: matched to one, or held before it was mapped, sent under an id it answers
     to (:func:`_answers_to`: a release matches them to it)."""
-    return Document.supplier_id.in_(suppliers) | (Document.supplier_id.is_(None) &
-                                                  func.upper(Document.sender_id).in_(_answers_to(settings, suppliers)))
+    ids = _answers_to(settings, suppliers)
+    return Document.supplier_id.in_(suppliers) | (Document.supplier_id.is_(None) & (
+        func.upper(Document.sender_id).in_(ids) | func.upper(Document.seller_id).in_(ids)))
 
 
 def _answers_to(settings: Settings, suppliers: list[str]) -> list[str]:

@@ -53,3 +53,19 @@ def test_reconcile_map_and_suppliers_from_the_command_line(tmp_path, db_url, cap
     assert "its new documents are held as unknown_supplier" in said and "release" not in said
     assert main(["vendors", "unmap", "INITECHEDI", "--config", cfg]) == 2
     assert "no such supplier" in capsys.readouterr().err
+
+
+def test_a_supplier_mapped_by_its_n1_id_finds_its_held_documents(tmp_path, db_url, capsys):
+    """Seen by an admin: `qbedi vendors map INITECH ...` (the N1 id the held message listed among "ids seen"),
+    then the command it suggested, `qbedi release --all --supplier INITECH`: "No held or failed document
+    matches" (only the ISA sender, INITECHEDI, was compared)."""
+    (tmp_path / "suppliers.yaml").write_text(__import__("yaml").safe_dump(SUPPLIERS))
+    cfg = str(write_config(tmp_path, db_url, suppliers={}, suppliers_file="suppliers.yaml"))
+    (tmp_path / "inbox" / "initech_88812.edi").write_bytes(x12_file("initech_88812.edi"))
+    assert main(["poll", "--once", "--config", cfg]) == 0
+    assert main(["vendors", "map", "INITECH", "Initech Parts", "--default-account", "Repairs", "--config", cfg]) == 0
+    assert "Its held documents: qbedi release --all --supplier INITECH" in capsys.readouterr().out
+    assert main(["release", "--all", "--supplier", "INITECH", "--config", cfg]) == 0
+    assert "Translated again 1 of 1 document(s) with the mapping as it is now: 1 queued" in capsys.readouterr().out
+    code, out = _json(capsys, ["show", "1", "--json", "--config", cfg])
+    assert out["status"] == "queued" and "INITECH" in str(out.get("supplier")), out

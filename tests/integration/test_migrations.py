@@ -103,11 +103,36 @@ def test_schema_head_is_alembics_head_and_an_up_to_date_database_skips_alembic(d
     try:
         with store.engine.begin() as conn:  # back to 0010 by hand (migrate never downgrades)
             conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+            conn.execute(text("ALTER TABLE edi_document DROP COLUMN seller_id"))  # (0014)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN set_place"))  # (0013)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN segment_index"))  # (0012)
             conn.execute(text("DROP TABLE file_chunk"))  # (0011)
             conn.execute(text("ALTER TABLE received_file DROP COLUMN chunks"))
         store.migrate()
         assert store.revisions()[0] == SCHEMA_HEAD
+    finally:
+        store.dispose()
+
+
+def test_0014_gives_documents_held_before_it_their_sellers_id(tmp_path, db_url):
+    """A document held as unknown_supplier before 0014 is found by the N1 id its supplier is mapped by."""
+    from connector.services import IngestService
+    from connector.settings import load_settings
+    from connector.store import Document
+    from tests.support.builders import write_config, x12_file
+
+    settings = load_settings(write_config(tmp_path, db_url, suppliers={}))
+    store = Store(settings.database_url)
+    try:
+        store.migrate()
+        IngestService(store, settings).ingest(x12_file("initech_88812.edi"), source="inbox", remote_id="i",
+                                              name="i.edi")
+        with store.engine.begin() as conn:  # as it was stored before 0014
+            conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+            conn.execute(text("ALTER TABLE edi_document DROP COLUMN seller_id"))
+        store.migrate()
+        with store.session() as s:
+            [doc] = s.query(Document).all()
+            assert (doc.supplier_id, doc.sender_id, doc.seller_id) == (None, "INITECHEDI", "INITECH")
     finally:
         store.dispose()
