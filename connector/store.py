@@ -321,6 +321,18 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class SchemaNewer(Exception):
+    """The database was set up by a newer qbedi than this one: nothing here can read or migrate it."""
+
+
+def schema_newer(current: str | None) -> str | None:
+    """What to say when ``current`` (the database's revision) is newer than this code's schemas (else None)."""
+    if not current or not current.isdigit() or int(current) <= int(SCHEMA_HEAD):
+        return None
+    return (f"the database is at schema {current}, set up by a newer qbedi (this one knows schemas up to "
+            f"{SCHEMA_HEAD}): run the newer qbedi, or restore a backup taken before the upgrade (qbedi restore)")
+
+
 class Store:
     """Engine + session factory. ``with store.session() as s:`` is one unit of work."""
 
@@ -337,6 +349,9 @@ class Store:
         lock on a file beside the database."""
         if revision == "head" and self._at_head():
             return  # (alembic, ~13 MB of imports, is not loaded for a database already up to date)
+        newer = schema_newer(self._version())
+        if newer:
+            raise SchemaNewer(newer)
         from alembic import command
         from alembic.config import Config
 
@@ -350,11 +365,16 @@ class Store:
 
     def _at_head(self) -> bool:
         """Is the database at :data:`SCHEMA_HEAD` already? (No table yet, or any error: no.)"""
+        return self._version() == SCHEMA_HEAD
+
+    def _version(self) -> str | None:
+        """The database's schema revision, read without alembic (None: no table yet, or any error)."""
         try:
             with self.engine.connect() as conn:
-                return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [SCHEMA_HEAD]
+                found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         except Exception:  # noqa: BLE001 - a new database, or one alembic should look at: migrate() decides
-            return False
+            return None
+        return found[0] if len(found) == 1 else None
 
     @contextlib.contextmanager
     def _migration_lock(self):

@@ -240,9 +240,12 @@ def cmd_check(args) -> int:
     rt.close()
     print(f"{settings.source_file}: OK ({len(settings.sources)} source(s), "
           f"{len(settings.web_connector.users)} Web Connector user(s), {len(settings.suppliers)} supplier(s))")
+    from connector.store import schema_newer
+
     if current != head:
         print("  database: " + ("empty: qbedi run (or qbedi migrate) sets it up" if current is None else
-                                f"at schema {current}, this qbedi needs {head}: run qbedi migrate"))
+                                schema_newer(current) or f"at schema {current}, this qbedi needs {head}: run qbedi "
+                                                         "migrate"))
     for w in settings.warnings():
         print(f"  warning: {w}")
     return 0
@@ -259,7 +262,7 @@ def cmd_migrate(args) -> int:
     rt = build_runtime(settings, migrate=False, with_sources=False)
     try:
         before, head = rt.store.revisions()
-        rt.store.migrate()
+        rt.migrate()
     finally:
         rt.close()
     print(f"database schema {head}" + (" (was empty)" if before is None else f" (was {before})" if before != head

@@ -28,7 +28,15 @@ class DatabaseUnavailable(Exception):
 
     def __init__(self, url: str, error: BaseException):
         reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
-        super().__init__(f"cannot open the database {_hide_password(url)}: {reason} (check database.url)")
+        hint = next((h for words, h in _DISK_TROUBLE if words in reason.lower()), "check database.url")
+        super().__init__(f"cannot open the database {_hide_password(url)}: {reason} ({hint})")
+
+
+# SQLite's words for trouble with the disk or the file, not with the URL
+_DISK_TROUBLE = (("disk is full", "free some space on its disk"),
+                 ("disk i/o error", "check its disk: free space, errors; the database file and its folder"),
+                 ("readonly database", "qbedi may not write the database file or its folder: check permissions"),
+                 ("unable to open database file", "check that its folder exists and qbedi may write there"))
 
 
 class SchemaOutdated(Exception):
@@ -107,10 +115,23 @@ class Runtime:
             current, head = self.store.revisions()
         except SQLAlchemyError as e:
             raise DatabaseUnavailable(self.settings.database_url, e) from None
+        from connector.store import schema_newer
+
+        if schema_newer(current):
+            raise SchemaOutdated(schema_newer(current))
         if current != head:
             state = "is empty (never set up)" if current is None else f"is at schema {current}, this qbedi needs {head}"
             raise SchemaOutdated(f"the database {_hide_password(self.settings.database_url)} {state}: run `qbedi "
                                  f"migrate --config {self.settings.source_file}` (qbedi run and serve do it too)")
+
+    def migrate(self) -> None:
+        """Bring the schema up to date; :class:`SchemaOutdated` (one line) for a database a newer qbedi set up."""
+        from connector.store import SchemaNewer
+
+        try:
+            self.store.migrate()
+        except SchemaNewer as e:
+            raise SchemaOutdated(str(e)) from None
 
     def check_database(self) -> None:
         """Connect and ask the database one question; :class:`DatabaseUnavailable` when it cannot answer."""
@@ -166,11 +187,18 @@ def build_runtime(settings: Settings, *, migrate: bool = True, with_sources: boo
 
     try:
         store = Store(settings.database_url)
-        if migrate and not read_only:
-            store.migrate()
-    except (SQLAlchemyError, ImportError) as e:  # a bad URL, an unknown driver, nobody listening
+    except (SQLAlchemyError, ImportError) as e:  # a bad URL, an unknown driver
         raise DatabaseUnavailable(settings.database_url, e) from None
     rt = Runtime(settings=settings, store=store, ingest=IngestService(store, settings))
+    if migrate and not read_only:
+        try:
+            rt.migrate()
+        except (SQLAlchemyError, ImportError) as e:  # nobody listening, a refused login
+            store.dispose()
+            raise DatabaseUnavailable(settings.database_url, e) from None
+        except SchemaOutdated:
+            store.dispose()
+            raise
     if read_only:
         try:
             rt.require_schema()

@@ -39,16 +39,17 @@ def test_no_configuration_found_says_where_it_looked_and_creates_nothing(tmp_pat
     assert not (tmp_path / "qbedi.db").exists() and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url, words", [
-    ("postgresql+psycopg://bob:s3cret@127.0.0.1:1/none", "Connection refused"),
-    ("nosuchdb://x", "nosuchdb"),
-    ("sqlite:////nonexistent-dir/q.db", "unable to open database file"),
+@pytest.mark.parametrize("url, words, hint", [
+    ("postgresql+psycopg://bob:s3cret@127.0.0.1:1/none", "Connection refused", "check database.url"),
+    ("nosuchdb://x", "nosuchdb", "check database.url"),
+    ("sqlite:////nonexistent-dir/q.db", "unable to open database file", "check that its folder exists"),
 ])
-def test_a_bad_database_url_is_one_line_for_check_and_every_command(tmp_path, url, words):
+def test_a_bad_database_url_is_one_line_for_check_and_every_command(tmp_path, url, words, hint):
     cfg = write_config(tmp_path, url)
     for args in (["check"], ["documents"], ["status", "--json"]):
         p = qbedi(*args, "--config", str(cfg))
         assert p.returncode == 2 and "cannot open the database" in p.stderr and words in p.stderr, p.stderr
+        assert hint in p.stderr, p.stderr
         assert "s3cret" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 

@@ -136,3 +136,27 @@ def test_0014_gives_documents_held_before_it_their_sellers_id(tmp_path, db_url):
             assert (doc.supplier_id, doc.sender_id, doc.seller_id) == (None, "INITECHEDI", "INITECH")
     finally:
         store.dispose()
+
+
+def test_a_database_a_newer_qbedi_set_up_is_one_line_saying_so(tmp_path, db_url, capsys):
+    """Seen after going back to an older qbedi: `status` said "at schema 0015, this qbedi needs 0014: run qbedi
+    migrate", and `migrate` and `run` then ended in alembic's traceback (Can't locate revision)."""
+    from connector.store import SCHEMA_HEAD
+    from qbedi.cli import main
+    from tests.support.builders import write_config
+
+    cfg = str(write_config(tmp_path, db_url))
+    assert main(["migrate", "--config", cfg]) == 0
+    store = Store(db_url)
+    newer = f"{int(SCHEMA_HEAD) + 1:04d}"
+    with store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE alembic_version SET version_num = '{newer}'"))
+    store.dispose()
+    capsys.readouterr()
+    for args in (["migrate"], ["status"], ["poll", "--once"], ["documents"]):
+        assert main([*args, "--config", cfg]) == 2, args
+        err = capsys.readouterr().err
+        assert f"the database is at schema {newer}, set up by a newer qbedi" in err and "Traceback" not in err, err
+        assert "restore a backup taken before the upgrade" in err
+    assert main(["check", "--config", cfg]) == 0
+    assert "set up by a newer qbedi" in capsys.readouterr().out
