@@ -70,6 +70,9 @@ A13 (EVIDENCED third-party, cleo.md §3/§7) The product and version are in the
     ``Server`` response header, e.g. ``Cleo Harmony/5.8.0.21 (Linux)``.
 A14 (ASSUMED, cleo.md §5) No documented rate limits: we retry 429 and 5xx
     with exponential backoff + jitter and honour ``Retry-After`` (capped).
+A15 (ASSUMED) A connection's ``id`` is what a re-created connection does not
+    keep (its alias it does): an inbox that answers 404 is looked up again by
+    alias once before the connection counts as failed (CleoSource.list_new).
 
 Security (cleo.md §7, corrected): CVE-2024-50623 was fixed in 5.8.0.21, but
 that fix was bypassed in the wild; CVE-2024-55956 is fixed in 5.8.0.24

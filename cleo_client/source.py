@@ -194,7 +194,14 @@ class CleoSource:
                         result = self.client.run_action(action, timeout=self.settings.receive_action_timeout)
                         self.log.info("cleo_receive_action_ran", connection=alias, action=action.get("alias"),
                                       status=result.get("status"), result=result.get("result"))
-                records = list(self.client.list_incoming(conn["id"]))
+                try:
+                    records = list(self.client.list_incoming(conn["id"]))
+                except E.CleoNotFoundError:  # the connection was made again in Cleo (a new id, the same alias)
+                    fresh = self.client.resolve_connection(alias, refresh=True)
+                    if fresh["id"] == conn["id"]:
+                        raise
+                    self.log.warning("cleo_connection_moved", connection=alias, old_id=conn["id"], new_id=fresh["id"])
+                    conn, records = fresh, list(self.client.list_incoming(fresh["id"]))
             except (E.CleoNotFoundError, E.CleoPermissionError, E.CleoActionError) as exc:
                 self.log.error("cleo_connection_failed", connection=alias, error=str(exc))
                 failures.append((alias, exc))

@@ -180,6 +180,14 @@ class CleoEmulator:
                 self._connections[alias] = _Connection(self._new_id("C"), alias, type)
             return self._connections[alias].id
 
+    def recreate_connection(self, alias: str) -> str:
+        """An administrator deletes the connection and makes it again: the same alias, a new id, an empty inbox
+        (the old id answers 404 from now on)."""
+        with self._lock:
+            old = self._connections.pop(alias, None)
+            self._connections[alias] = _Connection(self._new_id("C"), alias, old.type if old else "sftp")
+            return self._connections[alias].id
+
     def connection_id(self, alias: str) -> str:
         return self._connections[alias].id
 

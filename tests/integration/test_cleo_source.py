@@ -317,3 +317,16 @@ def test_credentials_loaded_lazily_and_errors_are_source_errors(emu):
         list(bad.list_new())
     rep = bad.test_connection()
     assert not rep.ok and "qbedi credentials set cleo" in rep.error
+
+
+def test_a_connection_made_again_in_cleo_is_found_again_by_its_alias(emu):
+    """Seen: the Cleo administrator re-created a connection (same alias, new id); the source kept asking the
+    old id's inbox (404) and failed until qbedi was restarted, while test-connection said OK."""
+    emu.add_file("ACME", "one.edi", x12("810", control="000000001"))
+    src = make_source(emu)
+    [first] = list(src.list_new())
+    new_id = emu.recreate_connection("ACME")
+    assert new_id != first.meta["connection_id"]
+    emu.add_file("ACME", "two.edi", x12("810", control="000000002"))
+    [second] = list(src.list_new())
+    assert (second.name, second.meta["connection_id"]) == ("two.edi", new_id)
