@@ -1176,9 +1176,27 @@ def file_page(store: Store, *, verdict: str | None = None, limit: int | None = 2
         if verdict:
             cond = (ReceivedFile.status == verdict) | (ReceivedFile.reason_code == verdict)
             q, n = q.where(cond), n.where(cond)
-        return _page(s, q.options(selectinload(ReceivedFile.documents).load_only(
-            Document.id, Document.status, Document.transaction_set, Document.document_number)).options(
-            defer(ReceivedFile.content)), n, _file_row, limit, offset)
+        page = _page(s, q.options(defer(ReceivedFile.content)), n, _file_row, limit, offset)
+        shown = file_documents(s, [r["id"] for r in page.rows])
+        for r in page.rows:
+            docs, r["document_count"] = shown[r["id"]]
+            r["documents"] = [{"id": d.id, "transaction_set": d.transaction_set, "document_number": d.document_number,
+                               "status": d.status} for d in docs]
+        return page
+
+
+FILE_DOCUMENTS_SHOWN = 20  # a file's documents a listing of files names (a 100 MB file holds 60,000 invoices)
+
+
+def file_documents(s: Session, file_ids: list[int], *, first: int = FILE_DOCUMENTS_SHOWN) -> dict[int, tuple]:
+    """For each file: (its first ``first`` documents in the file's order, how many it holds), read on the
+    (file_id, ordinal) index: never all of a big file's documents for one line of a listing."""
+    counts = dict(s.execute(select(Document.file_id, func.count()).where(Document.file_id.in_(file_ids))
+                            .group_by(Document.file_id)).all()) if file_ids else {}
+    cols = (Document.id, Document.transaction_set, Document.document_number, Document.status, Document.reason_code)
+    return {fid: (s.execute(select(*cols).where(Document.file_id == fid).order_by(Document.ordinal, Document.id)
+                            .limit(first)).all() if counts.get(fid) else [], counts.get(fid, 0))
+            for fid in file_ids}
 
 
 def file_counts(store: Store) -> dict[str, int]:
@@ -1197,9 +1215,7 @@ def _file_row(f: ReceivedFile) -> dict:
     verdict = f.reason_code if f.status == FileStatus.UNREADABLE else f.status
     return {"id": f.id, "name": f.name, "source": f.source, "size": f.size, "sha256": f.sha256,
             "received_at": f.received_at.isoformat() if isinstance(f.received_at, datetime) else None,
-            "verdict": verdict, "reason": f.error, "attempts": f.attempts,
-            "documents": [{"id": d.id, "transaction_set": d.transaction_set, "document_number": d.document_number,
-                           "status": d.status} for d in f.documents]}
+            "verdict": verdict, "reason": f.error, "attempts": f.attempts}
 
 
 def _row(d: Document) -> dict:

@@ -31,7 +31,7 @@ from . import raw as raw_file
 from .delivery import why_waiting
 from .lifecycle import RELEASABLE
 from .plans import RequestMeta
-from .services import Page
+from .services import Page, file_documents
 from .settings import Settings
 from .status import Activity, DocStatus, FileStatus, FileVerdict, RqState, Scope
 from .store import (CompanyState, Document, NotificationState, QueuedRequest, ReceivedFile, SourceState, Store,
@@ -503,14 +503,16 @@ def approval_page(store: Store, *, within: list = (), limit: int | None = 100, o
 
 
 def documents_page(store: Store, *, status: str | None = None, number: str | None = None, find: str | None = None,
-                   settings: Settings | None = None, within: list = (), limit: int | None = 50,
-                   offset: int = 0) -> Page:
+                   file_id: int | None = None, settings: Settings | None = None, within: list = (),
+                   limit: int | None = 50, offset: int = 0) -> Page:
     """Every document, newest first (``status`` filters; ``number``: the supplier's document number, exact;
-    ``find``: what a person types to find one, :func:`_found`; ``within``: of a person's companies,
-    :func:`scope`)."""
+    ``find``: what a person types to find one, :func:`_found`; ``file_id``: one received file's; ``within``: of
+    a person's companies, :func:`scope`)."""
     if status and status not in set(DocStatus):
         raise ValueError(f"no document status {status!r}; the statuses are: {', '.join(DocStatus)}")
     where = list(within)
+    if file_id is not None:
+        where.append(Document.file_id == file_id)
     if status:
         where.append(Document.status == status)
     if number:
@@ -550,20 +552,22 @@ def files_page(store: Store, *, verdict: str | None = None, limit: int | None = 
     ``not_x12`` and what it looks like, ``unreadable``, ``failed``...)."""
     limit = _limit(limit)
     with store.session() as s:
-        q = select(ReceivedFile).options(defer(ReceivedFile.content), selectinload(ReceivedFile.documents).load_only(
-            Document.id, Document.status, Document.transaction_set, Document.document_number, Document.reason_code))
+        q = select(ReceivedFile).options(defer(ReceivedFile.content))
         n = select(func.count()).select_from(ReceivedFile)
         if verdict:
             cond = (ReceivedFile.status == verdict) | (ReceivedFile.reason_code == verdict)
             q, n = q.where(cond), n.where(cond)
         total = s.scalar(n)
+        files = list(s.scalars(q.order_by(ReceivedFile.id.desc()).offset(max(0, offset)).limit(limit)))
+        shown = file_documents(s, [f.id for f in files])
         rows = []
-        for f in s.scalars(q.order_by(ReceivedFile.id.desc()).offset(max(0, offset)).limit(limit)):
+        for f in files:
+            docs, count = shown[f.id]
             rows.append({"id": f.id, "name": f.name, "source": f.source, "size": f.size, "received": _iso(f.received_at),
                          "verdict": f.reason_code if f.status == FileStatus.UNREADABLE else f.status,
-                         "reason": f.error, "attempts": f.attempts,
+                         "reason": f.error, "attempts": f.attempts, "document_count": count,
                          "documents": [{"id": d.id, "transaction_set": d.transaction_set, "number": d.document_number,
-                                        "status": d.status, "reason_code": d.reason_code} for d in f.documents]})
+                                        "status": d.status, "reason_code": d.reason_code} for d in docs]})
     return Page(rows, total, limit, max(0, offset))
 
 

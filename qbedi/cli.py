@@ -551,6 +551,7 @@ def _more(page, what: str) -> None:
 def cmd_documents(args) -> int:
     from connector import views
     from connector.services import document_page  # sqlalchemy
+    from connector.store import Document
 
     rt = build_runtime(_settings(args), with_sources=False, read_only=True)
     user = rt.settings.user(args.company) if args.company else None
@@ -560,7 +561,8 @@ def cmd_documents(args) -> int:
         return 2
     try:
         page = document_page(rt.store, status=args.status, limit=_limit(args),
-                             where=views.scope(rt.settings, [user.username]) if user else [])
+                             where=(views.scope(rt.settings, [user.username]) if user else [])
+                             + ([Document.file_id == args.file] if args.file is not None else []))
     except ValueError as e:
         print(f"qbedi: {e}", file=sys.stderr)
         return 2
@@ -592,7 +594,9 @@ def cmd_files(args) -> int:
         print("no files received" + (f" with verdict {args.verdict}" if args.verdict else ""))
     for f in page.rows:
         docs = ", ".join(f"#{d['id']} {d['transaction_set']} {d['document_number'] or '-'} {d['status']}"
-                         for d in f["documents"])
+                         for d in f["documents"][:3])
+        if f["document_count"] > 3:
+            docs += f" and {f['document_count'] - 3:,} more (qbedi documents --file {f['id']})"
         print(f"file {f['id']:<5} {f['received_at'][:19] if f['received_at'] else '':<19}  {f['name'][:40]:<40} "
               f"{f['verdict']:<12} " + (docs or f["reason"] or ""))
     _more(page, "files")
@@ -1383,6 +1387,7 @@ def _review_commands(add) -> None:
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("documents", cmd_documents, "list documents (e.g. --status held for AP review)")
+    sp.add_argument("--file", type=_doc_id, metavar="ID", help="only the documents of this received file (qbedi files)")
     sp.add_argument("--status", help="only documents in this state: received, translated, awaiting_approval, queued, "
                                      "sent, posted, held, failed, rejected, dismissed")
     sp.add_argument("--company", metavar="USER", help="only this company's documents (a Web Connector user), as its "

@@ -377,16 +377,18 @@ def _pages(app: Flask, deps: _Deps) -> None:
     def documents():
         status, number = request.args.get("status") or None, request.args.get("number", "").strip() or None
         find = request.args.get("find", "").strip()[:100]
+        file_id = request.args.get("file", type=int)
         n = _page_arg()
         try:
-            page = views.documents_page(st, status=status, number=number, find=find, settings=deps.current_settings(),
-                                        within=deps.within(), limit=PAGE, offset=(n - 1) * PAGE)
+            page = views.documents_page(st, status=status, number=number, find=find, file_id=file_id,
+                                        settings=deps.current_settings(), within=deps.within(), limit=PAGE,
+                                        offset=(n - 1) * PAGE)
         except ValueError as e:
             flash(str(e), "error")
             status, page = None, views.documents_page(st, within=deps.within(), limit=PAGE)
         views.with_company(deps.current_settings(), page.rows)
         return render_template("documents.html", page=page, n=n, status=status, number=number or "", find=find,
-                               statuses=list(DocStatus))
+                               file_id=file_id, statuses=list(DocStatus))
 
     @app.get("/documents/<int(max=2147483647):doc_id>")
     def document(doc_id: int):

@@ -332,3 +332,24 @@ def test_documents_of_one_company(tmp_path, capsys):
     assert "north" in text and "south" in text  # (a company column when there are several)
     assert main(["documents", "--company", "west", "--config", cfg]) == 2
     assert "no Web Connector user 'west'" in capsys.readouterr().err
+
+
+def test_a_file_of_many_documents_is_one_short_line_in_files_and_its_documents_a_command_away(tmp_path, capsys):
+    """Seen: `qbedi files` printed a 4,245-invoice file's documents on one 127,434-character line (254 KB for
+    one listing), and the web page listed them all in one cell."""
+    from tests.support.builders import interchange
+
+    cfg = str(write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}"))
+    (tmp_path / "inbox" / "many.edi").write_bytes(interchange([f"INV-{n}" for n in range(1, 31)]))
+    (tmp_path / "inbox" / "one.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
+    assert main(["files", "--config", cfg]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [many] = [ln for ln in lines if "many.edi" in ln]
+    assert "#1 810 INV-1 queued, #2 810 INV-2 queued, #3 810 INV-3 queued and 27 more (qbedi documents --file" in many
+    assert len(many) < 250
+    code, out = run_json(capsys, ["files", "--json", "--config", cfg])
+    [f] = [x for x in out["files"] if x["name"] == "many.edi"]
+    assert f["document_count"] == 30 and [d["document_number"] for d in f["documents"]] == [f"INV-{n}" for n in range(1, 21)]
+    code, out = run_json(capsys, ["documents", "--file", str(f["id"]), "--json", "--config", cfg])
+    assert code == 0 and out["total"] == 30 and {d["file"] for d in out["documents"]} == {"many.edi"}

@@ -856,6 +856,20 @@ def test_a_ship_notice_held_for_an_over_shipment_has_receive_what_is_open_on_its
     assert [e.detail["reason"] for e in audit_trail_of(rt, asn) if e.kind == "receive_open_chosen"] == ["5 go back"]
 
 
+def test_the_files_page_names_a_big_files_first_documents_and_links_to_the_rest(site):
+    from tests.support.builders import interchange
+
+    rt, app, _ = site()
+    rt.ingest.ingest(interchange([f"INV-{n}" for n in range(1, 31)]), source="inbox", remote_id="m", name="many.edi")
+    c = app.test_client()
+    login(c, "carol")
+    page = text(c.get("/files"))
+    assert page.count("810 INV-") == 20 and "810 INV-20</a>" in page and "810 INV-21</a>" not in page
+    [link] = re.findall(r'<a href="(/documents\?file=\d+)">and 10 more</a>', page)
+    listed = text(c.get(link))
+    assert listed.count('<a href="/documents/') == 2 * 30 and "of file #" in listed
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
