@@ -76,6 +76,7 @@ class PollReport:
     errors: list[str] = field(default_factory=list)
     acks_resent: int = 0  # 997s from earlier polls delivered this time
     settling: list[str] = field(default_factory=list)  # files still being written, left for the next poll
+    settling_why: dict[str, str] = field(default_factory=dict)  # and why, in words (a source that says)
     paused: bool = False  # a person paused the source: nothing was fetched
     elsewhere: bool = False  # another process was polling it (a lease per source): nothing was done here
 
@@ -742,6 +743,7 @@ class IngestService:
                 report.errors.append(f"{remote.name}: {type(e).__name__}: {e}")
                 log.exception("source.file_failed", source=source.name, file=remote.name)
         report.settling = list(getattr(source, "settling", None) or [])
+        report.settling_why = dict(getattr(source, "settling_why", None) or {})
         return report
 
     def _poll_one(self, source: Source, remote: RemoteFile, report: PollReport) -> None:

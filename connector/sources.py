@@ -94,12 +94,14 @@ class FolderSource:
         self.processed = self.path / processed_dir
         self.outbox = Path(outbox) if outbox else None
         self.settling: list[str] = []
+        self.settling_why: dict[str, str] = {}
 
     def list_new(self) -> Iterable[RemoteFile]:
         if not self.path.is_dir():
             raise SourceError(f"inbox folder {self.path} does not exist or is not a folder")
         now = time.time()
         self.settling = []  # names left for a later poll, for the poll's report
+        self.settling_why: dict[str, str] = {}  # and why, in words
         for entry in sorted(self.path.iterdir()):
             if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(self.SKIP_SUFFIXES) \
                     or entry == self.processed:  # (where consumed files go, whatever it is, is never read)
@@ -107,9 +109,15 @@ class FolderSource:
             st = entry.stat()
             if now - st.st_mtime < self.settle_seconds:
                 self.settling.append(entry.name)  # still being written (or just finished): next poll
+                self.settling_why[entry.name] = (f"changed less than {self.settle_seconds:g} s ago (still being "
+                                                 "written); read on the next poll")
                 continue
             if now - st.st_mtime < self.incomplete_wait_seconds and _unfinished_interchange(entry, st.st_size):
                 self.settling.append(entry.name)  # an interchange without its IEA yet: the writer stalled
+                at = time.strftime("%H:%M:%S", time.gmtime(st.st_mtime + self.incomplete_wait_seconds))
+                self.settling_why[entry.name] = (
+                    "its interchange has no IEA yet (did its writer stop part-way?): read once it is complete, or "
+                    f"taken as it is, and rejected for a person, if still unchanged at {at} UTC")
                 continue
             yield RemoteFile(self.name, entry.name, entry.name, st.st_size, meta={"mtime_ns": st.st_mtime_ns})
 

@@ -416,7 +416,8 @@ def cmd_poll(args) -> int:
             continue
         reports.append(Poller(rt, src)(force=True))
     out = [{"source": r.source, "listed": r.listed, "skipped": r.skipped, "errors": r.errors,
-            "acks_resent": r.acks_resent, "still_being_written": r.settling, "paused": r.paused,
+            "acks_resent": r.acks_resent, "still_being_written": r.settling, "waiting_why": r.settling_why,
+            "paused": r.paused,
             "polled_elsewhere": r.elsewhere,
             "fetched": [{"file": f.name, "file_id": f.file_id, "duplicate": f.duplicate, "error": f.error,
                          "ack": f.ack,
@@ -448,7 +449,7 @@ def cmd_poll(args) -> int:
                         f"{n:,} {status}" for status, n in sorted(f["counts"].items())) +
                         ("; the held ones: qbedi documents --status held" if f["counts"].get("held") else ""))
             for name in r["still_being_written"]:
-                print(f"  {name}: still being written (changed in the last seconds); read on the next poll")
+                print(f"  {name}: " + r["waiting_why"].get(name, "still being written; read on the next poll"))
             for e in r["errors"]:
                 print(f"  error: {e}")
     return 1 if any(r["errors"] and not r["fetched"] for r in out) else 0

@@ -203,6 +203,8 @@ def test_a_writer_that_stalls_longer_than_settle_seconds_is_not_read_half_writte
     src = FolderSource("inbox", inbox, settle_seconds=1)
     report = rt.ingest.poll(src)
     assert report.fetched == [] and report.settling == ["stalled.edi"]
+    assert report.settling_why["stalled.edi"].startswith("its interchange has no IEA yet")  # (not "changed in the
+    assert "if still unchanged at " in report.settling_why["stalled.edi"]  # last seconds": seen, minutes after)
     from connector import control
 
     assert "1 waiting for their writer to finish (stalled.edi)" in control.history(rt.store)[0]["message"]
