@@ -717,8 +717,9 @@ def _raise_validation(path: Path, err: ValidationError, text: str, prefix: tuple
     raise ConfigError(path, key, msg, line) from None
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read and validate the config (None = embedded defaults, cwd-relative)."""
+def load_settings(path: str | Path | None = None, *, suppliers_file: bool = True) -> Settings:
+    """Read and validate the config (None = embedded defaults, cwd-relative). ``suppliers_file`` False: without
+    the suppliers file it names (a command that must run while an admin's edit of it does not read)."""
     if path is None:
         return Settings()
     path = Path(path).expanduser().absolute()
@@ -732,7 +733,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as e:
         _raise_validation(path, e, text)
     _check_adapter_sources(path, text, settings)
-    if settings.suppliers_file:
+    if settings.suppliers_file and suppliers_file:
         sup_path = settings.resolve(settings.suppliers_file)
         sup_data, sup_text = _read_yaml(sup_path)
         sup_data = sup_data or {}

@@ -90,9 +90,9 @@ class NoConfig(Exception):
                 "Pass --config FILE, or make a workspace with `qbedi init DIR`")
 
 
-def _settings(args, *, required: bool = True) -> Settings:
+def _settings(args, *, required: bool = True, suppliers_file: bool = True) -> Settings:
     """The workspace's settings. ``required=False``: the embedded defaults when no config is found
-    (translate, qwc); otherwise :class:`NoConfig`."""
+    (translate, qwc); otherwise :class:`NoConfig`. ``suppliers_file`` False: without the suppliers file."""
     from connector.settings import load_settings
 
     from . import runtime
@@ -102,7 +102,7 @@ def _settings(args, *, required: bool = True) -> Settings:
     path = _config_path(getattr(args, "config", None))
     if path is None and required:
         raise NoConfig()
-    return load_settings(path)
+    return load_settings(path, suppliers_file=suppliers_file)
 
 
 def _setup_logging(settings: Settings, args) -> None:
@@ -458,11 +458,20 @@ def cmd_poll(args) -> int:
 def cmd_status(args) -> int:
     from sqlalchemy import func, select
 
+    from connector.settings import ConfigError
+
     from connector.delivery import last_contact  # sqlalchemy, like the rest
     from connector.services import ACK_MAX_ATTEMPTS, file_counts
     from connector.store import Document, OutboundAck, SourceState
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ConfigError as e:  # status is what an admin runs when something is wrong: an unreadable mapping too
+        settings = _settings(args, suppliers_file=False)
+        if not settings.suppliers_file or e.file != str(settings.resolve(settings.suppliers_file)):
+            raise
+        print(f"warning: the suppliers file does not read ({e}); shown without it: a running qbedi keeps the last "
+              "mapping that read", file=sys.stderr)
     rt = build_runtime(settings, with_sources=False, read_only=True)
     with rt.store.session() as s:
         counts = dict(s.execute(select(Document.status, func.count()).group_by(Document.status)).all())

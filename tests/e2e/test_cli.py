@@ -353,3 +353,25 @@ def test_a_file_of_many_documents_is_one_short_line_in_files_and_its_documents_a
     assert f["document_count"] == 30 and [d["document_number"] for d in f["documents"]] == [f"INV-{n}" for n in range(1, 21)]
     code, out = run_json(capsys, ["documents", "--file", str(f["id"]), "--json", "--config", cfg])
     assert code == 0 and out["total"] == 30 and {d["file"] for d in out["documents"]} == {"many.edi"}
+
+
+def test_status_runs_while_the_suppliers_file_does_not_read(tmp_path, capsys):
+    """Seen: a typo in suppliers.yaml made `qbedi status` refuse to run, though the daemon carried on with the
+    last mapping that read: status is what an admin runs when something is wrong."""
+    import yaml
+
+    from tests.support.builders import SUPPLIERS
+
+    (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(SUPPLIERS))
+    cfg = str(write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}", suppliers={}, suppliers_file="suppliers.yaml"))
+    (tmp_path / "inbox" / "a.edi").write_bytes(x12_file("acme_INV-10045.edi"))
+    run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
+    (tmp_path / "suppliers.yaml").write_text("ACMESUPPLY: {vendor: Acme, default_acount: Job Materials}\n")
+    code, out = run_json(capsys, ["status", "--json", "--config", cfg])
+    assert code == 0 and out["documents"]["queued"] == 1, out
+    assert main(["status", "--config", cfg]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the suppliers file does not read" in err and "default_acount" in err
+    (tmp_path / "qbedi.yaml").write_text((tmp_path / "qbedi.yaml").read_text() + "\nbogus_key: 1\n")
+    assert main(["status", "--config", cfg]) == 2  # (the config itself: as before, one line)
+    assert "bogus_key" in capsys.readouterr().err
