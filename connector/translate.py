@@ -582,21 +582,22 @@ def _item_receipt(t: Translation, asn: ShipNotice, sup: SupplierSettings) -> Non
         t.hold("missing_segment", "the ship notice has no items (HL*I with SN1)")
     if not asn.po_numbers and not any(it.po_number for it in asn.items):
         t.hold("missing_segment", "the ship notice names no purchase order (PRF01)")
-    for it in asn.items:
+    for n, it in enumerate(asn.items, 1):
+        label = it.line_number or str(n)  # (LIN01 is optional: its place among the items then)
         rule = match_rule(sup.line_rules, it.products, it.description)
         item = rule.item if rule and rule.item else ""
         if not item and not it.products.vendor_part:
             t.hold("unmapped_line",
-                   f"item {it.line_number or '?'} for PO {it.po_number or '?'} has no vendor part and matches no "
-                   "line rule with a QuickBooks item")
+                   f"item {label} for PO {it.po_number or '?'} ({part_words(it.products)}) has no vendor part and "
+                   "matches no line rule with a QuickBooks item")
             continue
         if it.quantity is None or it.quantity <= 0:
-            t.hold("invalid_value", f"item {it.line_number or '?'} ships quantity {it.quantity}")
+            t.hold("invalid_value", f"item {label} ships quantity {it.quantity}")
             continue
         item_rule = rule if item else None  # matched by vendor part at send time: counted in EA
         per = item_units(it.unit, *rule_units(item_rule))
         if per is None:
-            hold_unit(t, f"item {it.line_number or '?'} for PO {it.po_number or '?'}", it.quantity, it.unit,
+            hold_unit(t, f"item {label} for PO {it.po_number or '?'}", it.quantity, it.unit,
                       item or f"vendor part {it.products.vendor_part}", item_rule, matched=rule)
             continue
         plan.append(ReceiptLine(

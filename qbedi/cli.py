@@ -668,8 +668,9 @@ def cmd_show(args) -> int:
         _print_json(info)
         return 0
     doc = info["document"]
+    total = f"total {doc['total']} " if doc.get("total") is not None else ""
     print(f"document #{info['id']} from {info['file']}: {doc.get('transaction_set')} {doc.get('document_number')} "
-          f"total {doc.get('total')} -> {info['status']}" + (f" (company {info['company']})" if info["company"] else ""))
+          f"{total}-> {info['status']}" + (f" (company {info['company']})" if info["company"] else ""))
     if info["reason"]:
         print(f"  reason ({info['reason_code']}): {info['reason']}")
     if info["waiting"]:

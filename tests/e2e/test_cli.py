@@ -375,3 +375,14 @@ def test_status_runs_while_the_suppliers_file_does_not_read(tmp_path, capsys):
     (tmp_path / "qbedi.yaml").write_text((tmp_path / "qbedi.yaml").read_text() + "\nbogus_key: 1\n")
     assert main(["status", "--config", cfg]) == 2  # (the config itself: as before, one line)
     assert "bogus_key" in capsys.readouterr().err
+
+
+def test_show_of_a_ship_notice_says_no_total_and_names_its_item_by_place(tmp_path, capsys):
+    """Seen: `qbedi show` of a ship notice printed "total None", and its hold named "item ?" (no LIN01)."""
+    cfg = str(write_config(tmp_path, f"sqlite:///{tmp_path / 'q.db'}"))
+    (tmp_path / "inbox" / "asn.edi").write_bytes(x12_file("acme_ASN-5001.edi"))
+    run_json(capsys, ["poll", "--once", "--json", "--config", cfg])
+    assert main(["show", "1", "--config", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "856 ASN-5001 -> held" in out, out
+    assert "item ?" not in out and "item 2 for PO PO-7781 comes as 4 CA" in out, out
