@@ -229,10 +229,24 @@ def _bill_in_parts(doc: Document, request: dict):
     return None
 
 
+def _is_now(s: Session, doc: Document) -> str:
+    """"document #N is STATUS", and, when a person made it so, who and when: two clerks on one document, the
+    second reads what the first just did."""
+    from sqlalchemy import select
+
+    last = s.scalar(select(AuditEvent).where(AuditEvent.document_id == doc.id).order_by(AuditEvent.id.desc())
+                    .limit(1))
+    by = (last.detail or {}).get("by") if last is not None else None
+    said = f"document #{doc.id} is {str(doc.status).replace('_', ' ')}"
+    if by:
+        said += f" ({last.kind.replace('_', ' ')} by {by} at {last.at:%Y-%m-%d %H:%M} UTC)"
+    return said
+
+
 def approve(s: Session, doc: Document, *, by: str) -> None:
     """A person approves a document awaiting approval: its request joins the queue (who and when audited)."""
     if doc.status != D.AWAITING_APPROVAL:
-        raise ValueError(f"document #{doc.id} is {doc.status}; only documents awaiting approval are approved")
+        raise ValueError(f"{_is_now(s, doc)}; only documents awaiting approval are approved")
     for rq in doc.requests:
         if rq.state == R.AWAITING:
             _rq_to(rq, R.QUEUED)
@@ -243,7 +257,7 @@ def approve(s: Session, doc: Document, *, by: str) -> None:
 def reject(s: Session, doc: Document, reason: str, *, by: str) -> None:
     """A person refuses a document awaiting approval: nothing of it reaches QuickBooks (kept, with the reason)."""
     if doc.status != D.AWAITING_APPROVAL:
-        raise ValueError(f"document #{doc.id} is {doc.status}; only documents awaiting approval are rejected")
+        raise ValueError(f"{_is_now(s, doc)}; only documents awaiting approval are rejected")
     for rq in doc.requests:
         if rq.state == R.AWAITING:
             _rq_to(rq, R.CANCELLED)
@@ -256,15 +270,14 @@ def release(s: Session, doc: Document, *, by: str = "") -> None:
     """A person (``by``) asks for a held or failed document to be translated again (what follows is
     :func:`queue` or :func:`hold`)."""
     if doc.status not in RELEASABLE:
-        raise ValueError(f"document #{doc.id} is {doc.status}; only held or failed documents are released")
+        raise ValueError(f"{_is_now(s, doc)}; only held or failed documents are released")
     audit(s, "released", document=doc, previous_status=doc.status, previous_reason=doc.reason, by=by)
 
 
 def dismiss(s: Session, doc: Document, reason: str, *, by: str = "") -> None:
     """A person closes a document without posting it; what it still had queued is cancelled."""
     if doc.status not in DISMISSABLE:
-        raise ValueError(f"document #{doc.id} is {doc.status}; only held, failed or rejected documents can be "
-                         "dismissed")
+        raise ValueError(f"{_is_now(s, doc)}; only held, failed or rejected documents can be dismissed")
     for rq in doc.requests:
         if rq.state in (R.QUEUED, R.HELD, R.FAILED):
             _rq_to(rq, R.CANCELLED)

@@ -870,6 +870,23 @@ def test_the_files_page_names_a_big_files_first_documents_and_links_to_the_rest(
     assert listed.count('<a href="/documents/') == 2 * 30 and "of file #" in listed
 
 
+def test_a_clerk_whose_page_is_out_of_date_reads_who_acted_on_the_document_first(site):
+    """Seen: dave accepted #12 while carol, on a page opened earlier, dismissed it; she read "it is queued; only
+    held, failed or rejected documents can be dismissed", with no word that dave had just acted."""
+    rt, app, _ = site()
+    ingest(rt, "initech_88812.edi")
+    held = doc_id(rt, "88812")
+    carol, adam = app.test_client(), app.test_client()
+    login(carol, "carol")
+    login(adam, "adam")
+    form = token(carol, f"/documents/{held}")  # carol has the page open
+    post(adam, f"/documents/{held}/dismiss", {"reason": "entered by hand"}, page=f"/documents/{held}")
+    said = text(carol.post(f"/documents/{held}/dismiss", data={"reason": "not ours", "csrf": form},
+                           follow_redirects=True))
+    assert re.search(rf"Document #{held}: it is dismissed \(dismissed by adam \(web\) at \d{{4}}-\d\d-\d\d \d\d:\d\d "
+                     r"UTC\); only held, failed or rejected documents can be dismissed", said), said
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
