@@ -141,11 +141,17 @@ def open_sync_requests(store: Store) -> list[dict]:
                 for r in s.scalars(select(SyncRequest).where(SyncRequest.done_at.is_(None)).order_by(SyncRequest.id))]
 
 
+IDLE_POLL = "0 listed, 0 fetched"  # a poll that found nothing (its message, as IngestService.poll records it)
+
+
 def history(store: Store, *, scope: str | None = None, name: str | None = None, kinds=None,
-            limit: int = 50) -> list[dict]:
-    """The sync history, newest first (``kinds``: only these :class:`Activity` kinds)."""
+            limit: int = 50, busy: bool = False) -> list[dict]:
+    """The sync history, newest first (``kinds``: only these :class:`Activity` kinds; ``busy``: without the
+    polls that found nothing, which would fill a short list every few minutes)."""
     with store.session() as s:
         q = select(SyncEvent).order_by(SyncEvent.id.desc()).limit(limit)
+        if busy:
+            q = q.where(~((SyncEvent.kind == Activity.POLL_OK) & (SyncEvent.message == IDLE_POLL)))
         if scope:
             q = q.where(SyncEvent.scope == _scope(scope))
         if name:

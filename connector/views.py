@@ -265,13 +265,14 @@ def dashboard(store: Store, settings: Settings, *, history: int = 15, only: tupl
     return Dashboard(
         companies=comps, sources=[] if only else sources(store, settings), documents=docs, held_reasons=reasons,
         waiting=waiting, errors=_history_of(store, only, kinds=ERRORS, limit=history),
-        activity=_history_of(store, only, limit=history))
+        activity=_history_of(store, only, limit=history, busy=True))
 
 
-def _history_of(store: Store, names: tuple[str, ...], *, kinds=None, limit: int) -> list[dict]:
-    """The sync history, newest first: every one's, or (``names``) these companies' only."""
+def _history_of(store: Store, names: tuple[str, ...], *, kinds=None, limit: int, busy: bool = False) -> list[dict]:
+    """The sync history, newest first: every one's, or (``names``) these companies' only (``busy``: without the
+    polls that found nothing, :func:`control.history`)."""
     if not names:
-        return control.history(store, kinds=kinds, limit=limit)
+        return control.history(store, kinds=kinds, limit=limit, busy=busy)
     rows = [e for n in names for e in control.history(store, scope=Scope.COMPANY, name=n, kinds=kinds, limit=limit)]
     return sorted(rows, key=lambda e: -e["id"])[:limit]
 

@@ -887,6 +887,23 @@ def test_a_clerk_whose_page_is_out_of_date_reads_who_acted_on_the_document_first
                      r"UTC\); only held, failed or rejected documents can be dismissed", said), said
 
 
+def test_the_dashboards_recent_activity_is_not_filled_with_polls_that_found_nothing(site):
+    """Seen: "poll ok ... 0 listed, 0 fetched" every poll pushed everything else off the dashboard's list."""
+    from connector.status import Activity, Scope
+
+    rt, app, _ = site()
+    control.record_event(rt.store, Scope.COMPANY, "clerk", Activity.SESSION_ERROR, "QuickBooks was not open")
+    for _ in range(30):
+        control.record_event(rt.store, Scope.SOURCE, "inbox", Activity.POLL_OK, control.IDLE_POLL)
+    control.record_event(rt.store, Scope.SOURCE, "inbox", Activity.POLL_OK, "1 listed, 1 fetched")
+    c = app.test_client()
+    login(c, "adam")
+    dash = text(c.get("/"))
+    recent = dash.split("Recent activity", 1)[1]
+    assert "1 listed, 1 fetched" in recent and "QuickBooks was not open" in recent and "0 listed" not in recent
+    assert "0 listed, 0 fetched" in text(c.get("/sync"))  # (the whole history keeps them)
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
