@@ -61,7 +61,7 @@ class Runtime:
         if self._delivery is None:
             from connector.delivery import DeliveryService
 
-            self._delivery = DeliveryService(self.store, self.settings)
+            self._delivery = DeliveryService(self.store, self.settings, live=self.ingest.live)
         return self._delivery
 
     def users(self):

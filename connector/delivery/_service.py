@@ -65,16 +65,37 @@ class Conversation(Protocol):
 
 
 class DeliveryService:
-    def __init__(self, store: Store, settings: Settings, *, clock=time.monotonic):
+    def __init__(self, store: Store, settings: Settings, *, clock=time.monotonic, live=None):
+        """``live``: a :class:`connector.settings.LiveSettings` whose current settings the Web Connector
+        settings are read from at each batch (an admin turns auto_create_vendors on: no restart)."""
         self.store = store
         self.clock = clock
-        wc = settings.web_connector
-        self.limits = Limits(budget=wc.batch_budget_seconds, max_requests=wc.max_requests_per_batch,
-                             validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors)
-        self.refresh_after = wc.reference_refresh_minutes * 60
+        self._settings, self._live, self._built, self._limits_set = settings, live, None, None
         self._refusals: dict[tuple[str, str | None], float] = {}  # last recorded refused login, by user + address
         self._unrecorded: dict[tuple[str, str | None], int] = {}  # refused since, not counted in the store yet
         self.upkeep = Upkeep(store)  # PostgreSQL's statistics as the drain changes the queue
+
+    def _web_connector(self) -> tuple:
+        settings = self._live.current() if self._live is not None else self._settings
+        if self._built is None or self._built[0] is not settings:
+            wc = settings.web_connector
+            self._built = (settings, Limits(budget=wc.batch_budget_seconds, max_requests=wc.max_requests_per_batch,
+                                            validate=wc.validate_qbxml, auto_create_vendors=wc.auto_create_vendors),
+                           wc.reference_refresh_minutes * 60)
+        return self._built
+
+    @property
+    def limits(self) -> Limits:
+        """What a batch may hold and do (the Web Connector settings as they are now)."""
+        return self._limits_set if self._limits_set is not None else self._web_connector()[1]
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:  # (a test's, or a bench's, own limits)
+        self._limits_set = value
+
+    @property
+    def refresh_after(self) -> int:
+        return self._web_connector()[2]
 
     # ------------------------------------------------------------ WorkProvider
     def has_work(self, user) -> bool:

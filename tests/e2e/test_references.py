@@ -106,6 +106,32 @@ def test_auto_create_vendor_adds_it_right_before_the_bill(tmp_path, db_url, qb):
     rt.close()
 
 
+def test_auto_create_vendors_turned_on_in_the_config_counts_without_a_restart(tmp_path, db_url, qb):
+    """Seen: turning auto_create_vendors on in qbedi.yaml did nothing until `qbedi run` was restarted; a release
+    and a Web Connector session held the invoice again as qb_missing_reference."""
+    import time
+
+    import yaml
+
+    rt = make_rt(tmp_path, db_url)
+    ingest(rt, "acme_INV-10045.edi")
+    session(rt, qb)
+    ingest(rt, "globex_G-2026-0311.edi")
+    session(rt, qb)
+    assert status(rt)["G-2026-0311"][:2] == ("held", "qb_missing_reference")
+    cfg = tmp_path / "qbedi.yaml"
+    raw = yaml.safe_load(cfg.read_text())
+    raw["web_connector"]["auto_create_vendors"] = True
+    time.sleep(1.1)  # (the config is looked at at most once a second)
+    cfg.write_text(yaml.safe_dump(raw))
+    with rt.store.session() as s:
+        held = s.scalars(select(Document.id).where(Document.document_number == "G-2026-0311")).one()
+    rt.ingest.release(held, by="carol")
+    session(rt, qb)
+    assert status(rt)["G-2026-0311"][0] == "posted" and qb.vendor("Globex Corporation") is not None
+    rt.close()
+
+
 def test_a_created_vendor_gets_the_suppliers_address_from_the_edi():
     from types import SimpleNamespace
 
