@@ -84,6 +84,70 @@ def restore(database_url: str, source: str | os.PathLike, *, keep_as: str | os.P
     return {"database": path, "from": str(source), "schema": schema, "kept": str(kept) if kept else None}
 
 
+COPY_BATCH = 500  # rows a copy reads and writes at a time
+COPY_BATCH_BYTES = {"file_chunk": 4, "received_file": 4}  # tables of raw bytes (a chunk is up to 1 MB): fewer
+
+
+def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
+    """Copy a qbedi database whole into an empty one (SQLite to PostgreSQL as a workspace grows), qbedi
+    stopped: the target's schema is made by the migrations, every table is copied in key order a batch at a
+    time (parents before children), PostgreSQL's id sequences are moved past the copied ids, and the rows
+    are counted on both sides. Raises :class:`BackupError`, the source untouched, when the target holds
+    anything, or when the counts differ. ``progress(table, rows)`` is told after each table."""
+    from sqlalchemy import func, inspect, select, text
+
+    from .store import SCHEMA_HEAD, Base, Store
+
+    src, dst = Store(source_url), Store(target_url)
+    try:
+        if src._version() != SCHEMA_HEAD:
+            raise BackupError(f"the database to copy is not at this qbedi's schema ({src._version() or 'empty'}, "
+                              f"not {SCHEMA_HEAD}): run qbedi migrate on it first")
+        tables = Base.metadata.sorted_tables
+        names = set(inspect(dst.engine).get_table_names())
+        if names - {"alembic_version"}:
+            with dst.engine.connect() as conn:
+                busy = [t.name for t in tables if t.name in names
+                        and conn.execute(select(func.count()).select_from(t)).scalar()]
+            if busy:
+                raise BackupError(f"the target database already holds qbedi data ({', '.join(busy)}): copy into "
+                                  "an empty database")
+        dst.migrate()
+        counts = {}
+        with src.engine.connect() as read, dst.engine.begin() as write:
+            for table in tables:
+                key = list(table.primary_key.columns)
+                n, last = 0, None
+                while True:
+                    q = select(table).order_by(*key).limit(COPY_BATCH_BYTES.get(table.name, COPY_BATCH))
+                    if last is not None:
+                        q = q.where(key[0] > last) if len(key) == 1 else q.offset(n)
+                    rows = [dict(r._mapping) for r in read.execute(q)]
+                    if not rows:
+                        break
+                    write.execute(table.insert(), rows)
+                    n, last = n + len(rows), rows[-1][key[0].name]
+                counts[table.name] = n
+                if progress is not None:
+                    progress(table.name, n)
+            if write.dialect.name == "postgresql":  # (ids given by the copy: the sequences go on after them)
+                for table in tables:
+                    col = table.c.get("id")
+                    if col is not None and col.primary_key and counts[table.name]:
+                        write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                           f"(SELECT max(id) FROM {table.name}))"))
+        with dst.engine.connect() as conn:
+            differ = [t.name for t in tables if conn.execute(select(func.count()).select_from(t)).scalar()
+                      != counts[t.name]]
+        if differ:
+            raise BackupError(f"the copy's row counts differ from the source's in {', '.join(differ)}")
+        return {"from": make_url(source_url).render_as_string(hide_password=True),
+                "to": make_url(target_url).render_as_string(hide_password=True), "rows": counts}
+    finally:
+        src.dispose()
+        dst.dispose()
+
+
 def _check_backup(source: Path) -> str:
     """The backup's schema version, once it reads whole (else :class:`BackupError`)."""
     try:

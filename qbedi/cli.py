@@ -969,21 +969,43 @@ def _database_copy(args, do, said) -> int:
     return 0
 
 
-def cmd_restore(args) -> int:
+def _running(settings, what: str) -> bool:
+    """Does a qbedi answer on the configured port? (Then says so: ``what`` under a running qbedi would be wrong.)"""
     import socket
 
+    listen = settings.web_connector.listen
+    try:
+        socket.create_connection(("127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host, listen.port),
+                                 timeout=0.5).close()
+    except OSError:
+        return False
+    print(f"qbedi: something answers on {listen.host}:{listen.port}: is qbedi run (or serve) running? Stop it "
+          f"first: {what}", file=sys.stderr)
+    return True
+
+
+def cmd_copy_database(args) -> int:
+    from connector.backup import copy_database
+
+    settings = _settings(args)
+    if _running(settings, "what it writes during the copy would be missing from the copy"):
+        return 1
+
+    def told(table, rows):
+        if not args.json:
+            print(f"  {table}: {rows:,} row(s)", file=sys.stderr)
+
+    return _database_copy(args, lambda: copy_database(settings.database_url, args.to, progress=told), lambda done: (
+        f"copied {done['from']} to {done['to']}: {sum(done['rows'].values()):,} rows, every table counted on both "
+        "sides. Now set database.url to the new database (the old one is left as it was) and start qbedi."))
+
+
+def cmd_restore(args) -> int:
     from connector.backup import restore
 
     settings = _settings(args)
-    listen = settings.web_connector.listen
-    try:  # a running qbedi answers on its port: a restore under it would mix two states
-        socket.create_connection(("127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host, listen.port),
-                                 timeout=0.5).close()
-        print(f"qbedi: something answers on {listen.host}:{listen.port}: is qbedi run (or serve) running? Stop it "
-              "first: a restore under a running qbedi would mix two states", file=sys.stderr)
+    if _running(settings, "a restore under a running qbedi would mix two states"):
         return 1
-    except OSError:
-        pass
     if not args.yes:
         if not _interactive():
             print("qbedi: a restore replaces the database: give --yes to do it without a question", file=sys.stderr)
@@ -1530,6 +1552,12 @@ def _setup_commands(add) -> None:
 
     sp = add("backup", cmd_backup, "a consistent copy of the database, taken while qbedi runs")
     sp.add_argument("--to", required=True, metavar="FILE", help="the backup file to write (never overwritten)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    sp = add("copy-database", cmd_copy_database, "copy the whole database into an empty one, e.g. SQLite to "
+                                                 "PostgreSQL (qbedi stopped)")
+    sp.add_argument("--to", required=True, metavar="URL", help="the empty database, e.g. "
+                                                               "postgresql+psycopg://qbedi@dbhost/qbedi")
     sp.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sp = add("restore", cmd_restore, "put an SQLite backup back (qbedi stopped); the database it replaces is kept")

@@ -197,3 +197,39 @@ def test_qbedi_restore_puts_a_backup_back_whole_and_keeps_the_database_it_replac
     kept.dispose()
     assert main(["backup", "--to", str(tmp_path / "no" / "such" / "folder.db"), "--config", str(cfg)]) == 1
     assert "there is no folder" in capsys.readouterr().err  # (was a traceback)
+
+
+def test_copy_database_moves_a_workspace_into_an_empty_database_and_qbedi_carries_on_there(tmp_path, db_url, capsys):
+    """Seen: no way to move a workspace from SQLite to PostgreSQL (`migrate` makes an empty schema). The copy
+    takes every table; the new database then takes new documents (ids after the copied ones) and posts the
+    queue once. (The target is this test run's database: PostgreSQL in the PostgreSQL pass.)"""
+    source_url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = write_config(tmp_path, source_url)
+    settings = load_settings(cfg)
+    store = Store(source_url)
+    store.migrate()
+    ingest = IngestService(store, settings)
+    for n in range(1, 8):
+        ingest.ingest(_invoice(n), source="inbox", remote_id=f"{n}", name=f"{n}.edi")
+    ingest.ingest(x12_file("initech_88812.edi"), source="inbox", remote_id="i", name="i.edi")  # held
+    store.dispose()
+    capsys.readouterr()
+    assert main(["copy-database", "--to", db_url, "--json", "--config", str(cfg)]) == 0
+    done = yaml.safe_load(capsys.readouterr().out)
+    assert done["rows"]["edi_document"] == 8 and done["rows"]["received_file"] == 8 and done["rows"]["audit_event"] > 8
+    assert main(["copy-database", "--to", db_url, "--config", str(cfg)]) == 1  # never into a database with data
+    assert "already holds qbedi data" in capsys.readouterr().err
+
+    (tmp_path / "new").mkdir()
+    rsettings = load_settings(write_config(tmp_path / "new", db_url))  # database.url set to the new database
+    rstore = Store(db_url)
+    IngestService(rstore, rsettings).ingest(_invoice(99), source="inbox", remote_id="99", name="99.edi")
+    qb = make_quickbooks(accounts=ACCOUNTS)
+    for _ in range(3):
+        drain(DeliveryService(rstore, rsettings), qb, Session(), rounds=100)
+    with rstore.session() as s:
+        by = dict(s.execute(select(Document.status, func.count()).group_by(Document.status)).all())
+        newest = s.scalar(select(func.max(Document.id)))
+    rstore.dispose()
+    refs = [b.ref_number for b in qb.bills]
+    assert by == {DocStatus.POSTED: 8, DocStatus.HELD: 1} and newest == 9 and len(refs) == len(set(refs)) == 8
