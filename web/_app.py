@@ -86,22 +86,15 @@ class _Deps:
         self.settings, self.store, self.ingest, self.sessions, self.throttle = settings, store, ingest, sessions, throttle
 
     def current_settings(self) -> Settings:
-        """The config as it is on disk now (the mapping pages show what an admin just changed): read once a
-        request (a clerk of some companies needs it for every list and count the page shows)."""
+        """The config as it is on disk now (the mapping pages show what an admin just changed; web users
+        removed, added or moved count at once), or while it does not read, the last one that did: the ingest's
+        :class:`connector.settings.LiveSettings`, which reads the files again only when they changed. Looked
+        at once a request (a clerk of some companies needs it for every list and count the page shows)."""
         if not has_request_context():
-            return self._settings_on_disk()
+            return self.ingest.live.current(now_please=True)
         if "settings_now" not in g:
-            g.settings_now = self._settings_on_disk()
+            g.settings_now = self.ingest.live.current(now_please=True)
         return g.settings_now
-
-    def _settings_on_disk(self) -> Settings:
-        src = self.settings.source_file
-        if not src or src.startswith("("):
-            return self.settings
-        try:
-            return load_settings(src)
-        except ConfigError:
-            return self.settings
 
     def within(self) -> list:
         """What the signed-in person may see: their companies' documents (:func:`views.scope`); [] for a person

@@ -795,7 +795,8 @@ def test_web_users_changed_in_the_config_count_at_the_next_request_without_a_res
     dora = app.test_client()
     assert login(dora, "dora").status_code == 302 and dora.get("/sync").status_code == 200  # new, no restart
     config.write_text("web: [not: a, config", encoding="utf-8")  # a config that no longer reads: the last good one
-    assert ">G-2026-0311<" not in text(carol.get("/documents"))  # (what was read at start: carol works for north)
+    assert ">G-2026-0311<" in text(carol.get("/documents"))  # (not the one read at start: carol works for south)
+    assert login(app.test_client(), "sam").status_code == 401  # (removed in the last good one: still out)
 
 
 def test_a_clerk_finds_a_document_by_part_of_its_number_its_supplier_its_total_or_its_date(site):
