@@ -94,7 +94,7 @@ def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
     time (parents before children), PostgreSQL's id sequences are moved past the copied ids, and the rows
     are counted on both sides. Raises :class:`BackupError`, the source untouched, when the target holds
     anything, or when the counts differ. ``progress(table, rows)`` is told after each table."""
-    from sqlalchemy import func, inspect, select, text
+    from sqlalchemy import func, inspect, select, text, tuple_
 
     from .store import SCHEMA_HEAD, Base, Store
 
@@ -113,20 +113,23 @@ def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
                 raise BackupError(f"the target database already holds qbedi data ({', '.join(busy)}): copy into "
                                   "an empty database")
         dst.migrate()
-        counts = {}
+        counts, source = {}, {}
         with src.engine.connect() as read, dst.engine.begin() as write:
+            if read.dialect.name == "sqlite":
+                read.exec_driver_sql("BEGIN")  # (one snapshot: every table read as of one moment)
             for table in tables:
+                source[table.name] = read.execute(select(func.count()).select_from(table)).scalar()
                 key = list(table.primary_key.columns)
                 n, last = 0, None
                 while True:
                     q = select(table).order_by(*key).limit(COPY_BATCH_BYTES.get(table.name, COPY_BATCH))
-                    if last is not None:
-                        q = q.where(key[0] > last) if len(key) == 1 else q.offset(n)
+                    if last is not None:  # (paged on the key: each batch an index range, never an OFFSET)
+                        q = q.where(tuple_(*key) > tuple_(*last)) if len(key) > 1 else q.where(key[0] > last[0])
                     rows = [dict(r._mapping) for r in read.execute(q)]
                     if not rows:
                         break
                     write.execute(table.insert(), rows)
-                    n, last = n + len(rows), rows[-1][key[0].name]
+                    n, last = n + len(rows), [rows[-1][c.name] for c in key]
                 counts[table.name] = n
                 if progress is not None:
                     progress(table.name, n)
@@ -137,10 +140,11 @@ def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
                         write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                                            f"(SELECT max(id) FROM {table.name}))"))
         with dst.engine.connect() as conn:
-            differ = [t.name for t in tables if conn.execute(select(func.count()).select_from(t)).scalar()
-                      != counts[t.name]]
+            differ = [f"{t.name} ({source[t.name]:,} there, {got:,} here)" for t in tables
+                      if (got := conn.execute(select(func.count()).select_from(t)).scalar()) != source[t.name]]
         if differ:
-            raise BackupError(f"the copy's row counts differ from the source's in {', '.join(differ)}")
+            raise BackupError(f"the copy's row counts differ from the source's: {', '.join(differ)}; set "
+                              "database.url to the new database only once a copy has none")
         return {"from": make_url(source_url).render_as_string(hide_password=True),
                 "to": make_url(target_url).render_as_string(hide_password=True), "rows": counts}
     finally:

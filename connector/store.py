@@ -298,6 +298,7 @@ class NotificationState(Base):
 MIGRATIONS = Path(__file__).with_name("migrations")
 SCHEMA_HEAD = "0014"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
 MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on PostgreSQL
+SERVING_LOCK_KEY = 0x71626573  # "qbes": the one qbedi run / serve hold (shared) while they work
 
 
 def make_engine(url: str) -> Engine:
@@ -319,6 +320,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def _fcntl():
+    try:
+        import fcntl
+    except ImportError:  # Windows: no file lock here (restore and copy-database look at the port alone)
+        return None
+    return fcntl
 
 
 class SchemaNewer(Exception):
@@ -405,6 +414,54 @@ class Store:
                     f.seek(0)
                     msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
+    @contextlib.contextmanager
+    def serving(self):
+        """Held while qbedi run / serve works on this database (a shared lock: several may), so that
+        :meth:`in_use` tells a restore or a copy to wait. SQLite: a lock on a file beside the database (POSIX);
+        PostgreSQL: a shared advisory lock on a connection kept for the while."""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock_shared({SERVING_LOCK_KEY})")
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock_shared({SERVING_LOCK_KEY})")
+                    conn.commit()
+            return
+        fcntl = _fcntl()
+        if not path or path == ":memory:" or fcntl is None:
+            yield
+            return
+        with open(f"{path}.serving.lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def in_use(self) -> bool:
+        """Does a qbedi run / serve hold :meth:`serving` on this database now?"""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                free = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({SERVING_LOCK_KEY})").scalar()
+                if free:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SERVING_LOCK_KEY})")
+                conn.commit()
+                return not free
+        fcntl = _fcntl()
+        if not path or path == ":memory:" or fcntl is None or not Path(f"{path}.serving.lock").exists():
+            return False
+        with open(f"{path}.serving.lock", "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
     def revisions(self) -> tuple[str | None, str]:
         """(the database's alembic revision or None for an empty database, the newest this code knows)."""
         from alembic.config import Config
@@ -465,12 +522,13 @@ class Store:
                     conn.exec_driver_sql(f'VACUUM (ANALYZE) "{table}"')
         return stale
 
-    def dispose(self) -> None:
-        """Close every connection. SQLite: the write-ahead log is folded into the database file first, so the
-        file alone is the whole database once qbedi stopped (a backup copied over it is not joined by a log
-        left from before: README, restoring)."""
+    def dispose(self, *, fold_log: bool = False) -> None:
+        """Close every connection. ``fold_log`` (qbedi run / serve stopping), SQLite: the write-ahead log is
+        folded into the database file first, so the file alone is the whole database once qbedi stopped (a
+        backup copied over it is not joined by a log left from before). Not for every command: it waits for
+        the readers of a running qbedi."""
         path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
-        if path and path != ":memory:" and Path(path).exists():  # (never creates a database a read did not)
+        if fold_log and path and path != ":memory:" and Path(path).exists():  # (never creates a database)
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

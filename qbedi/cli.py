@@ -379,11 +379,12 @@ def cmd_serve(args) -> int:
     rt = build_runtime(settings, with_sources=False)
     wc = settings.web_connector
     try:
-        serve(rt.wsgi_app(), args.host or wc.listen.host, args.port if args.port is not None else wc.listen.port)
+        with rt.store.serving():
+            serve(rt.wsgi_app(), args.host or wc.listen.host, args.port if args.port is not None else wc.listen.port)
     except CannotListen as e:
         return _cannot_listen(e)
     finally:
-        rt.close()
+        rt.close(fold_log=True)
     return 0
 
 
@@ -396,11 +397,12 @@ def cmd_run(args) -> int:
     _setup_logging(settings, args)
     rt = build_runtime(settings)
     try:
-        return run_daemon(rt, port=args.port)  # (which sets its startup objects aside itself: settle_heap)
+        with rt.store.serving():  # (a restore or a copy of the database waits for this to stop)
+            return run_daemon(rt, port=args.port)  # (which sets its startup objects aside itself: settle_heap)
     except CannotListen as e:
         return _cannot_listen(e)
     finally:
-        rt.close()  # (SQLite: its log folded into the database file)
+        rt.close(fold_log=True)  # (SQLite: its log folded into the database file)
 
 
 def cmd_poll(args) -> int:
@@ -970,17 +972,29 @@ def _database_copy(args, do, said) -> int:
 
 
 def _running(settings, what: str) -> bool:
-    """Does a qbedi answer on the configured port? (Then says so: ``what`` under a running qbedi would be wrong.)"""
+    """Does a qbedi run / serve work on this database (its lock), or answer on the configured port? Then says
+    so: ``what`` under a running qbedi would be wrong."""
     import socket
 
-    listen = settings.web_connector.listen
+    from connector.store import Store
+
+    store = Store(settings.database_url)
     try:
-        socket.create_connection(("127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host, listen.port),
-                                 timeout=0.5).close()
-    except OSError:
-        return False
-    print(f"qbedi: something answers on {listen.host}:{listen.port}: is qbedi run (or serve) running? Stop it "
-          f"first: {what}", file=sys.stderr)
+        held = store.in_use()
+    except Exception:  # noqa: BLE001 - a database that does not open: the command itself says so
+        held = False
+    finally:
+        store.dispose()
+    listen = settings.web_connector.listen
+    if not held:
+        try:
+            socket.create_connection(("127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host,
+                                      listen.port), timeout=0.5).close()
+        except OSError:
+            return False
+    print("qbedi: " + ("a qbedi run (or serve) works on this database" if held else
+                       f"something answers on {listen.host}:{listen.port}: is qbedi run (or serve) running?")
+          + f" Stop it first: {what}", file=sys.stderr)
     return True
 
 

@@ -144,8 +144,9 @@ class Runtime:
         except SQLAlchemyError as e:
             raise DatabaseUnavailable(self.settings.database_url, e) from None
 
-    def close(self) -> None:
-        self.store.dispose()
+    def close(self, *, fold_log: bool = False) -> None:
+        """``fold_log``: qbedi run / serve stopping (:meth:`connector.store.Store.dispose`)."""
+        self.store.dispose(fold_log=fold_log)
 
 
 class _LiveUsers(Mapping):

@@ -233,3 +233,22 @@ def test_copy_database_moves_a_workspace_into_an_empty_database_and_qbedi_carrie
     rstore.dispose()
     refs = [b.ref_number for b in qb.bills]
     assert by == {DocStatus.POSTED: 8, DocStatus.HELD: 1} and newest == 9 and len(refs) == len(set(refs)) == 8
+
+
+def test_restore_and_copy_wait_for_a_running_qbedi_on_any_port(tmp_path, db_url, capsys):
+    """Seen in review: the running check looked at the config's port alone; `qbedi run --port N` got past it.
+    A qbedi run holds a lock on its database while it works; restore and copy-database look at it."""
+    from tests.support.processes import serving
+
+    cfg = write_config(tmp_path, db_url)
+    assert main(["migrate", "--config", str(cfg)]) == 0
+    assert main(["backup", "--to", str(tmp_path / "b.db"), "--config", str(cfg)]) == 0 or not db_url.startswith("sqlite")
+    capsys.readouterr()
+    with serving("run", cfg):  # (on a port of its own, not the config's)
+        for args in (["restore", "--from", str(tmp_path / "b.db"), "--yes"],
+                     ["copy-database", "--to", f"sqlite:///{tmp_path / 'copy.db'}"]):
+            assert main([*args, "--config", str(cfg)]) == 1, args
+            assert "a qbedi run (or serve) works on this database" in capsys.readouterr().err
+    assert not (tmp_path / "copy.db").exists()
+    if db_url.startswith("sqlite"):  # (stopped: the restore goes ahead)
+        assert main(["restore", "--from", str(tmp_path / "b.db"), "--yes", "--config", str(cfg)]) == 0
