@@ -64,12 +64,21 @@ def restore(database_url: str, source: str | os.PathLike, *, keep_as: str | os.P
     if not source.is_file():
         raise BackupError(f"no backup file {source}")
     schema = _check_backup(source)
+    from .store import schema_newer
+
+    if schema_newer(schema):
+        raise BackupError(f"{source}: {schema_newer(schema).replace('the database is', 'it is')}; not restored")
     kept = None
     if Path(path).exists():
         kept = Path(keep_as) if keep_as else Path(path + ".before-restore")
         if kept.exists():
             raise BackupError(f"{kept} exists already (an earlier restore's): move it away first")
-        backup(database_url, kept)
+        try:
+            backup(database_url, kept)
+        except BackupError:  # the database it replaces does not read (why one restores): kept as it is
+            for suffix in ("", "-wal", "-shm"):
+                if Path(path + suffix).exists():
+                    os.replace(path + suffix, str(kept) + suffix)
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(path, timeout=30)
     try:

@@ -1018,6 +1018,10 @@ def cmd_restore(args) -> int:
     from connector.backup import restore
 
     settings = _settings(args)
+    if not settings.database_url.startswith("sqlite"):
+        print("qbedi: restore puts back SQLite backups; for PostgreSQL: createdb NEW && pg_restore --no-owner "
+              "--dbname NEW FILE, then point database.url at NEW (README, Backups)", file=sys.stderr)
+        return 2
     if _running(settings, "a restore under a running qbedi would mix two states"):
         return 1
     if not args.yes:

@@ -252,3 +252,33 @@ def test_restore_and_copy_wait_for_a_running_qbedi_on_any_port(tmp_path, db_url,
     assert not (tmp_path / "copy.db").exists()
     if db_url.startswith("sqlite"):  # (stopped: the restore goes ahead)
         assert main(["restore", "--from", str(tmp_path / "b.db"), "--yes", "--config", str(cfg)]) == 0
+
+
+def test_restore_over_a_damaged_database_keeps_it_as_it_was_and_puts_the_backup_back(tmp_path, db_url, capsys):
+    """Seen in review: restore backed up the database it replaces first, and on a damaged one (the reason to
+    restore) that failed: nothing was restored. A backup from a newer qbedi is refused."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("restore is for SQLite backups")
+    cfg = write_config(tmp_path, db_url)
+    settings = load_settings(cfg)
+    store = Store(settings.database_url)
+    store.migrate()
+    IngestService(store, settings).ingest(_invoice(1), source="inbox", remote_id="1", name="1.edi")
+    store.dispose()
+    assert main(["backup", "--to", str(tmp_path / "good.db"), "--config", str(cfg)]) == 0
+    live = settings.database_url.split("///", 1)[1]
+    with open(live, "r+b") as f:  # the disk ate its first pages
+        f.write(b"\0" * 8192)
+    capsys.readouterr()
+    assert main(["restore", "--from", str(tmp_path / "good.db"), "--yes", "--config", str(cfg)]) == 0
+    assert open(live + ".before-restore", "rb").read(16) == b"\0" * 16  # the damaged one, kept as it was
+    check = Store(settings.database_url)
+    with check.session() as s:
+        assert s.scalars(select(Document.document_number)).all() == ["INV-1"]
+    with check.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    check.dispose()
+    assert main(["backup", "--to", str(tmp_path / "newer.db"), "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["restore", "--from", str(tmp_path / "newer.db"), "--yes", "--config", str(cfg)]) == 1
+    assert "set up by a newer qbedi" in capsys.readouterr().err
