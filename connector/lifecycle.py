@@ -234,9 +234,10 @@ def _is_now(s: Session, doc: Document) -> str:
     second reads what the first just did."""
     from sqlalchemy import select
 
-    last = s.scalar(select(AuditEvent).where(AuditEvent.document_id == doc.id).order_by(AuditEvent.id.desc())
-                    .limit(1))
-    by = (last.detail or {}).get("by") if last is not None else None
+    recent = s.scalars(select(AuditEvent).where(AuditEvent.document_id == doc.id).order_by(AuditEvent.id.desc())
+                       .limit(8))  # (a person's act is followed by what it led to: "released", then "queued")
+    last = next((e for e in recent if (e.detail or {}).get("by")), None)
+    by = last.detail["by"] if last is not None else None
     said = f"document #{doc.id} is {str(doc.status).replace('_', ' ')}"
     if by:
         said += f" ({last.kind.replace('_', ' ')} by {by} at {last.at:%Y-%m-%d %H:%M} UTC)"

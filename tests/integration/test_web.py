@@ -886,6 +886,17 @@ def test_a_clerk_whose_page_is_out_of_date_reads_who_acted_on_the_document_first
                            follow_redirects=True))
     assert re.search(rf"Document #{held}: it is dismissed \(dismissed by adam \(web\) at \d{{4}}-\d\d-\d\d \d\d:\d\d "
                      r"UTC\); only held, failed or rejected documents can be dismissed", said), said
+    ingest(rt, "acme_INV-10045.edi")  # a release, then a stale dismiss: the release said, not "queued" bare
+    acme = doc_id(rt, "INV-10045")
+    with rt.store.session() as s:
+        from connector import lifecycle
+
+        lifecycle.hold(s, s.get(Document, acme), [{"code": "unmapped_line", "message": "line 1"}])
+    form = token(carol, f"/documents/{acme}")
+    post(adam, f"/documents/{acme}/release", page=f"/documents/{acme}")
+    said = text(carol.post(f"/documents/{acme}/dismiss", data={"reason": "not ours", "csrf": form},
+                           follow_redirects=True))
+    assert f"Document #{acme}: it is queued (released by adam (web) at " in said, said
 
 
 def test_the_dashboards_recent_activity_is_not_filled_with_polls_that_found_nothing(site):
