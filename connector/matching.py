@@ -62,8 +62,9 @@ def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[d
     that bill it: what they invoiced of a line is no longer there to invoice)."""
     out: list[Variance] = []
     billed = billed or {}
+    mine: dict[tuple[str, str], Decimal] = {}  # what this invoice's earlier lines bill of the same PO line
     for line in invoice.get("lines") or []:
-        po_number = (line.get("po_number") or "").strip()
+        po_number = (line.get("po_number") or "").strip().upper()  # (the keys: :func:`po_numbers`)
         po = orders.get(po_number)
         if po is None or not _key(line):
             continue
@@ -79,7 +80,7 @@ def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[d
                                 str(n), str(price), str(want_price)))
         qty = _dec(line.get("quantity"))
         ordered_qty = sum((_dec(pl.get("quantity")) or Decimal(0) for pl in ordered), Decimal(0))
-        got = [rl for r in receipts.get(po_number, []) for rl in r.get("lines") or [] if _key(rl) == _key(line)]
+        got = [rl for r in receipts.get(po_number, []) for rl in received_lines(r) if _key(rl) == _key(line)]
         received = sum((_dec(rl.get("quantity")) or Decimal(0) for rl in got), Decimal(0)) if got else None
         if received is None:
             limit, what, aside = ordered_qty, "ordered", ""
@@ -88,17 +89,40 @@ def three_way(invoice: dict, orders: dict[str, dict], receipts: dict[str, list[d
         else:  # (more came than was ordered: what was not ordered is not billed without a person)
             limit, what, aside = ordered_qty, "ordered", f" (received {received})"
         before = [(b.get("document_number") or "?", q) for b in billed.get(po_number, [])
-                  for bl in b.get("lines") or [] if (bl.get("po_number") or "").strip() == po_number
+                  for bl in b.get("lines") or [] if (bl.get("po_number") or "").strip().upper() == po_number
                   and _key(bl) == _key(line) and (q := _dec(bl.get("quantity")))]
         already = sum((q for _, q in before), Decimal(0))
+        earlier_here = mine.get((po_number, _key(line)), Decimal(0))
+        if qty is not None:
+            mine[(po_number, _key(line))] = earlier_here + qty
+            already += earlier_here
+            if earlier_here:
+                before.append(("this invoice's lines above", earlier_here))
         if qty is not None and _over(qty + already, limit, quantity_tolerance_percent):
             out.append(Variance(QUANTITY_VARIANCE,
                                 f"line {n} ({part}): invoiced {qty}, {what} {limit} on {po_number}{aside}"
                                 + (f", of which {already} already invoiced ("
-                                   + ", ".join(dict.fromkeys(num for num, _ in before)) + f"): {limit - already} left"
+                                   + ", ".join(dict.fromkeys(num for num, _ in before)) + "): "
+                                   + (f"{limit - already} left" if limit > already else "nothing left")
                                    if already else "")
                                 + f", tolerance {quantity_tolerance_percent}%",
                                 str(n), str(qty), str(limit - already)))
+    return out
+
+
+def received_lines(notice: dict) -> list[dict]:
+    """A received ship notice's lines as received: less what a person chose to leave out of an over-shipment
+    (``not_received``, kept on the notice when QuickBooks received what the PO had open)."""
+    left = {}
+    for x in notice.get("not_received") or []:
+        left[_key(x)] = left.get(_key(x), Decimal(0)) + (_dec(x.get("quantity")) or Decimal(0))
+    if not left:
+        return notice.get("lines") or []
+    out = []
+    for rl in notice.get("lines") or []:
+        q, cut = _dec(rl.get("quantity")) or Decimal(0), min(left.get(_key(rl), Decimal(0)), _dec(rl.get("quantity")) or Decimal(0))
+        left[_key(rl)] = left.get(_key(rl), Decimal(0)) - cut
+        out.append({**rl, "quantity": str(q - cut)})
     return out
 
 
@@ -113,11 +137,24 @@ def po_lines(number: str, order: dict, receipts: list[dict], invoices: list[dict
                                    "ordered": Decimal(0), "received": Decimal(0), "invoiced": Decimal(0)})
         row["ordered"] += _dec(pl.get("quantity")) or Decimal(0)
     for r in receipts:
-        for rl in r.get("lines") or []:
+        for rl in received_lines(r):
             if _key(rl) in out:
                 out[_key(rl)]["received"] += _dec(rl.get("quantity")) or Decimal(0)
     for inv in invoices:
         for il in inv.get("lines") or []:
-            if (il.get("po_number") or "").strip() == number and _key(il) in out:
+            if (il.get("po_number") or "").strip().upper() == number and _key(il) in out:
                 out[_key(il)]["invoiced"] += _dec(il.get("quantity")) or Decimal(0)
     return [{**row, **{k: str(row[k]) for k in ("ordered", "received", "invoiced")}} for row in out.values()]
+
+
+def po_numbers(doc: dict, transaction_set: str, number: str = "") -> list[str]:
+    """The purchase order numbers a document names, from the JSON qbedi keeps for it: a PO its own number,
+    a ship notice its orders and its items', an invoice its lines' (each line's, else the invoice's); in
+    upper case, as they are compared (a supplier's "po-8001" is its PO-8001)."""
+    if transaction_set == "850":
+        found = [number]
+    elif transaction_set in ("810", "856"):
+        found = [*(doc.get("po_numbers") or []), *((ln.get("po_number") or "") for ln in doc.get("lines") or [])]
+    else:
+        found = []
+    return list(dict.fromkeys(n.strip().upper()[:60] for n in found if n and n.strip()))

@@ -23,12 +23,13 @@ import edi
 
 from . import control, lifecycle, raw
 from .leases import poll_lease
-from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, three_way
+from .matching import PRICE_VARIANCE, QUANTITY_VARIANCE, po_numbers, three_way
 from .plans import RequestMeta
 from .settings import LiveSettings, Settings
 from .sources import FileGone, RemoteFile, Source, SourceError, SourceUnavailable
 from .status import MAYBE_IN_QUICKBOOKS, Activity, AckState, DocStatus, FileStatus, FileVerdict, Hold, RqState, Scope
-from .store import Document, FileSighting, OutboundAck, ReceivedFile, Store, audit, new_document_ids, utcnow
+from .store import (Document, FileSighting, OutboundAck, PoReference, ReceivedFile, Store, audit, new_document_ids,
+                    utcnow)
 from .translate import Translation, document_json, translate_set
 
 log = structlog.get_logger(__name__)
@@ -138,14 +139,22 @@ def _taken():
             ((Document.status == DocStatus.HELD) & Document.reason_code.in_(MAYBE_IN_QUICKBOOKS)))
 
 
+def _insert_po_references(s: Session, docs: list[Document], rows: list[dict]) -> None:
+    """The purchase orders each new document names (:class:`connector.store.PoReference`)."""
+    refs = [{"po_number": n, "document_id": d.id} for d, row in zip(docs, rows)
+            for n in po_numbers(row["parsed"], d.transaction_set, d.document_number)]
+    if refs:
+        s.execute(insert(PoReference), refs)
+
+
 def purchase_order_documents(s: Session, supplier_id: str, numbers, *, exclude: int | None = None,
                              before: int | None = None) -> tuple[dict[str, list[Document]], ...]:
     """What qbedi has of a supplier's purchase orders ``numbers``, each by PO number, oldest first: (the 850s,
     not rejected or dismissed; the ship notices that name them and count as received, :data:`RECEIVED`; the
     invoices that bill them, :func:`_taken`, credits left out). ``exclude``: a document left out; ``before``:
-    only documents stored before that id. The supplier's latest :data:`RECEIPTS_LOOKED_AT` ship notices and
-    invoices are read (bounded)."""
-    numbers = sorted(set(numbers) - {""})
+    only documents stored before that id. Found by the PO numbers each document names (an index): never the
+    supplier's other documents."""
+    numbers = sorted({n.strip().upper() for n in numbers} - {""})
     orders: dict[str, list[Document]] = {}
     receipts: dict[str, list[Document]] = {}
     billed: dict[str, list[Document]] = {}
@@ -154,26 +163,26 @@ def purchase_order_documents(s: Session, supplier_id: str, numbers, *, exclude: 
     earlier = [Document.id < before] if before is not None else []
     if exclude is not None:
         earlier.append(Document.id != exclude)
+    naming = Document.id.in_(select(PoReference.document_id).where(PoReference.po_number.in_(numbers)))
     for po in s.scalars(select(Document).where(
-            Document.supplier_id == supplier_id, Document.transaction_set == "850",
-            Document.document_number.in_(numbers),
+            naming, Document.supplier_id == supplier_id, Document.transaction_set == "850",
             ~Document.status.in_((DocStatus.REJECTED, DocStatus.DISMISSED)), *earlier).order_by(Document.id)):
-        orders.setdefault(po.document_number, []).append(po)
+        orders.setdefault(po.document_number.strip().upper(), []).append(po)
     if not orders:
         return orders, receipts, billed
     for asn in s.scalars(select(Document).where(
-            Document.supplier_id == supplier_id, Document.transaction_set == "856", Document.status.in_(RECEIVED),
-            *earlier).order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
-        for number in set((asn.parsed or {}).get("po_numbers") or []) & set(orders):
-            receipts.setdefault(number, []).insert(0, asn)
+            naming, Document.supplier_id == supplier_id, Document.transaction_set == "856",
+            Document.status.in_(RECEIVED), *earlier).order_by(Document.id)):
+        for number in set(po_numbers(asn.parsed or {}, "856")) & set(orders):
+            receipts.setdefault(number, []).append(asn)
     for inv in s.scalars(select(Document).where(
-            Document.supplier_id == supplier_id, Document.transaction_set == "810", _taken(), *earlier)
-            .order_by(Document.id.desc()).limit(RECEIPTS_LOOKED_AT)):
+            naming, Document.supplier_id == supplier_id, Document.transaction_set == "810", _taken(), *earlier)
+            .order_by(Document.id)):
         bill = inv.parsed or {}
         if bill.get("credit"):
             continue  # (a credit gives nothing back to bill: the goods went back)
-        for number in {(ln.get("po_number") or "").strip() for ln in bill.get("lines") or []} & set(orders):
-            billed.setdefault(number, []).insert(0, inv)
+        for number in set(po_numbers(bill, "810")) & set(orders):
+            billed.setdefault(number, []).append(inv)
     return orders, receipts, billed
 
 
@@ -234,7 +243,6 @@ def _suppliers_with_orders(s: Session, chunk: list[Translation]) -> set[str]:
 
 
 MAX_REASON = 2000  # characters of a person's reason (dismiss, reject, overrides)
-RECEIPTS_LOOKED_AT = 500  # a supplier's latest ship notices (and other invoices) the three-way match reads
 # ship notices whose goods count as received: in QuickBooks, or on their way there (not held, refused or dismissed)
 RECEIVED = (DocStatus.AWAITING_APPROVAL, DocStatus.QUEUED, DocStatus.SENT, DocStatus.POSTED)
 
@@ -514,6 +522,7 @@ class IngestService:
             by_ordinal = {d.ordinal: d for d in s.scalars(  # (one INSERT ... RETURNING; rows come in any order)
                 insert(Document).returning(Document).options(defer(Document.parsed)), rows)}
             docs = [by_ordinal[t.ordinal] for t in chunk]
+            _insert_po_references(s, docs, rows)  # (the match of a later one reads them)
         else:
             docs = [Document(id=i, status=DocStatus.RECEIVED, **row)
                     for i, row in zip(new_document_ids(s, len(rows)), rows)]
@@ -527,6 +536,7 @@ class IngestService:
             taken.add(doc, t)
         if not first:  # (as they ended: before their requests and events, which name them)
             s.execute(insert(Document), [{k: v for k, v in vars(d).items() if k in _DOCUMENT_COLUMNS} for d in docs])
+            _insert_po_references(s, docs, rows)
         lifecycle.write_batch(s, batch)
         later = [d for d in docs if d.ordinal >= REPORTED_DOCUMENTS]  # a big file's: one line a chunk for each kind
         for event, statuses in (("documents.queued", (DocStatus.QUEUED, DocStatus.AWAITING_APPROVAL)),

@@ -189,6 +189,15 @@ class QueuedRequest(Base):
     document: Mapped[Document | None] = relationship(back_populates="requests")
 
 
+class PoReference(Base):
+    """A purchase order a document names (an invoice's lines, a ship notice's orders, a PO itself): what the
+    three-way match and a document's page find a PO's receipts and invoices by, on an index, however many
+    documents the supplier sent (migration 0015; :func:`connector.matching.po_numbers`)."""
+    __tablename__ = "po_reference"
+    po_number: Mapped[str] = mapped_column(String(60), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("edi_document.id"), primary_key=True)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_doc", "document_id"),)
@@ -296,7 +305,7 @@ class NotificationState(Base):
 # ---------------------------------------------------------------- engine / unit of work
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_HEAD = "0014"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
+SCHEMA_HEAD = "0015"  # the newest migration (tests/integration/test_migrations.py checks it is alembic's head)
 MIGRATION_LOCK_KEY = 0x71626564  # "qbed": the advisory lock migrations hold on PostgreSQL
 SERVING_LOCK_KEY = 0x71626573  # "qbes": the one qbedi run / serve hold (shared) while they work
 

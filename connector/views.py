@@ -781,16 +781,10 @@ def _purchase_orders_of(s, d: Document) -> list[dict]:
     """The purchase orders a document is about (an invoice's and a ship notice's PO numbers, a PO itself), as
     the three-way match sees them: each PO's lines ordered, received and invoiced, and the documents that say
     so (:func:`connector.services.purchase_order_documents`), for a person to check by eye."""
-    from .matching import po_lines
+    from .matching import po_lines, po_numbers
     from .services import purchase_order_documents
 
-    parsed = d.parsed or {}
-    if d.transaction_set == "850":
-        numbers = [d.document_number]
-    else:
-        numbers = [*(parsed.get("po_numbers") or []), *((ln.get("po_number") or "").strip()
-                                                       for ln in parsed.get("lines") or [])]
-    numbers = list(dict.fromkeys(n for n in numbers if n))
+    numbers = po_numbers(d.parsed or {}, d.transaction_set, d.document_number)
     if not numbers or not d.supplier_id or d.transaction_set not in ("810", "850", "856"):
         return []
     orders, receipts, billed = purchase_order_documents(s, d.supplier_id, numbers)

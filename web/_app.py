@@ -25,7 +25,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from connector import control, views
 from connector.services import IngestService
-from connector.settings import ConfigError, Settings, load_settings
+from connector.settings import ConfigError, LiveSettings, Settings, load_settings
 from connector.status import DocStatus, Scope, SyncKind
 from connector.store import Document, Store
 
@@ -84,16 +84,17 @@ class _Deps:
     def __init__(self, settings: Settings, store: Store, ingest: IngestService, sessions: Sessions,
                  throttle: LoginThrottle):
         self.settings, self.store, self.ingest, self.sessions, self.throttle = settings, store, ingest, sessions, throttle
+        self.live = LiveSettings(settings)  # (the page's own: it reads the files again only when they changed)
 
     def current_settings(self) -> Settings:
         """The config as it is on disk now (the mapping pages show what an admin just changed; web users
-        removed, added or moved count at once), or while it does not read, the last one that did: the ingest's
-        :class:`connector.settings.LiveSettings`, which reads the files again only when they changed. Looked
+        removed, added or moved count at once), or while it does not read, the last one that did
+        (:class:`connector.settings.LiveSettings`, which reads the files again only when they changed). Looked
         at once a request (a clerk of some companies needs it for every list and count the page shows)."""
         if not has_request_context():
-            return self.ingest.live.current(now_please=True)
+            return self.live.current(now_please=True)
         if "settings_now" not in g:
-            g.settings_now = self.ingest.live.current(now_please=True)
+            g.settings_now = self.live.current(now_please=True)
         return g.settings_now
 
     def within(self) -> list:

@@ -128,15 +128,23 @@ def _open_lines(pos: dict[str, list]) -> tuple[dict[tuple[str, str], Decimal], l
     return open_qty, po_lines
 
 
+def _per(x: ReceiptLine) -> Decimal:
+    """QuickBooks' units in one of the supplier's (``shipped``: "4 CA" when converted), else 1."""
+    try:
+        return x.quantity / Decimal(x.shipped.split()[0]) if x.shipped else Decimal(1)
+    except (InvalidOperation, ZeroDivisionError, IndexError):
+        return Decimal(1)
+
+
 def _take(p: ReceiptLine, pos: dict, open_qty: dict, po_lines: list, lines: list, links: list):
-    """Take one receipt line's quantity from the open PO lines it matches; returns (code, message) when
-    it cannot be taken whole."""
+    """Take one receipt line's quantity from the open PO lines it matches; returns (code, message, quantity
+    not taken, in QuickBooks' unit) when it cannot be taken whole."""
     need = p.quantity
     cands = [(ref, key, ln) for ref, key, ln in po_lines if (not p.po_number or ref == p.po_number)
              and _same_item(ln, p)]
     if not cands:
         return Hold.UNMAPPED_LINE, f"{p.name} (line {p.line or '?'}) is not on purchase order " \
-                                   f"{p.po_number or ', '.join(pos)}"
+                                   f"{p.po_number or ', '.join(pos)}", p.quantity
     for ref, key, ln in cands:
         take = min(need, open_qty[key])
         if take <= 0:
@@ -149,8 +157,9 @@ def _take(p: ReceiptLine, pos: dict, open_qty: dict, po_lines: list, lines: list
         if need == 0:
             return None
     shipped = f" ({p.shipped})" if p.shipped else ""  # converted from the supplier's unit
+    open_words = f"has only {p.quantity - need} open" if p.quantity > need else "has nothing open"
     return Hold.OVER_RECEIPT, f"{p.quantity}{shipped} x {p.name} shipped but purchase order {p.po_number or '?'} " \
-                              f"has only {p.quantity - need} open"
+                              f"{open_words}", need
 
 
 def link_receipt(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -> str | None:
@@ -169,18 +178,22 @@ def link_receipt(s: Session, rq: QueuedRequest, meta: RequestMeta, rets: list) -
     open_qty, po_lines = _open_lines(pos)
     lines: list[ItemLine] = []
     links: list[Link] = []
-    problems = [p for p in (_take(x, pos, open_qty, po_lines, lines, links) for x in plan.lines) if p]
-    left_out = [m for code, m in problems if plan.open_only and code == Hold.OVER_RECEIPT]
-    problems = [p for p in problems if not (plan.open_only and p[0] == Hold.OVER_RECEIPT)]
+    taken = [(x, _take(x, pos, open_qty, po_lines, lines, links)) for x in plan.lines]
+    left_out = [(x, p) for x, p in taken if p and plan.open_only and p[0] == Hold.OVER_RECEIPT]
+    problems = [p for _, p in taken if p and not (plan.open_only and p[0] == Hold.OVER_RECEIPT)]
     if not problems and not lines:  # (what is open was chosen, and nothing is)
         problems = [(Hold.OVER_RECEIPT, "nothing is open on purchase order " + ", ".join(plan.po_numbers) +
-                     ": nothing to receive; " + "; ".join(left_out))]
+                     ": nothing to receive; " + "; ".join(p[1] for _, p in left_out))]
     if problems:
-        lifecycle.hold_request(s, rq, problems[0][0], "; ".join(m for _, m in problems))
+        lifecycle.hold_request(s, rq, problems[0][0], "; ".join(p[1] for p in problems))
         return problems[0][0]
     if left_out:  # a person chose to receive what is open: the rest is said, never received
+        said = [f"{p[2]} x {x.name} (of {x.quantity} shipped)" for x, p in left_out]
         audit(s, "over_shipment_left_out", document=rq.document, request_id=rq.id,
-              message="received what the purchase order has open; not received: " + "; ".join(left_out))
+              message="received what the purchase order has open; not received: " + "; ".join(said))
+        doc = rq.document  # (what the notice received, for the three-way match and its page: less these,
+        doc.parsed = {**(doc.parsed or {}), "not_received": [  # in the supplier's unit, as its lines count)
+            {"vendor_part": x.vendor_part, "item": x.item, "quantity": str(p[2] / _per(x))} for x, p in left_out]}
     el = plan.linked(lines)
     rq.qbxml = etree.tostring(el, encoding="unicode")
     rq.line_count = max(1, len(lines))

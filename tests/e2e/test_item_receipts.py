@@ -96,7 +96,8 @@ def test_a_person_receives_what_is_open_of_an_over_shipment_and_the_rest_is_said
     with rt.store.session() as s:
         [left] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "over_shipment_left_out"]
         [chosen] = [e.detail for e in audit_trail(s, doc.id) if e.kind == "receive_open_chosen"]
-    assert "not received: 10 x Hex Bolt 3/8 shipped but purchase order PO-7781 has only 5 open" in left["message"]
+    assert left["message"] == "received what the purchase order has open; not received: 5 x Hex Bolt 3/8 (of 10 shipped)"
+    assert doc.parsed["not_received"] == [{"vendor_part": "AC-100", "item": "Hex Bolt 3/8", "quantity": "5"}]
     assert chosen["by"] == "dave" and chosen["reason"] == "5 bolts sent back to the supplier"
 
     rt.ingest.ingest(ship_notice("PO-7781", [("AC-100", 3, "EA")], number="ASN-5002", ctrl=302), source="inbox",

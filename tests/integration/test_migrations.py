@@ -103,6 +103,7 @@ def test_schema_head_is_alembics_head_and_an_up_to_date_database_skips_alembic(d
     try:
         with store.engine.begin() as conn:  # back to 0010 by hand (migrate never downgrades)
             conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+            conn.execute(text("DROP TABLE po_reference"))  # (0015)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN seller_id"))  # (0014)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN set_place"))  # (0013)
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN segment_index"))  # (0012)
@@ -114,8 +115,9 @@ def test_schema_head_is_alembics_head_and_an_up_to_date_database_skips_alembic(d
         store.dispose()
 
 
-def test_0014_gives_documents_held_before_it_their_sellers_id(tmp_path, db_url):
-    """A document held as unknown_supplier before 0014 is found by the N1 id its supplier is mapped by."""
+def test_0014_and_0015_give_documents_stored_before_them_their_sellers_id_and_po_numbers(tmp_path, db_url):
+    """A document held as unknown_supplier before 0014 is found by the N1 id its supplier is mapped by; one
+    stored before 0015 by the purchase order it names."""
     from connector.services import IngestService
     from connector.settings import load_settings
     from connector.store import Document
@@ -129,11 +131,13 @@ def test_0014_gives_documents_held_before_it_their_sellers_id(tmp_path, db_url):
                                               name="i.edi")
         with store.engine.begin() as conn:  # as it was stored before 0014
             conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+            conn.execute(text("DROP TABLE po_reference"))
             conn.execute(text("ALTER TABLE edi_document DROP COLUMN seller_id"))
         store.migrate()
         with store.session() as s:
             [doc] = s.query(Document).all()
             assert (doc.supplier_id, doc.sender_id, doc.seller_id) == (None, "INITECHEDI", "INITECH")
+            assert s.execute(text("SELECT po_number, document_id FROM po_reference")).all() == [("PO-7810", doc.id)]
     finally:
         store.dispose()
 

@@ -115,6 +115,34 @@ def test_three_way_is_pure_and_says_nothing_about_what_it_cannot_compare():
     assert v.code == "quantity_variance" and (v.invoiced, v.expected) == ("5", "3")
 
 
+def test_an_invoice_repeating_a_part_on_two_lines_and_a_po_named_in_lower_case_are_matched():
+    """Seen: an invoice billing 3 + 3 of a part on two lines passed where 4 were left (each line was compared
+    alone), and one naming "po-8001" was not matched with PO-8001 at all."""
+    orders = {"PO-8001": {"lines": [{"vendor_part": "AC-220", "quantity": "6", "unit_price": "37.25"}]}}
+    received = {"PO-8001": [{"lines": [{"vendor_part": "AC-220", "quantity": "6"}]}]}
+    billed = {"PO-8001": [{"document_number": "INV-A", "lines": [{"po_number": "PO-8001", "vendor_part": "AC-220",
+                                                                  "quantity": "2"}]}]}
+    two = {"lines": [{"line_number": str(n), "vendor_part": "ac-220", "quantity": "3", "unit_price": "37.25",
+                      "po_number": "po-8001"} for n in (1, 2)]}
+    [v] = three_way(two, orders, received, billed)
+    assert v.line_number == "2" and v.expected == "1"
+    assert "of which 5 already invoiced (INV-A, this invoice's lines above): 1 left" in v.message
+    assert three_way({"lines": two["lines"][:1]}, orders, received, billed) == []  # 3 of the 4 left: fine
+
+
+def test_what_a_person_left_out_of_an_over_shipment_is_not_counted_as_received():
+    from connector.matching import po_lines
+
+    notice = {"lines": [{"vendor_part": "AC-100", "quantity": "8"}],
+              "not_received": [{"vendor_part": "AC-100", "quantity": "4"}]}
+    order = {"lines": [{"vendor_part": "AC-100", "quantity": "10", "description": "bolts"}]}
+    [row] = po_lines("PO-1", order, [notice], [])
+    assert (row["ordered"], row["received"]) == ("10", "4")
+    invoice = {"lines": [{"line_number": "1", "vendor_part": "AC-100", "quantity": "6", "po_number": "PO-1"}]}
+    [v] = three_way(invoice, {"PO-1": order}, {"PO-1": [notice]})
+    assert "invoiced 6, received 4 on PO-1 (ordered 10)" in v.message
+
+
 def test_the_web_page_shows_the_variance_and_accepts_it_with_a_reason(world, tmp_path):
     import re
 
@@ -158,7 +186,7 @@ def test_goods_are_billed_once_whether_in_one_invoice_or_several(world):
     doc = _doc(store, "INV-20001")
     assert (doc.status, doc.reason_code) == ("held", "quantity_variance")
     assert ("line 1 (AC-100): invoiced 10, received 10 on PO-7781 (ordered 10), of which 10 already invoiced "
-            "(INV-10045): 0 left, tolerance 0%") in doc.reason
+            "(INV-10045): nothing left, tolerance 0%") in doc.reason
     assert "line 2 (AC-220): invoiced 2, received 4 on PO-7781 (ordered 6), of which 4 already invoiced" in doc.reason
     _in(ingest, "credit.edi", _invoice(qty="2", number="CM-1", control=b"000000303")  # a credit frees nothing
         .replace(b"BIG*20261118*CM-1**PO-7781", b"BIG*20261118*CM-1**PO-7781***CR"))

@@ -21,14 +21,22 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("edi_document", sa.Column("seller_id", sa.String(80), nullable=True))
     conn = op.get_bind()
-    rows = conn.execute(sa.text("SELECT id, parsed FROM edi_document WHERE supplier_id IS NULL")).fetchall()
-    for doc_id, parsed in rows:
-        if isinstance(parsed, (str, bytes)):
-            parsed = json.loads(parsed or "{}")
-        seller = ((parsed or {}).get("seller") or {}).get("id") or ""
-        if seller.strip():
-            conn.execute(sa.text("UPDATE edi_document SET seller_id = :s WHERE id = :i"),
-                         {"s": seller.strip()[:80], "i": doc_id})
+    last = 0
+    while True:  # (a batch at a time: an unmapped sender's big file is tens of thousands of documents)
+        rows = conn.execute(sa.text("SELECT id, parsed FROM edi_document WHERE supplier_id IS NULL AND id > :last "
+                                    "ORDER BY id LIMIT 500"), {"last": last}).fetchall()
+        if not rows:
+            break
+        ids = []
+        for doc_id, parsed in rows:
+            if isinstance(parsed, (str, bytes)):
+                parsed = json.loads(parsed or "{}")
+            seller = (((parsed or {}).get("seller") or {}).get("id") or "").strip()
+            if seller:
+                ids.append({"s": seller[:80], "i": doc_id})
+        if ids:
+            conn.execute(sa.text("UPDATE edi_document SET seller_id = :s WHERE id = :i"), ids)
+        last = rows[-1][0]
 
 
 def downgrade() -> None:
