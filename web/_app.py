@@ -144,21 +144,24 @@ def _hooks(app: Flask, deps: _Deps) -> None:
         if g.user is not None and request.endpoint != "static":  # who they are in the config on disk now
             cfg_now = deps.current_settings()
             current = next((u for u in cfg_now.web.users if u.username == g.user.username), None)
-            if current is None:  # removed from the config since: out
+            now = WebUser.of(cfg_now, current) if current is not None else None
+            if now is None or now.password != g.user.password:  # removed, or given a new password, since: out
                 deps.sessions.drop(session.get("sid"))
-                g.user = None
+                g.user, why = None, "changed"
             else:  # (a role or companies changed since: at once)
-                g.user = WebUser.of(cfg_now, current)
+                g.user = now
         if request.method == "POST":
             sent = request.form.get("csrf", "")
             if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
                 raise BadForm()
         if g.user is None and request.endpoint not in public:
-            if why in ("expired", "unknown"):
+            if why in ("expired", "unknown", "changed"):
                 session.pop("sid", None)
-                flash("You were signed out after " + (f"{deps.settings.web.session_minutes} minutes without activity"
-                                                      if why == "expired" else "qbedi restarted or you signed out")
-                      + ". Sign in again.", "info")
+                flash({"expired": f"You were signed out after {deps.settings.web.session_minutes} minutes without "
+                                  "activity. Sign in again.",
+                       "unknown": "You were signed out after qbedi restarted or you signed out. Sign in again.",
+                       "changed": "You were signed out: your user was removed, or given a new password, in qbedi's "
+                                  "configuration."}[why], "info")
             if request.method == "POST":
                 return redirect(url_for("login"))
             return redirect(url_for("login", next=request.full_path if request.query_string else request.path))

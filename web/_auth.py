@@ -114,6 +114,7 @@ class WebUser:
     username: str
     role: str
     companies: tuple[str, ...] = ()  # a clerk of these companies only (configured spelling); () every company
+    password: str = ""  # a fingerprint of the password hash signed in with: a new one in the config signs out
 
     @property
     def is_admin(self) -> bool:
@@ -125,7 +126,8 @@ class WebUser:
         named = user.companies or ()
         known = [settings.user(c) for c in named]  # (the settings checked that each is a Web Connector user)
         return cls(user.username, user.role,
-                   tuple(dict.fromkeys(k.username if k else c for k, c in zip(known, named))))  # (once each)
+                   tuple(dict.fromkeys(k.username if k else c for k, c in zip(known, named))),  # (once each)
+                   hashlib.sha256(user.password_hash.encode()).hexdigest()[:16])
 
 
 def check_password(settings: Settings, username: str, password: str) -> WebUser | None:

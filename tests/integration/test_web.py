@@ -794,6 +794,14 @@ def test_web_users_changed_in_the_config_count_at_the_next_request_without_a_res
     assert login(sam, "sam").status_code == 401
     dora = app.test_client()
     assert login(dora, "dora").status_code == 302 and dora.get("/sync").status_code == 200  # new, no restart
+    from connector.passwords import hash_password
+
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["web"]["users"][2]["password_hash"] = hash_password("dora's new one", n=2**4)  # a password reset
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    out = dora.get("/sync", follow_redirects=True)  # her session ends with the old password
+    assert "/login" in out.request.path and "given a new password" in text(out)
+    assert login(app.test_client(), "dora", "dora's new one").status_code == 302
     config.write_text("web: [not: a, config", encoding="utf-8")  # a config that no longer reads: the last good one
     assert ">G-2026-0311<" in text(carol.get("/documents"))  # (not the one read at start: carol works for south)
     assert login(app.test_client(), "sam").status_code == 401  # (removed in the last good one: still out)
