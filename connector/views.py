@@ -529,7 +529,7 @@ _AMOUNT = re.compile(r"-?\$?-?\d{1,3}(,?\d{3})*(\.\d{1,2})?")
 def _found(text: str, settings: Settings | None):
     """Documents a clerk means by ``text``: part of the supplier's document number, of the supplier's id,
     the sender's id or (``settings``) the QuickBooks vendor or alias a supplier is mapped to, in any case; a
-    total (``289``, ``289.00``, ``$1,289.00``); a document date (``2026-11-18``). A scan of the documents'
+    total (``289``, ``289.00``, ``$1,289.00``); a document date (``2026-11-18`` or ``11/18/2026``). A scan of the documents'
     short columns (linear in the store; a list page reads at most a page of rows)."""
     t = text.strip()
     like = "%" + t.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -545,6 +545,8 @@ def _found(text: str, settings: Settings | None):
         conds.append(Document.total.in_((amount, -amount)))  # (a credit, whichever sign it is kept with)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         conds.append(Document.document_date == t)
+    elif m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", t):  # (as US screens write it: month/day/year)
+        conds.append(Document.document_date == f"{m[3]}-{int(m[1]):02d}-{int(m[2]):02d}")
     return or_(*conds)
 
 
@@ -885,7 +887,8 @@ def support_summary(store: Store, settings: Settings, *, errors: int = 10, full:
         lines.append(f"{approval} document(s) wait for approval (page: Approval).")
     healthy = only != () and all(c["state"] == "running" for c in comps) \
         and all(x["state"] == "running" for x in srcs) and not review
-    return {"healthy": healthy, "lines": lines, "companies": comps, "sources": srcs if only is None else [],
+    return {"healthy": healthy, "names_none": only == (), "lines": lines, "companies": comps,
+            "sources": srcs if only is None else [],
             "errors": [] if only == () else _history_of(store, only or (), kinds=ERRORS, limit=errors)}
 
 

@@ -74,17 +74,23 @@ def _owner_writes_only(path: Path) -> None:
 
 def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, url: str | None = None,
                    company_file: str = "") -> int:
-    from qbwc_server.qwc import build_qwc
+    from qbwc_server.qwc import QwcError, build_qwc
 
     directory = directory.expanduser().absolute()
     config = directory / "qbedi.yaml"
     if config.exists():
         print(f"{config} already exists; not overwritten", file=sys.stderr)
         return 2
+    url = url or f"http://localhost:{port}/qbwc"
+    try:  # (the .qwc first: an address the Web Connector refuses leaves no half-made workspace)
+        qwc_text = build_qwc(app_name="qbedi", app_url=url, support_url=url.rsplit("/", 1)[0] + "/support",
+                             username=user, company_file=company_file)
+    except QwcError as e:
+        print(f"qbedi: --url {url}: {e}; nothing was written", file=sys.stderr)
+        return 2
     password = _password()
     if not password:
         return 2
-    url = url or f"http://localhost:{port}/qbwc"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "inbox").mkdir(exist_ok=True)
     (directory / "outbox").mkdir(exist_ok=True)
@@ -96,8 +102,7 @@ def init_workspace(directory: Path, *, user: str = "qbedi", port: int = 8080, ur
                  db_path=directory / "qbedi.db", inbox=directory / "inbox", outbox=directory / "outbox",
                  company_file=company_file)
     qwc = directory / f"{user}.qwc"
-    qwc.write_text(build_qwc(app_name="qbedi", app_url=url, support_url=url.rsplit("/", 1)[0] + "/support",
-                             username=user, company_file=company_file), encoding="utf-8")
+    qwc.write_text(qwc_text, encoding="utf-8")
     print(f"workspace ready in {directory}\n"
           f"  config:    {config}\n  suppliers: {suppliers} (edit: who your suppliers are in QuickBooks)\n"
           f"  inbox:     {directory / 'inbox'}  (drop X12 files here)\n"

@@ -167,6 +167,12 @@ def test_a_command_acting_on_documents_prints_only_its_report_on_stdout(tmp_path
 def test_init_writes_a_workspace_that_loads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QBEDI_QBWC_PASSWORD", "s3cret-pass")
     ws = tmp_path / "ws"
+    # an address the Web Connector refuses: one line, and nothing written (was a traceback and a half-made
+    # workspace that a second init then refused as "already exists")
+    assert main(["init", str(ws), "--user", "northwind", "--url", "http://127.0.0.1:8123/qbwc"]) == 2
+    err = capsys.readouterr().err
+    assert "must use a host name, not the IP address 127.0.0.1" in err and "nothing was written" in err
+    assert not ws.exists()
     assert main(["init", str(ws), "--user", "northwind", "--port", "8123"]) == 0
     s = load_settings(ws / "qbedi.yaml")
     assert s.user("northwind") is not None
