@@ -149,17 +149,23 @@ def history(store: Store, *, scope: str | None = None, name: str | None = None, 
     """The sync history, newest first (``kinds``: only these :class:`Activity` kinds; ``busy``: without the
     polls that found nothing, which would fill a short list every few minutes)."""
     with store.session() as s:
-        q = select(SyncEvent).order_by(SyncEvent.id.desc()).limit(limit)
-        if busy:
-            q = q.where(~((SyncEvent.kind == Activity.POLL_OK) & (SyncEvent.message == IDLE_POLL)))
-        if scope:
-            q = q.where(SyncEvent.scope == _scope(scope))
-        if name:
-            q = q.where(SyncEvent.name == name)
-        if kinds:
-            q = q.where(SyncEvent.kind.in_(list(kinds)))
-        return [{"id": e.id, "at": e.at.isoformat(timespec="seconds"), "scope": e.scope, "name": e.name,
-                 "kind": e.kind, "message": e.message, **(e.detail or {})} for e in s.scalars(q)]
+        return history_in(s, scope=scope, name=name, kinds=kinds, limit=limit, busy=busy)
+
+
+def history_in(s: Session, *, scope: str | None = None, name: str | None = None, kinds=None,
+               limit: int = 50, busy: bool = False) -> list[dict]:
+    """:func:`history` in the unit of work ``s``."""
+    q = select(SyncEvent).order_by(SyncEvent.id.desc()).limit(limit)
+    if busy:
+        q = q.where(~((SyncEvent.kind == Activity.POLL_OK) & (SyncEvent.message == IDLE_POLL)))
+    if scope:
+        q = q.where(SyncEvent.scope == _scope(scope))
+    if name:
+        q = q.where(SyncEvent.name == name)
+    if kinds:
+        q = q.where(SyncEvent.kind.in_(list(kinds)))
+    return [{"id": e.id, "at": e.at.isoformat(timespec="seconds"), "scope": e.scope, "name": e.name,
+             "kind": e.kind, "message": e.message, **(e.detail or {})} for e in s.scalars(q)]
 
 
 def prune_history(store: Store, *, keep: int = HISTORY_KEEP) -> int:

@@ -237,6 +237,9 @@ class QBWCHandler:
             t = _throwaway_ticket()
             self.sessions.note(t, "OK: nothing queued for QuickBooks")
             log.info("qbwc.auth_none", user=username, remote=remote_addr)
+            idle = getattr(self.provider, "login_idle", None)  # optional: providers that keep a record
+            if idle is not None:
+                self._provider_call("login_idle", None, lambda: idle(user.username))
             return [t, "none"] + self._wait_hint()
         with self._auth_lock:
             try:

@@ -73,6 +73,7 @@ class DeliveryService:
         self._settings, self._live, self._built, self._limits_set = settings, live, None, None
         self._refusals: dict[tuple[str, str | None], float] = {}  # last recorded refused login, by user + address
         self._unrecorded: dict[tuple[str, str | None], int] = {}  # refused since, not counted in the store yet
+        self._idle_seen: dict[str, float] = {}  # last recorded login with nothing to do, by user
         self.upkeep = Upkeep(store)  # PostgreSQL's statistics as the drain changes the queue
 
     def _web_connector(self) -> tuple:
@@ -215,6 +216,7 @@ class DeliveryService:
         once a minute per user and address: a flood of refused logins is not a flood of writes). The count
         (``refused_logins``) takes every refusal: those between two writes are added by the next one."""
         now, key = self.clock(), (username, remote_addr)
+        self._idle_seen.pop(username, None)  # (the next good login is recorded, whenever it comes)
         if now - self._refusals.get(key, float("-inf")) < REFUSAL_RECORD_SECONDS:
             self._unrecorded[key] = self._unrecorded.get(key, 0) + 1
             return
@@ -234,6 +236,26 @@ class DeliveryService:
             s.merge(cs)
             control.record(s, Scope.COMPANY, username, Activity.SESSION_ERROR,
                            f"Web Connector login refused: {info['last_refused_login']['reason']}", remote=remote_addr)
+
+    def login_idle(self, username: str) -> None:
+        """A configured user's Web Connector logged in and was told there is nothing to do: its last contact
+        (at most once a minute), and, after a refused login or a failed session, a good one in the history, so
+        `qbedi status` and the pages stop saying the password is wrong once it is right."""
+        now = self.clock()
+        if now - self._idle_seen.get(username, float("-inf")) < REFUSAL_RECORD_SECONDS:
+            return
+        self._idle_seen[username] = now
+        with self.store.session() as s:
+            if control.is_paused(s, Scope.COMPANY, username):
+                return  # (has_work said so already: "paused")
+            cs = s.get(CompanyState, username) or CompanyState(company=username, info={})
+            cs.last_contact, cs.last_result = utcnow(), "OK: nothing queued"
+            s.merge(cs)
+            last = control.history_in(s, scope=Scope.COMPANY, name=username,
+                                      kinds=(Activity.SESSION_OK, Activity.SESSION_ERROR), limit=1)
+            if last and last[0]["kind"] == Activity.SESSION_ERROR:
+                control.record(s, Scope.COMPANY, username, Activity.SESSION_OK,
+                               "the Web Connector logged in; nothing was queued for QuickBooks")
 
     # ------------------------------------------------------------ pieces
     def _apply(self, s: Session, session: Conversation, progress: Progress, batch: Batch, items) -> int:

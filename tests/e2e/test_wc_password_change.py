@@ -26,7 +26,12 @@ def test_a_password_changed_in_the_config_counts_at_the_next_login_without_a_res
             cfg.write_text(yaml.safe_dump(raw))
             time.sleep(1.1)
             assert QBWCSimulator(server.url, "clerk", PASSWORD, qb).run().ended == "auth:nvu"
-            assert QBWCSimulator(server.url, "clerk", "a new one, rotated", qb).run().ended != "auth:nvu"
+            assert QBWCSimulator(server.url, "clerk", "a new one, rotated", qb).run().ended == "auth:none"
+            from connector import views  # once it logged in, nothing says its password is wrong any more
+
+            [company] = views.companies(rt.store, rt.settings)
+            assert company["state"] == "running" and company["last_result"] == "OK: nothing queued"
+            assert company["last_refused_login"]["at"] <= company["last_contact"].replace(" ", "T")
             cfg.write_text("web_connector: [broken")  # a config that no longer reads: the last good users
             time.sleep(1.1)
             assert QBWCSimulator(server.url, "clerk", "a new one, rotated", qb).run().ended != "auth:nvu"
