@@ -141,7 +141,7 @@ def open_sync_requests(store: Store) -> list[dict]:
                 for r in s.scalars(select(SyncRequest).where(SyncRequest.done_at.is_(None)).order_by(SyncRequest.id))]
 
 
-IDLE_POLL = "0 listed, 0 fetched"  # a poll that found nothing (its message, as IngestService.poll records it)
+IDLE_POLL = "0 listed, 0 fetched"  # what IngestService.poll records for a poll that found nothing
 
 
 def history(store: Store, *, scope: str | None = None, name: str | None = None, kinds=None,

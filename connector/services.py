@@ -709,7 +709,8 @@ class IngestService:
         failed = bool(report.errors) and not report.fetched  # (nothing listed, or every file listed went wrong)
         control.record_event(
             self.store, Scope.SOURCE, source.name, Activity.POLL_FAILED if failed else Activity.POLL_OK,
-            report.errors[0] if failed else f"{report.listed} listed, {len(report.fetched)} fetched"
+            report.errors[0] if failed else (control.IDLE_POLL if not report.listed and not report.fetched else
+                                             f"{report.listed} listed, {len(report.fetched)} fetched")
             + (f", {len(report.settling)} waiting for their writer to finish ({', '.join(report.settling[:5])}"
                f"{' ...' if len(report.settling) > 5 else ''})" if report.settling else "")
             + (f", {len(report.errors)} error(s): {report.errors[0]}" if report.errors else ""),

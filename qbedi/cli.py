@@ -341,6 +341,10 @@ def cmd_qwc(args) -> int:
     except (QwcError, ValueError, WebSetupError) as e:
         print(f"cannot write a .qwc file: {e}", file=sys.stderr)
         return 2
+    if "key=" in text and not args.support_url:  # (a keyed support link: made with the web page's key)
+        print("note: its support link is signed with " + ("$QBEDI_WEB_SECRET" if os.environ.get("QBEDI_WEB_SECRET")
+                                                         else f"the key file {settings.resolve(settings.web.secret_key_file)}")
+              + ": qbedi run must sign with the same (else the page names no company)", file=sys.stderr)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}: add it in QuickBooks Web Connector (Add an application), "
