@@ -67,6 +67,12 @@ class Person:
         self.page.wait_for_url(re.compile(r".*/$"))
 
     def flash(self) -> str:
+        """The page's messages, once the page an action led to has them (a click returns before the browser
+        has followed the redirect: on a loaded machine, reading at once read the old page)."""
+        try:
+            self.page.locator(".flash").first.wait_for(timeout=10_000)
+        except Exception:  # noqa: BLE001 - no message came: say so by an empty answer
+            pass
         return " ".join(self.page.locator(".flash").all_inner_texts())
 
     def shot(self, name: str, *, full_page: bool = False) -> Path:
