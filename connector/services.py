@@ -148,12 +148,12 @@ def _insert_po_references(s: Session, docs: list[Document], rows: list[dict]) ->
 
 
 def purchase_order_documents(s: Session, supplier_id: str, numbers, *, exclude: int | None = None,
-                             before: int | None = None) -> tuple[dict[str, list[Document]], ...]:
+                             before: int | None = None, where: list = ()) -> tuple[dict[str, list[Document]], ...]:
     """What qbedi has of a supplier's purchase orders ``numbers``, each by PO number, oldest first: (the 850s,
     not rejected or dismissed; the ship notices that name them and count as received, :data:`RECEIVED`; the
     invoices that bill them, :func:`_taken`, credits left out). ``exclude``: a document left out; ``before``:
-    only documents stored before that id. Found by the PO numbers each document names (an index): never the
-    supplier's other documents."""
+    only documents stored before that id; ``where``: more conditions (a clerk's companies). Found by the PO
+    numbers each document names (an index): never the supplier's other documents."""
     numbers = sorted({n.strip().upper() for n in numbers} - {""})
     orders: dict[str, list[Document]] = {}
     receipts: dict[str, list[Document]] = {}
@@ -163,6 +163,7 @@ def purchase_order_documents(s: Session, supplier_id: str, numbers, *, exclude: 
     earlier = [Document.id < before] if before is not None else []
     if exclude is not None:
         earlier.append(Document.id != exclude)
+    earlier += list(where)
     naming = Document.id.in_(select(PoReference.document_id).where(PoReference.po_number.in_(numbers)))
     for po in s.scalars(select(Document).where(
             naming, Document.supplier_id == supplier_id, Document.transaction_set == "850",

@@ -754,7 +754,7 @@ def document_detail(store: Store, document_id: int, *, within: list = ()) -> dic
             "waiting": why_waiting(s, d), "trail": trail, "requests": requests, "answers": answers,
             "raw": raw, "raw_at": raw_at, "raw_own": own is not None, "raw_cut": cut, "set_control": d.set_control, "interchange_control": d.interchange_control,
             "translated_qbxml": (d.parsed or {}).get("qbxml"),
-            "purchase_orders": _purchase_orders_of(s, d),
+            "purchase_orders": _purchase_orders_of(s, d, within),
             "earlier_now": _earlier_now(s, d, within),
             "siblings": [{"id": x.id, "transaction_set": x.transaction_set, "number": x.document_number,
                           "status": x.status} for x in s.execute(
@@ -779,17 +779,18 @@ def _earlier_now(s, d: Document, within: list) -> dict | None:
             "qb_txn_type": other.qb_txn_type, "qb_txn_id": other.qb_txn_id}
 
 
-def _purchase_orders_of(s, d: Document) -> list[dict]:
+def _purchase_orders_of(s, d: Document, within: list = ()) -> list[dict]:
     """The purchase orders a document is about (an invoice's and a ship notice's PO numbers, a PO itself), as
     the three-way match sees them: each PO's lines ordered, received and invoiced, and the documents that say
-    so (:func:`connector.services.purchase_order_documents`), for a person to check by eye."""
+    so (:func:`connector.services.purchase_order_documents`), for a person to check by eye (``within``: of the
+    documents that person may see)."""
     from .matching import po_lines, po_numbers
     from .services import purchase_order_documents
 
     numbers = po_numbers(d.parsed or {}, d.transaction_set, d.document_number)
     if not numbers or not d.supplier_id or d.transaction_set not in ("810", "850", "856"):
         return []
-    orders, receipts, billed = purchase_order_documents(s, d.supplier_id, numbers)
+    orders, receipts, billed = purchase_order_documents(s, d.supplier_id, numbers, where=within)
 
     def docs(rows):
         return [{"id": x.id, "number": x.document_number, "status": x.status} for x in rows]

@@ -925,6 +925,30 @@ def test_the_dashboards_recent_activity_is_not_filled_with_polls_that_found_noth
     assert "0 listed, 0 fetched" in text(c.get("/sync"))  # (the whole history keeps them)
 
 
+def test_a_purchase_orders_section_lists_only_documents_the_clerk_may_see(site, tmp_path):
+    """A supplier moved from north to south: its PO (north's) page, read by a clerk of north, does not list or
+    count south's invoice for that PO."""
+    import time
+
+    from tests.support.builders import ITEM_SUPPLIERS
+
+    sups = {"ACMESUPPLY": {**ITEM_SUPPLIERS["ACMESUPPLY"], "company": "north"}, "GLOBEX-77": SUPPLIERS["GLOBEX-77"]}
+    rt, app, _ = site(suppliers=sups, users=TWO_COMPANIES, web={"users": SCOPED_USERS})
+    ingest(rt, "acme_PO-7781.edi")
+    time.sleep(1.1)  # (the mapping is looked at at most once a second)
+    _move(tmp_path, ACMESUPPLY="south")
+    rt.ingest.live.current(now_please=True)
+    ingest(rt, "acme_INV-10045.edi")
+    assert doc(rt, "INV-10045").company == "south" and doc(rt, "PO-7781").company == "north"
+    carol, adam = app.test_client(), app.test_client()
+    login(carol, "carol")
+    login(adam, "adam")
+    po = doc_id(rt, "PO-7781")
+    assert "#%d INV-10045</a>" % doc_id(rt, "INV-10045") in text(adam.get(f"/documents/{po}"))
+    page = text(carol.get(f"/documents/{po}"))
+    assert "<h2>Purchase order PO-7781</h2>" in page and "INV-10045</a>" not in page and "no invoice yet" in page
+
+
 def audit_trail_of(rt, document_id):
     with rt.store.session() as s:
         return audit_trail(s, document_id)
