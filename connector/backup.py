@@ -103,62 +103,85 @@ def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
     time (parents before children), PostgreSQL's id sequences are moved past the copied ids, and the rows
     are counted on both sides. Raises :class:`BackupError`, the source untouched, when the target holds
     anything, or when the counts differ. ``progress(table, rows)`` is told after each table."""
-    from sqlalchemy import func, inspect, select, text, tuple_
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from .store import SCHEMA_HEAD, Base, Store
+    from .store import Store
 
-    src, dst = Store(source_url), Store(target_url)
     try:
-        if src._version() != SCHEMA_HEAD:
-            raise BackupError(f"the database to copy is not at this qbedi's schema ({src._version() or 'empty'}, "
-                              f"not {SCHEMA_HEAD}): run qbedi migrate on it first")
-        tables = Base.metadata.sorted_tables
-        names = set(inspect(dst.engine).get_table_names())
-        if names - {"alembic_version"}:
-            with dst.engine.connect() as conn:
-                busy = [t.name for t in tables if t.name in names
-                        and conn.execute(select(func.count()).select_from(t)).scalar()]
-            if busy:
-                raise BackupError(f"the target database already holds qbedi data ({', '.join(busy)}): copy into "
-                                  "an empty database")
-        dst.migrate()
-        counts, source = {}, {}
-        with src.engine.connect() as read, dst.engine.begin() as write:
-            if read.dialect.name == "sqlite":
-                read.exec_driver_sql("BEGIN")  # (one snapshot: every table read as of one moment)
-            for table in tables:
-                source[table.name] = read.execute(select(func.count()).select_from(table)).scalar()
-                key = list(table.primary_key.columns)
-                n, last = 0, None
-                while True:
-                    q = select(table).order_by(*key).limit(COPY_BATCH_BYTES.get(table.name, COPY_BATCH))
-                    if last is not None:  # (paged on the key: each batch an index range, never an OFFSET)
-                        q = q.where(tuple_(*key) > tuple_(*last)) if len(key) > 1 else q.where(key[0] > last[0])
-                    rows = [dict(r._mapping) for r in read.execute(q)]
-                    if not rows:
-                        break
-                    write.execute(table.insert(), rows)
-                    n, last = n + len(rows), [rows[-1][c.name] for c in key]
-                counts[table.name] = n
-                if progress is not None:
-                    progress(table.name, n)
-            if write.dialect.name == "postgresql":  # (ids given by the copy: the sequences go on after them)
-                for table in tables:
-                    col = table.c.get("id")
-                    if col is not None and col.primary_key and counts[table.name]:
-                        write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                           f"(SELECT max(id) FROM {table.name}))"))
-        with dst.engine.connect() as conn:
-            differ = [f"{t.name} ({source[t.name]:,} there, {got:,} here)" for t in tables
-                      if (got := conn.execute(select(func.count()).select_from(t)).scalar()) != source[t.name]]
-        if differ:
-            raise BackupError(f"the copy's row counts differ from the source's: {', '.join(differ)}; set "
-                              "database.url to the new database only once a copy has none")
-        return {"from": make_url(source_url).render_as_string(hide_password=True),
-                "to": make_url(target_url).render_as_string(hide_password=True), "rows": counts}
+        src, dst = Store(source_url), Store(target_url)
+    except (SQLAlchemyError, ImportError, ValueError) as e:  # a URL no driver takes
+        raise BackupError(f"cannot open {_safe(target_url)}: {_first_line(e)}") from None
+    try:
+        return _copy(src, dst, source_url, target_url, progress)
+    except SQLAlchemyError as e:  # nobody listening, a refused login, no such database
+        raise BackupError(f"the copy into {_safe(target_url)} failed: {_first_line(e)}") from None
     finally:
         src.dispose()
         dst.dispose()
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(a database URL that does not read)"
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _copy(src, dst, source_url: str, target_url: str, progress) -> dict:
+    from sqlalchemy import func, inspect, select, text, tuple_
+
+    from .store import SCHEMA_HEAD, Base
+
+    if src._version() != SCHEMA_HEAD:
+        raise BackupError(f"the database to copy is not at this qbedi's schema ({src._version() or 'empty'}, "
+                          f"not {SCHEMA_HEAD}): run qbedi migrate on it first")
+    tables = Base.metadata.sorted_tables
+    names = set(inspect(dst.engine).get_table_names())
+    if names - {"alembic_version"}:
+        with dst.engine.connect() as conn:
+            busy = [t.name for t in tables if t.name in names
+                    and conn.execute(select(func.count()).select_from(t)).scalar()]
+        if busy:
+            raise BackupError(f"the target database already holds qbedi data ({', '.join(busy)}): copy into "
+                              "an empty database")
+    dst.migrate()
+    counts, source = {}, {}
+    with src.engine.connect() as read, dst.engine.begin() as write:
+        if read.dialect.name == "sqlite":
+            read.exec_driver_sql("BEGIN")  # (one snapshot: every table read as of one moment)
+        for table in tables:
+            source[table.name] = read.execute(select(func.count()).select_from(table)).scalar()
+            key = list(table.primary_key.columns)
+            n, last = 0, None
+            while True:
+                q = select(table).order_by(*key).limit(COPY_BATCH_BYTES.get(table.name, COPY_BATCH))
+                if last is not None:  # (paged on the key: each batch an index range, never an OFFSET)
+                    q = q.where(tuple_(*key) > tuple_(*last)) if len(key) > 1 else q.where(key[0] > last[0])
+                rows = [dict(r._mapping) for r in read.execute(q)]
+                if not rows:
+                    break
+                write.execute(table.insert(), rows)
+                n, last = n + len(rows), [rows[-1][c.name] for c in key]
+            counts[table.name] = n
+            if progress is not None:
+                progress(table.name, n)
+        if write.dialect.name == "postgresql":  # (ids given by the copy: the sequences go on after them)
+            for table in tables:
+                col = table.c.get("id")
+                if col is not None and col.primary_key and counts[table.name]:
+                    write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                       f"(SELECT max(id) FROM {table.name}))"))
+    with dst.engine.connect() as conn:
+        differ = [f"{t.name} ({source[t.name]:,} there, {got:,} here)" for t in tables
+                  if (got := conn.execute(select(func.count()).select_from(t)).scalar()) != source[t.name]]
+    if differ:
+        raise BackupError(f"the copy's row counts differ from the source's: {', '.join(differ)}; set "
+                          "database.url to the new database only once a copy has none")
+    return {"from": _safe(source_url), "to": _safe(target_url), "rows": counts}
 
 
 def _check_backup(source: Path) -> str:

@@ -960,7 +960,7 @@ def cmd_backup(args) -> int:
 
 
 def _database_copy(args, do, said) -> int:
-    """A backup or a restore: its report (``said``, or JSON), or its one line of trouble (exit 1)."""
+    """A backup, a restore or a copy: its report (``said``, or JSON), or its one line of trouble (exit 1)."""
     from connector.backup import BackupError
 
     try:

@@ -219,6 +219,11 @@ def test_copy_database_moves_a_workspace_into_an_empty_database_and_qbedi_carrie
     assert done["rows"]["edi_document"] == 8 and done["rows"]["received_file"] == 8 and done["rows"]["audit_event"] > 8
     assert main(["copy-database", "--to", db_url, "--config", str(cfg)]) == 1  # never into a database with data
     assert "already holds qbedi data" in capsys.readouterr().err
+    for bad, words in (("postgres://x@h/db", "cannot open postgres://x@h/db"),  # (a driver SQLAlchemy lacks)
+                       ("postgresql+psycopg://bob:s3cret@127.0.0.1:1/none", "the copy into postgresql+psycopg://bob:***@")):
+        assert main(["copy-database", "--to", bad, "--config", str(cfg)]) == 1, bad
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err and "s3cret" not in err, err
 
     (tmp_path / "new").mkdir()
     rsettings = load_settings(write_config(tmp_path / "new", db_url))  # database.url set to the new database
