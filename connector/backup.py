@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from .store import safe_url
+
 
 class BackupError(Exception):
     """The backup could not be made: one line saying why (nothing half-written is left at the target)."""
@@ -110,21 +112,14 @@ def copy_database(source_url: str, target_url: str, *, progress=None) -> dict:
     try:
         src, dst = Store(source_url), Store(target_url)
     except (SQLAlchemyError, ImportError, ValueError) as e:  # a URL no driver takes
-        raise BackupError(f"cannot open {_safe(target_url)}: {_first_line(e)}") from None
+        raise BackupError(f"cannot open {safe_url(target_url)}: {_first_line(e)}") from None
     try:
         return _copy(src, dst, source_url, target_url, progress)
     except SQLAlchemyError as e:  # nobody listening, a refused login, no such database
-        raise BackupError(f"the copy into {_safe(target_url)} failed: {_first_line(e)}") from None
+        raise BackupError(f"the copy into {safe_url(target_url)} failed: {_first_line(e)}") from None
     finally:
         src.dispose()
         dst.dispose()
-
-
-def _safe(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "(a database URL that does not read)"
 
 
 def _first_line(e: BaseException) -> str:
@@ -181,7 +176,7 @@ def _copy(src, dst, source_url: str, target_url: str, progress) -> dict:
     if differ:
         raise BackupError(f"the copy's row counts differ from the source's: {', '.join(differ)}; set "
                           "database.url to the new database only once a copy has none")
-    return {"from": _safe(source_url), "to": _safe(target_url), "rows": counts}
+    return {"from": safe_url(source_url), "to": safe_url(target_url), "rows": counts}
 
 
 def _check_backup(source: Path) -> str:

@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from . import _json
@@ -329,6 +329,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def safe_url(url: str) -> str:
+    """A database URL as it may be shown or logged: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that does not parse says so, whatever it holds
+        return "(a database URL that does not read)"
 
 
 def _fcntl():

@@ -172,6 +172,7 @@ def _soon(seconds: float = 1):
 def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = None,
                stop_event: threading.Event | None = None, ready=None) -> int:
     """Block until SIGTERM/SIGINT (or ``stop_event``). Returns the exit code."""
+    from connector.store import safe_url
     from qbwc_server.server import settle_heap, start_in_thread, stopping_on_signals, wait_until_stopped
 
     wc = runtime.settings.web_connector
@@ -184,7 +185,7 @@ def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = 
         sched, _ = make_scheduler(runtime, stop)
         sched.start()
         log.info("qbedi.started", soap_url=handle.url, sources=[s.name for s in runtime.sources],
-                 database=_safe_url(runtime.settings.database_url))
+                 database=safe_url(runtime.settings.database_url))
         if ready is not None:
             ready(handle)
         try:
@@ -195,12 +196,3 @@ def run_daemon(runtime: Runtime, *, host: str | None = None, port: int | None = 
             handle.stop()
             log.info("qbedi.stopped")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "(unparsable url)"
